@@ -1,0 +1,97 @@
+//! Bearer-key authentication. A tenant key acts for its tenant only; the
+//! operator key manages tenants and plugins and acts for no tenant.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+use crate::app::hash_key;
+
+/// The operator key, kept as a hash and compared in constant time.
+pub struct OperatorKey {
+    hash: [u8; 32],
+}
+
+impl OperatorKey {
+    pub fn new(key: &str) -> OperatorKey {
+        let mut hash = [0u8; 32];
+        hex::decode_to_slice(hash_key(key), &mut hash).expect("sha256 hex is 32 bytes");
+        OperatorKey { hash }
+    }
+
+    fn matches(&self, key: &str) -> bool {
+        let mut other = [0u8; 32];
+        hex::decode_to_slice(hash_key(key), &mut other).expect("sha256 hex is 32 bytes");
+        // Constant time: no early exit on the first differing byte.
+        self.hash
+            .iter()
+            .zip(other)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthorized("missing Authorization: Bearer <key> header".into())
+        })?;
+    let value = header.to_str().map_err(|_| {
+        ApiError::Unauthorized("the Authorization header is not readable text".into())
+    })?;
+    value
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthorized("the Authorization header must be \"Bearer <key>\"".into())
+        })
+}
+
+/// The tenant a request acts for.
+pub struct TenantCaller(pub String);
+
+impl FromRequestParts<AppState> for TenantCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts)?;
+        if state.operator_key.matches(key) {
+            return Err(ApiError::Forbidden(
+                "the operator key acts for no tenant; use the tenant's key".into(),
+            ));
+        }
+        match state.app.tenant_for_key(key)? {
+            Some(tenant) => Ok(TenantCaller(tenant)),
+            None => Err(ApiError::Unauthorized("unknown API key".into())),
+        }
+    }
+}
+
+/// A request made with the operator key.
+pub struct OperatorCaller;
+
+impl FromRequestParts<AppState> for OperatorCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts)?;
+        if state.operator_key.matches(key) {
+            return Ok(OperatorCaller);
+        }
+        if state.app.tenant_for_key(key)?.is_some() {
+            return Err(ApiError::Forbidden(
+                "this endpoint needs the operator key".into(),
+            ));
+        }
+        Err(ApiError::Unauthorized("unknown API key".into()))
+    }
+}

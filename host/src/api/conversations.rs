@@ -1,0 +1,130 @@
+//! Customer messages and conversations.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::auth::TenantCaller;
+use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
+use crate::app::NewMessage;
+use crate::model::{Conversation, Customer, Decision, MessageRecord};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/conversations/{conversation_id}/messages",
+            post(post_message),
+        )
+        .route("/conversations/{conversation_id}", get(get_conversation))
+        .route(
+            "/conversations/{conversation_id}/close",
+            post(close_conversation),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostMessage {
+    text: String,
+    #[serde(default = "default_channel")]
+    channel: String,
+    customer: Customer,
+}
+
+fn default_channel() -> String {
+    "web".into()
+}
+
+/// The answer to a message: its id and everything decided about it.
+#[derive(Serialize)]
+struct MessageResponse {
+    message_id: String,
+    conversation_id: String,
+    #[serde(flatten)]
+    decision: Decision,
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    TenantCaller(tenant): TenantCaller,
+    ApiPath(conversation_id): ApiPath<String>,
+    ApiJson(body): ApiJson<PostMessage>,
+) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
+    let app = state.app.clone();
+    let record = blocking(move || {
+        app.handle_message(
+            &tenant,
+            &conversation_id,
+            NewMessage {
+                text: body.text,
+                channel: body.channel,
+                customer: body.customer,
+            },
+        )
+    })
+    .await?;
+    // Acknowledge only what is on disk.
+    state.app.storage.flush().await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(MessageResponse {
+            message_id: record.id,
+            conversation_id: record.conversation_id,
+            decision: record.decision,
+        }),
+    ))
+}
+
+#[derive(Serialize)]
+struct ConversationResponse {
+    conversation: Conversation,
+    messages: Vec<MessageRecord>,
+}
+
+async fn get_conversation(
+    State(state): State<AppState>,
+    TenantCaller(tenant): TenantCaller,
+    ApiPath(conversation_id): ApiPath<String>,
+) -> Result<Json<ConversationResponse>, ApiError> {
+    crate::app::check_id("conversation id", &conversation_id)?;
+    let app = state.app.clone();
+    blocking(move || {
+        let conversation = app
+            .storage
+            .conversation(&tenant, &conversation_id)?
+            .ok_or_else(|| {
+                crate::app::Error::NotFound(format!(
+                    "conversation {conversation_id:?} does not exist"
+                ))
+            })?;
+        let messages = app.storage.messages(&tenant, &conversation_id)?;
+        Ok(Json(ConversationResponse {
+            conversation,
+            messages,
+        }))
+    })
+    .await
+}
+
+async fn close_conversation(
+    State(state): State<AppState>,
+    TenantCaller(tenant): TenantCaller,
+    ApiPath(conversation_id): ApiPath<String>,
+) -> Result<Json<Conversation>, ApiError> {
+    crate::app::check_id("conversation id", &conversation_id)?;
+    let app = state.app.clone();
+    let closed = blocking(move || {
+        app.storage
+            .close_conversation(&tenant, &conversation_id)?
+            .ok_or_else(|| {
+                crate::app::Error::NotFound(format!(
+                    "conversation {conversation_id:?} does not exist"
+                ))
+            })
+    })
+    .await?;
+    state.app.storage.flush().await?;
+    Ok(Json(closed))
+}

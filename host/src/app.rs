@@ -1,0 +1,513 @@
+//! The Switchyard service: tenants and their keys, plugin uploads and
+//! bindings, knowledge and agents, and the handling of one customer message
+//! from validation to the durable decision record. The HTTP API and the CLI
+//! are thin layers over this type.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::knowledge::KnowledgeIndex;
+use crate::metrics::Metrics;
+use crate::model::*;
+use crate::pipeline::{Inbound, Pipeline};
+use crate::runtime::{Limits, Runtime, sha256_hex};
+use crate::storage::{MessageCommit, Storage, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Longest customer message accepted, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
+/// Longest plugin configuration accepted, in bytes.
+pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+
+/// A customer message as a channel hands it in.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub text: String,
+    pub channel: String,
+    pub customer: Customer,
+}
+
+/// Ids in paths and bodies: letters, digits, `-`, `_`, `.`, `:`; 1 to 128 bytes;
+/// never `.` or `..`. Keeps ids printable and free of path tricks.
+pub fn check_id(what: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id != "."
+        && id != ".."
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "{what} {id:?} is not a valid id (1-128 of letters, digits, '-', '_', '.', ':')"
+        )))
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    sha256_hex(key.as_bytes())
+}
+
+/// A new random API key.
+pub fn new_key(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// Stripes of locks so two messages of one conversation commit one after the
+/// other (message counts and agent loads stay exact) while others run freely.
+const CONVERSATION_STRIPES: usize = 64;
+
+pub struct Switchyard {
+    pub storage: Storage,
+    pub runtime: Arc<Runtime>,
+    pub limits: Limits,
+    pub metrics: Metrics,
+    pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
+    knowledge: RwLock<HashMap<String, Arc<KnowledgeIndex>>>,
+    conversation_locks: Vec<Mutex<()>>,
+}
+
+impl Switchyard {
+    pub fn new(storage: Storage, runtime: Arc<Runtime>, limits: Limits) -> Switchyard {
+        Switchyard {
+            storage,
+            runtime,
+            limits,
+            metrics: Metrics::default(),
+            pipelines: RwLock::new(HashMap::new()),
+            knowledge: RwLock::new(HashMap::new()),
+            conversation_locks: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
+        }
+    }
+
+    // --- tenants and keys ---
+
+    /// Create a tenant; returns it with its API key (given, or generated).
+    pub fn create_tenant(
+        &self,
+        id: &str,
+        name: &str,
+        key: Option<&str>,
+    ) -> Result<(Tenant, String)> {
+        check_id("tenant id", id)?;
+        if self.storage.tenant(id)?.is_some() {
+            return Err(Error::Conflict(format!("tenant {id:?} already exists")));
+        }
+        let key = key.map(str::to_string).unwrap_or_else(|| new_key("sy"));
+        self.check_key_free(&key)?;
+        let tenant = Tenant {
+            id: id.into(),
+            name: name.into(),
+            key_hash: hash_key(&key),
+            created_at_ms: now_ms(),
+        };
+        self.storage.put_tenant(&tenant)?;
+        Ok((tenant, key))
+    }
+
+    /// Replace a tenant's API key; the old one stops working at once.
+    pub fn set_tenant_key(&self, id: &str, key: &str) -> Result<()> {
+        let mut tenant = self.tenant(id)?;
+        let hash = hash_key(key);
+        if tenant.key_hash == hash {
+            return Ok(());
+        }
+        self.check_key_free(key)?;
+        tenant.key_hash = hash;
+        self.storage.put_tenant(&tenant)?;
+        Ok(())
+    }
+
+    fn check_key_free(&self, key: &str) -> Result<()> {
+        if key.len() < 8 {
+            return Err(Error::Invalid(
+                "an API key needs at least 8 characters".into(),
+            ));
+        }
+        if self.storage.tenant_by_key_hash(&hash_key(key))?.is_some() {
+            return Err(Error::Conflict("that API key is already in use".into()));
+        }
+        Ok(())
+    }
+
+    pub fn tenant(&self, id: &str) -> Result<Tenant> {
+        self.storage
+            .tenant(id)?
+            .ok_or_else(|| Error::NotFound(format!("tenant {id:?} does not exist")))
+    }
+
+    pub fn tenant_for_key(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.storage.tenant_by_key_hash(&hash_key(key))?)
+    }
+
+    // --- plugins and bindings ---
+
+    /// Store a plugin version after checking it is a component that fits one
+    /// slot world. Uploading the same bytes again returns the stored version.
+    pub fn add_plugin(&self, name: &str, version: &str, component: &[u8]) -> Result<PluginMeta> {
+        check_id("plugin name", name)?;
+        check_id("plugin version", version)?;
+        let sha256 = sha256_hex(component);
+        if let Some(meta) = self.storage.plugin_meta(&sha256)? {
+            return Ok(meta);
+        }
+        let compiled = self
+            .runtime
+            .component(&self.storage, &sha256, component)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        let slot = self
+            .runtime
+            .detect_slot(&compiled)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        let meta = PluginMeta {
+            sha256,
+            name: name.into(),
+            version: version.into(),
+            slot,
+            size: component.len() as u64,
+            uploaded_at_ms: now_ms(),
+        };
+        self.storage.put_plugin(&meta, component)?;
+        Ok(meta)
+    }
+
+    /// Bind plugins to a tenant's slot, replacing what was bound there. Each
+    /// plugin must exist, implement this slot and accept its config in `init`.
+    /// Takes effect for the next message; messages in flight finish on the
+    /// pipeline they started with.
+    pub fn bind(&self, tenant: &str, slot: Slot, bindings: Vec<Binding>) -> Result<()> {
+        self.tenant(tenant)?;
+        let mut all = self.storage.bindings(tenant)?;
+        for binding in &bindings {
+            if binding.config.len() > MAX_CONFIG_BYTES {
+                return Err(Error::Invalid(format!(
+                    "config of {} exceeds {MAX_CONFIG_BYTES} bytes",
+                    binding.sha256
+                )));
+            }
+            let bound = self.bound_plugin(binding)?;
+            if bound.meta.slot != slot {
+                return Err(Error::Invalid(format!(
+                    "plugin {} implements the {} slot, not {slot}",
+                    binding.sha256, bound.meta.slot
+                )));
+            }
+            bound.check_init().map_err(|e| {
+                Error::Invalid(format!(
+                    "plugin {} refused its config: {e}",
+                    bound.meta.name
+                ))
+            })?;
+        }
+        all.slots.insert(slot, bindings);
+        self.storage.put_bindings(tenant, &all)?;
+        let pipeline = Arc::new(self.build_pipeline(&all)?);
+        self.pipelines
+            .write()
+            .unwrap()
+            .insert(tenant.to_string(), pipeline);
+        Ok(())
+    }
+
+    fn bound_plugin(&self, binding: &Binding) -> Result<crate::runtime::BoundPlugin> {
+        let meta = self
+            .storage
+            .plugin_meta(&binding.sha256)?
+            .ok_or_else(|| Error::NotFound(format!("no plugin with sha256 {}", binding.sha256)))?;
+        let bytes = self
+            .storage
+            .plugin_component(&binding.sha256)?
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "plugin {} has metadata but no component",
+                    binding.sha256
+                ))
+            })?;
+        let component = self
+            .runtime
+            .component(&self.storage, &binding.sha256, &bytes)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        self.runtime
+            .bind(&component, meta, binding.config.clone(), self.limits)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))
+    }
+
+    fn build_pipeline(&self, bindings: &Bindings) -> Result<Pipeline> {
+        let mut pipeline = Pipeline::default();
+        for (slot, list) in &bindings.slots {
+            let plugins = list
+                .iter()
+                .map(|b| self.bound_plugin(b).map(Arc::new))
+                .collect::<Result<Vec<_>>>()?;
+            pipeline.slots.insert(*slot, plugins);
+        }
+        Ok(pipeline)
+    }
+
+    /// The tenant's current pipeline, built from storage on first use.
+    pub fn pipeline(&self, tenant: &str) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self.pipelines.read().unwrap().get(tenant) {
+            return Ok(p.clone());
+        }
+        let pipeline = Arc::new(self.build_pipeline(&self.storage.bindings(tenant)?)?);
+        let mut pipelines = self.pipelines.write().unwrap();
+        Ok(pipelines
+            .entry(tenant.to_string())
+            .or_insert(pipeline)
+            .clone())
+    }
+
+    // --- knowledge and agents ---
+
+    pub fn knowledge(&self, tenant: &str) -> Result<Arc<KnowledgeIndex>> {
+        if let Some(k) = self.knowledge.read().unwrap().get(tenant) {
+            return Ok(k.clone());
+        }
+        let index = Arc::new(KnowledgeIndex::build(&self.storage.articles(tenant)?));
+        self.knowledge
+            .write()
+            .unwrap()
+            .insert(tenant.to_string(), index.clone());
+        Ok(index)
+    }
+
+    /// Create or replace an article; search sees it from the next message on.
+    pub fn put_article(&self, tenant: &str, article: &Article) -> Result<()> {
+        check_id("article id", &article.id)?;
+        if article.title.trim().is_empty() || article.body.trim().is_empty() {
+            return Err(Error::Invalid("an article needs a title and a body".into()));
+        }
+        self.storage.put_article(tenant, article)?;
+        self.knowledge.write().unwrap().remove(tenant);
+        Ok(())
+    }
+
+    pub fn put_agent(&self, tenant: &str, agent: &Agent) -> Result<()> {
+        check_id("agent id", &agent.id)?;
+        if agent.capacity == 0 || agent.capacity > 1000 {
+            return Err(Error::Invalid(
+                "agent capacity must be between 1 and 1000".into(),
+            ));
+        }
+        self.storage.put_agent(tenant, agent)?;
+        Ok(())
+    }
+
+    // --- messages ---
+
+    /// Decide one customer message and write it with everything it changed.
+    /// The write is not durable until the caller flushes (the API does before
+    /// answering).
+    pub fn handle_message(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+        message: NewMessage,
+    ) -> Result<MessageRecord> {
+        check_id("conversation id", conversation_id)?;
+        check_id("customer id", &message.customer.id)?;
+        if message.text.trim().is_empty() {
+            return Err(Error::Invalid("text must not be empty".into()));
+        }
+        if message.text.len() > MAX_MESSAGE_BYTES {
+            return Err(Error::Invalid(format!(
+                "text is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                message.text.len()
+            )));
+        }
+        if message.channel.is_empty() || message.channel.len() > 32 {
+            return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
+        }
+        let started = Instant::now();
+        let stripe = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (tenant, conversation_id).hash(&mut h);
+            h.finish() as usize % CONVERSATION_STRIPES
+        };
+        let _serial = self.conversation_locks[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+
+        let now = now_ms();
+        let existing = self.storage.conversation(tenant, conversation_id)?;
+        if let Some(c) = &existing
+            && c.customer.id != message.customer.id
+        {
+            return Err(Error::Conflict(format!(
+                "conversation {conversation_id:?} belongs to another customer"
+            )));
+        }
+        let mut conversation = existing.unwrap_or(Conversation {
+            id: conversation_id.into(),
+            customer: message.customer.clone(),
+            status: ConversationStatus::Open,
+            assigned_agent: None,
+            queue: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            message_count: 0,
+        });
+        if conversation.status == ConversationStatus::Closed {
+            // Its agent's load was released at close; the reopened chat is routed afresh.
+            conversation.status = ConversationStatus::Open;
+            conversation.assigned_agent = None;
+        }
+        conversation.customer = message.customer.clone();
+
+        let message_id = format!("m-{:x}", self.storage.next_id()?);
+        let inbound = Inbound {
+            tenant: Arc::from(tenant),
+            conversation_id: conversation_id.into(),
+            message_id: message_id.clone(),
+            text: message.text.clone(),
+            channel: message.channel.clone(),
+            customer: message.customer.clone(),
+            received_at_ms: now,
+        };
+        let pipeline = self.pipeline(tenant)?;
+        let knowledge = self.knowledge(tenant)?;
+        let (result, stats) = pipeline.run(&self.storage, knowledge, &inbound);
+        let mut decision = result.decision;
+
+        let ticket = match result.ticket_draft {
+            Some(draft) => Some(self.apply_ticket(tenant, &inbound, &decision, draft)?),
+            None => None,
+        };
+        decision.ticket = ticket.as_ref().map(|(t, action)| TicketResult {
+            id: t.id.clone(),
+            action: action.to_string(),
+            title: t.title.clone(),
+            department: t.department.clone(),
+            priority: t.priority,
+            facts: t.facts.clone(),
+        });
+
+        let mut released_agent = None;
+        let mut assigned_agent = None;
+        if decision.route.to == "agent" && decision.route.agent != conversation.assigned_agent {
+            released_agent = conversation.assigned_agent.take();
+            assigned_agent = decision.route.agent.clone();
+            conversation.assigned_agent = assigned_agent.clone();
+        }
+        if decision.route.queue.is_some() {
+            conversation.queue = decision.route.queue.clone();
+        }
+        conversation.message_count += 1;
+        conversation.updated_at_ms = now;
+
+        let record = MessageRecord {
+            id: message_id,
+            conversation_id: conversation_id.into(),
+            text: message.text,
+            channel: message.channel,
+            customer: message.customer,
+            received_at_ms: now,
+            decision,
+        };
+        self.storage.commit_message(&MessageCommit {
+            tenant: tenant.into(),
+            conversation,
+            released_agent,
+            assigned_agent,
+            message: record.clone(),
+            ticket: ticket.map(|(t, _)| t),
+        })?;
+        let reasons: Vec<String> = record
+            .decision
+            .escalation
+            .reasons
+            .iter()
+            .map(|r| r.code.clone())
+            .collect();
+        self.metrics.record_message(
+            tenant,
+            &reasons,
+            &stats,
+            started.elapsed().as_micros() as u64,
+        );
+        Ok(record)
+    }
+
+    /// Turn a ticket draft into a new ticket, or an update of the customer's
+    /// own open ticket it names (a draft cannot touch anyone else's ticket).
+    fn apply_ticket(
+        &self,
+        tenant: &str,
+        inbound: &Inbound,
+        decision: &Decision,
+        draft: crate::bindings::types::TicketDraft,
+    ) -> Result<(Ticket, &'static str)> {
+        let facts: Vec<TicketFact> = draft
+            .facts
+            .into_iter()
+            .map(|f| TicketFact {
+                key: f.key,
+                value: f.value,
+            })
+            .collect();
+        let existing = match &draft.existing_ticket_id {
+            Some(id) => self.storage.ticket(tenant, id)?.filter(|t| {
+                t.customer_id == inbound.customer.id
+                    && matches!(t.status, TicketStatus::Open | TicketStatus::Pending)
+            }),
+            None => None,
+        };
+        Ok(match existing {
+            Some(mut ticket) => {
+                for fact in facts {
+                    if !ticket
+                        .facts
+                        .iter()
+                        .any(|f| f.key == fact.key && f.value == fact.value)
+                    {
+                        ticket.facts.push(fact);
+                    }
+                }
+                ticket.priority = ticket.priority.max(draft.priority);
+                ticket.summary = draft.summary;
+                ticket.updated_at_ms = inbound.received_at_ms;
+                ticket.message_ids.push(inbound.message_id.clone());
+                (ticket, "updated")
+            }
+            None => (
+                Ticket {
+                    id: format!("t-{:x}", self.storage.next_id()?),
+                    conversation_id: inbound.conversation_id.clone(),
+                    customer_id: inbound.customer.id.clone(),
+                    intent: decision.intent.name.clone(),
+                    title: draft.title,
+                    department: draft.department,
+                    priority: draft.priority,
+                    summary: draft.summary,
+                    facts,
+                    status: TicketStatus::Open,
+                    created_at_ms: inbound.received_at_ms,
+                    updated_at_ms: inbound.received_at_ms,
+                    message_ids: vec![inbound.message_id.clone()],
+                },
+                "opened",
+            ),
+        })
+    }
+}

@@ -1,0 +1,463 @@
+//! The `switchyard` command line: `serve`, `replay`, `plugin list|push`.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use crate::api::{self, AppState, OperatorKey};
+use crate::app::{NewMessage, Switchyard, new_key};
+use crate::demo;
+use crate::model::{Binding, Customer, MessageRecord};
+use crate::runtime::{Limits, Runtime};
+use crate::storage::Storage;
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Customer-service routing and assist engine with WebAssembly plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API, with the demo tenant seeded on first start.
+    Serve(ServeArgs),
+    /// Run a JSONL conversation file through a tenant's plugins and print the decisions.
+    /// Nothing is written to the data directory.
+    Replay(ReplayArgs),
+    /// Manage plugins on a running server.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "SWITCHYARD_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Data directory (sled database, keys).
+    #[arg(long, env = "SWITCHYARD_DATA", default_value = "./switchyard-data")]
+    data: PathBuf,
+    /// API key of the demo tenant; generated and kept in DATA/demo.key when not given.
+    #[arg(long, env = "SWITCHYARD_DEMO_KEY", hide_env_values = true)]
+    demo_key: Option<String>,
+    /// Operator key; generated and kept in DATA/operator.key when not given.
+    #[arg(long, env = "SWITCHYARD_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
+    /// Per-call plugin deadline in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    plugin_deadline_ms: u64,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// JSONL file: one {"conversation", "text", "channel", "customer": {"id", "tier"}} per line.
+    file: PathBuf,
+    /// Tenant whose plugins decide.
+    #[arg(long, default_value = demo::DEMO_TENANT)]
+    tenant: String,
+    /// Take the tenant from this data directory (the server must not be running on it);
+    /// without it, the embedded demo tenant is used.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print every decision as one JSON line instead of a summary.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// Base URL of the running server.
+    #[arg(
+        long,
+        env = "SWITCHYARD_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// Operator key; defaults to the one in DATA/operator.key.
+    #[arg(long, env = "SWITCHYARD_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
+    /// Data directory of the server, to find operator.key.
+    #[arg(long, env = "SWITCHYARD_DATA", default_value = "./switchyard-data")]
+    data: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// List stored plugin versions.
+    List(ServerArgs),
+    /// Upload a plugin component; with --tenant, also bind it to its slot.
+    Push {
+        /// The component (.wasm built for wasm32-wasip2).
+        file: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+        /// Bind to this tenant's slot after upload (replacing what is bound there).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// File with the plugin's configuration for that tenant.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Replay(args) => replay(args),
+        Command::Plugin(cmd) => plugin(cmd),
+    }
+}
+
+/// The key given, else the one kept in `file`, else a new one written there (mode 0600).
+fn key_from(given: Option<String>, file: &Path, prefix: &str) -> anyhow::Result<String> {
+    if let Some(key) = given {
+        return Ok(key);
+    }
+    if let Ok(key) = std::fs::read_to_string(file) {
+        let key = key.trim().to_string();
+        if !key.is_empty() {
+            return Ok(key);
+        }
+    }
+    let key = new_key(prefix);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    writeln!(f, "{key}")?;
+    Ok(key)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let storage = Storage::open(&args.data)?;
+    let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
+    let operator_key = key_from(args.operator_key, &args.data.join("operator.key"), "op")?;
+    let limits = Limits {
+        deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
+        ..Limits::default()
+    };
+    let started = std::time::Instant::now();
+    let app = Arc::new(Switchyard::new(storage, Runtime::new()?, limits));
+    if demo::seed(&app, &demo_key)? {
+        tracing::info!("seeded the demo tenant");
+    } else {
+        app.set_tenant_key(demo::DEMO_TENANT, &demo_key)?;
+    }
+    // Compile (or load the cached artifacts of) every tenant's plugins now,
+    // not on the first customer's message.
+    for tenant in app.storage.tenants()? {
+        app.pipeline(&tenant.id)?;
+    }
+    app.storage.flush_blocking()?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "plugins ready");
+
+    let state = AppState {
+        app,
+        operator_key: Arc::new(OperatorKey::new(&operator_key)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("listening on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        println!("switchyard listening on http://{addr}");
+        println!("demo tenant key:  {demo_key}");
+        println!("operator key:     {operator_key}");
+        println!("data directory:   {}", args.data.display());
+        axum::serve(listener, api::app(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        anyhow::Ok(())
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayLine {
+    #[serde(default = "default_conversation")]
+    conversation: String,
+    text: String,
+    #[serde(default = "default_channel")]
+    channel: String,
+    customer: Customer,
+}
+
+fn default_conversation() -> String {
+    "replay".into()
+}
+fn default_channel() -> String {
+    "web".into()
+}
+
+/// A scratch copy of one tenant: its record, plugins, bindings, agents and
+/// articles, so a replay decides exactly as the tenant would and writes nothing.
+fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
+    let scratch = Storage::temporary()?;
+    let record = source
+        .tenant(tenant)?
+        .with_context(|| format!("no tenant {tenant:?} in the data directory"))?;
+    scratch.put_tenant(&record)?;
+    let bindings = source.bindings(tenant)?;
+    for binding in bindings.slots.values().flatten() {
+        let meta = source
+            .plugin_meta(&binding.sha256)?
+            .context("bound plugin missing")?;
+        let component = source
+            .plugin_component(&binding.sha256)?
+            .context("bound plugin missing")?;
+        scratch.put_plugin(&meta, &component)?;
+    }
+    scratch.put_bindings(tenant, &bindings)?;
+    for agent in source.agents(tenant)? {
+        scratch.put_agent(tenant, &agent.agent)?;
+    }
+    for article in source.articles(tenant)? {
+        scratch.put_article(tenant, &article)?;
+    }
+    Ok(scratch)
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    let input = std::fs::File::open(&args.file)
+        .with_context(|| format!("opening {}", args.file.display()))?;
+    let app = match &args.data {
+        Some(dir) => {
+            let source = Storage::open(dir)?;
+            Switchyard::new(
+                scratch_copy(&source, &args.tenant)?,
+                Runtime::new()?,
+                Limits::default(),
+            )
+        }
+        None => {
+            if args.tenant != demo::DEMO_TENANT {
+                bail!("without --data only the demo tenant can be replayed");
+            }
+            let app = Switchyard::new(Storage::temporary()?, Runtime::new()?, Limits::default());
+            demo::seed(&app, &new_key("replay"))?;
+            app
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (n, line) in std::io::BufReader::new(input).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        let parsed: ReplayLine = serde_json::from_str(&line)
+            .with_context(|| format!("{}:{}: not a replay line", args.file.display(), n + 1))?;
+        let record = app
+            .handle_message(
+                &args.tenant,
+                &parsed.conversation,
+                NewMessage {
+                    text: parsed.text,
+                    channel: parsed.channel,
+                    customer: parsed.customer,
+                },
+            )
+            .with_context(|| format!("{}:{}", args.file.display(), n + 1))?;
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(&record)?)?;
+        } else {
+            writeln!(out, "{}", summary(&record))?;
+        }
+    }
+    Ok(())
+}
+
+/// One readable paragraph per decision.
+fn summary(r: &MessageRecord) -> String {
+    let d = &r.decision;
+    let mut s = format!(
+        "[{}] {}\n  intent {} ({:.2})",
+        r.conversation_id, r.text, d.intent.name, d.intent.confidence
+    );
+    if !d.entities.is_empty() {
+        let e: Vec<String> = d
+            .entities
+            .iter()
+            .map(|e| format!("{}={}", e.kind, e.value))
+            .collect();
+        s += &format!("  entities {}", e.join(", "));
+    }
+    for f in d.findings.iter().filter(|f| f.kind != "pii") {
+        s += &format!(
+            "\n  finding {}/{} {}: {}",
+            f.kind, f.code, f.severity, f.detail
+        );
+    }
+    if d.escalation.escalate {
+        let reasons: Vec<&str> = d
+            .escalation
+            .reasons
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect();
+        s += &format!("\n  escalate: {}", reasons.join(", "));
+    }
+    s += &format!("\n  route {}", d.route.to);
+    if let Some(q) = &d.route.queue {
+        s += &format!(" queue={q}");
+    }
+    if let Some(a) = &d.route.agent {
+        s += &format!(" agent={a}");
+    }
+    s += &format!(" priority={}", d.route.priority);
+    if let Some(reply) = &d.reply {
+        s += &format!("\n  reply: {reply}");
+    }
+    if let Some(t) = &d.ticket {
+        s += &format!("\n  ticket {} {} -> {}", t.action, t.title, t.department);
+    }
+    let failures: Vec<String> = d
+        .trace
+        .iter()
+        .filter(|t| t.outcome != "ok" && t.outcome != "default")
+        .map(|t| format!("{}:{}={}", t.slot, t.plugin, t.outcome))
+        .collect();
+    let total: u64 = d.trace.iter().map(|t| t.micros).sum();
+    s += &format!("\n  plugins {total} µs");
+    if !failures.is_empty() {
+        s += &format!(", failures: {}", failures.join(", "));
+    }
+    s
+}
+
+fn operator_key(args: &ServerArgs) -> anyhow::Result<String> {
+    if let Some(k) = &args.operator_key {
+        return Ok(k.clone());
+    }
+    let file = args.data.join("operator.key");
+    let key = std::fs::read_to_string(&file).with_context(|| {
+        format!(
+            "no --operator-key given and {} is not readable",
+            file.display()
+        )
+    })?;
+    Ok(key.trim().to_string())
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// The body of a response, or an error carrying the server's message.
+fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
+    let status = response.status();
+    let body: serde_json::Value = response
+        .body_mut()
+        .read_json()
+        .unwrap_or(serde_json::Value::Null);
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        bail!("server answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::List(server) => {
+            let key = operator_key(&server)?;
+            let response = agent()
+                .get(format!(
+                    "{}/v1/plugins",
+                    server.server.trim_end_matches('/')
+                ))
+                .header("Authorization", format!("Bearer {key}"))
+                .call()?;
+            let plugins = read_json(response)?;
+            println!(
+                "{:<12} {:<14} {:<10} {:<9} {}",
+                "slot", "name", "version", "size", "sha256"
+            );
+            for p in plugins.as_array().into_iter().flatten() {
+                println!(
+                    "{:<12} {:<14} {:<10} {:<9} {}",
+                    p["slot"].as_str().unwrap_or(""),
+                    p["name"].as_str().unwrap_or(""),
+                    p["version"].as_str().unwrap_or(""),
+                    p["size"].as_u64().unwrap_or(0),
+                    p["sha256"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::Push {
+            file,
+            name,
+            version,
+            tenant,
+            config,
+            server,
+        } => {
+            let key = operator_key(&server)?;
+            let base = server.server.trim_end_matches('/');
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let response = agent()
+                .post(format!("{base}/v1/plugins"))
+                .query("name", &name)
+                .query("version", &version)
+                .header("Authorization", format!("Bearer {key}"))
+                .content_type("application/wasm")
+                .send(&bytes[..])?;
+            let meta = read_json(response)?;
+            let sha = meta["sha256"].as_str().unwrap_or_default().to_string();
+            let slot = meta["slot"].as_str().unwrap_or_default().to_string();
+            println!("stored {name}@{version} for the {slot} slot, sha256 {sha}");
+            if let Some(tenant) = tenant {
+                let config = match config {
+                    Some(path) => std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?,
+                    None => String::new(),
+                };
+                let body = serde_json::json!({"plugins": [Binding { sha256: sha, config }]});
+                let response = agent()
+                    .put(format!("{base}/v1/tenants/{tenant}/bindings/{slot}"))
+                    .header("Authorization", format!("Bearer {key}"))
+                    .send_json(&body)?;
+                read_json(response)?;
+                println!("bound to tenant {tenant}, slot {slot}");
+            }
+            Ok(())
+        }
+    }
+}

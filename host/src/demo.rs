@@ -1,0 +1,130 @@
+//! The demo tenant: an e-commerce shop in Chinese and English with every
+//! first-party plugin bound, its agents, queues and FAQ articles. Seeded on
+//! first start; the plugins and data are embedded in the binary, so the demo
+//! needs nothing on disk.
+
+use serde::Deserialize;
+
+use crate::app::{Error, Result, Switchyard};
+use crate::model::{Agent, Article, Binding, Slot};
+
+pub const DEMO_TENANT: &str = "demo";
+
+macro_rules! component {
+    ($stem:literal) => {
+        include_bytes!(concat!(
+            env!("SWITCHYARD_COMPONENT_DIR"),
+            "/",
+            $stem,
+            ".wasm"
+        ))
+    };
+}
+
+macro_rules! demo_file {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/demo/",
+            $name
+        ))
+    };
+}
+
+/// A first-party plugin embedded in the binary.
+pub struct EmbeddedPlugin {
+    pub name: &'static str,
+    pub slot: Slot,
+    pub component: &'static [u8],
+    /// The demo tenant's configuration for it.
+    pub demo_config: &'static str,
+}
+
+pub const FIRST_PARTY: [EmbeddedPlugin; 6] = [
+    EmbeddedPlugin {
+        name: "inspector",
+        slot: Slot::Inspect,
+        component: component!("switchyard_plugin_inspector"),
+        demo_config: demo_file!("inspector.json"),
+    },
+    EmbeddedPlugin {
+        name: "classifier",
+        slot: Slot::Classify,
+        component: component!("switchyard_plugin_classifier"),
+        demo_config: demo_file!("intents.json"),
+    },
+    EmbeddedPlugin {
+        name: "escalator",
+        slot: Slot::Escalate,
+        component: component!("switchyard_plugin_escalator"),
+        demo_config: demo_file!("escalator.json"),
+    },
+    EmbeddedPlugin {
+        name: "router",
+        slot: Slot::Route,
+        component: component!("switchyard_plugin_router"),
+        demo_config: demo_file!("router.json"),
+    },
+    EmbeddedPlugin {
+        name: "assistant",
+        slot: Slot::Assist,
+        component: component!("switchyard_plugin_assistant"),
+        demo_config: demo_file!("assistant.json"),
+    },
+    EmbeddedPlugin {
+        name: "ticketer",
+        slot: Slot::Ticket,
+        component: component!("switchyard_plugin_ticketer"),
+        demo_config: demo_file!("ticketer.json"),
+    },
+];
+
+/// The purpose-built misbehaving classify plugin (tests only; see `tests/fixtures`).
+pub const MISBEHAVING_FIXTURE: &[u8] = component!("switchyard_fixture_misbehaving");
+
+#[derive(Deserialize)]
+struct AgentsFile {
+    agents: Vec<Agent>,
+}
+
+#[derive(Deserialize)]
+struct ArticlesFile {
+    articles: Vec<Article>,
+}
+
+/// Create the demo tenant with `key` unless it exists, and finish a seeding
+/// that a crash interrupted (a demo tenant with no bindings at all). Returns
+/// whether anything was written.
+pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
+    let exists = app.storage.tenant(DEMO_TENANT)?.is_some();
+    if exists && !app.storage.bindings(DEMO_TENANT)?.slots.is_empty() {
+        return Ok(false);
+    }
+    let agents: AgentsFile = serde_json::from_str(demo_file!("agents.json"))
+        .map_err(|e| Error::Internal(format!("demo agents.json: {e}")))?;
+    let articles: ArticlesFile = serde_json::from_str(demo_file!("articles.json"))
+        .map_err(|e| Error::Internal(format!("demo articles.json: {e}")))?;
+    if !exists {
+        app.create_tenant(DEMO_TENANT, "Switchyard Shop (demo)", Some(key))?;
+    }
+    for agent in &agents.agents {
+        app.put_agent(DEMO_TENANT, agent)?;
+    }
+    for article in &articles.articles {
+        app.put_article(DEMO_TENANT, article)?;
+    }
+    let version = env!("CARGO_PKG_VERSION");
+    for plugin in &FIRST_PARTY {
+        let meta = app.add_plugin(plugin.name, version, plugin.component)?;
+        app.bind(
+            DEMO_TENANT,
+            plugin.slot,
+            vec![Binding {
+                sha256: meta.sha256,
+                config: plugin.demo_config.to_string(),
+            }],
+        )?;
+    }
+    app.storage.flush_blocking()?;
+    Ok(true)
+}

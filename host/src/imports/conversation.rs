@@ -1,0 +1,51 @@
+//! `conversation`: the current conversation's history and customer.
+
+use crate::bindings::conversation::{Host, PastMessage};
+use crate::bindings::types::{Customer, Intent, Tier};
+use crate::runtime::HostState;
+
+/// Most earlier messages a plugin may read in one call.
+const MAX_HISTORY: u32 = 50;
+
+impl Host for HostState {
+    fn history(&mut self, limit: u32) -> wasmtime::Result<Vec<PastMessage>> {
+        let _span = tracing::trace_span!("conversation.history", limit).entered();
+        let Some(call) = self.context("conversation.history")? else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.min(MAX_HISTORY) as usize;
+        let records = call
+            .storage
+            .recent_messages(&call.tenant, &call.conversation_id, limit + 1)
+            .map_err(super::host_fault)?;
+        let mut past: Vec<PastMessage> = records
+            .into_iter()
+            .filter(|m| m.id != call.message_id)
+            .map(|m| PastMessage {
+                id: m.id,
+                text: m.text,
+                intent: (m.decision.intent.name != "unknown").then(|| Intent {
+                    name: m.decision.intent.name,
+                    confidence: m.decision.intent.confidence,
+                }),
+                escalated: m.decision.escalation.escalate,
+                received_at_ms: m.received_at_ms,
+            })
+            .collect();
+        let skip = past.len().saturating_sub(limit);
+        past.drain(..skip);
+        Ok(past)
+    }
+
+    fn customer_profile(&mut self) -> wasmtime::Result<Customer> {
+        let _span = tracing::trace_span!("conversation.customer_profile").entered();
+        Ok(match self.context("conversation.customer-profile")? {
+            Some(call) => call.customer,
+            None => Customer {
+                id: String::new(),
+                tier: Tier::Standard,
+                tags: vec![],
+            },
+        })
+    }
+}

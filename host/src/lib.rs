@@ -1,0 +1,16 @@
+//! Switchyard: a customer-service routing and assist engine in which every
+//! decision is a sandboxed WebAssembly component. See ARCHITECTURE.md for the
+//! map; `app::Switchyard` is the entry point for embedding.
+
+pub mod api;
+pub mod app;
+pub mod bindings;
+pub mod cli;
+pub mod demo;
+mod imports;
+pub mod knowledge;
+pub mod metrics;
+pub mod model;
+pub mod pipeline;
+pub mod runtime;
+pub mod storage;

@@ -1,0 +1,447 @@
+//! One message through a tenant's plugins: inspect -> classify -> escalate ->
+//! route -> assist -> ticket. Each slot runs its bound plugins in order and
+//! merges what they return; a slot with no plugin, or whose plugins all
+//! failed, uses its documented default (see ARCHITECTURE.md, "Slot defaults").
+//! Every call and every default lands in the trace.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::bindings::types as wit;
+use crate::knowledge::KnowledgeIndex;
+use crate::model::{self, Slot, TraceEntry};
+use crate::runtime::{BoundPlugin, CallContext, CallResult, Outcome, SlotOutput};
+use crate::storage::Storage;
+
+/// Confidence below which the default escalation rule hands over to a human.
+pub const DEFAULT_ESCALATION_THRESHOLD: f32 = 0.8;
+/// Queue the default router sends escalated conversations to.
+pub const DEFAULT_QUEUE: &str = "general";
+
+/// A tenant's bound plugins, slot by slot, in call order.
+#[derive(Default)]
+pub struct Pipeline {
+    pub slots: BTreeMap<Slot, Vec<Arc<BoundPlugin>>>,
+}
+
+/// A message as the pipeline receives it.
+pub struct Inbound {
+    pub tenant: Arc<str>,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub text: String,
+    pub channel: String,
+    pub customer: model::Customer,
+    pub received_at_ms: u64,
+}
+
+/// What the pipeline decided, before the host applies it (ticket, assignment).
+pub struct PipelineResult {
+    pub decision: model::Decision,
+    pub ticket_draft: Option<wit::TicketDraft>,
+}
+
+/// Per slot and plugin: (slot, plugin label, outcome, micros) for metrics.
+pub type CallStats = Vec<(Slot, String, &'static str, u64)>;
+
+impl Pipeline {
+    pub fn run(
+        &self,
+        storage: &Storage,
+        knowledge: Arc<KnowledgeIndex>,
+        inbound: &Inbound,
+    ) -> (PipelineResult, CallStats) {
+        let customer = wit_customer(&inbound.customer);
+        let context = CallContext {
+            tenant: inbound.tenant.clone(),
+            storage: storage.clone(),
+            conversation_id: inbound.conversation_id.clone(),
+            message_id: inbound.message_id.clone(),
+            customer: customer.clone(),
+            knowledge,
+        };
+        let mut turn = wit::Turn {
+            message: wit::Message {
+                id: inbound.message_id.clone(),
+                conversation_id: inbound.conversation_id.clone(),
+                text: inbound.text.clone(),
+                channel: inbound.channel.clone(),
+                received_at_ms: inbound.received_at_ms,
+            },
+            customer,
+            findings: vec![],
+            intent: None,
+            entities: vec![],
+            escalation: None,
+            route: None,
+            suggestions: vec![],
+        };
+        let mut run = Run {
+            trace: Vec::new(),
+            stats: Vec::new(),
+        };
+
+        // inspect: findings add up; the last masked text wins (later inspectors see more).
+        let mut masked_text = None;
+        let outputs = run.slot(self, Slot::Inspect, &context, &turn);
+        if outputs.is_empty() {
+            run.default(Slot::Inspect, "no findings");
+        }
+        for out in outputs {
+            if let SlotOutput::Inspect(i) = out {
+                turn.findings.extend(i.findings);
+                masked_text = i.masked_text.or(masked_text);
+            }
+        }
+
+        // classify: the most confident intent wins; entities add up.
+        let mut alternatives = Vec::new();
+        let outputs = run.slot(self, Slot::Classify, &context, &turn);
+        if outputs.is_empty() {
+            run.default(Slot::Classify, "intent unknown at confidence 0");
+        }
+        for out in outputs {
+            if let SlotOutput::Classify(c) = out {
+                let better = turn
+                    .intent
+                    .as_ref()
+                    .is_none_or(|i| c.intent.confidence > i.confidence);
+                if better {
+                    if let Some(previous) = turn.intent.take() {
+                        alternatives.push(previous);
+                    }
+                    turn.intent = Some(c.intent);
+                    alternatives.extend(c.alternatives);
+                } else {
+                    alternatives.push(c.intent);
+                }
+                turn.entities.extend(c.entities);
+            }
+        }
+        let intent = turn.intent.get_or_insert_with(|| wit::Intent {
+            name: "unknown".into(),
+            confidence: 0.0,
+        });
+        let intent = intent.clone();
+        alternatives.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        alternatives.truncate(5);
+
+        // escalate: any escalator can hand over; reasons add up.
+        let mut escalation: Option<wit::Escalation> = None;
+        for out in run.slot(self, Slot::Escalate, &context, &turn) {
+            if let SlotOutput::Escalate(e) = out {
+                let merged = escalation.get_or_insert(wit::Escalation {
+                    escalate: false,
+                    reasons: vec![],
+                });
+                merged.escalate |= e.escalate;
+                merged.reasons.extend(e.reasons);
+            }
+        }
+        let escalation = escalation.unwrap_or_else(|| {
+            run.default(Slot::Escalate, "confidence threshold and critical findings");
+            default_escalation(&turn)
+        });
+        turn.escalation = Some(escalation.clone());
+
+        // route: the first router with an opinion decides.
+        let mut route = None;
+        for out in run.slot_until(self, Slot::Route, &context, &turn, |out| {
+            matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, &inbound.tenant, r))
+        }) {
+            if let SlotOutput::Route(Some(r)) = out {
+                route = Some(r);
+            }
+        }
+        let route = route.unwrap_or_else(|| {
+            run.default(Slot::Route, "bot unless escalated, else the general queue");
+            default_route(&escalation)
+        });
+        turn.route = Some(route.clone());
+
+        // assist: suggestions add up; the first reply wins.
+        let mut reply = None;
+        let outputs = run.slot(self, Slot::Assist, &context, &turn);
+        if outputs.is_empty() {
+            run.default(Slot::Assist, "no reply, no suggestions");
+        }
+        for out in outputs {
+            if let SlotOutput::Assist(a) = out {
+                reply = reply.or(a.reply);
+                turn.suggestions.extend(a.suggestions);
+            }
+        }
+
+        // ticket: the first draft wins.
+        let mut ticket_draft = None;
+        let outputs = run.slot_until(self, Slot::Ticket, &context, &turn, |out| {
+            matches!(out, SlotOutput::Ticket(Some(_)))
+        });
+        if outputs.is_empty() {
+            run.default(Slot::Ticket, "no ticket");
+        }
+        for out in outputs {
+            if let SlotOutput::Ticket(Some(t)) = out {
+                ticket_draft = Some(t);
+            }
+        }
+
+        let decision = model::Decision {
+            intent: intent_result(&intent),
+            alternatives: alternatives.iter().map(intent_result).collect(),
+            entities: turn
+                .entities
+                .iter()
+                .map(|e| model::EntityResult {
+                    kind: e.kind.clone(),
+                    value: e.value.clone(),
+                    start: e.start,
+                    end: e.end,
+                })
+                .collect(),
+            findings: turn.findings.iter().map(finding_result).collect(),
+            masked_text,
+            escalation: model::EscalationResult {
+                escalate: escalation.escalate,
+                reasons: escalation
+                    .reasons
+                    .iter()
+                    .map(|r| model::EscalationReason {
+                        code: r.code.clone(),
+                        detail: r.detail.clone(),
+                    })
+                    .collect(),
+            },
+            route: route_result(&route),
+            reply,
+            suggestions: turn.suggestions.iter().map(suggestion_result).collect(),
+            ticket: None,
+            trace: run.trace,
+        };
+        (
+            PipelineResult {
+                decision,
+                ticket_draft,
+            },
+            run.stats,
+        )
+    }
+}
+
+struct Run {
+    trace: Vec<TraceEntry>,
+    stats: CallStats,
+}
+
+impl Run {
+    /// Call every plugin of `slot`; return the outputs of those that succeeded.
+    /// An empty result means the caller applies the slot's default (and records it).
+    fn slot(
+        &mut self,
+        pipeline: &Pipeline,
+        slot: Slot,
+        context: &CallContext,
+        turn: &wit::Turn,
+    ) -> Vec<SlotOutput> {
+        self.slot_until(pipeline, slot, context, turn, |_| false)
+    }
+
+    /// Like [`Run::slot`], but stop after the first output `done` accepts.
+    /// An output `done` rejects (for a route: an agent the tenant does not have)
+    /// is recorded as invalid and skipped.
+    fn slot_until(
+        &mut self,
+        pipeline: &Pipeline,
+        slot: Slot,
+        context: &CallContext,
+        turn: &wit::Turn,
+        done: impl Fn(&SlotOutput) -> bool,
+    ) -> Vec<SlotOutput> {
+        let mut outputs = Vec::new();
+        let Some(plugins) = pipeline.slots.get(&slot).filter(|p| !p.is_empty()) else {
+            return outputs;
+        };
+        for plugin in plugins {
+            let mut result = plugin.call(context.clone(), turn);
+            let accepted = result.output.as_ref().map(&done);
+            // Route is the only slot whose `done` can reject a well-formed answer.
+            if slot == Slot::Route
+                && accepted == Some(false)
+                && matches!(result.output, Some(SlotOutput::Route(Some(_))))
+            {
+                result.outcome = Outcome::InvalidOutput;
+                result.detail =
+                    Some("route names an agent or queue the tenant does not have".into());
+                result.output = None;
+            }
+            self.record(slot, plugin, &result);
+            if let Some(out) = result.output {
+                let stop = done(&out);
+                outputs.push(out);
+                if stop {
+                    break;
+                }
+            }
+        }
+        outputs
+    }
+
+    fn record(&mut self, slot: Slot, plugin: &BoundPlugin, result: &CallResult) {
+        self.trace.push(TraceEntry {
+            slot,
+            plugin: plugin.meta.name.clone(),
+            version: plugin.meta.version.clone(),
+            sha256: Some(plugin.meta.sha256.clone()),
+            outcome: result.outcome.as_str().into(),
+            micros: result.micros,
+            detail: result.detail.clone(),
+        });
+        self.stats.push((
+            slot,
+            format!("{}@{}", plugin.meta.name, plugin.meta.version),
+            result.outcome.as_str(),
+            result.micros,
+        ));
+    }
+
+    fn default(&mut self, slot: Slot, what: &str) {
+        self.trace.push(TraceEntry {
+            slot,
+            plugin: "default".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            sha256: None,
+            outcome: "default".into(),
+            micros: 0,
+            detail: Some(what.into()),
+        });
+    }
+}
+
+/// Without a working escalator: hand over when the intent is uncertain or an
+/// inspector raised something critical.
+fn default_escalation(turn: &wit::Turn) -> wit::Escalation {
+    let mut reasons = Vec::new();
+    if let Some(i) = &turn.intent
+        && i.confidence < DEFAULT_ESCALATION_THRESHOLD
+    {
+        reasons.push(wit::EscalationReason {
+            code: "low-confidence".into(),
+            detail: format!(
+                "intent {} at {:.2} < {:.2} (default rule)",
+                i.name, i.confidence, DEFAULT_ESCALATION_THRESHOLD
+            ),
+        });
+    }
+    for f in turn
+        .findings
+        .iter()
+        .filter(|f| f.severity == wit::Severity::Critical)
+    {
+        reasons.push(wit::EscalationReason {
+            code: "sensitive-word".into(),
+            detail: format!("{} ({}) (default rule)", f.code, f.detail),
+        });
+    }
+    wit::Escalation {
+        escalate: !reasons.is_empty(),
+        reasons,
+    }
+}
+
+/// Without a working router: the bot answers unless the message escalated,
+/// in which case it waits in the general queue.
+fn default_route(escalation: &wit::Escalation) -> wit::Route {
+    if escalation.escalate {
+        wit::Route {
+            target: wit::RouteTarget::Queue,
+            queue: Some(DEFAULT_QUEUE.into()),
+            agent: None,
+            priority: 5,
+            reason: "default route: escalated".into(),
+        }
+    } else {
+        wit::Route {
+            target: wit::RouteTarget::Bot,
+            queue: None,
+            agent: None,
+            priority: 0,
+            reason: "default route: not escalated".into(),
+        }
+    }
+}
+
+/// A route to an agent must name one of the tenant's agents.
+fn route_is_known(storage: &Storage, tenant: &str, route: &wit::Route) -> bool {
+    match (&route.target, &route.agent) {
+        (wit::RouteTarget::Agent, Some(agent)) => {
+            storage.agent(tenant, agent).ok().flatten().is_some()
+        }
+        _ => true,
+    }
+}
+
+pub fn wit_customer(c: &model::Customer) -> wit::Customer {
+    wit::Customer {
+        id: c.id.clone(),
+        tier: match c.tier {
+            model::Tier::Standard => wit::Tier::Standard,
+            model::Tier::Premium => wit::Tier::Premium,
+            model::Tier::Vip => wit::Tier::Vip,
+        },
+        tags: c.tags.clone(),
+    }
+}
+
+fn intent_result(i: &wit::Intent) -> model::IntentResult {
+    model::IntentResult {
+        name: i.name.clone(),
+        confidence: i.confidence,
+    }
+}
+
+fn finding_result(f: &wit::Finding) -> model::FindingResult {
+    model::FindingResult {
+        kind: f.kind.clone(),
+        code: f.code.clone(),
+        severity: match f.severity {
+            wit::Severity::Info => "info",
+            wit::Severity::Warning => "warning",
+            wit::Severity::Critical => "critical",
+        }
+        .into(),
+        detail: f.detail.clone(),
+        start: f.start,
+        end: f.end,
+    }
+}
+
+fn route_result(r: &wit::Route) -> model::RouteResult {
+    model::RouteResult {
+        to: match r.target {
+            wit::RouteTarget::Bot => "bot",
+            wit::RouteTarget::Queue => "queue",
+            wit::RouteTarget::Agent => "agent",
+        }
+        .into(),
+        queue: r.queue.clone(),
+        agent: r.agent.clone(),
+        priority: r.priority,
+        reason: r.reason.clone(),
+    }
+}
+
+fn suggestion_result(s: &wit::Suggestion) -> model::SuggestionResult {
+    model::SuggestionResult {
+        kind: match s.kind {
+            wit::SuggestionKind::Reply => "reply",
+            wit::SuggestionKind::Article => "article",
+            wit::SuggestionKind::Compliance => "compliance",
+            wit::SuggestionKind::Warning => "warning",
+        }
+        .into(),
+        title: s.title.clone(),
+        text: s.text.clone(),
+        score: s.score,
+        article_id: s.article_id.clone(),
+    }
+}

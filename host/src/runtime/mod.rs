@@ -1,0 +1,555 @@
+//! The WebAssembly runtime: one wasmtime `Engine`, components compiled once per
+//! plugin version (and cached on disk by sha256 and engine), a warm-instance
+//! pool per binding, and the limits every call runs under: an epoch deadline,
+//! a memory cap, a host-call budget, an output cap and a log budget.
+//!
+//! A call never fails the message: every failure becomes an [`Outcome`] the
+//! pipeline turns into the slot's default, and the instance that failed is
+//! thrown away.
+
+mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+pub use state::{CallContext, HostState};
+
+use crate::bindings::types::*;
+use crate::bindings::{self, PluginHost};
+use crate::model::{PluginMeta, Slot};
+use crate::storage::Storage;
+
+/// Limits each plugin call runs under.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Wall-clock budget for one call (instantiation and `init` included when cold).
+    pub deadline: Duration,
+    /// Linear memory cap per instance.
+    pub memory_bytes: usize,
+    /// Cap on the size of what one call returns (strings and list items, summed).
+    pub output_bytes: usize,
+    /// Log bytes one call may write; the rest is dropped and counted.
+    pub log_bytes: usize,
+    /// Host imports one call may make.
+    pub host_calls: u32,
+    /// Warm instances kept per binding.
+    pub pool_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            deadline: Duration::from_millis(50),
+            memory_bytes: 64 << 20,
+            output_bytes: 64 << 10,
+            log_bytes: 4 << 10,
+            host_calls: 1_000,
+            pool_size: 8,
+        }
+    }
+}
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    /// Compiled components by sha256, shared by every tenant that binds them.
+    compiled: Mutex<HashMap<String, Component>>,
+    /// Distinguishes artifacts of this wasmtime build and configuration.
+    artifact_tag: String,
+}
+
+impl Runtime {
+    pub fn new() -> anyhow::Result<Arc<Runtime>> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| anyhow!("wasmtime engine: {e}"))?;
+
+        let mut linker: Linker<HostState> = Linker::new(&engine);
+        // WASI is linked only because std's runtime imports it; the context is
+        // empty (see HostState::new), so it grants nothing.
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow!("linking WASI: {e}"))?;
+        PluginHost::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| anyhow!("linking host imports: {e}"))?;
+
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let artifact_tag = format!("wasmtime-48-{:016x}", std::hash::Hasher::finish(&hasher));
+
+        let runtime = Arc::new(Runtime {
+            engine,
+            linker,
+            compiled: Mutex::new(HashMap::new()),
+            artifact_tag,
+        });
+        let weak = runtime.engine.weak();
+        std::thread::Builder::new()
+            .name("switchyard-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .context("starting the epoch thread")?;
+        Ok(runtime)
+    }
+
+    /// The compiled component for `sha256`: from memory, else from the on-disk
+    /// artifact this host wrote, else compiled now (and the artifact kept).
+    pub fn component(
+        &self,
+        storage: &Storage,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> anyhow::Result<Component> {
+        if let Some(c) = self.compiled.lock().unwrap().get(sha256) {
+            return Ok(c.clone());
+        }
+        let artifact_key = format!("{sha256}:{}", self.artifact_tag);
+        let mut component = None;
+        if let Some(artifact) = storage.artifact(&artifact_key)? {
+            // SAFETY: artifacts are only written by `put_artifact` below, from
+            // `Component::serialize` of this same engine configuration (the key
+            // carries its compatibility hash), and sled checksums its pages.
+            match unsafe { Component::deserialize(&self.engine, &artifact) } {
+                Ok(c) => component = Some(c),
+                Err(e) => tracing::warn!(sha256, "cached artifact unusable, recompiling: {e}"),
+            }
+        }
+        let component = match component {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, bytes)
+                    .map_err(|e| anyhow!("not a valid component: {e}"))?;
+                let serialized = c
+                    .serialize()
+                    .map_err(|e| anyhow!("serializing component: {e}"))?;
+                storage.put_artifact(&artifact_key, &serialized)?;
+                c
+            }
+        };
+        self.compiled
+            .lock()
+            .unwrap()
+            .insert(sha256.to_string(), component.clone());
+        Ok(component)
+    }
+
+    /// Which slot world a component implements; the error names what does not fit.
+    pub fn detect_slot(&self, component: &Component) -> anyhow::Result<Slot> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| anyhow!("the component imports something the host does not offer: {e}"))?;
+        let mut misfits = Vec::new();
+        for slot in Slot::ALL {
+            match SlotPre::new(slot, pre.clone()) {
+                Ok(_) => return Ok(slot),
+                Err(e) => misfits.push(format!("{slot}: {e}")),
+            }
+        }
+        Err(anyhow!(
+            "the component does not implement any slot world of switchyard:plugin@0.1.0 ({})",
+            misfits.join("; ")
+        ))
+    }
+
+    /// Make a binding ready to run: check the component fits `meta.slot`.
+    pub fn bind(
+        self: &Arc<Self>,
+        component: &Component,
+        meta: PluginMeta,
+        config: String,
+        limits: Limits,
+    ) -> anyhow::Result<BoundPlugin> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| anyhow!("the component imports something the host does not offer: {e}"))?;
+        let pre =
+            SlotPre::new(meta.slot, pre).map_err(|e| anyhow!("not a {} plugin: {e}", meta.slot))?;
+        Ok(BoundPlugin {
+            runtime: self.clone(),
+            label: Arc::from(format!("{}@{}", meta.name, meta.version)),
+            meta,
+            config: Arc::from(config),
+            pre,
+            limits,
+            pool: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A component pre-linked for one slot world.
+#[derive(Clone)]
+enum SlotPre {
+    Inspect(bindings::inspect::InspectPre<HostState>),
+    Classify(bindings::classify::ClassifyPre<HostState>),
+    Escalate(bindings::escalate::EscalatePre<HostState>),
+    Route(bindings::route::RoutePre<HostState>),
+    Assist(bindings::assist::AssistPre<HostState>),
+    Ticket(bindings::ticket::TicketPre<HostState>),
+}
+
+enum SlotInstance {
+    Inspect(bindings::inspect::Inspect),
+    Classify(bindings::classify::Classify),
+    Escalate(bindings::escalate::Escalate),
+    Route(bindings::route::Route),
+    Assist(bindings::assist::Assist),
+    Ticket(bindings::ticket::Ticket),
+}
+
+impl SlotPre {
+    fn new(
+        slot: Slot,
+        pre: wasmtime::component::InstancePre<HostState>,
+    ) -> wasmtime::Result<SlotPre> {
+        Ok(match slot {
+            Slot::Inspect => SlotPre::Inspect(bindings::inspect::InspectPre::new(pre)?),
+            Slot::Classify => SlotPre::Classify(bindings::classify::ClassifyPre::new(pre)?),
+            Slot::Escalate => SlotPre::Escalate(bindings::escalate::EscalatePre::new(pre)?),
+            Slot::Route => SlotPre::Route(bindings::route::RoutePre::new(pre)?),
+            Slot::Assist => SlotPre::Assist(bindings::assist::AssistPre::new(pre)?),
+            Slot::Ticket => SlotPre::Ticket(bindings::ticket::TicketPre::new(pre)?),
+        })
+    }
+
+    fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<SlotInstance> {
+        Ok(match self {
+            SlotPre::Inspect(p) => SlotInstance::Inspect(p.instantiate(store)?),
+            SlotPre::Classify(p) => SlotInstance::Classify(p.instantiate(store)?),
+            SlotPre::Escalate(p) => SlotInstance::Escalate(p.instantiate(store)?),
+            SlotPre::Route(p) => SlotInstance::Route(p.instantiate(store)?),
+            SlotPre::Assist(p) => SlotInstance::Assist(p.instantiate(store)?),
+            SlotPre::Ticket(p) => SlotInstance::Ticket(p.instantiate(store)?),
+        })
+    }
+}
+
+impl SlotInstance {
+    fn init(
+        &self,
+        store: &mut Store<HostState>,
+        config: &str,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            SlotInstance::Inspect(i) => i.call_init(store, config),
+            SlotInstance::Classify(i) => i.call_init(store, config),
+            SlotInstance::Escalate(i) => i.call_init(store, config),
+            SlotInstance::Route(i) => i.call_init(store, config),
+            SlotInstance::Assist(i) => i.call_init(store, config),
+            SlotInstance::Ticket(i) => i.call_init(store, config),
+        }
+    }
+
+    fn call(&self, store: &mut Store<HostState>, turn: &Turn) -> wasmtime::Result<SlotOutput> {
+        Ok(match self {
+            SlotInstance::Inspect(i) => SlotOutput::Inspect(i.call_inspect(store, turn)?),
+            SlotInstance::Classify(i) => SlotOutput::Classify(i.call_classify(store, turn)?),
+            SlotInstance::Escalate(i) => SlotOutput::Escalate(i.call_escalate(store, turn)?),
+            SlotInstance::Route(i) => SlotOutput::Route(i.call_route(store, turn)?),
+            SlotInstance::Assist(i) => SlotOutput::Assist(i.call_assist(store, turn)?),
+            SlotInstance::Ticket(i) => SlotOutput::Ticket(i.call_ticket(store, turn)?),
+        })
+    }
+}
+
+/// What a slot function returned.
+#[derive(Debug)]
+pub enum SlotOutput {
+    Inspect(Inspection),
+    Classify(Classification),
+    Escalate(Escalation),
+    Route(Option<Route>),
+    Assist(Assistance),
+    Ticket(Option<TicketDraft>),
+}
+
+/// How a plugin call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Trap,
+    Timeout,
+    OutOfMemory,
+    InvalidOutput,
+    InitFailed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Trap => "trap",
+            Outcome::Timeout => "timeout",
+            Outcome::OutOfMemory => "out-of-memory",
+            Outcome::InvalidOutput => "invalid-output",
+            Outcome::InitFailed => "init-failed",
+        }
+    }
+}
+
+pub struct CallResult {
+    pub outcome: Outcome,
+    pub output: Option<SlotOutput>,
+    pub micros: u64,
+    /// What went wrong, for failures.
+    pub detail: Option<String>,
+}
+
+struct Warm {
+    store: Store<HostState>,
+    instance: SlotInstance,
+}
+
+/// A plugin version bound to a tenant's slot with its configuration, ready to
+/// run. Keeps warm, initialised instances for reuse; they hold only this
+/// binding's state, so nothing crosses tenants.
+pub struct BoundPlugin {
+    runtime: Arc<Runtime>,
+    pub meta: PluginMeta,
+    pub config: Arc<str>,
+    label: Arc<str>,
+    pre: SlotPre,
+    limits: Limits,
+    pool: Mutex<Vec<Warm>>,
+}
+
+impl BoundPlugin {
+    fn deadline_ticks(&self) -> u64 {
+        (self.limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+    }
+
+    /// A fresh instance with `init(config)` done, or why not.
+    fn instantiate(&self) -> Result<Warm, (Outcome, String)> {
+        let state = HostState::new(self.limits, self.config.clone(), self.label.clone());
+        let mut store = Store::new(&self.runtime.engine, state);
+        store.limiter(|s| s.limiter());
+        store.set_epoch_deadline(self.deadline_ticks());
+        store.epoch_deadline_trap();
+        let instance = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| (classify_error(&store, &e), format!("instantiate: {e}")))?;
+        match instance.init(&mut store, &self.config) {
+            Ok(Ok(())) => Ok(Warm { store, instance }),
+            Ok(Err(message)) => Err((Outcome::InitFailed, message)),
+            Err(e) => Err((
+                classify_error(&store, &e),
+                format!("init: {}", first_line(&e)),
+            )),
+        }
+    }
+
+    /// Check that `init` accepts the configuration (used when binding).
+    pub fn check_init(&self) -> Result<(), String> {
+        match self.instantiate() {
+            Ok(warm) => {
+                self.release(warm);
+                Ok(())
+            }
+            Err((outcome, detail)) => Err(format!("{}: {detail}", outcome.as_str())),
+        }
+    }
+
+    fn release(&self, warm: Warm) {
+        let mut pool = self.pool.lock().unwrap();
+        if pool.len() < self.limits.pool_size {
+            pool.push(warm);
+        }
+    }
+
+    /// Run the slot function on `turn`. Never panics and never returns an
+    /// error: failures are in the outcome.
+    pub fn call(&self, context: CallContext, turn: &Turn) -> CallResult {
+        let started = Instant::now();
+        let micros = |started: Instant| started.elapsed().as_micros() as u64;
+        let taken = self.pool.lock().unwrap().pop();
+        let mut warm = match taken {
+            Some(w) => w,
+            None => match self.instantiate() {
+                Ok(w) => w,
+                Err((outcome, detail)) => {
+                    return CallResult {
+                        outcome,
+                        output: None,
+                        micros: micros(started),
+                        detail: Some(detail),
+                    };
+                }
+            },
+        };
+        warm.store.data_mut().begin_call(context);
+        warm.store.set_epoch_deadline(self.deadline_ticks());
+        let result = warm.instance.call(&mut warm.store, turn);
+        warm.store.data_mut().end_call();
+        match result {
+            Ok(output) => match check_output(&output, turn, &self.limits) {
+                Ok(()) => {
+                    self.release(warm);
+                    CallResult {
+                        outcome: Outcome::Ok,
+                        output: Some(output),
+                        micros: micros(started),
+                        detail: None,
+                    }
+                }
+                // The instance answered garbage; do not trust its state again.
+                Err(why) => CallResult {
+                    outcome: Outcome::InvalidOutput,
+                    output: None,
+                    micros: micros(started),
+                    detail: Some(why),
+                },
+            },
+            Err(e) => CallResult {
+                outcome: classify_error(&warm.store, &e),
+                output: None,
+                micros: micros(started),
+                detail: Some(first_line(&e)),
+            },
+        }
+    }
+}
+
+fn first_line(e: &wasmtime::Error) -> String {
+    let text = format!("{e:#}");
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect()
+}
+
+fn classify_error(store: &Store<HostState>, e: &wasmtime::Error) -> Outcome {
+    if store.data().memory_refused() {
+        Outcome::OutOfMemory
+    } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        Outcome::Timeout
+    } else {
+        Outcome::Trap
+    }
+}
+
+fn unit(x: f32) -> bool {
+    x.is_finite() && (0.0..=1.0).contains(&x)
+}
+
+fn span_ok(start: u32, end: u32, text: &str) -> bool {
+    start <= end && (end as usize) <= text.len()
+}
+
+/// Reject outputs that would corrupt a decision: confidences and scores
+/// outside [0, 1] or not numbers, spans outside the message, missing queue or
+/// agent names, priorities above 9, or more data than the output cap.
+fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(), String> {
+    let text = &turn.message.text;
+    let mut size = 0usize;
+    match output {
+        SlotOutput::Inspect(i) => {
+            for f in &i.findings {
+                size += f.kind.len() + f.code.len() + f.detail.len();
+                if !span_ok(f.start, f.end, text) {
+                    return Err(format!(
+                        "finding {} spans {}..{} outside the message",
+                        f.code, f.start, f.end
+                    ));
+                }
+            }
+            size += i.masked_text.as_ref().map_or(0, |t| t.len());
+        }
+        SlotOutput::Classify(c) => {
+            for intent in std::iter::once(&c.intent).chain(&c.alternatives) {
+                size += intent.name.len();
+                if !unit(intent.confidence) {
+                    return Err(format!(
+                        "confidence {} of intent {:.40} is not in [0, 1]",
+                        intent.confidence, intent.name
+                    ));
+                }
+            }
+            if c.intent.name.is_empty() {
+                return Err("empty intent name".into());
+            }
+            for e in &c.entities {
+                size += e.kind.len() + e.value.len();
+                if !span_ok(e.start, e.end, text) {
+                    return Err(format!(
+                        "entity {} spans {}..{} outside the message",
+                        e.kind, e.start, e.end
+                    ));
+                }
+            }
+        }
+        SlotOutput::Escalate(e) => {
+            for r in &e.reasons {
+                size += r.code.len() + r.detail.len();
+            }
+        }
+        SlotOutput::Route(Some(r)) => {
+            size += r.reason.len();
+            if r.priority > 9 {
+                return Err(format!("priority {} is above 9", r.priority));
+            }
+            match r.target {
+                RouteTarget::Queue if r.queue.is_none() => {
+                    return Err("route to a queue without a queue name".into());
+                }
+                RouteTarget::Agent if r.queue.is_none() || r.agent.is_none() => {
+                    return Err("route to an agent without an agent and queue".into());
+                }
+                _ => {}
+            }
+        }
+        SlotOutput::Route(None) | SlotOutput::Ticket(None) => {}
+        SlotOutput::Assist(a) => {
+            size += a.reply.as_ref().map_or(0, |r| r.len());
+            for s in &a.suggestions {
+                size += s.title.len() + s.text.len();
+                if !unit(s.score) {
+                    return Err(format!("suggestion score {} is not in [0, 1]", s.score));
+                }
+            }
+        }
+        SlotOutput::Ticket(Some(t)) => {
+            size += t.title.len() + t.summary.len() + t.department.len();
+            size += t
+                .facts
+                .iter()
+                .map(|f| f.key.len() + f.value.len())
+                .sum::<usize>();
+            if t.priority > 9 {
+                return Err(format!("priority {} is above 9", t.priority));
+            }
+            if t.department.is_empty() {
+                return Err("ticket without a department".into());
+            }
+        }
+    }
+    if size > limits.output_bytes {
+        return Err(format!(
+            "output of {size} bytes exceeds the cap of {} bytes",
+            limits.output_bytes
+        ));
+    }
+    Ok(())
+}

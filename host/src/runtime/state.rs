@@ -1,0 +1,166 @@
+//! What a plugin's wasmtime `Store` carries: an empty WASI context (no files,
+//! network, environment; a frozen clock; seeded randomness), the memory cap,
+//! the per-call budgets, and the context of the message being decided.
+
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::types::Customer;
+use crate::knowledge::KnowledgeIndex;
+use crate::runtime::Limits;
+use crate::storage::Storage;
+
+/// The message a plugin is being called for; host imports read only through it.
+#[derive(Clone)]
+pub struct CallContext {
+    pub tenant: Arc<str>,
+    pub storage: Storage,
+    pub conversation_id: String,
+    pub message_id: String,
+    pub customer: Customer,
+    pub knowledge: Arc<KnowledgeIndex>,
+}
+
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memory: MemoryCap,
+    pub(crate) limits: Limits,
+    /// Configuration the plugin was bound with, for `knowledge.plugin-config`.
+    pub(crate) config: Arc<str>,
+    /// "name@version", for log lines.
+    pub(crate) plugin_label: Arc<str>,
+    /// Set for the duration of one slot call; `None` during `init`.
+    pub(crate) call: Option<CallContext>,
+    pub(crate) log_bytes: usize,
+    pub(crate) logs_dropped: u32,
+    pub(crate) host_calls: u32,
+}
+
+/// Refuses growth past the cap and remembers that it did, so a trap that
+/// follows can be reported as out-of-memory rather than a plain trap.
+struct MemoryCap {
+    max_bytes: usize,
+    refused: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A clock stuck at the Unix epoch: plugins get no real time (decisions must
+/// not depend on it; the message carries its receive time).
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl HostState {
+    pub fn new(limits: Limits, config: Arc<str>, plugin_label: Arc<str>) -> HostState {
+        use rand::SeedableRng;
+        // Nothing is inherited or preopened: no stdio, files, env, args or sockets.
+        let wasi = WasiCtx::builder()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(rand::rngs::StdRng::seed_from_u64(0x5717_c4a4d))
+            .insecure_random(rand::rngs::StdRng::seed_from_u64(0x5717_c4a4e))
+            .insecure_random_seed(0x5717)
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            memory: MemoryCap {
+                max_bytes: limits.memory_bytes,
+                refused: false,
+            },
+            limits,
+            config,
+            plugin_label,
+            call: None,
+            log_bytes: 0,
+            logs_dropped: 0,
+            host_calls: 0,
+        }
+    }
+
+    pub(crate) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
+        &mut self.memory
+    }
+
+    pub(crate) fn memory_refused(&self) -> bool {
+        self.memory.refused
+    }
+
+    pub(crate) fn begin_call(&mut self, call: CallContext) {
+        self.call = Some(call);
+        self.log_bytes = 0;
+        self.logs_dropped = 0;
+        self.host_calls = 0;
+    }
+
+    pub(crate) fn end_call(&mut self) {
+        self.call = None;
+    }
+
+    /// Count one host call; trap a plugin that calls the host in a tight loop.
+    pub(crate) fn charge_host_call(&mut self, what: &str) -> wasmtime::Result<()> {
+        self.host_calls += 1;
+        if self.host_calls > self.limits.host_calls {
+            wasmtime::bail!(
+                "plugin exceeded {} host calls in one call (last: {what})",
+                self.limits.host_calls
+            );
+        }
+        Ok(())
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

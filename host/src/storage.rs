@@ -1,0 +1,412 @@
+//! Durable state on sled, behind one narrow type so a distributed backend can
+//! replace it later. Every key of tenant data starts with `tenant_id \0`, so a
+//! tenant's reads can never reach another tenant's rows. Writes the API
+//! acknowledges are flushed to disk first ([`Storage::flush`]).
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use crate::model::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("storage: corrupt record under {key}: {source}")]
+    Corrupt {
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("the data directory {0} is in use by another switchyard process")]
+    Locked(String),
+}
+
+pub type Result<T> = std::result::Result<T, StorageError>;
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Storage {
+    db: sled::Db,
+    tenants: sled::Tree,
+    keys: sled::Tree,
+    plugins: sled::Tree,
+    plugin_meta: sled::Tree,
+    artifacts: sled::Tree,
+    bindings: sled::Tree,
+    agents: sled::Tree,
+    agent_load: sled::Tree,
+    articles: sled::Tree,
+    conversations: sled::Tree,
+    messages: sled::Tree,
+    tickets: sled::Tree,
+}
+
+/// Everything one message changes, written in one transaction.
+pub struct MessageCommit {
+    pub tenant: String,
+    pub conversation: Conversation,
+    /// Agent whose load drops because the conversation moved away from them.
+    pub released_agent: Option<String>,
+    /// Agent whose load grows because the conversation was assigned to them.
+    pub assigned_agent: Option<String>,
+    pub message: MessageRecord,
+    pub ticket: Option<Ticket>,
+}
+
+fn key(tenant: &str, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.len() + id.len() + 1);
+    k.extend_from_slice(tenant.as_bytes());
+    k.push(0);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn prefix(tenant: &str) -> Vec<u8> {
+    key(tenant, "")
+}
+
+/// Message keys sort by conversation, then by arrival (the id counter is big-endian).
+fn message_key(tenant: &str, conversation: &str, seq: u64) -> Vec<u8> {
+    let mut k = key(tenant, conversation);
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("model types always serialize")
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| StorageError::Corrupt {
+        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        source,
+    })
+}
+
+impl Storage {
+    /// Open (or create) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Storage> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("lock") =>
+            {
+                StorageError::Locked(dir.display().to_string())
+            }
+            other => StorageError::Sled(other),
+        })?;
+        Storage::from_db(db)
+    }
+
+    /// A database that lives in memory and a temporary file, gone on drop.
+    pub fn temporary() -> Result<Storage> {
+        Storage::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Storage> {
+        Ok(Storage {
+            tenants: db.open_tree("tenants")?,
+            keys: db.open_tree("keys")?,
+            plugins: db.open_tree("plugins")?,
+            plugin_meta: db.open_tree("plugin_meta")?,
+            artifacts: db.open_tree("artifacts")?,
+            bindings: db.open_tree("bindings")?,
+            agents: db.open_tree("agents")?,
+            agent_load: db.open_tree("agent_load")?,
+            articles: db.open_tree("articles")?,
+            conversations: db.open_tree("conversations")?,
+            messages: db.open_tree("messages")?,
+            tickets: db.open_tree("tickets")?,
+            db,
+        })
+    }
+
+    /// Make every write so far durable; call before acknowledging a write.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking variant of [`Storage::flush`] for the CLI and start-up.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A fresh id, unique and increasing for the life of the database.
+    pub fn next_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    fn get<T: DeserializeOwned>(tree: &sled::Tree, k: &[u8]) -> Result<Option<T>> {
+        tree.get(k)?.map(|v| decode(k, &v)).transpose()
+    }
+
+    fn scan<T: DeserializeOwned>(tree: &sled::Tree, p: &[u8]) -> Result<Vec<T>> {
+        tree.scan_prefix(p)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    // --- tenants and keys ---
+
+    pub fn put_tenant(&self, tenant: &Tenant) -> Result<()> {
+        if let Some(old) = self.tenant(&tenant.id)?
+            && old.key_hash != tenant.key_hash
+        {
+            self.keys.remove(old.key_hash.as_bytes())?;
+        }
+        self.tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
+        self.keys
+            .insert(tenant.key_hash.as_bytes(), tenant.id.as_bytes())?;
+        Ok(())
+    }
+
+    pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
+        Self::get(&self.tenants, id.as_bytes())
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>> {
+        Self::scan(&self.tenants, b"")
+    }
+
+    /// The tenant whose key hashes to `key_hash`.
+    pub fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<String>> {
+        Ok(self
+            .keys
+            .get(key_hash.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    // --- plugins, compiled artifacts and bindings ---
+
+    pub fn put_plugin(&self, meta: &PluginMeta, component: &[u8]) -> Result<()> {
+        self.plugins.insert(meta.sha256.as_bytes(), component)?;
+        self.plugin_meta
+            .insert(meta.sha256.as_bytes(), encode(meta))?;
+        Ok(())
+    }
+
+    pub fn plugin_meta(&self, sha256: &str) -> Result<Option<PluginMeta>> {
+        Self::get(&self.plugin_meta, sha256.as_bytes())
+    }
+
+    pub fn plugin_component(&self, sha256: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.plugins.get(sha256.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub fn plugins(&self) -> Result<Vec<PluginMeta>> {
+        Self::scan(&self.plugin_meta, b"")
+    }
+
+    pub fn artifact(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.artifacts.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub fn put_artifact(&self, key: &str, bytes: &[u8]) -> Result<()> {
+        self.artifacts.insert(key.as_bytes(), bytes)?;
+        Ok(())
+    }
+
+    pub fn bindings(&self, tenant: &str) -> Result<Bindings> {
+        Ok(Self::get(&self.bindings, tenant.as_bytes())?.unwrap_or_default())
+    }
+
+    pub fn put_bindings(&self, tenant: &str, bindings: &Bindings) -> Result<()> {
+        self.bindings.insert(tenant.as_bytes(), encode(bindings))?;
+        Ok(())
+    }
+
+    // --- agents ---
+
+    pub fn put_agent(&self, tenant: &str, agent: &Agent) -> Result<()> {
+        self.agents.insert(key(tenant, &agent.id), encode(agent))?;
+        Ok(())
+    }
+
+    pub fn agent(&self, tenant: &str, id: &str) -> Result<Option<Agent>> {
+        Self::get(&self.agents, &key(tenant, id))
+    }
+
+    /// Every agent of the tenant, by id, with the open conversations assigned to them.
+    pub fn agents(&self, tenant: &str) -> Result<Vec<AgentWithLoad>> {
+        let agents: Vec<Agent> = Self::scan(&self.agents, &prefix(tenant))?;
+        agents
+            .into_iter()
+            .map(|agent| {
+                let load =
+                    Self::get::<u32>(&self.agent_load, &key(tenant, &agent.id))?.unwrap_or(0);
+                Ok(AgentWithLoad { agent, load })
+            })
+            .collect()
+    }
+
+    // --- knowledge articles ---
+
+    pub fn put_article(&self, tenant: &str, article: &Article) -> Result<()> {
+        self.articles
+            .insert(key(tenant, &article.id), encode(article))?;
+        Ok(())
+    }
+
+    pub fn article(&self, tenant: &str, id: &str) -> Result<Option<Article>> {
+        Self::get(&self.articles, &key(tenant, id))
+    }
+
+    pub fn articles(&self, tenant: &str) -> Result<Vec<Article>> {
+        Self::scan(&self.articles, &prefix(tenant))
+    }
+
+    // --- conversations, messages, tickets ---
+
+    pub fn conversation(&self, tenant: &str, id: &str) -> Result<Option<Conversation>> {
+        Self::get(&self.conversations, &key(tenant, id))
+    }
+
+    /// Messages of a conversation, oldest first.
+    pub fn messages(&self, tenant: &str, conversation: &str) -> Result<Vec<MessageRecord>> {
+        let mut p = key(tenant, conversation);
+        p.push(0);
+        Self::scan(&self.messages, &p)
+    }
+
+    /// The newest `limit` messages of a conversation, oldest first.
+    pub fn recent_messages(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>> {
+        let mut p = key(tenant, conversation);
+        p.push(0);
+        let mut newest: Vec<MessageRecord> = self
+            .messages
+            .scan_prefix(&p)
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect::<Result<_>>()?;
+        newest.reverse();
+        Ok(newest)
+    }
+
+    pub fn ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>> {
+        Self::get(&self.tickets, &key(tenant, id))
+    }
+
+    pub fn tickets(&self, tenant: &str) -> Result<Vec<Ticket>> {
+        Self::scan(&self.tickets, &prefix(tenant))
+    }
+
+    pub fn put_ticket(&self, tenant: &str, ticket: &Ticket) -> Result<()> {
+        self.tickets
+            .insert(key(tenant, &ticket.id), encode(ticket))?;
+        Ok(())
+    }
+
+    /// Open or pending tickets of one customer, newest first.
+    pub fn open_tickets_of(&self, tenant: &str, customer: &str) -> Result<Vec<Ticket>> {
+        let mut open: Vec<Ticket> = self
+            .tickets(tenant)?
+            .into_iter()
+            .filter(|t| {
+                t.customer_id == customer
+                    && matches!(t.status, TicketStatus::Open | TicketStatus::Pending)
+            })
+            .collect();
+        open.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
+        Ok(open)
+    }
+
+    /// Write a message with everything it changed, atomically: the
+    /// conversation, the agents' loads, the ticket. Not durable until [`Storage::flush`].
+    pub fn commit_message(&self, commit: &MessageCommit) -> Result<()> {
+        let tenant = commit.tenant.as_str();
+        let seq = commit
+            .message
+            .id
+            .rsplit('-')
+            .next()
+            .and_then(|n| u64::from_str_radix(n, 16).ok())
+            .unwrap_or(0);
+        let result = (&self.conversations, &self.messages, &self.tickets, &self.agent_load).transaction(
+            |(conversations, messages, tickets, loads)| {
+                conversations.insert(key(tenant, &commit.conversation.id), encode(&commit.conversation))?;
+                messages.insert(
+                    message_key(tenant, &commit.conversation.id, seq),
+                    encode(&commit.message),
+                )?;
+                if let Some(ticket) = &commit.ticket {
+                    tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
+                }
+                let adjust = |agent: &str, delta: i64| -> std::result::Result<(), ConflictableTransactionError<()>> {
+                    let k = key(tenant, agent);
+                    let current: i64 = loads
+                        .get(&k)?
+                        .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+                        .unwrap_or(0);
+                    loads.insert(k, encode(&(current + delta).max(0)))?;
+                    Ok(())
+                };
+                if let Some(agent) = &commit.released_agent {
+                    adjust(agent, -1)?;
+                }
+                if let Some(agent) = &commit.assigned_agent {
+                    adjust(agent, 1)?;
+                }
+                Ok(())
+            },
+        );
+        match result {
+            Ok(()) => Ok(()),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => unreachable!("this transaction never aborts"),
+        }
+    }
+
+    /// Close a conversation and release its agent's load. Returns the closed conversation.
+    pub fn close_conversation(&self, tenant: &str, id: &str) -> Result<Option<Conversation>> {
+        let result =
+            (&self.conversations, &self.agent_load).transaction(|(conversations, loads)| {
+                let k = key(tenant, id);
+                let Some(bytes) = conversations.get(&k)? else {
+                    return Ok(None);
+                };
+                let mut conversation: Conversation = serde_json::from_slice(&bytes)
+                    .map_err(|_| ConflictableTransactionError::Abort(()))?;
+                if conversation.status == ConversationStatus::Open
+                    && let Some(agent) = &conversation.assigned_agent
+                {
+                    let lk = key(tenant, agent);
+                    let current: i64 = loads
+                        .get(&lk)?
+                        .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+                        .unwrap_or(0);
+                    loads.insert(lk, encode(&(current - 1).max(0)))?;
+                }
+                conversation.status = ConversationStatus::Closed;
+                conversation.updated_at_ms = now_ms();
+                conversations.insert(k, encode(&conversation))?;
+                Ok(Some(conversation))
+            });
+        match result {
+            Ok(c) => Ok(c),
+            Err(TransactionError::Storage(e)) => Err(e.into()),
+            Err(TransactionError::Abort(())) => Err(StorageError::Corrupt {
+                key: format!("{tenant}/{id}"),
+                source: serde_json::from_slice::<()>(b"!").unwrap_err(),
+            }),
+        }
+    }
+}

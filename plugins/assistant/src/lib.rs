@@ -1,0 +1,244 @@
+//! Assist-slot plugin: the reply script for the intent (in the customer's
+//! language, with the order number filled in), compliance scripts for flagged
+//! conversations, and the best knowledge-base articles.
+//!
+//! Config (JSON): `{"scripts": {intent: {"zh", "en"}}, "compliance": {code: {"zh", "en"}},
+//! "handoff": {"zh", "en"}, "max_articles": 3}`.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use switchyard_sdk::Lang;
+use switchyard_sdk::prelude::*;
+
+#[derive(Deserialize)]
+struct Bilingual {
+    zh: String,
+    en: String,
+}
+
+impl Bilingual {
+    fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Zh => &self.zh,
+            Lang::En => &self.en,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    scripts: HashMap<String, Bilingual>,
+    #[serde(default)]
+    compliance: HashMap<String, Bilingual>,
+    #[serde(default)]
+    handoff: Option<Bilingual>,
+    #[serde(default = "default_max_articles")]
+    max_articles: u32,
+}
+
+fn default_max_articles() -> u32 {
+    3
+}
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+}
+
+pub struct Plugin;
+
+impl Plugin {
+    pub fn init(config: String) -> Result<(), String> {
+        let config: Config =
+            serde_json::from_str(&config).map_err(|e| format!("assistant config: {e}"))?;
+        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+        Ok(())
+    }
+
+    pub fn assist(turn: Turn) -> Assistance {
+        CONFIG.with(|c| match &*c.borrow() {
+            Some(config) => assist(config, &turn),
+            None => Assistance {
+                reply: None,
+                suggestions: vec![],
+            },
+        })
+    }
+}
+
+fn assist(config: &Config, turn: &Turn) -> Assistance {
+    let lang = Lang::detect(&turn.message.text);
+    let order = turn
+        .entities
+        .iter()
+        .find(|e| e.kind == "order-id")
+        .map(|e| e.value.clone());
+    let fill = |script: &str| {
+        let order = match (&order, lang) {
+            (Some(id), Lang::Zh) => format!("订单 {id}"),
+            (Some(id), Lang::En) => format!("order {id}"),
+            (None, Lang::Zh) => "您的订单".to_string(),
+            (None, Lang::En) => "your order".to_string(),
+        };
+        script.replace("{order_id}", &order)
+    };
+    let mut suggestions = Vec::new();
+
+    let mut codes: Vec<&str> = turn
+        .findings
+        .iter()
+        .filter(|f| f.kind == "sensitive-word")
+        .map(|f| f.code.as_str())
+        .collect();
+    codes.dedup();
+    for code in codes {
+        if let Some(script) = config.compliance.get(code) {
+            suggestions.push(Suggestion {
+                kind: SuggestionKind::Compliance,
+                title: format!("compliance: {code}"),
+                text: fill(script.get(lang)),
+                score: 1.0,
+                article_id: None,
+            });
+        }
+    }
+    let intent = turn.intent.as_ref();
+    if let Some((intent, script)) = intent.and_then(|i| config.scripts.get(&i.name).map(|s| (i, s)))
+    {
+        suggestions.push(Suggestion {
+            kind: SuggestionKind::Reply,
+            title: format!("reply: {}", intent.name),
+            text: fill(script.get(lang)),
+            score: intent.confidence.clamp(0.0, 1.0),
+            article_id: None,
+        });
+    }
+    if config.max_articles > 0 {
+        for hit in host::search_articles(&turn.message.text, config.max_articles) {
+            suggestions.push(Suggestion {
+                kind: SuggestionKind::Article,
+                title: hit.title,
+                text: hit.snippet,
+                score: hit.score.clamp(0.0, 1.0),
+                article_id: Some(hit.id),
+            });
+        }
+    }
+
+    let to_bot = turn
+        .route
+        .as_ref()
+        .is_some_and(|r| r.target == RouteTarget::Bot);
+    let reply = if to_bot {
+        suggestions
+            .iter()
+            .find(|s| s.kind == SuggestionKind::Reply)
+            .or_else(|| {
+                suggestions
+                    .iter()
+                    .find(|s| s.kind == SuggestionKind::Article)
+            })
+            .map(|s| s.text.clone())
+    } else {
+        // A human takes over: tell the customer so; the agent sees the scripts.
+        config.handoff.as_ref().map(|h| h.get(lang).to_string())
+    };
+    Assistance { reply, suggestions }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod export {
+    use super::*;
+    impl switchyard_sdk::assist::Guest for Plugin {
+        fn init(config: String) -> Result<(), String> {
+            Plugin::init(config)
+        }
+        fn assist(turn: Turn) -> Assistance {
+            Plugin::assist(turn)
+        }
+    }
+    switchyard_sdk::assist::export!(Plugin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::testing::{self, MockArticle, MockHost};
+
+    fn setup() {
+        let mut host = MockHost::default();
+        host.articles.push(MockArticle {
+            id: "kb-refund".into(),
+            title: "退款多久到账 / How long does a refund take".into(),
+            body: "退款 1-7 个工作日原路退回。Refunds arrive in 1-7 business days.".into(),
+            keywords: vec!["退款".into(), "refund".into()],
+        });
+        testing::install(host);
+        Plugin::init(
+            r#"{"scripts": {"refund": {"zh": "{order_id}的退款已受理。", "en": "The refund for {order_id} is being processed."}},
+                "compliance": {"regulator": {"zh": "非常抱歉，我们会在24小时内联系您。", "en": "We are sorry; we will contact you within 24 hours."}},
+                "handoff": {"zh": "正在为您转接人工客服。", "en": "Connecting you to a colleague."}}"#
+                .into(),
+        )
+        .unwrap();
+    }
+
+    fn turn(text: &str, target: RouteTarget) -> Turn {
+        let mut t = testing::turn(text);
+        t.intent = Some(Intent {
+            name: "refund".into(),
+            confidence: 0.93,
+        });
+        t.route = Some(Route {
+            target,
+            queue: None,
+            agent: None,
+            priority: 0,
+            reason: String::new(),
+        });
+        t
+    }
+
+    #[test]
+    fn bot_reply_in_the_customers_language_with_the_order_number() {
+        setup();
+        let mut t = turn("我要退款，订单号 2024113012345", RouteTarget::Bot);
+        t.entities.push(Entity {
+            kind: "order-id".into(),
+            value: "2024113012345".into(),
+            start: 0,
+            end: 0,
+        });
+        let a = Plugin::assist(t);
+        assert_eq!(a.reply.as_deref(), Some("订单 2024113012345的退款已受理。"));
+        assert!(
+            a.suggestions
+                .iter()
+                .any(|s| s.article_id.as_deref() == Some("kb-refund"))
+        );
+        let a = Plugin::assist(turn("I want a refund", RouteTarget::Bot));
+        assert_eq!(
+            a.reply.as_deref(),
+            Some("The refund for your order is being processed.")
+        );
+    }
+
+    #[test]
+    fn flagged_conversation_gets_the_compliance_script_first_and_a_handoff() {
+        setup();
+        let mut t = turn("我要去12315投诉", RouteTarget::Queue);
+        t.findings.push(Finding {
+            kind: "sensitive-word".into(),
+            code: "regulator".into(),
+            severity: Severity::Critical,
+            detail: String::new(),
+            start: 0,
+            end: 0,
+        });
+        let a = Plugin::assist(t);
+        assert_eq!(a.suggestions[0].kind, SuggestionKind::Compliance);
+        assert_eq!(a.reply.as_deref(), Some("正在为您转接人工客服。"));
+    }
+}

@@ -1,0 +1,331 @@
+//! Escalate-slot plugin: decides when a human must take over, naming every
+//! reason: low intent confidence, the customer asking for a human, anger,
+//! sensitive words found by the inspector, VIP tier, and repeat contact about
+//! the same unresolved intent.
+//!
+//! Config (JSON): `{"threshold": 0.8, "human_intents": [...], "human_phrases": [...],
+//! "anger_words": [...], "escalate_findings": [...], "vip_tiers": ["vip"], "repeat_contact": true}`.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use switchyard_sdk::prelude::*;
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default = "default_threshold")]
+    threshold: f32,
+    #[serde(default)]
+    human_intents: Vec<String>,
+    #[serde(default)]
+    human_phrases: Vec<String>,
+    #[serde(default)]
+    anger_words: Vec<String>,
+    /// Sensitive-word codes (from the inspector) that hand the chat to a human.
+    #[serde(default)]
+    escalate_findings: Vec<String>,
+    #[serde(default = "default_vip_tiers")]
+    vip_tiers: Vec<String>,
+    #[serde(default = "yes")]
+    repeat_contact: bool,
+}
+
+fn default_threshold() -> f32 {
+    0.8
+}
+fn default_vip_tiers() -> Vec<String> {
+    vec!["vip".into()]
+}
+fn yes() -> bool {
+    true
+}
+
+/// Intents that are small talk: asking them twice is no sign of a problem.
+const SMALL_TALK: [&str; 3] = ["greeting", "thanks", "unknown"];
+
+thread_local! {
+    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+}
+
+pub struct Plugin;
+
+impl Plugin {
+    pub fn init(config: String) -> Result<(), String> {
+        let mut config: Config =
+            serde_json::from_str(&config).map_err(|e| format!("escalator config: {e}"))?;
+        if !(0.0..=1.0).contains(&config.threshold) {
+            return Err(format!(
+                "escalator config: threshold {} is not in [0, 1]",
+                config.threshold
+            ));
+        }
+        for list in [&mut config.human_phrases, &mut config.anger_words] {
+            *list = list
+                .iter()
+                .map(|w| text::normalize(w.trim()))
+                .filter(|w| !w.is_empty())
+                .collect();
+        }
+        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+        Ok(())
+    }
+
+    pub fn escalate(turn: Turn) -> Escalation {
+        CONFIG.with(|c| match &*c.borrow() {
+            Some(config) => decide(config, &turn),
+            None => Escalation {
+                escalate: true,
+                reasons: vec![reason("not-configured", "escalator has no configuration")],
+            },
+        })
+    }
+}
+
+fn reason(code: &str, detail: impl Into<String>) -> EscalationReason {
+    EscalationReason {
+        code: code.into(),
+        detail: detail.into(),
+    }
+}
+
+fn first_match<'a>(folded: &str, words: &'a [String]) -> Option<&'a String> {
+    words
+        .iter()
+        .find(|w| !text::find_fuzzy(folded, w).is_empty())
+}
+
+fn decide(config: &Config, turn: &Turn) -> Escalation {
+    let folded = text::normalize(&turn.message.text);
+    let mut reasons = Vec::new();
+    let intent = turn.intent.clone().unwrap_or(Intent {
+        name: "unknown".into(),
+        confidence: 0.0,
+    });
+
+    if config.human_intents.contains(&intent.name) {
+        reasons.push(reason("asked-for-human", format!("intent {}", intent.name)));
+    } else if let Some(phrase) = first_match(&folded, &config.human_phrases) {
+        reasons.push(reason("asked-for-human", format!("said \"{phrase}\"")));
+    }
+    if intent.confidence < config.threshold {
+        reasons.push(reason(
+            "low-confidence",
+            format!(
+                "intent {} at {:.2} < {:.2}",
+                intent.name, intent.confidence, config.threshold
+            ),
+        ));
+    }
+    if let Some(word) = first_match(&folded, &config.anger_words) {
+        reasons.push(reason("anger", format!("said \"{word}\"")));
+    } else if shouting(&turn.message.text) {
+        reasons.push(reason("anger", "repeated exclamation or question marks"));
+    }
+    let flagged: Vec<&Finding> = turn
+        .findings
+        .iter()
+        .filter(|f| f.kind == "sensitive-word" && config.escalate_findings.contains(&f.code))
+        .collect();
+    if !flagged.is_empty() {
+        let detail = flagged
+            .iter()
+            .map(|f| format!("{} ({})", f.code, f.detail))
+            .collect::<Vec<_>>()
+            .join(", ");
+        reasons.push(reason("sensitive-word", detail));
+    }
+    let tier = match turn.customer.tier {
+        Tier::Standard => "standard",
+        Tier::Premium => "premium",
+        Tier::Vip => "vip",
+    };
+    if config.vip_tiers.iter().any(|t| t == tier) {
+        reasons.push(reason("vip", format!("customer tier {tier}")));
+    }
+    if config.repeat_contact && !SMALL_TALK.contains(&intent.name.as_str()) {
+        if let Some(ticket) = host::open_tickets()
+            .into_iter()
+            .find(|t| t.intent == intent.name)
+        {
+            reasons.push(reason(
+                "repeat-contact",
+                format!("ticket {} about {} is still open", ticket.id, intent.name),
+            ));
+        } else {
+            let earlier = host::history(20)
+                .iter()
+                .filter(|m| m.intent.as_ref().is_some_and(|i| i.name == intent.name))
+                .count();
+            if earlier >= 2 {
+                reasons.push(reason(
+                    "repeat-contact",
+                    format!(
+                        "asked about {} {} times in this conversation",
+                        intent.name,
+                        earlier + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Escalation {
+        escalate: !reasons.is_empty(),
+        reasons,
+    }
+}
+
+/// "!!!", "？？？" and the like: three or more in a row.
+fn shouting(text: &str) -> bool {
+    let mut run = 0;
+    for c in text.chars() {
+        if matches!(c, '!' | '！' | '?' | '？') {
+            run += 1;
+            if run >= 3 {
+                return true;
+            }
+        } else {
+            run = 0;
+        }
+    }
+    false
+}
+
+#[cfg(target_arch = "wasm32")]
+mod export {
+    use super::*;
+    impl switchyard_sdk::escalate::Guest for Plugin {
+        fn init(config: String) -> Result<(), String> {
+            Plugin::init(config)
+        }
+        fn escalate(turn: Turn) -> Escalation {
+            Plugin::escalate(turn)
+        }
+    }
+    switchyard_sdk::escalate::export!(Plugin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::testing::{self, MockHost};
+
+    fn setup(host: MockHost) {
+        testing::install(host);
+        Plugin::init(
+            r#"{"threshold": 0.8, "human_intents": ["human_agent"], "human_phrases": ["转人工", "real person"],
+                "anger_words": ["气死", "ridiculous"], "escalate_findings": ["regulator", "complaint"]}"#
+                .into(),
+        )
+        .unwrap();
+    }
+
+    fn turn_with(text: &str, intent: &str, confidence: f32) -> Turn {
+        let mut t = testing::turn(text);
+        t.intent = Some(Intent {
+            name: intent.into(),
+            confidence,
+        });
+        t
+    }
+
+    fn codes(e: &Escalation) -> Vec<&str> {
+        e.reasons.iter().map(|r| r.code.as_str()).collect()
+    }
+
+    #[test]
+    fn confident_routine_question_stays_with_the_bot() {
+        setup(MockHost::default());
+        let e = Plugin::escalate(turn_with("where is my parcel", "logistics", 0.95));
+        assert!(!e.escalate, "{:?}", e.reasons);
+    }
+
+    #[test]
+    fn each_reason_is_named() {
+        setup(MockHost::default());
+        assert_eq!(
+            codes(&Plugin::escalate(turn_with("转人工", "human_agent", 0.99))),
+            ["asked-for-human"]
+        );
+        assert_eq!(
+            codes(&Plugin::escalate(turn_with("hmm", "price", 0.4))),
+            ["low-confidence"]
+        );
+        assert_eq!(
+            codes(&Plugin::escalate(turn_with(
+                "this is ridiculous",
+                "refund",
+                0.9
+            ))),
+            ["anger"]
+        );
+        assert_eq!(
+            codes(&Plugin::escalate(turn_with(
+                "where is it???",
+                "logistics",
+                0.9
+            ))),
+            ["anger"]
+        );
+        let mut t = turn_with("我要去12315投诉你们", "complaint", 0.99);
+        t.findings.push(Finding {
+            kind: "sensitive-word".into(),
+            code: "regulator".into(),
+            severity: Severity::Critical,
+            detail: "mentions \"12315\"".into(),
+            start: 9,
+            end: 14,
+        });
+        let e = Plugin::escalate(t);
+        assert!(e.escalate);
+        assert_eq!(codes(&e), ["sensitive-word"]);
+        assert!(e.reasons[0].detail.contains("regulator"));
+    }
+
+    #[test]
+    fn vip_and_repeat_contact() {
+        let mut host = MockHost::default();
+        host.customer.tier = Tier::Vip;
+        setup(host);
+        let mut t = turn_with("where is my parcel", "logistics", 0.95);
+        t.customer.tier = Tier::Vip;
+        assert_eq!(codes(&Plugin::escalate(t)), ["vip"]);
+
+        let mut host = MockHost::default();
+        host.open_tickets.push(TicketSummary {
+            id: "t-9".into(),
+            title: "refund".into(),
+            department: "after-sales".into(),
+            intent: "refund".into(),
+            status: TicketStatus::Open,
+            created_at_ms: 0,
+        });
+        setup(host);
+        let e = Plugin::escalate(turn_with("我的退款呢", "refund", 0.95));
+        assert_eq!(codes(&e), ["repeat-contact"]);
+        assert!(e.reasons[0].detail.contains("t-9"));
+
+        let mut host = MockHost::default();
+        host.history = vec![
+            testing::past("where is it", Some("logistics")),
+            testing::past("still nothing", Some("logistics")),
+        ];
+        setup(host);
+        assert_eq!(
+            codes(&Plugin::escalate(turn_with(
+                "where is my parcel",
+                "logistics",
+                0.95
+            ))),
+            ["repeat-contact"]
+        );
+    }
+
+    #[test]
+    fn threshold_out_of_range_is_refused() {
+        assert!(
+            Plugin::init(r#"{"threshold": 1.5}"#.into())
+                .unwrap_err()
+                .contains("threshold")
+        );
+    }
+}

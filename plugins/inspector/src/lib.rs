@@ -1,0 +1,332 @@
+//! Inspect-slot plugin: flags sensitive words (complaint, compensation,
+//! regulator, media, legal) in Chinese and English, and masks personal data
+//! (mainland mobile numbers, resident ID numbers, bank card numbers).
+//!
+//! Config (JSON): `{"sensitive": [{"word", "code", "severity"}], "mask": {"phone", "id_card", "bank_card"}}`.
+
+use std::cell::RefCell;
+
+use serde::Deserialize;
+use switchyard_sdk::prelude::*;
+
+#[derive(Deserialize)]
+struct Config {
+    #[serde(default)]
+    sensitive: Vec<SensitiveWord>,
+    #[serde(default)]
+    mask: MaskConfig,
+}
+
+#[derive(Deserialize)]
+struct SensitiveWord {
+    word: String,
+    code: String,
+    #[serde(default = "default_severity")]
+    severity: String,
+}
+
+fn default_severity() -> String {
+    "warning".into()
+}
+
+#[derive(Deserialize)]
+struct MaskConfig {
+    #[serde(default = "yes")]
+    phone: bool,
+    #[serde(default = "yes")]
+    id_card: bool,
+    #[serde(default = "yes")]
+    bank_card: bool,
+}
+
+impl Default for MaskConfig {
+    fn default() -> Self {
+        MaskConfig {
+            phone: true,
+            id_card: true,
+            bank_card: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A sensitive word folded once at `init`, so `inspect` only searches.
+struct Rule {
+    folded: String,
+    code: String,
+    severity: Severity,
+}
+
+struct Inspector {
+    rules: Vec<Rule>,
+    mask: MaskConfig,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<Inspector>> = const { RefCell::new(None) };
+}
+
+pub struct Plugin;
+
+impl Plugin {
+    pub fn init(config: String) -> Result<(), String> {
+        let config: Config =
+            serde_json::from_str(&config).map_err(|e| format!("inspector config: {e}"))?;
+        let mut rules = Vec::with_capacity(config.sensitive.len());
+        for w in config.sensitive {
+            let severity = match w.severity.as_str() {
+                "info" => Severity::Info,
+                "warning" => Severity::Warning,
+                "critical" => Severity::Critical,
+                other => {
+                    return Err(format!(
+                        "inspector config: unknown severity {other:?} for {:?}",
+                        w.word
+                    ));
+                }
+            };
+            let folded = text::normalize(w.word.trim());
+            if folded.is_empty() {
+                return Err("inspector config: empty sensitive word".into());
+            }
+            rules.push(Rule {
+                folded,
+                code: w.code,
+                severity,
+            });
+        }
+        STATE.with(|s| {
+            *s.borrow_mut() = Some(Inspector {
+                rules,
+                mask: config.mask,
+            })
+        });
+        Ok(())
+    }
+
+    pub fn inspect(turn: Turn) -> Inspection {
+        STATE.with(|s| match &*s.borrow() {
+            Some(inspector) => inspector.inspect(&turn.message.text),
+            None => Inspection {
+                findings: vec![],
+                masked_text: None,
+            },
+        })
+    }
+}
+
+impl Inspector {
+    fn inspect(&self, original: &str) -> Inspection {
+        let (folded, offsets) = text::normalize_with_offsets(original);
+        let mut findings = Vec::new();
+        for rule in &self.rules {
+            if let Some(&(start, end)) = text::find_fuzzy(&folded, &rule.folded).first() {
+                let (start, end) = (offsets[start], offsets[end]);
+                // One finding per word and code is enough for the agent; two
+                // rules may share a word with different codes.
+                findings.push(Finding {
+                    kind: "sensitive-word".into(),
+                    code: rule.code.clone(),
+                    severity: rule.severity,
+                    detail: format!("mentions \"{}\"", &original[start..end]),
+                    start: start as u32,
+                    end: end as u32,
+                });
+            }
+        }
+        let mut masks: Vec<(usize, usize, String)> = Vec::new();
+        for run in text::number_runs(original, true) {
+            let next_char = original[run.end..].chars().next();
+            let (code, masked) = if self.mask.id_card && is_id_card(&run.digits, next_char) {
+                let end = run.end + 1; // the trailing X or digit check char belongs to it
+                let masked = format!(
+                    "{}***********{}",
+                    &run.digits[..3],
+                    &original[run.end - 3..end]
+                );
+                masks.push((run.start, end, masked));
+                ("id-card", "resident ID number")
+            } else if self.mask.phone && is_mobile(&run.digits) {
+                let d = &run.digits[run.digits.len() - 11..];
+                masks.push((run.start, run.end, format!("{}****{}", &d[..3], &d[7..])));
+                ("phone", "mobile number")
+            } else if self.mask.bank_card && is_bank_card(&run.digits) {
+                let d = &run.digits;
+                masks.push((
+                    run.start,
+                    run.end,
+                    format!("**** **** **** {}", &d[d.len() - 4..]),
+                ));
+                ("bank-card", "bank card number")
+            } else {
+                continue;
+            };
+            let (start, end) = (masks.last().unwrap().0, masks.last().unwrap().1);
+            findings.push(Finding {
+                kind: "pii".into(),
+                code: code.into(),
+                severity: Severity::Info,
+                detail: format!("{masked} masked"),
+                start: start as u32,
+                end: end as u32,
+            });
+        }
+        let masked_text = (!masks.is_empty()).then(|| {
+            let mut out = String::with_capacity(original.len());
+            let mut at = 0;
+            for (start, end, replacement) in &masks {
+                out.push_str(&original[at..*start]);
+                out.push_str(replacement);
+                at = *end;
+            }
+            out.push_str(&original[at..]);
+            out
+        });
+        Inspection {
+            findings,
+            masked_text,
+        }
+    }
+}
+
+/// Mainland mobile: 11 digits `1[3-9]…`, optionally after country code 86.
+fn is_mobile(digits: &str) -> bool {
+    let d = digits
+        .strip_prefix("86")
+        .filter(|d| d.len() == 11)
+        .unwrap_or(digits);
+    d.len() == 11 && d.starts_with('1') && matches!(d.as_bytes()[1], b'3'..=b'9')
+}
+
+/// Resident ID (GB 11643): 17 digits and a check char (digit or X) that matches
+/// the weighted checksum. `digits` may hold all 18 when the check char is a digit.
+fn is_id_card(digits: &str, next_char: Option<char>) -> bool {
+    let (body, check) = match (digits.len(), next_char) {
+        (17, Some('X' | 'x')) => (digits, 'X'),
+        (18, _) => (&digits[..17], digits.as_bytes()[17] as char),
+        _ => return false,
+    };
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let expected = b"10X98765432"[(sum % 11) as usize] as char;
+    // A 17-digit run followed by X was only taken when next_char is X; an
+    // 18-digit run must end in its own check digit.
+    check == expected && (digits.len() == 18 || next_char.is_some())
+}
+
+/// Bank card: 16 to 19 digits passing the Luhn check.
+fn is_bank_card(digits: &str) -> bool {
+    if !(16..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(target_arch = "wasm32")]
+mod export {
+    use super::*;
+    impl switchyard_sdk::inspect::Guest for Plugin {
+        fn init(config: String) -> Result<(), String> {
+            Plugin::init(config)
+        }
+        fn inspect(turn: Turn) -> Inspection {
+            Plugin::inspect(turn)
+        }
+    }
+    switchyard_sdk::inspect::export!(Plugin);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_sdk::testing;
+
+    fn setup() {
+        Plugin::init(
+            r#"{"sensitive":[{"word":"12315","code":"regulator","severity":"critical"},
+                {"word":"投诉","code":"complaint"},{"word":"lawyer","code":"legal","severity":"critical"},
+                {"word":"sue","code":"legal","severity":"critical"}]}"#
+                .into(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn finds_regulator_and_complaint_with_offsets() {
+        setup();
+        let text = "我要去12315投诉你们";
+        let out = Plugin::inspect(testing::turn(text));
+        let codes: Vec<_> = out.findings.iter().map(|f| f.code.as_str()).collect();
+        assert_eq!(codes, ["regulator", "complaint"]);
+        let f = &out.findings[0];
+        assert_eq!(&text[f.start as usize..f.end as usize], "12315");
+        assert_eq!(f.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn english_words_tolerate_case_width_and_one_typo_but_not_substrings() {
+        setup();
+        let out = Plugin::inspect(testing::turn("My LAWYR will hear about this"));
+        assert_eq!(out.findings[0].code, "legal");
+        let out = Plugin::inspect(testing::turn("there is an issue with my parcel"));
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+    }
+
+    #[test]
+    fn masks_phone_id_and_card_but_not_order_numbers() {
+        setup();
+        let text = "手机13812345678，身份证11010519491231002X，卡号6222 0200 0000 0000 009，订单2024113012345";
+        // Build a Luhn-valid card from the test digits to keep the test honest.
+        assert!(is_bank_card("4111111111111111"));
+        let text = text.replace("6222 0200 0000 0000 009", "4111 1111 1111 1111");
+        let out = Plugin::inspect(testing::turn(&text));
+        let masked = out.masked_text.unwrap();
+        assert!(masked.contains("138****5678"), "{masked}");
+        assert!(masked.contains("110***********002X"), "{masked}");
+        assert!(masked.contains("**** **** **** 1111"), "{masked}");
+        assert!(
+            masked.contains("2024113012345"),
+            "order number must stay: {masked}"
+        );
+        let pii: Vec<_> = out
+            .findings
+            .iter()
+            .filter(|f| f.kind == "pii")
+            .map(|f| f.code.as_str())
+            .collect();
+        assert_eq!(pii, ["phone", "id-card", "bank-card"]);
+    }
+
+    #[test]
+    fn rejects_bad_config_with_a_reason() {
+        let err =
+            Plugin::init(r#"{"sensitive":[{"word":"x","code":"y","severity":"loud"}]}"#.into())
+                .unwrap_err();
+        assert!(err.contains("loud"), "{err}");
+        assert!(
+            Plugin::init("not json".into())
+                .unwrap_err()
+                .contains("inspector config")
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! A mock host for running plugin logic natively, in unit tests and benchmarks.
+//!
+//! ```ignore
+//! let mut host = MockHost::default();
+//! host.history.push(past("where is my parcel", Some("logistics")));
+//! testing::install(host);
+//! let decision = MyEscalator::escalate(testing::turn("转人工"));
+//! ```
+
+use std::cell::RefCell;
+
+use crate::text;
+use crate::types::*;
+
+/// What the host imports answer in a native build.
+#[derive(Clone, Debug)]
+pub struct MockHost {
+    pub customer: Customer,
+    pub history: Vec<PastMessage>,
+    pub articles: Vec<MockArticle>,
+    pub open_tickets: Vec<TicketSummary>,
+    pub agents: Vec<Agent>,
+    pub config: String,
+    /// Lines the plugin logged.
+    pub logs: Vec<String>,
+}
+
+/// A knowledge article the mock's search looks through.
+#[derive(Clone, Debug)]
+pub struct MockArticle {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub keywords: Vec<String>,
+}
+
+impl Default for MockHost {
+    fn default() -> Self {
+        MockHost {
+            customer: Customer {
+                id: "c-1".into(),
+                tier: Tier::Standard,
+                tags: vec![],
+            },
+            history: vec![],
+            articles: vec![],
+            open_tickets: vec![],
+            agents: vec![],
+            config: String::new(),
+            logs: vec![],
+        }
+    }
+}
+
+impl MockHost {
+    /// Token-overlap search, good enough to exercise a plugin's use of hits.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<ArticleHit> {
+        let query_tokens = text::tokens(query);
+        let mut hits: Vec<ArticleHit> = self
+            .articles
+            .iter()
+            .filter_map(|a| {
+                let doc = format!("{} {} {}", a.title, a.keywords.join(" "), a.body);
+                let doc_tokens = text::tokens(&doc);
+                let shared = query_tokens
+                    .iter()
+                    .filter(|t| doc_tokens.contains(t))
+                    .count();
+                (shared > 0).then(|| ArticleHit {
+                    id: a.id.clone(),
+                    title: a.title.clone(),
+                    snippet: a.body.chars().take(120).collect(),
+                    score: shared as f32 / query_tokens.len().max(1) as f32,
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(limit);
+        hits
+    }
+}
+
+thread_local! {
+    static MOCK: RefCell<MockHost> = RefCell::new(MockHost::default());
+}
+
+/// Make `host` answer this thread's host calls.
+pub fn install(host: MockHost) {
+    MOCK.with(|m| *m.borrow_mut() = host);
+}
+
+/// Read or change the mock installed on this thread.
+pub fn with_mock<R>(f: impl FnOnce(&mut MockHost) -> R) -> R {
+    MOCK.with(|m| f(&mut m.borrow_mut()))
+}
+
+/// A turn holding only a customer message, as the first slot sees it.
+pub fn turn(text: &str) -> Turn {
+    Turn {
+        message: Message {
+            id: "m-1".into(),
+            conversation_id: "conv-1".into(),
+            text: text.into(),
+            channel: "web".into(),
+            received_at_ms: 0,
+        },
+        customer: with_mock(|m| m.customer.clone()),
+        findings: vec![],
+        intent: None,
+        entities: vec![],
+        escalation: None,
+        route: None,
+        suggestions: vec![],
+    }
+}
+
+/// An earlier message for [`MockHost::history`].
+pub fn past(text: &str, intent: Option<&str>) -> PastMessage {
+    PastMessage {
+        id: format!("m-{}", text.len()),
+        text: text.into(),
+        intent: intent.map(|name| Intent {
+            name: name.into(),
+            confidence: 0.9,
+        }),
+        escalated: false,
+        received_at_ms: 0,
+    }
+}

@@ -1,0 +1,278 @@
+//! Text helpers for Chinese and English customer messages: width and case
+//! folding, tokens without a word segmenter, n-grams, fuzzy matching and
+//! number spotting. The host uses the same functions for knowledge search, so
+//! plugins and host agree on what a "token" is.
+
+/// True for CJK ideographs (the characters Chinese words are written in).
+pub fn is_cjk(c: char) -> bool {
+    matches!(c,
+        '\u{4E00}'..='\u{9FFF}'
+        | '\u{3400}'..='\u{4DBF}'
+        | '\u{F900}'..='\u{FAFF}'
+        | '\u{20000}'..='\u{2A6DF}')
+}
+
+/// Full-width forms to half-width, ideographic space to space, then lowercase.
+/// One char in, one char out, so offsets can be mapped back.
+pub fn fold_char(c: char) -> char {
+    let c = match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    };
+    if c.is_ascii() {
+        c.to_ascii_lowercase()
+    } else {
+        c.to_lowercase().next().unwrap_or(c)
+    }
+}
+
+/// Folded text (see [`fold_char`]).
+pub fn normalize(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+/// Folded text plus, for every byte of it, the byte offset in `text` of the
+/// char it came from (with one extra entry for the end), so a match found in
+/// the folded text can be reported against the original.
+pub fn normalize_with_offsets(text: &str) -> (String, Vec<usize>) {
+    let mut folded = String::with_capacity(text.len());
+    let mut offsets = Vec::with_capacity(text.len() + 1);
+    for (at, c) in text.char_indices() {
+        let f = fold_char(c);
+        for _ in 0..f.len_utf8() {
+            offsets.push(at);
+        }
+        folded.push(f);
+    }
+    offsets.push(text.len());
+    (folded, offsets)
+}
+
+/// Tokens for matching, on folded text: every CJK ideograph and every pair of
+/// adjacent ideographs (Chinese needs no segmenter this way), and every run of
+/// letters or digits as one word.
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    let mut prev_cjk: Option<char> = None;
+    for c in text.chars().map(fold_char) {
+        if is_cjk(c) {
+            flush_word(&mut word, &mut out);
+            out.push(c.to_string());
+            if let Some(p) = prev_cjk {
+                let mut pair = String::with_capacity(6);
+                pair.push(p);
+                pair.push(c);
+                out.push(pair);
+            }
+            prev_cjk = Some(c);
+        } else {
+            prev_cjk = None;
+            if c.is_alphanumeric() || c == '\'' {
+                if c != '\'' {
+                    word.push(c);
+                }
+            } else {
+                flush_word(&mut word, &mut out);
+            }
+        }
+    }
+    flush_word(&mut word, &mut out);
+    out
+}
+
+fn flush_word(word: &mut String, out: &mut Vec<String>) {
+    if !word.is_empty() {
+        out.push(std::mem::take(word));
+    }
+}
+
+/// Character n-grams of `word` padded with `^` and `$`, so short words and
+/// word boundaries count. Typos change only a few of them.
+pub fn char_ngrams(word: &str, n: usize) -> Vec<String> {
+    let padded: Vec<char> = std::iter::once('^')
+        .chain(word.chars())
+        .chain(std::iter::once('$'))
+        .collect();
+    if padded.len() < n {
+        return vec![padded.iter().collect()];
+    }
+    padded.windows(n).map(|w| w.iter().collect()).collect()
+}
+
+/// Edit distance between `a` and `b` where swapping two neighbours counts as
+/// one edit (optimal string alignment: typed typos are mostly swaps, drops and
+/// doubled keys), giving up (returning `max + 1`) once it must exceed `max`.
+pub fn edit_distance(a: &str, b: &str, max: usize) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    if a.len().abs_diff(b.len()) > max {
+        return max + 1;
+    }
+    let width = b.len() + 1;
+    let mut before_prev = vec![0; width];
+    let mut prev: Vec<usize> = (0..width).collect();
+    let mut cur = vec![0; width];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        let mut row_min = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(before_prev[j - 2] + 1);
+            }
+            cur[j] = best;
+            row_min = row_min.min(best);
+        }
+        if row_min > max {
+            return max + 1;
+        }
+        std::mem::swap(&mut before_prev, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()].min(max + 1)
+}
+
+/// Where `needle` occurs in `haystack` (both already folded), as byte ranges of
+/// `haystack`. For a Latin-script needle of 5 or more letters, a word of the
+/// haystack within one edit also counts (typos such as "refnud").
+pub fn find_fuzzy(haystack: &str, needle: &str) -> Vec<(usize, usize)> {
+    let mut found: Vec<(usize, usize)> = haystack
+        .match_indices(needle)
+        .filter(|(at, _)| is_word_bounded(haystack, *at, needle))
+        .map(|(at, m)| (at, at + m.len()))
+        .collect();
+    let latin_word = needle.chars().all(|c| c.is_ascii_alphabetic());
+    if found.is_empty() && latin_word && needle.len() >= 5 {
+        for (start, word) in words_with_offsets(haystack) {
+            if edit_distance(word, needle, 1) <= 1 {
+                found.push((start, start + word.len()));
+            }
+        }
+    }
+    found
+}
+
+/// A Latin-script needle must not start or end inside a longer word ("sue" is
+/// not in "issue"); CJK needles match anywhere.
+fn is_word_bounded(haystack: &str, at: usize, needle: &str) -> bool {
+    let is_word = |c: char| c.is_ascii_alphanumeric();
+    let first_is_word = needle.chars().next().is_some_and(is_word);
+    let last_is_word = needle.chars().last().is_some_and(is_word);
+    let before = haystack[..at].chars().next_back();
+    let after = haystack[at + needle.len()..].chars().next();
+    !(first_is_word && before.is_some_and(is_word)) && !(last_is_word && after.is_some_and(is_word))
+}
+
+fn words_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
+}
+
+/// A run of digits in a message, possibly written with full-width digits or
+/// grouped by single spaces or dashes ("138 0013 8000").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NumberRun {
+    /// Byte offset in the original text.
+    pub start: usize,
+    /// Byte offset just past the last digit.
+    pub end: usize,
+    /// The digits only, ASCII.
+    pub digits: String,
+}
+
+/// Every digit run of `text`. With `allow_groups`, one space or dash between
+/// digits keeps the run going.
+pub fn number_runs(text: &str, allow_groups: bool) -> Vec<NumberRun> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if ascii_digit(chars[i].1).is_none() {
+            i += 1;
+            continue;
+        }
+        let start = chars[i].0;
+        let mut digits = String::new();
+        let mut end = start;
+        while i < chars.len() {
+            let (at, c) = chars[i];
+            if let Some(d) = ascii_digit(c) {
+                digits.push(d);
+                end = at + c.len_utf8();
+                i += 1;
+            } else if allow_groups
+                && matches!(c, ' ' | '-')
+                && chars
+                    .get(i + 1)
+                    .is_some_and(|(_, n)| ascii_digit(*n).is_some())
+            {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        // A letter glued to the digits (order "A1234") belongs to another token kind.
+        runs.push(NumberRun { start, end, digits });
+    }
+    runs
+}
+
+fn ascii_digit(c: char) -> Option<char> {
+    match c {
+        '0'..='9' => Some(c),
+        '\u{FF10}'..='\u{FF19}' => char::from_u32(c as u32 - 0xFF10 + '0' as u32),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folds_width_and_case() {
+        assert_eq!(normalize("ＲＥＦＵＮＤ　１２３"), "refund 123");
+        assert_eq!(normalize("我要退款"), "我要退款");
+    }
+
+    #[test]
+    fn offsets_map_back_to_original() {
+        let text = "Ａ投诉b";
+        let (folded, offsets) = normalize_with_offsets(text);
+        let at = folded.find("投诉").unwrap();
+        let end = at + "投诉".len();
+        assert_eq!(&text[offsets[at]..offsets[end]], "投诉");
+    }
+
+    #[test]
+    fn tokens_split_chinese_into_chars_and_pairs() {
+        assert_eq!(tokens("退款 Refund!"), vec!["退", "款", "退款", "refund"]);
+    }
+
+    #[test]
+    fn fuzzy_finds_one_typo_in_long_latin_words_only() {
+        assert_eq!(find_fuzzy("i want a refnud now", "refund"), vec![(9, 15)]);
+        assert!(find_fuzzy("the issue is", "sue").is_empty());
+        assert_eq!(find_fuzzy("i will sue you", "sue"), vec![(7, 10)]);
+    }
+
+    #[test]
+    fn edit_distance_is_bounded() {
+        assert_eq!(edit_distance("kitten", "sitting", 5), 3);
+        assert_eq!(edit_distance("refund", "refnud", 2), 1);
+        assert_eq!(edit_distance("a", "abcdef", 2), 3);
+    }
+
+    #[test]
+    fn number_runs_read_full_width_and_groups() {
+        let runs = number_runs("电话 １３８ 0013-8000，订单2024", true);
+        assert_eq!(runs[0].digits, "13800138000");
+        assert_eq!(runs[1].digits, "2024");
+        let plain = number_runs("138 0013", false);
+        assert_eq!(plain.len(), 2);
+    }
+}
