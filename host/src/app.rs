@@ -384,6 +384,7 @@ impl Switchyard {
             channel: message.channel.clone(),
             customer: message.customer.clone(),
             received_at_ms: now,
+            assigned_agent: conversation.assigned_agent.clone(),
         };
         let pipeline = self.pipeline(tenant)?;
         let knowledge = self.knowledge(tenant)?;

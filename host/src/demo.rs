@@ -79,8 +79,9 @@ pub const FIRST_PARTY: [EmbeddedPlugin; 6] = [
     },
 ];
 
-/// The purpose-built misbehaving classify plugin (tests only; see `tests/fixtures`).
-pub const MISBEHAVING_FIXTURE: &[u8] = component!("switchyard_fixture_misbehaving");
+/// Where the build put every component it compiled, test fixtures included
+/// (tests load those from here; the binary embeds only the first-party ones).
+pub const COMPONENT_DIR: &str = env!("SWITCHYARD_COMPONENT_DIR");
 
 #[derive(Deserialize)]
 struct AgentsFile {

@@ -33,6 +33,8 @@ pub struct Inbound {
     pub channel: String,
     pub customer: model::Customer,
     pub received_at_ms: u64,
+    /// Agent the conversation is assigned to, if open and assigned.
+    pub assigned_agent: Option<String>,
 }
 
 /// What the pipeline decided, before the host applies it (ticket, assignment).
@@ -58,6 +60,7 @@ impl Pipeline {
             conversation_id: inbound.conversation_id.clone(),
             message_id: inbound.message_id.clone(),
             customer: customer.clone(),
+            assigned_agent: inbound.assigned_agent.clone(),
             knowledge,
         };
         let mut turn = wit::Turn {

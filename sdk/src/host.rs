@@ -17,6 +17,9 @@ mod imp {
     pub fn customer_profile() -> Customer {
         w::conversation::customer_profile()
     }
+    pub fn assigned_agent() -> Option<String> {
+        w::conversation::assigned_agent()
+    }
     pub fn search_articles(query: &str, limit: u32) -> Vec<ArticleHit> {
         w::knowledge::search(query, limit)
     }
@@ -51,6 +54,9 @@ mod imp {
     pub fn customer_profile() -> Customer {
         with_mock(|m| m.customer.clone())
     }
+    pub fn assigned_agent() -> Option<String> {
+        with_mock(|m| m.assigned_agent.clone())
+    }
     pub fn search_articles(query: &str, limit: u32) -> Vec<ArticleHit> {
         with_mock(|m| m.search(query, limit.min(20) as usize))
     }
@@ -79,6 +85,11 @@ pub fn history(limit: u32) -> Vec<PastMessage> {
 /// The customer of the current conversation.
 pub fn customer_profile() -> Customer {
     imp::customer_profile()
+}
+
+/// The agent the current conversation is assigned to, if any.
+pub fn assigned_agent() -> Option<String> {
+    imp::assigned_agent()
 }
 
 /// Search the tenant's published knowledge articles, best first.

@@ -17,6 +17,7 @@ use crate::types::*;
 pub struct MockHost {
     pub customer: Customer,
     pub history: Vec<PastMessage>,
+    pub assigned_agent: Option<String>,
     pub articles: Vec<MockArticle>,
     pub open_tickets: Vec<TicketSummary>,
     pub agents: Vec<Agent>,
@@ -43,6 +44,7 @@ impl Default for MockHost {
                 tags: vec![],
             },
             history: vec![],
+            assigned_agent: None,
             articles: vec![],
             open_tickets: vec![],
             agents: vec![],

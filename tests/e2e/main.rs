@@ -1,1 +1,16 @@
+//! End-to-end tests: real compiled plugins in the real host, over the HTTP
+//! API, on real sled in a temporary directory. One binary, one module per area:
+//!
+//! - `conversations`: Chinese and English conversations through every slot of the demo tenant
+//! - `containment`: purpose-built misbehaving plugins never take a message down
+//! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
+//! - `durability`: acknowledged writes survive a restart
+//! - `operator`: tenants, plugin uploads and bindings
+//! - `observability`: `/healthz` and `/metrics`
 
+mod api_errors;
+mod containment;
+mod conversations;
+mod durability;
+mod observability;
+mod operator;

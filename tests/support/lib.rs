@@ -1,1 +1,207 @@
+//! Test environment for end-to-end tests and benchmarks: a real sled database
+//! in a temporary directory, the real wasmtime runtime with the real compiled
+//! plugins, and the HTTP app driven without a socket.
+//!
+//! ```ignore
+//! let env = TestEnv::demo();
+//! let (status, body) = env.send("c-1", "转人工", "u-1", "standard");
+//! ```
 
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use switchyard::api::{self, AppState, OperatorKey};
+use switchyard::app::Switchyard;
+use switchyard::runtime::{Limits, Runtime};
+use switchyard::storage::Storage;
+use tower::ServiceExt;
+
+pub const OPERATOR_KEY: &str = "operator-test-key";
+pub const DEMO_KEY: &str = "demo-test-key";
+
+/// One runtime per test process: components compile once and every
+/// environment shares them.
+pub fn runtime() -> Arc<Runtime> {
+    static RUNTIME: OnceLock<Arc<Runtime>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| Runtime::new().expect("wasmtime runtime"))
+        .clone()
+}
+
+pub struct TestEnv {
+    pub app: Arc<Switchyard>,
+    pub router: axum::Router,
+    /// Keeps the database directory alive as long as the environment.
+    pub dir: Arc<tempfile::TempDir>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl TestEnv {
+    /// A fresh database with the demo tenant seeded, default limits.
+    pub fn demo() -> TestEnv {
+        TestEnv::demo_with(Limits::default())
+    }
+
+    pub fn demo_with(limits: Limits) -> TestEnv {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let env = TestEnv::open(dir, limits);
+        switchyard::demo::seed(&env.app, DEMO_KEY).expect("seeding the demo tenant");
+        env
+    }
+
+    /// Open (or reopen) the database in `dir`, as a restarted server would.
+    pub fn open(dir: Arc<tempfile::TempDir>, limits: Limits) -> TestEnv {
+        let storage = Storage::open(dir.path()).expect("opening sled");
+        let app = Arc::new(Switchyard::new(storage, runtime(), limits));
+        let router = api::app(AppState {
+            app: app.clone(),
+            operator_key: Arc::new(OperatorKey::new(OPERATOR_KEY)),
+        });
+        TestEnv {
+            app,
+            router,
+            dir,
+            runtime: tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Shut this instance down (as a restart would) and give back its directory.
+    pub fn shutdown(self) -> Arc<tempfile::TempDir> {
+        let dir = self.dir.clone();
+        drop(self);
+        dir
+    }
+
+    /// Send a raw request; returns the status and the body parsed as JSON
+    /// (or as a JSON string when it is not JSON).
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Body>,
+        content_type: &str,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header("Authorization", format!("Bearer {key}"));
+        }
+        if body.is_some() {
+            builder = builder.header("Content-Type", content_type);
+        }
+        let request = builder.body(body.unwrap_or_else(Body::empty)).unwrap();
+        let router = self.router.clone();
+        self.runtime.block_on(async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            (status, value)
+        })
+    }
+
+    pub fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, Some(key), None, "")
+    }
+
+    pub fn post(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(
+            Method::POST,
+            path,
+            Some(key),
+            Some(Body::from(body.to_string())),
+            "application/json",
+        )
+    }
+
+    pub fn put(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(
+            Method::PUT,
+            path,
+            Some(key),
+            Some(Body::from(body.to_string())),
+            "application/json",
+        )
+    }
+
+    /// A customer message to the demo tenant; panics unless it was accepted.
+    pub fn send(&self, conversation: &str, text: &str, customer: &str, tier: &str) -> Value {
+        self.send_as(DEMO_KEY, conversation, text, customer, tier)
+    }
+
+    pub fn send_as(
+        &self,
+        key: &str,
+        conversation: &str,
+        text: &str,
+        customer: &str,
+        tier: &str,
+    ) -> Value {
+        let (status, body) = self.post(
+            &format!("/v1/conversations/{conversation}/messages"),
+            key,
+            &json!({"text": text, "channel": "web", "customer": {"id": customer, "tier": tier}}),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{text}: {body}");
+        body
+    }
+
+    /// Create a tenant through the operator API; returns its key.
+    pub fn create_tenant(&self, id: &str) -> String {
+        let (status, body) = self.post("/v1/tenants", OPERATOR_KEY, &json!({"id": id, "name": id}));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["api_key"].as_str().unwrap().to_string()
+    }
+
+    /// Upload a component through the operator API; returns its sha256.
+    pub fn upload(&self, name: &str, version: &str, component: &[u8]) -> (StatusCode, Value) {
+        self.request(
+            Method::POST,
+            &format!("/v1/plugins?name={name}&version={version}"),
+            Some(OPERATOR_KEY),
+            Some(Body::from(component.to_vec())),
+            "application/wasm",
+        )
+    }
+
+    /// Bind plugins (sha256, config) to a tenant's slot through the operator API.
+    pub fn bind(&self, tenant: &str, slot: &str, plugins: &[(&str, &str)]) -> (StatusCode, Value) {
+        let plugins: Vec<Value> = plugins
+            .iter()
+            .map(|(sha, config)| json!({"sha256": sha, "config": config}))
+            .collect();
+        self.put(
+            &format!("/v1/tenants/{tenant}/bindings/{slot}"),
+            OPERATOR_KEY,
+            &json!({"plugins": plugins}),
+        )
+    }
+}
+
+/// The trace entries of one slot in a message response.
+pub fn trace_of<'a>(response: &'a Value, slot: &str) -> Vec<&'a Value> {
+    response["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["slot"] == slot)
+        .collect()
+}
+
+/// Escalation reason codes of a message response.
+pub fn reasons(response: &Value) -> Vec<String> {
+    response["escalation"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap().to_string())
+        .collect()
+}

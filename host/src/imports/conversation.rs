@@ -48,4 +48,11 @@ impl Host for HostState {
             },
         })
     }
+
+    fn assigned_agent(&mut self) -> wasmtime::Result<Option<String>> {
+        let _span = tracing::trace_span!("conversation.assigned_agent").entered();
+        Ok(self
+            .context("conversation.assigned-agent")?
+            .and_then(|call| call.assigned_agent))
+    }
 }

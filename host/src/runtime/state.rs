@@ -21,6 +21,8 @@ pub struct CallContext {
     pub conversation_id: String,
     pub message_id: String,
     pub customer: Customer,
+    /// Agent the conversation is assigned to before this message.
+    pub assigned_agent: Option<String>,
     pub knowledge: Arc<KnowledgeIndex>,
 }
 

@@ -130,22 +130,25 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     }
     let priority = priority.min(9);
 
-    // Least loaded relative to capacity; ties go to the lower absolute load,
-    // then the id, so the choice is stable.
-    let agent = host::agents()
-        .into_iter()
-        .filter(|a| {
-            a.status == AgentStatus::Online
-                && a.load < a.capacity
-                && a.skills.contains(&queue.skill)
-        })
-        .min_by(|a, b| {
-            let ra = a.load as f32 / a.capacity as f32;
-            let rb = b.load as f32 / b.capacity as f32;
-            ra.total_cmp(&rb)
-                .then(a.load.cmp(&b.load))
-                .then(a.id.cmp(&b.id))
-        });
+    // Keep the customer with the agent already on the conversation while that
+    // agent is online and serves the queue; otherwise the least loaded relative
+    // to capacity (ties: lower absolute load, then id, so the choice is stable).
+    let agents = host::agents();
+    let serves = |a: &Agent| a.status == AgentStatus::Online && a.skills.contains(&queue.skill);
+    let current = host::assigned_agent()
+        .and_then(|id| agents.iter().find(|a| a.id == id && serves(a)).cloned());
+    let agent = current.or_else(|| {
+        agents
+            .into_iter()
+            .filter(|a| serves(a) && a.load < a.capacity)
+            .min_by(|a, b| {
+                let ra = a.load as f32 / a.capacity as f32;
+                let rb = b.load as f32 / b.capacity as f32;
+                ra.total_cmp(&rb)
+                    .then(a.load.cmp(&b.load))
+                    .then(a.id.cmp(&b.id))
+            })
+    });
     let why = if reasons.is_empty() {
         format!("intent {intent}")
     } else {
@@ -274,6 +277,21 @@ mod tests {
         let r = Plugin::route(turn("complaint", Tier::Standard, &["sensitive-word"])).unwrap();
         assert_eq!(r.target, RouteTarget::Queue);
         assert_eq!(r.queue.as_deref(), Some("complaints"));
+    }
+
+    #[test]
+    fn conversation_stays_with_its_agent_while_they_serve_the_queue() {
+        setup();
+        testing::with_mock(|m| m.assigned_agent = Some("a2".into()));
+        let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(
+            r.agent.as_deref(),
+            Some("a2"),
+            "a2 (3/4) keeps the chat although a3 is less loaded"
+        );
+        testing::with_mock(|m| m.assigned_agent = Some("a4".into()));
+        let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("a3"), "a4 is away: pick afresh");
     }
 
     #[test]

@@ -1,0 +1,61 @@
+//! Tenants, plugin uploads and bindings through the operator API.
+
+use switchyard_e2e::{OPERATOR_KEY, TestEnv};
+
+#[test]
+fn a_new_tenant_with_only_a_classifier_uses_defaults_for_the_other_slots() {
+    let env = TestEnv::demo();
+    let key = env.create_tenant("tiny");
+    let bindings = env.get("/v1/tenants/demo/bindings", OPERATOR_KEY).1;
+    let classifier = &bindings["slots"]["classify"][0];
+    let (status, body) = env.bind(
+        "tiny",
+        "classify",
+        &[(
+            classifier["sha256"].as_str().unwrap(),
+            classifier["config"].as_str().unwrap(),
+        )],
+    );
+    assert_eq!(status, 200, "{body}");
+    let r = env.send_as(&key, "t-1", "where is my package?", "u", "standard");
+    assert_eq!(r["intent"]["name"], "logistics");
+    // No escalator, router, assistant or ticketer: each slot's default, in the trace.
+    for slot in ["inspect", "escalate", "route", "assist", "ticket"] {
+        let entries = switchyard_e2e::trace_of(&r, slot);
+        assert_eq!(entries.len(), 1, "{slot}");
+        assert_eq!(entries[0]["outcome"], "default", "{slot}");
+    }
+    assert_eq!(r["route"]["to"], "bot", "confident and not escalated");
+    let unsure = env.send_as(&key, "t-2", "blorp zzz", "u", "standard");
+    assert_eq!(unsure["escalation"]["escalate"], true);
+    assert_eq!(unsure["route"]["queue"], "general");
+}
+
+#[test]
+fn uploading_the_same_component_twice_stores_it_once() {
+    let env = TestEnv::demo();
+    let path = format!(
+        "{}/switchyard_plugin_router.wasm",
+        switchyard::demo::COMPONENT_DIR
+    );
+    let bytes = std::fs::read(path).unwrap();
+    let (status, first) = env.upload("router", "0.1.0", &bytes);
+    assert_eq!(status, 201, "{first}");
+    assert_eq!(first["slot"], "route");
+    let (_, second) = env.upload("router", "0.1.0", &bytes);
+    assert_eq!(first["sha256"], second["sha256"]);
+    assert_eq!(
+        env.get("/v1/plugins", OPERATOR_KEY)
+            .1
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    let tenants = env.get("/v1/tenants", OPERATOR_KEY).1;
+    assert_eq!(tenants[0]["id"], "demo");
+    assert!(
+        tenants[0].get("key_hash").is_none(),
+        "key hashes never leave the server"
+    );
+}
