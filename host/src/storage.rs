@@ -43,6 +43,8 @@ pub struct Storage {
     conversations: sled::Tree,
     messages: sled::Tree,
     tickets: sled::Tree,
+    /// `tenant \0 customer \0 ticket` -> (): a customer's tickets without a scan.
+    customer_tickets: sled::Tree,
 }
 
 /// Everything one message changes, written in one transaction.
@@ -62,6 +64,13 @@ fn key(tenant: &str, id: &str) -> Vec<u8> {
     k.extend_from_slice(tenant.as_bytes());
     k.push(0);
     k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn customer_ticket_key(tenant: &str, customer: &str, ticket: &str) -> Vec<u8> {
+    let mut k = key(tenant, customer);
+    k.push(0);
+    k.extend_from_slice(ticket.as_bytes());
     k
 }
 
@@ -122,6 +131,7 @@ impl Storage {
             conversations: db.open_tree("conversations")?,
             messages: db.open_tree("messages")?,
             tickets: db.open_tree("tickets")?,
+            customer_tickets: db.open_tree("customer_tickets")?,
             db,
         })
     }
@@ -312,19 +322,27 @@ impl Storage {
     pub fn put_ticket(&self, tenant: &str, ticket: &Ticket) -> Result<()> {
         self.tickets
             .insert(key(tenant, &ticket.id), encode(ticket))?;
+        self.customer_tickets.insert(
+            customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
+            &[],
+        )?;
         Ok(())
     }
 
     /// Open or pending tickets of one customer, newest first.
     pub fn open_tickets_of(&self, tenant: &str, customer: &str) -> Result<Vec<Ticket>> {
-        let mut open: Vec<Ticket> = self
-            .tickets(tenant)?
-            .into_iter()
-            .filter(|t| {
-                t.customer_id == customer
-                    && matches!(t.status, TicketStatus::Open | TicketStatus::Pending)
-            })
-            .collect();
+        let mut p = key(tenant, customer);
+        p.push(0);
+        let mut open = Vec::new();
+        for item in self.customer_tickets.scan_prefix(&p) {
+            let (k, _) = item?;
+            let ticket_id = String::from_utf8_lossy(&k[p.len()..]).into_owned();
+            if let Some(t) = self.ticket(tenant, &ticket_id)?
+                && matches!(t.status, TicketStatus::Open | TicketStatus::Pending)
+            {
+                open.push(t);
+            }
+        }
         open.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
         Ok(open)
     }
@@ -340,34 +358,53 @@ impl Storage {
             .next()
             .and_then(|n| u64::from_str_radix(n, 16).ok())
             .unwrap_or(0);
-        let result = (&self.conversations, &self.messages, &self.tickets, &self.agent_load).transaction(
-            |(conversations, messages, tickets, loads)| {
-                conversations.insert(key(tenant, &commit.conversation.id), encode(&commit.conversation))?;
-                messages.insert(
-                    message_key(tenant, &commit.conversation.id, seq),
-                    encode(&commit.message),
-                )?;
-                if let Some(ticket) = &commit.ticket {
-                    tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
-                }
-                let adjust = |agent: &str, delta: i64| -> std::result::Result<(), ConflictableTransactionError<()>> {
-                    let k = key(tenant, agent);
-                    let current: i64 = loads
-                        .get(&k)?
-                        .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-                        .unwrap_or(0);
-                    loads.insert(k, encode(&(current + delta).max(0)))?;
+        let result = (
+            &self.conversations,
+            &self.messages,
+            &self.tickets,
+            &self.customer_tickets,
+            &self.agent_load,
+        )
+            .transaction(
+                |(conversations, messages, tickets, customer_tickets, loads)| {
+                    conversations.insert(
+                        key(tenant, &commit.conversation.id),
+                        encode(&commit.conversation),
+                    )?;
+                    messages.insert(
+                        message_key(tenant, &commit.conversation.id, seq),
+                        encode(&commit.message),
+                    )?;
+                    if let Some(ticket) = &commit.ticket {
+                        tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
+                        customer_tickets.insert(
+                            customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
+                            &[],
+                        )?;
+                    }
+                    let adjust = |agent: &str,
+                                      delta: i64|
+                         -> std::result::Result<
+                            (),
+                            ConflictableTransactionError<()>,
+                        > {
+                            let k = key(tenant, agent);
+                            let current: i64 = loads
+                                .get(&k)?
+                                .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+                                .unwrap_or(0);
+                            loads.insert(k, encode(&(current + delta).max(0)))?;
+                            Ok(())
+                        };
+                    if let Some(agent) = &commit.released_agent {
+                        adjust(agent, -1)?;
+                    }
+                    if let Some(agent) = &commit.assigned_agent {
+                        adjust(agent, 1)?;
+                    }
                     Ok(())
-                };
-                if let Some(agent) = &commit.released_agent {
-                    adjust(agent, -1)?;
-                }
-                if let Some(agent) = &commit.assigned_agent {
-                    adjust(agent, 1)?;
-                }
-                Ok(())
-            },
-        );
+                },
+            );
         match result {
             Ok(()) => Ok(()),
             Err(TransactionError::Storage(e)) => Err(e.into()),

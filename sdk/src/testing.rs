@@ -24,6 +24,8 @@ pub struct MockHost {
     pub config: String,
     /// Lines the plugin logged.
     pub logs: Vec<String>,
+    /// Tokens of each article, built on the first search after `articles` changed.
+    search_cache: Vec<(String, Vec<String>)>,
 }
 
 /// A knowledge article the mock's search looks through.
@@ -50,23 +52,42 @@ impl Default for MockHost {
             agents: vec![],
             config: String::new(),
             logs: vec![],
+            search_cache: vec![],
         }
     }
 }
 
 impl MockHost {
     /// Token-overlap search, good enough to exercise a plugin's use of hits.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<ArticleHit> {
+    pub fn search(&mut self, query: &str, limit: usize) -> Vec<ArticleHit> {
+        let stale = self.search_cache.len() != self.articles.len()
+            || self
+                .search_cache
+                .iter()
+                .zip(&self.articles)
+                .any(|(c, a)| c.0 != a.id);
+        if stale {
+            self.search_cache = self
+                .articles
+                .iter()
+                .map(|a| {
+                    let mut tokens =
+                        text::tokens(&format!("{} {} {}", a.title, a.keywords.join(" "), a.body));
+                    tokens.sort();
+                    tokens.dedup();
+                    (a.id.clone(), tokens)
+                })
+                .collect();
+        }
         let query_tokens = text::tokens(query);
         let mut hits: Vec<ArticleHit> = self
             .articles
             .iter()
-            .filter_map(|a| {
-                let doc = format!("{} {} {}", a.title, a.keywords.join(" "), a.body);
-                let doc_tokens = text::tokens(&doc);
+            .zip(&self.search_cache)
+            .filter_map(|(a, (_, doc_tokens))| {
                 let shared = query_tokens
                     .iter()
-                    .filter(|t| doc_tokens.contains(t))
+                    .filter(|t| doc_tokens.binary_search(t).is_ok())
                     .count();
                 (shared > 0).then(|| ArticleHit {
                     id: a.id.clone(),

@@ -107,13 +107,31 @@ pub fn char_ngrams(word: &str, n: usize) -> Vec<String> {
 pub fn edit_distance(a: &str, b: &str, max: usize) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    edit_distance_chars(&a, &b, max)
+}
+
+/// [`edit_distance`] on pre-split chars; allocation-free for words under 32 chars.
+pub fn edit_distance_chars(a: &[char], b: &[char], max: usize) -> usize {
     if a.len().abs_diff(b.len()) > max {
         return max + 1;
     }
+    const STACK: usize = 32;
     let width = b.len() + 1;
-    let mut before_prev = vec![0; width];
-    let mut prev: Vec<usize> = (0..width).collect();
-    let mut cur = vec![0; width];
+    let mut stack = [[0usize; STACK]; 3];
+    let mut heap;
+    let (before_prev, prev, cur) = if width <= STACK {
+        let [x, y, z] = &mut stack;
+        (&mut x[..width], &mut y[..width], &mut z[..width])
+    } else {
+        heap = vec![vec![0usize; width]; 3];
+        let (x, rest) = heap.split_at_mut(1);
+        let (y, z) = rest.split_at_mut(1);
+        (&mut x[0][..], &mut y[0][..], &mut z[0][..])
+    };
+    for (j, cell) in prev.iter_mut().enumerate() {
+        *cell = j;
+    }
+    let (mut before_prev, mut prev, mut cur) = (before_prev, prev, cur);
     for i in 1..=a.len() {
         cur[0] = i;
         let mut row_min = i;
@@ -135,9 +153,95 @@ pub fn edit_distance(a: &str, b: &str, max: usize) -> usize {
     prev[b.len()].min(max + 1)
 }
 
+/// A word or phrase to look for, folded and split once (at a plugin's `init`).
+#[derive(Clone, Debug)]
+pub struct Needle {
+    folded: String,
+    chars: Vec<char>,
+    /// A single Latin word of 5+ letters: one typo is tolerated.
+    fuzzy: bool,
+}
+
+impl Needle {
+    pub fn new(word: &str) -> Needle {
+        let folded = normalize(word.trim());
+        let fuzzy = folded.len() >= 5 && folded.chars().all(|c| c.is_ascii_alphabetic());
+        Needle {
+            chars: folded.chars().collect(),
+            folded,
+            fuzzy,
+        }
+    }
+
+    /// The folded form.
+    pub fn as_str(&self) -> &str {
+        &self.folded
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.folded.is_empty()
+    }
+}
+
+/// A message prepared once for many [`Needle`] searches: folded, with its
+/// Latin words split out for typo-tolerant matching.
+pub struct Haystack {
+    folded: String,
+    /// (start, end, chars) of every alphanumeric word of the folded text.
+    words: Vec<(usize, usize, Vec<char>)>,
+}
+
+impl Haystack {
+    /// Prepare an already folded text (see [`normalize`]).
+    pub fn from_folded(folded: String) -> Haystack {
+        let words = words_with_offsets(&folded)
+            .filter(|(_, w)| w.is_ascii())
+            .map(|(start, w)| (start, start + w.len(), w.chars().collect()))
+            .collect();
+        Haystack { folded, words }
+    }
+
+    pub fn new(text: &str) -> Haystack {
+        Haystack::from_folded(normalize(text))
+    }
+
+    pub fn folded(&self) -> &str {
+        &self.folded
+    }
+
+    /// The first place `needle` occurs (byte range of the folded text).
+    pub fn find(&self, needle: &Needle) -> Option<(usize, usize)> {
+        if needle.is_empty() {
+            return None;
+        }
+        if let Some((at, _)) = self
+            .folded
+            .match_indices(&needle.folded)
+            .find(|(at, _)| is_word_bounded(&self.folded, *at, &needle.folded))
+        {
+            return Some((at, at + needle.folded.len()));
+        }
+        if needle.fuzzy {
+            for (start, end, chars) in &self.words {
+                if chars.len().abs_diff(needle.chars.len()) <= 1
+                    && edit_distance_chars(chars, &needle.chars, 1) <= 1
+                {
+                    return Some((*start, *end));
+                }
+            }
+        }
+        None
+    }
+
+    pub fn contains(&self, needle: &Needle) -> bool {
+        self.find(needle).is_some()
+    }
+}
+
 /// Where `needle` occurs in `haystack` (both already folded), as byte ranges of
 /// `haystack`. For a Latin-script needle of 5 or more letters, a word of the
-/// haystack within one edit also counts (typos such as "refnud").
+/// haystack within one edit also counts (typos such as "refnud"). For many
+/// needles against one text, prepare a [`Haystack`] and [`Needle`]s instead.
 pub fn find_fuzzy(haystack: &str, needle: &str) -> Vec<(usize, usize)> {
     let mut found: Vec<(usize, usize)> = haystack
         .match_indices(needle)
@@ -258,6 +362,17 @@ mod tests {
         assert_eq!(find_fuzzy("i want a refnud now", "refund"), vec![(9, 15)]);
         assert!(find_fuzzy("the issue is", "sue").is_empty());
         assert_eq!(find_fuzzy("i will sue you", "sue"), vec![(7, 10)]);
+    }
+
+    #[test]
+    fn prepared_haystack_agrees_with_find_fuzzy() {
+        let hay = Haystack::new("I want a REFNUD now, the issue is 投诉");
+        for word in ["refund", "sue", "投诉", "issue", "now", "money back"] {
+            let expected = find_fuzzy(hay.folded(), &normalize(word)).first().copied();
+            assert_eq!(hay.find(&Needle::new(word)), expected, "{word}");
+        }
+        let long: String = "a".repeat(40);
+        assert_eq!(edit_distance(&long, &format!("{long}b"), 1), 1);
     }
 
     #[test]

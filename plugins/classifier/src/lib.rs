@@ -60,15 +60,21 @@ type Vector = Vec<(u32, f32)>;
 
 struct IntentModel {
     name: String,
-    keywords: Vec<String>,
-    examples: Vec<Vector>,
-    centroid: Vector,
+    keywords: Vec<text::Needle>,
+    /// This intent's examples in `Model::example_postings` numbering.
+    examples: std::ops::Range<usize>,
 }
 
 struct Model {
     vocabulary: HashMap<String, u32>,
     idf: Vec<f32>,
     intents: Vec<IntentModel>,
+    /// Inverted index: feature id -> (example, weight). A query touches only the
+    /// examples that share a feature with it.
+    example_postings: Vec<Vec<(u32, f32)>>,
+    example_count: usize,
+    /// Feature id -> (intent, centroid weight).
+    centroid_postings: Vec<Vec<(u32, f32)>>,
     none_score: f32,
     temperature: f32,
 }
@@ -140,22 +146,6 @@ fn features(text: &str) -> Vec<(String, f32)> {
     out
 }
 
-fn cosine(a: &Vector, b: &Vector) -> f32 {
-    let (mut i, mut j, mut dot) = (0, 0, 0.0);
-    while i < a.len() && j < b.len() {
-        match a[i].0.cmp(&b[j].0) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                dot += a[i].1 * b[j].1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
-    dot
-}
-
 fn normalize(v: &mut Vector) {
     let norm = v.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
     if norm > 0.0 {
@@ -220,38 +210,44 @@ impl Model {
             normalize(&mut v);
             v
         };
-        let intents = config
-            .intents
-            .iter()
-            .zip(raw)
-            .map(|(spec, examples)| {
-                let examples: Vec<Vector> = examples.iter().map(weigh).collect();
-                let mut sum: HashMap<u32, f32> = HashMap::new();
-                for v in &examples {
-                    for (id, w) in v {
-                        *sum.entry(*id).or_default() += w;
-                    }
+        let mut example_postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); idf.len()];
+        let mut centroid_postings: Vec<Vec<(u32, f32)>> = vec![Vec::new(); idf.len()];
+        let mut example_count = 0usize;
+        let mut intents = Vec::with_capacity(config.intents.len());
+        for (intent_index, (spec, examples)) in config.intents.iter().zip(raw).enumerate() {
+            let first = example_count;
+            let mut sum: HashMap<u32, f32> = HashMap::new();
+            for counts in &examples {
+                for (id, w) in weigh(counts) {
+                    example_postings[id as usize].push((example_count as u32, w));
+                    *sum.entry(id).or_default() += w;
                 }
-                let mut centroid: Vector = sum.into_iter().collect();
-                centroid.sort_unstable_by_key(|(id, _)| *id);
-                normalize(&mut centroid);
-                IntentModel {
-                    name: spec.name.clone(),
-                    keywords: spec
-                        .keywords
-                        .iter()
-                        .map(|k| text::normalize(k.trim()))
-                        .filter(|k| !k.is_empty())
-                        .collect(),
-                    examples,
-                    centroid,
-                }
-            })
-            .collect();
+                example_count += 1;
+            }
+            let mut centroid: Vector = sum.into_iter().collect();
+            centroid.sort_unstable_by_key(|(id, _)| *id);
+            normalize(&mut centroid);
+            for (id, w) in centroid {
+                centroid_postings[id as usize].push((intent_index as u32, w));
+            }
+            intents.push(IntentModel {
+                name: spec.name.clone(),
+                keywords: spec
+                    .keywords
+                    .iter()
+                    .map(|k| text::Needle::new(k))
+                    .filter(|k| !k.is_empty())
+                    .collect(),
+                examples: first..example_count,
+            });
+        }
         Ok(Model {
             vocabulary,
             idf,
             intents,
+            example_postings,
+            example_count,
+            centroid_postings,
             none_score: config.none_score,
             temperature: config.temperature,
         })
@@ -276,21 +272,28 @@ impl Model {
     /// Every intent with its confidence, best first.
     fn rank(&self, text: &str) -> Vec<Intent> {
         let query = self.vectorize(text);
-        let folded = text::normalize(text);
+        let mut example_dot = vec![0.0f32; self.example_count];
+        let mut centroid_dot = vec![0.0f32; self.intents.len()];
+        for (id, weight) in &query {
+            for (example, w) in &self.example_postings[*id as usize] {
+                example_dot[*example as usize] += weight * w;
+            }
+            for (intent, w) in &self.centroid_postings[*id as usize] {
+                centroid_dot[*intent as usize] += weight * w;
+            }
+        }
+        let haystack = text::Haystack::new(text);
         let scores: Vec<f32> = self
             .intents
             .iter()
-            .map(|intent| {
-                let nearest = intent
-                    .examples
+            .zip(&centroid_dot)
+            .map(|(intent, centroid)| {
+                let nearest = example_dot[intent.examples.clone()]
                     .iter()
-                    .map(|e| cosine(&query, e))
+                    .copied()
                     .fold(0.0, f32::max);
-                let similarity = 0.7 * nearest + 0.3 * cosine(&query, &intent.centroid);
-                let keyword_hit = intent
-                    .keywords
-                    .iter()
-                    .any(|k| !text::find_fuzzy(&folded, k).is_empty());
+                let similarity = 0.7 * nearest + 0.3 * centroid;
+                let keyword_hit = intent.keywords.iter().any(|k| haystack.contains(k));
                 (similarity + if keyword_hit { KEYWORD_LIFT } else { 0.0 }).min(1.2)
             })
             .collect();

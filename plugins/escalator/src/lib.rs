@@ -43,15 +43,22 @@ fn yes() -> bool {
 /// Intents that are small talk: asking them twice is no sign of a problem.
 const SMALL_TALK: [&str; 3] = ["greeting", "thanks", "unknown"];
 
+/// The configuration with its word lists prepared for matching.
+struct Escalator {
+    config: Config,
+    human_phrases: Vec<text::Needle>,
+    anger_words: Vec<text::Needle>,
+}
+
 thread_local! {
-    static CONFIG: RefCell<Option<Config>> = const { RefCell::new(None) };
+    static CONFIG: RefCell<Option<Escalator>> = const { RefCell::new(None) };
 }
 
 pub struct Plugin;
 
 impl Plugin {
     pub fn init(config: String) -> Result<(), String> {
-        let mut config: Config =
+        let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("escalator config: {e}"))?;
         if !(0.0..=1.0).contains(&config.threshold) {
             return Err(format!(
@@ -59,14 +66,19 @@ impl Plugin {
                 config.threshold
             ));
         }
-        for list in [&mut config.human_phrases, &mut config.anger_words] {
-            *list = list
+        let prepare = |words: &[String]| -> Vec<text::Needle> {
+            words
                 .iter()
-                .map(|w| text::normalize(w.trim()))
-                .filter(|w| !w.is_empty())
-                .collect();
-        }
-        CONFIG.with(|c| *c.borrow_mut() = Some(config));
+                .map(|w| text::Needle::new(w))
+                .filter(|n| !n.is_empty())
+                .collect()
+        };
+        let escalator = Escalator {
+            human_phrases: prepare(&config.human_phrases),
+            anger_words: prepare(&config.anger_words),
+            config,
+        };
+        CONFIG.with(|c| *c.borrow_mut() = Some(escalator));
         Ok(())
     }
 
@@ -88,14 +100,16 @@ fn reason(code: &str, detail: impl Into<String>) -> EscalationReason {
     }
 }
 
-fn first_match<'a>(folded: &str, words: &'a [String]) -> Option<&'a String> {
+fn first_match<'a>(haystack: &text::Haystack, words: &'a [text::Needle]) -> Option<&'a str> {
     words
         .iter()
-        .find(|w| !text::find_fuzzy(folded, w).is_empty())
+        .find(|w| haystack.contains(w))
+        .map(|w| w.as_str())
 }
 
-fn decide(config: &Config, turn: &Turn) -> Escalation {
-    let folded = text::normalize(&turn.message.text);
+fn decide(escalator: &Escalator, turn: &Turn) -> Escalation {
+    let config = &escalator.config;
+    let haystack = text::Haystack::new(&turn.message.text);
     let mut reasons = Vec::new();
     let intent = turn.intent.clone().unwrap_or(Intent {
         name: "unknown".into(),
@@ -104,7 +118,7 @@ fn decide(config: &Config, turn: &Turn) -> Escalation {
 
     if config.human_intents.contains(&intent.name) {
         reasons.push(reason("asked-for-human", format!("intent {}", intent.name)));
-    } else if let Some(phrase) = first_match(&folded, &config.human_phrases) {
+    } else if let Some(phrase) = first_match(&haystack, &escalator.human_phrases) {
         reasons.push(reason("asked-for-human", format!("said \"{phrase}\"")));
     }
     if intent.confidence < config.threshold {
@@ -116,7 +130,7 @@ fn decide(config: &Config, turn: &Turn) -> Escalation {
             ),
         ));
     }
-    if let Some(word) = first_match(&folded, &config.anger_words) {
+    if let Some(word) = first_match(&haystack, &escalator.anger_words) {
         reasons.push(reason("anger", format!("said \"{word}\"")));
     } else if shouting(&turn.message.text) {
         reasons.push(reason("anger", "repeated exclamation or question marks"));

@@ -55,7 +55,7 @@ fn yes() -> bool {
 
 /// A sensitive word folded once at `init`, so `inspect` only searches.
 struct Rule {
-    folded: String,
+    needle: text::Needle,
     code: String,
     severity: Severity,
 }
@@ -88,12 +88,12 @@ impl Plugin {
                     ));
                 }
             };
-            let folded = text::normalize(w.word.trim());
-            if folded.is_empty() {
+            let needle = text::Needle::new(&w.word);
+            if needle.is_empty() {
                 return Err("inspector config: empty sensitive word".into());
             }
             rules.push(Rule {
-                folded,
+                needle,
                 code: w.code,
                 severity,
             });
@@ -121,9 +121,10 @@ impl Plugin {
 impl Inspector {
     fn inspect(&self, original: &str) -> Inspection {
         let (folded, offsets) = text::normalize_with_offsets(original);
+        let haystack = text::Haystack::from_folded(folded);
         let mut findings = Vec::new();
         for rule in &self.rules {
-            if let Some(&(start, end)) = text::find_fuzzy(&folded, &rule.folded).first() {
+            if let Some((start, end)) = haystack.find(&rule.needle) {
                 let (start, end) = (offsets[start], offsets[end]);
                 // One finding per word and code is enough for the agent; two
                 // rules may share a word with different codes.
