@@ -126,8 +126,9 @@ fn vip_goes_to_the_least_loaded_agent_with_the_vip_skill() {
     assert_eq!(first["route"]["to"], "agent");
     let first_agent = first["route"]["agent"].as_str().unwrap().to_string();
 
-    // Expected: among online agents with the vip skill and spare capacity, the
-    // lowest load/capacity before this message (ties: lower load, then id).
+    // Expected: among online agents with the vip skill and spare capacity,
+    // those who speak Chinese (or carry no language tag) first, then the lowest
+    // load/capacity before this message (ties: lower load, then id).
     let roster = agents(&env);
     let has_vip = |a: &Value| a["skills"].as_array().unwrap().iter().any(|s| s == "vip");
     let expected = roster
@@ -137,8 +138,13 @@ fn vip_goes_to_the_least_loaded_agent_with_the_vip_skill() {
         })
         .min_by(|a, b| {
             let ratio = |a: &Value| a["load"].as_f64().unwrap() / a["capacity"].as_f64().unwrap();
-            ratio(a)
-                .total_cmp(&ratio(b))
+            let speaks_zh = |a: &Value| {
+                let skills = a["skills"].as_array().unwrap();
+                skills.iter().any(|s| s == "zh") || !skills.iter().any(|s| s == "en")
+            };
+            speaks_zh(b)
+                .cmp(&speaks_zh(a))
+                .then(ratio(a).total_cmp(&ratio(b)))
                 .then(a["load"].as_u64().cmp(&b["load"].as_u64()))
                 .then(a["id"].as_str().cmp(&b["id"].as_str()))
         })

@@ -131,8 +131,18 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     let priority = priority.min(9);
 
     // Keep the customer with the agent already on the conversation while that
-    // agent is online and serves the queue; otherwise the least loaded relative
-    // to capacity (ties: lower absolute load, then id, so the choice is stable).
+    // agent is online and serves the queue; otherwise prefer agents who speak
+    // the customer's language (skill "zh" or "en"), then the least loaded
+    // relative to capacity (ties: lower absolute load, then id, so the choice
+    // is stable). Agents without language tags count as speaking both.
+    let language = match switchyard_sdk::Lang::detect(&turn.message.text) {
+        switchyard_sdk::Lang::Zh => "zh",
+        switchyard_sdk::Lang::En => "en",
+    };
+    let speaks = |a: &Agent| {
+        let tagged = a.skills.iter().any(|s| s == "zh" || s == "en");
+        !tagged || a.skills.iter().any(|s| s == language)
+    };
     let agents = host::agents();
     let serves = |a: &Agent| a.status == AgentStatus::Online && a.skills.contains(&queue.skill);
     let current = host::assigned_agent()
@@ -144,7 +154,9 @@ fn decide(config: &Config, turn: &Turn) -> Route {
             .min_by(|a, b| {
                 let ra = a.load as f32 / a.capacity as f32;
                 let rb = b.load as f32 / b.capacity as f32;
-                ra.total_cmp(&rb)
+                speaks(b)
+                    .cmp(&speaks(a))
+                    .then(ra.total_cmp(&rb))
                     .then(a.load.cmp(&b.load))
                     .then(a.id.cmp(&b.id))
             })
@@ -292,6 +304,29 @@ mod tests {
         testing::with_mock(|m| m.assigned_agent = Some("a4".into()));
         let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
         assert_eq!(r.agent.as_deref(), Some("a3"), "a4 is away: pick afresh");
+    }
+
+    #[test]
+    fn agents_who_speak_the_customers_language_come_first() {
+        let mut host = MockHost::default();
+        host.agents = vec![
+            agent("zh-only", &["general", "zh"], 4, 0, AgentStatus::Online),
+            agent("en-busy", &["general", "en"], 4, 3, AgentStatus::Online),
+        ];
+        testing::install(host);
+        Plugin::init(
+            r#"{"default_queue": "general", "queues": [{"name": "general", "skill": "general"}]}"#
+                .into(),
+        )
+        .unwrap();
+        let mut t = turn("complaint", Tier::Standard, &["asked-for-human"]);
+        t.message.text = "I want a person".into();
+        assert_eq!(
+            Plugin::route(t.clone()).unwrap().agent.as_deref(),
+            Some("en-busy")
+        );
+        t.message.text = "转人工".into();
+        assert_eq!(Plugin::route(t).unwrap().agent.as_deref(), Some("zh-only"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Ticket-slot plugin: drafts a ticket, or an update to the customer's open
-//! ticket about the same intent, when a conversation needs follow-up; the
+//! ticket about the same intent, when a conversation needs follow-up (a person
+//! takes over a follow-up intent, or a sensitive word or repeat contact); the
 //! department comes from the intent (logistics questions to logistics, and so on).
 //!
 //! Config (JSON): `{"departments": {intent: department}, "follow_up_intents": [...],
@@ -55,7 +56,14 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
         .iter()
         .flat_map(|e| e.reasons.iter().map(|r| r.code.as_str()))
         .collect();
-    let follow_up = config.follow_up_intents.contains(&intent.name);
+    // A question the bot answered needs no follow-up; one a person takes over
+    // does when its intent is a follow-up intent (a refund to approve, a parcel
+    // to trace). Sensitive words and repeat contact always do.
+    let to_human = turn
+        .route
+        .as_ref()
+        .is_some_and(|r| r.target != RouteTarget::Bot);
+    let follow_up = to_human && config.follow_up_intents.contains(&intent.name);
     let serious = reasons.iter().any(|r| TICKET_REASONS.contains(r));
     if !follow_up && !serious {
         return None;
@@ -174,6 +182,13 @@ mod tests {
             name: intent.into(),
             confidence: 0.97,
         });
+        t.route = Some(Route {
+            target: RouteTarget::Queue,
+            queue: Some("q".into()),
+            agent: None,
+            priority: 3,
+            reason: String::new(),
+        });
         t
     }
 
@@ -212,6 +227,12 @@ mod tests {
     fn small_talk_gets_no_ticket_and_open_ticket_is_updated() {
         setup(MockHost::default());
         assert!(Plugin::ticket(turn("hello", "greeting")).is_none());
+        let mut answered = turn("where is my parcel", "logistics");
+        answered.route.as_mut().unwrap().target = RouteTarget::Bot;
+        assert!(
+            Plugin::ticket(answered).is_none(),
+            "the bot answered: no follow-up"
+        );
         let mut host = MockHost::default();
         host.open_tickets.push(TicketSummary {
             id: "t-7".into(),

@@ -1,0 +1,295 @@
+//! The `switchyard` binary at its boundary: a server killed with SIGKILL keeps
+//! every acknowledged message, `replay` prints decisions, `plugin push/list`
+//! manage a running server, and bad input fails with a clear message.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
+const DEMO_KEY: &str = "demo-key-for-cli-tests";
+const OPERATOR_KEY: &str = "operator-key-for-cli-tests";
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `switchyard serve` on a free port and wait until it listens.
+fn serve(data: &Path) -> Server {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("SWITCHYARD_DEMO_KEY", DEMO_KEY)
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting switchyard serve");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("switchyard listening on ") {
+            break url.trim().to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, base }
+}
+
+fn http() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn post(base: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    let mut response = http()
+        .post(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {key}"))
+        .send_json(body)
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
+
+fn get(base: &str, path: &str, key: &str) -> (u16, Value) {
+    let mut response = http()
+        .get(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {key}"))
+        .call()
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn acknowledged_messages_survive_sigkill() {
+    let data = tempfile::tempdir().unwrap();
+    let mut acknowledged = Vec::new();
+    for round in 0..3 {
+        let server = serve(data.path());
+        for i in 0..8 {
+            let conversation = format!("kill-{round}-{i}");
+            let text = if i % 2 == 0 {
+                "我要退款，订单号 2024113012345"
+            } else {
+                "where is my package?"
+            };
+            let (status, body) = post(
+                &server.base,
+                &format!("/v1/conversations/{conversation}/messages"),
+                DEMO_KEY,
+                &json!({"text": text, "customer": {"id": format!("c-{round}-{i}"), "tier": "standard"}}),
+            );
+            assert_eq!(status, 201, "{body}");
+            acknowledged.push((
+                conversation,
+                body["message_id"].as_str().unwrap().to_string(),
+            ));
+        }
+        // SIGKILL: no shutdown hook, no final flush.
+        drop(server);
+    }
+    let server = serve(data.path());
+    for (conversation, message_id) in &acknowledged {
+        let (status, body) = get(
+            &server.base,
+            &format!("/v1/conversations/{conversation}"),
+            DEMO_KEY,
+        );
+        assert_eq!(status, 200, "{conversation} lost after SIGKILL: {body}");
+        assert_eq!(body["messages"][0]["id"], message_id.as_str());
+    }
+    let (_, tickets) = get(&server.base, "/v1/tickets", DEMO_KEY);
+    assert_eq!(
+        tickets.as_array().unwrap().len(),
+        12,
+        "one refund ticket per refund message"
+    );
+}
+
+#[test]
+fn replay_prints_the_decisions_of_the_demo_tenant() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/conversations/demo.jsonl"
+    );
+    let output = Command::new(BIN).args(["replay", file]).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("intent refund"), "{text}");
+    assert!(text.contains("entities order-id=2024113012345"), "{text}");
+    assert!(text.contains("escalate: asked-for-human"), "{text}");
+    assert!(
+        text.contains("finding sensitive-word/regulator critical"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ticket opened refund · order 2024113012345 -> after-sales"),
+        "{text}"
+    );
+
+    let output = Command::new(BIN)
+        .args(["replay", "--json", file])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 12);
+    assert_eq!(lines[1]["decision"]["intent"]["name"], "refund");
+    assert_eq!(
+        lines[2]["decision"]["ticket"]["action"], "updated",
+        "history carries across the replay"
+    );
+}
+
+#[test]
+fn replay_reports_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &file,
+        "{\"text\": \"hi\", \"customer\": {\"id\": \"c\"}}\n{\"text\": 5}\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["replay"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.jsonl:2"), "{stderr}");
+}
+
+#[test]
+fn plugin_push_and_list_manage_a_running_server() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    let config = data.path().join("fixture.conf");
+    std::fs::write(&config, "count").unwrap();
+    let fixture = format!(
+        "{}/switchyard_fixture_misbehaving.wasm",
+        switchyard::demo::COMPONENT_DIR
+    );
+    let output = Command::new(BIN)
+        .args([
+            "plugin",
+            "push",
+            &fixture,
+            "--name",
+            "counter",
+            "--version",
+            "2",
+            "--tenant",
+            "demo",
+            "--config",
+        ])
+        .arg(&config)
+        .args(["--server", &server.base])
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("for the classify slot") && stdout.contains("bound to tenant demo"),
+        "{stdout}"
+    );
+
+    // The operator key is found in the data directory when not given.
+    std::fs::write(data.path().join("operator.key"), OPERATOR_KEY).unwrap();
+    let output = Command::new(BIN)
+        .args(["plugin", "list", "--server", &server.base, "--data"])
+        .arg(data.path())
+        .env_remove("SWITCHYARD_OPERATOR_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        listing.contains("counter") && listing.contains("classifier"),
+        "{listing}"
+    );
+
+    // The next message is decided by the pushed plugin, with no restart.
+    let (_, body) = post(
+        &server.base,
+        "/v1/conversations/pushed/messages",
+        DEMO_KEY,
+        &json!({"text": "hello", "customer": {"id": "c"}}),
+    );
+    assert_eq!(body["intent"]["name"], "call-1");
+    assert_eq!(body["trace"][1]["plugin"], "counter");
+
+    // A wrong key is refused with the server's message.
+    let output = Command::new(BIN)
+        .args([
+            "plugin",
+            "list",
+            "--server",
+            &server.base,
+            "--operator-key",
+            "wrong-key-123",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown API key"));
+}
+
+#[test]
+fn a_data_directory_in_use_is_refused_clearly() {
+    let data = tempfile::tempdir().unwrap();
+    let _server = serve(data.path());
+    let output = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("in use by another switchyard process"),
+        "{stderr}"
+    );
+}
