@@ -35,6 +35,7 @@ fn main() {
     );
 
     let target_dir = root.join("target").join("plugin-build");
+    ensure_wasm_target();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -87,6 +88,32 @@ fn main() {
         "cargo:rustc-env=SWITCHYARD_COMPONENT_DIR={}",
         out_dir.display()
     );
+}
+
+/// A fresh machine has no wasm32-wasip2 standard library: add it with rustup
+/// (only when missing, so a normal build never touches the network).
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if libdir.as_deref().is_some_and(Path::is_dir) {
+        return;
+    }
+    println!(
+        "cargo:warning=installing the wasm32-wasip2 target with rustup (needed to build the plugins)"
+    );
+    let status = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        panic!(
+            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed; install it and build again"
+        );
+    }
 }
 
 fn copy(from: &Path, to: &Path) {

@@ -405,8 +405,8 @@ fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
                 .call()?;
             let plugins = read_json(response)?;
             println!(
-                "{:<12} {:<14} {:<10} {:<9} {}",
-                "slot", "name", "version", "size", "sha256"
+                "{:<12} {:<14} {:<10} {:<9} sha256",
+                "slot", "name", "version", "size"
             );
             for p in plugins.as_array().into_iter().flatten() {
                 println!(

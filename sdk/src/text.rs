@@ -267,7 +267,7 @@ fn is_word_bounded(haystack: &str, at: usize, needle: &str) -> bool {
     let last_is_word = needle.chars().last().is_some_and(is_word);
     let before = haystack[..at].chars().next_back();
     let after = haystack[at + needle.len()..].chars().next();
-    !(first_is_word && before.is_some_and(is_word)) && !(last_is_word && after.is_some_and(is_word))
+    !(first_is_word && before.is_some_and(is_word) || last_is_word && after.is_some_and(is_word))
 }
 
 fn words_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {

@@ -24,7 +24,7 @@ impl Host for HostState {
             .map(|m| PastMessage {
                 id: m.id,
                 text: m.text,
-                intent: (m.decision.intent.name != "unknown").then(|| Intent {
+                intent: (m.decision.intent.name != "unknown").then_some(Intent {
                     name: m.decision.intent.name,
                     confidence: m.decision.intent.confidence,
                 }),

@@ -160,7 +160,10 @@ impl Model {
         if config.intents.is_empty() {
             return Err("classifier config: no intents".into());
         }
-        if !(config.temperature > 0.0) || !config.none_score.is_finite() {
+        if config.temperature.is_nan()
+            || config.temperature <= 0.0
+            || !config.none_score.is_finite()
+        {
             return Err("classifier config: temperature must be > 0 and none_score finite".into());
         }
         let mut vocabulary: HashMap<String, u32> = HashMap::new();

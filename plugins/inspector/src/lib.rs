@@ -240,7 +240,7 @@ fn is_bank_card(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 #[cfg(target_arch = "wasm32")]
