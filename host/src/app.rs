@@ -85,6 +85,8 @@ pub struct Switchyard {
     pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
     knowledge: RwLock<HashMap<String, Arc<KnowledgeIndex>>>,
     conversation_locks: Vec<Mutex<()>>,
+    /// Binding changes read, modify and write a tenant's bindings: one at a time.
+    binding_lock: Mutex<()>,
 }
 
 impl Switchyard {
@@ -97,6 +99,7 @@ impl Switchyard {
             pipelines: RwLock::new(HashMap::new()),
             knowledge: RwLock::new(HashMap::new()),
             conversation_locks: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
+            binding_lock: Mutex::new(()),
         }
     }
 
@@ -197,6 +200,7 @@ impl Switchyard {
     /// pipeline they started with.
     pub fn bind(&self, tenant: &str, slot: Slot, bindings: Vec<Binding>) -> Result<()> {
         self.tenant(tenant)?;
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.storage.bindings(tenant)?;
         for binding in &bindings {
             if binding.config.len() > MAX_CONFIG_BYTES {

@@ -6,13 +6,14 @@
 //!
 //! ```ignore
 //! use switchyard_sdk::prelude::*;
-//! use switchyard_sdk::classify::Guest;
 //!
-//! struct Keywords;
-//! impl Guest for Keywords {
+//! pub struct Keywords;
+//! impl switchyard_sdk::classify::Guest for Keywords {
 //!     fn init(config: String) -> Result<(), String> { Ok(()) }
 //!     fn classify(turn: Turn) -> Classification { /* ... */ }
 //! }
+//! // Only the component exports it; natively the trait's functions are plain
+//! // Rust, for unit tests against `testing::MockHost`.
 //! #[cfg(target_arch = "wasm32")]
 //! switchyard_sdk::classify::export!(Keywords);
 //! ```

@@ -16,7 +16,12 @@ use switchyard::model::{Customer, Tier};
 use switchyard::pipeline::Inbound;
 use switchyard_e2e::TestEnv;
 use switchyard_sdk::testing::{self, MockArticle, MockHost};
+// The plugins' logic is their slot trait's functions.
 use switchyard_sdk::types::{self as t, AgentStatus};
+use switchyard_sdk::{
+    assist::Guest as _, classify::Guest as _, escalate::Guest as _, inspect::Guest as _,
+    route::Guest as _, ticket::Guest as _,
+};
 
 /// (text, tier): routine, escalating, flagged and VIP messages in both languages.
 const MESSAGES: [(&str, &str); 12] = [

@@ -28,8 +28,11 @@ use crate::storage::Storage;
 /// Limits each plugin call runs under.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Wall-clock budget for one call (instantiation and `init` included when cold).
+    /// Wall-clock budget for one slot call.
     pub deadline: Duration,
+    /// Wall-clock budget for making an instance: instantiation plus `init`
+    /// (which may build a model from its config). Paid once per instance.
+    pub init_deadline: Duration,
     /// Linear memory cap per instance.
     pub memory_bytes: usize,
     /// Cap on the size of what one call returns (strings and list items, summed).
@@ -46,6 +49,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             deadline: Duration::from_millis(50),
+            init_deadline: Duration::from_secs(2),
             memory_bytes: 64 << 20,
             output_bytes: 64 << 10,
             log_bytes: 4 << 10,
@@ -334,8 +338,8 @@ pub struct BoundPlugin {
 }
 
 impl BoundPlugin {
-    fn deadline_ticks(&self) -> u64 {
-        (self.limits.deadline.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
+    fn ticks(budget: Duration) -> u64 {
+        (budget.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64
     }
 
     /// A fresh instance with `init(config)` done, or why not.
@@ -343,7 +347,7 @@ impl BoundPlugin {
         let state = HostState::new(self.limits, self.config.clone(), self.label.clone());
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| s.limiter());
-        store.set_epoch_deadline(self.deadline_ticks());
+        store.set_epoch_deadline(Self::ticks(self.limits.init_deadline));
         store.epoch_deadline_trap();
         let instance = self
             .pre
@@ -398,7 +402,8 @@ impl BoundPlugin {
             },
         };
         warm.store.data_mut().begin_call(context);
-        warm.store.set_epoch_deadline(self.deadline_ticks());
+        warm.store
+            .set_epoch_deadline(Self::ticks(self.limits.deadline));
         let result = warm.instance.call(&mut warm.store, turn);
         warm.store.data_mut().end_call();
         match result {

@@ -49,15 +49,15 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::assist::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("assistant config: {e}"))?;
         CONFIG.with(|c| *c.borrow_mut() = Some(config));
         Ok(())
     }
 
-    pub fn assist(turn: Turn) -> Assistance {
+    fn assist(turn: Turn) -> Assistance {
         CONFIG.with(|c| match &*c.borrow() {
             Some(config) => assist(config, &turn),
             None => Assistance {
@@ -149,22 +149,12 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::assist::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn assist(turn: Turn) -> Assistance {
-            Plugin::assist(turn)
-        }
-    }
-    switchyard_sdk::assist::export!(Plugin);
-}
+switchyard_sdk::assist::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::assist::Guest;
     use switchyard_sdk::testing::{self, MockArticle, MockHost};
 
     fn setup() {

@@ -88,8 +88,8 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::classify::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
         let model = Model::train(config)?;
@@ -97,7 +97,7 @@ impl Plugin {
         Ok(())
     }
 
-    pub fn classify(turn: Turn) -> Classification {
+    fn classify(turn: Turn) -> Classification {
         let text = &turn.message.text;
         let entities = extract_entities(text);
         MODEL.with(|m| match &*m.borrow() {
@@ -411,22 +411,12 @@ fn amount_at(original: &str, run: &text::NumberRun) -> Option<Entity> {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::classify::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn classify(turn: Turn) -> Classification {
-            Plugin::classify(turn)
-        }
-    }
-    switchyard_sdk::classify::export!(Plugin);
-}
+switchyard_sdk::classify::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::classify::Guest;
     use switchyard_sdk::testing;
 
     /// The demo tenant's real intent set, as shipped in `examples/demo`.

@@ -56,8 +56,8 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::escalate::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("escalator config: {e}"))?;
         if !(0.0..=1.0).contains(&config.threshold) {
@@ -82,7 +82,7 @@ impl Plugin {
         Ok(())
     }
 
-    pub fn escalate(turn: Turn) -> Escalation {
+    fn escalate(turn: Turn) -> Escalation {
         CONFIG.with(|c| match &*c.borrow() {
             Some(config) => decide(config, &turn),
             None => Escalation {
@@ -205,22 +205,12 @@ fn shouting(text: &str) -> bool {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::escalate::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn escalate(turn: Turn) -> Escalation {
-            Plugin::escalate(turn)
-        }
-    }
-    switchyard_sdk::escalate::export!(Plugin);
-}
+switchyard_sdk::escalate::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::escalate::Guest;
     use switchyard_sdk::testing::{self, MockHost};
 
     fn setup(host: MockHost) {

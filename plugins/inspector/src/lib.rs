@@ -71,8 +71,8 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::inspect::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("inspector config: {e}"))?;
         let mut rules = Vec::with_capacity(config.sensitive.len());
@@ -107,7 +107,7 @@ impl Plugin {
         Ok(())
     }
 
-    pub fn inspect(turn: Turn) -> Inspection {
+    fn inspect(turn: Turn) -> Inspection {
         STATE.with(|s| match &*s.borrow() {
             Some(inspector) => inspector.inspect(&turn.message.text),
             None => Inspection {
@@ -244,22 +244,12 @@ fn is_bank_card(digits: &str) -> bool {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::inspect::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn inspect(turn: Turn) -> Inspection {
-            Plugin::inspect(turn)
-        }
-    }
-    switchyard_sdk::inspect::export!(Plugin);
-}
+switchyard_sdk::inspect::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::inspect::Guest;
     use switchyard_sdk::testing;
 
     fn setup() {

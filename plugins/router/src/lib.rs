@@ -39,8 +39,8 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::route::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("router config: {e}"))?;
         let known = |name: &String| config.queues.iter().any(|q| &q.name == name);
@@ -58,7 +58,7 @@ impl Plugin {
         Ok(())
     }
 
-    pub fn route(turn: Turn) -> Option<Route> {
+    fn route(turn: Turn) -> Option<Route> {
         CONFIG.with(|c| c.borrow().as_ref().map(|config| decide(config, &turn)))
     }
 }
@@ -191,22 +191,12 @@ fn decide(config: &Config, turn: &Turn) -> Route {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::route::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn route(turn: Turn) -> Option<Route> {
-            Plugin::route(turn)
-        }
-    }
-    switchyard_sdk::route::export!(Plugin);
-}
+switchyard_sdk::route::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use switchyard_sdk::route::Guest;
     use switchyard_sdk::testing::{self, MockHost};
 
     fn agent(id: &str, skills: &[&str], capacity: u32, load: u32, status: AgentStatus) -> Agent {

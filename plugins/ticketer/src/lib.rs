@@ -36,15 +36,15 @@ thread_local! {
 
 pub struct Plugin;
 
-impl Plugin {
-    pub fn init(config: String) -> Result<(), String> {
+impl switchyard_sdk::ticket::Guest for Plugin {
+    fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("ticketer config: {e}"))?;
         CONFIG.with(|c| *c.borrow_mut() = Some(config));
         Ok(())
     }
 
-    pub fn ticket(turn: Turn) -> Option<TicketDraft> {
+    fn ticket(turn: Turn) -> Option<TicketDraft> {
         CONFIG.with(|c| c.borrow().as_ref().and_then(|config| draft(config, &turn)))
     }
 }
@@ -148,23 +148,13 @@ fn masked(turn: &Turn) -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
-mod export {
-    use super::*;
-    impl switchyard_sdk::ticket::Guest for Plugin {
-        fn init(config: String) -> Result<(), String> {
-            Plugin::init(config)
-        }
-        fn ticket(turn: Turn) -> Option<TicketDraft> {
-            Plugin::ticket(turn)
-        }
-    }
-    switchyard_sdk::ticket::export!(Plugin);
-}
+switchyard_sdk::ticket::export!(Plugin);
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use switchyard_sdk::testing::{self, MockHost};
+    use switchyard_sdk::ticket::Guest;
 
     fn setup(host: MockHost) {
         testing::install(host);
