@@ -16,6 +16,16 @@ const TITLE_WEIGHT: f32 = 2.0;
 const KEYWORD_WEIGHT: f32 = 3.0;
 /// Score at which relevance reads 0.5 once squashed into [0, 1].
 const HALF_SCORE: f32 = 6.0;
+/// Query weight of a single CJK character next to a character pair: single
+/// characters ("我", "的", "单") match nearly every Chinese article.
+const CJK_CHAR_WEIGHT: f32 = 0.3;
+
+/// Tokens worth matching on: no English function words.
+fn terms(text: &str) -> impl Iterator<Item = String> {
+    text::tokens(text)
+        .into_iter()
+        .filter(|t| !text::is_stopword(t))
+}
 
 struct Doc {
     id: String,
@@ -47,12 +57,17 @@ impl KnowledgeIndex {
         for a in articles.iter().filter(|a| a.published) {
             let mut terms: HashMap<String, f32> = HashMap::new();
             let mut add = |field: &str, weight: f32| {
-                for t in text::tokens(field) {
+                for t in self::terms(field) {
                     *terms.entry(t).or_default() += weight;
                 }
             };
             add(&a.title, TITLE_WEIGHT);
             add(&a.keywords.join(" "), KEYWORD_WEIGHT);
+            // "refund", "after_sales": lets a caller that knows the intent say so in the query.
+            add(
+                &format!("{} {}", a.problem_type, a.scenario),
+                KEYWORD_WEIGHT,
+            );
             add(&a.body, 1.0);
             for t in terms.keys() {
                 *doc_freq.entry(t.clone()).or_default() += 1;
@@ -80,7 +95,7 @@ impl KnowledgeIndex {
 
     /// Best `limit` articles for `query`, each with a relevance in [0, 1].
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let mut query_terms = text::tokens(query);
+        let mut query_terms: Vec<String> = terms(query).collect();
         query_terms.sort();
         query_terms.dedup();
         let n = self.docs.len() as f32;
@@ -94,8 +109,10 @@ impl KnowledgeIndex {
                         let tf = *doc.terms.get(t)?;
                         let df = *self.doc_freq.get(t)? as f32;
                         let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+                        let single_cjk = t.chars().count() == 1 && t.chars().all(text::is_cjk);
+                        let weight = if single_cjk { CJK_CHAR_WEIGHT } else { 1.0 };
                         Some(
-                            idf * tf * (K1 + 1.0)
+                            weight * idf * tf * (K1 + 1.0)
                                 / (tf + K1 * (1.0 - B + B * doc.length / self.avg_length)),
                         )
                     })
@@ -155,6 +172,27 @@ mod tests {
         assert!(hits.iter().all(|h| h.score > 0.0 && h.score < 1.0));
         assert_eq!(index.search("how do I get an invoice", 3)[0].id, "invoice");
         assert!(index.search("天气", 3).is_empty());
+    }
+
+    #[test]
+    fn function_words_and_single_characters_do_not_decide_and_problem_type_counts() {
+        let mut refund = article("refund", "退款时效", &["退款"], "退款1-7个工作日到账。");
+        refund.problem_type = "refund".into();
+        let noise = article(
+            "noise",
+            "is my the a",
+            &[],
+            "is it the one for me, or is it for you",
+        );
+        let index = KnowledgeIndex::build(&[refund, noise]);
+        // Function words alone never make a hit.
+        let hits = index.search("is it my refund", 5);
+        assert_eq!(
+            hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+            ["refund"]
+        );
+        // The intent's name finds the article of that problem type.
+        assert_eq!(index.search("钱呢 refund", 2)[0].id, "refund");
     }
 
     #[test]

@@ -88,6 +88,19 @@ fn flush_word(word: &mut String, out: &mut Vec<String>) {
     }
 }
 
+/// English function words: frequent everywhere, so they only add noise to
+/// matching (question words such as "where" and "when" stay: they carry intent).
+pub const ENGLISH_STOPWORDS: [&str; 36] = [
+    "a", "an", "the", "is", "are", "am", "was", "be", "i", "im", "me", "my", "you", "your", "u",
+    "it", "its", "this", "that", "to", "for", "of", "on", "in", "at", "and", "or", "so", "just",
+    "with", "whats", "do", "does", "pls", "please", "s",
+];
+
+/// Whether a folded token is an English function word.
+pub fn is_stopword(token: &str) -> bool {
+    ENGLISH_STOPWORDS.contains(&token)
+}
+
 /// Character n-grams of `word` padded with `^` and `$`, so short words and
 /// word boundaries count. Typos change only a few of them.
 pub fn char_ngrams(word: &str, n: usize) -> Vec<String> {

@@ -3,7 +3,7 @@
 //! conversations, and the best knowledge-base articles.
 //!
 //! Config (JSON): `{"scripts": {intent: {"zh", "en"}}, "compliance": {code: {"zh", "en"}},
-//! "handoff": {"zh", "en"}, "max_articles": 3}`.
+//! "handoff": {"zh", "en"}, "max_articles": 3, "min_article_score": 0.2}`.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -37,10 +37,17 @@ struct Config {
     handoff: Option<Bilingual>,
     #[serde(default = "default_max_articles")]
     max_articles: u32,
+    /// Articles scoring below this are not worth the agent's attention.
+    #[serde(default = "default_min_article_score")]
+    min_article_score: f32,
 }
 
 fn default_max_articles() -> u32 {
     3
+}
+
+fn default_min_article_score() -> f32 {
+    0.2
 }
 
 thread_local! {
@@ -116,7 +123,16 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
         });
     }
     if config.max_articles > 0 {
-        for hit in host::search_articles(&turn.message.text, config.max_articles) {
+        // The intent, when the classifier is fairly sure, says what the articles
+        // should be about; articles are indexed by their problem type too.
+        let query = match intent.filter(|i| i.confidence >= 0.5) {
+            Some(i) => format!("{} {}", turn.message.text, i.name.replace('_', " ")),
+            None => turn.message.text.clone(),
+        };
+        for hit in host::search_articles(&query, config.max_articles)
+            .into_iter()
+            .filter(|h| h.score >= config.min_article_score)
+        {
             suggestions.push(Suggestion {
                 kind: SuggestionKind::Article,
                 title: hit.title,

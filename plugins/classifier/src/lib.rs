@@ -47,14 +47,6 @@ struct IntentSpec {
     examples: Vec<String>,
 }
 
-/// English function words: frequent everywhere, so they only add noise
-/// (question words such as "where" and "when" stay: they carry intent).
-const STOPWORDS: [&str; 36] = [
-    "a", "an", "the", "is", "are", "am", "was", "be", "i", "im", "me", "my", "you", "your", "u",
-    "it", "its", "this", "that", "to", "for", "of", "on", "in", "at", "and", "or", "so", "just",
-    "with", "whats", "do", "does", "pls", "please", "s",
-];
-
 /// Sparse L2-normalised vector, sorted by feature id.
 type Vector = Vec<(u32, f32)>;
 
@@ -130,7 +122,7 @@ fn features(text: &str) -> Vec<(String, f32)> {
     for token in text::tokens(text) {
         let is_latin = token.chars().next().is_some_and(|c| !text::is_cjk(c));
         if is_latin {
-            if token.chars().all(|c| c.is_ascii_digit()) || STOPWORDS.contains(&token.as_str()) {
+            if token.chars().all(|c| c.is_ascii_digit()) || text::is_stopword(&token) {
                 continue; // order numbers and function words say nothing about intent
             }
             if token.chars().count() > 3 {
