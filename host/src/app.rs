@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
 use std::time::Instant;
 
 use crate::knowledge::KnowledgeIndex;
@@ -82,11 +84,13 @@ pub struct Switchyard {
     pub runtime: Arc<Runtime>,
     pub limits: Limits,
     pub metrics: Metrics,
-    pipelines: RwLock<HashMap<String, Arc<Pipeline>>>,
+    /// One atomically swappable pipeline per tenant.
+    pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
     knowledge: RwLock<HashMap<String, Arc<KnowledgeIndex>>>,
     conversation_locks: Vec<Mutex<()>>,
-    /// Binding changes read, modify and write a tenant's bindings: one at a time.
-    binding_lock: Mutex<()>,
+    /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
+    pub(crate) binding_lock: Mutex<()>,
+    pub(crate) lifecycle: crate::lifecycle::LifecycleState,
 }
 
 impl Switchyard {
@@ -100,6 +104,7 @@ impl Switchyard {
             knowledge: RwLock::new(HashMap::new()),
             conversation_locks: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             binding_lock: Mutex::new(()),
+            lifecycle: crate::lifecycle::LifecycleState::default(),
         }
     }
 
@@ -167,16 +172,32 @@ impl Switchyard {
 
     /// Store a plugin version after checking it is a component that fits one
     /// slot world. Uploading the same bytes again returns the stored version.
+    /// Nothing is kept of a refused upload.
     pub fn add_plugin(&self, name: &str, version: &str, component: &[u8]) -> Result<PluginMeta> {
+        let (meta, compiled) = self.check_plugin(name, version, component)?;
+        if let Some(compiled) = compiled {
+            self.keep_plugin(&meta, component, &compiled)?;
+        }
+        Ok(meta)
+    }
+
+    /// Validate an upload without storing anything: a component, for one slot
+    /// world. Returns the compiled component unless the version is stored already.
+    pub(crate) fn check_plugin(
+        &self,
+        name: &str,
+        version: &str,
+        component: &[u8],
+    ) -> Result<(PluginMeta, Option<wasmtime::component::Component>)> {
         check_id("plugin name", name)?;
         check_id("plugin version", version)?;
         let sha256 = sha256_hex(component);
         if let Some(meta) = self.storage.plugin_meta(&sha256)? {
-            return Ok(meta);
+            return Ok((meta, None));
         }
         let compiled = self
             .runtime
-            .component(&self.storage, &sha256, component)
+            .compile(component)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let slot = self
             .runtime
@@ -190,95 +211,63 @@ impl Switchyard {
             size: component.len() as u64,
             uploaded_at_ms: now_ms(),
         };
-        self.storage.put_plugin(&meta, component)?;
-        Ok(meta)
+        Ok((meta, Some(compiled)))
     }
 
-    /// Bind plugins to a tenant's slot, replacing what was bound there. Each
-    /// plugin must exist, implement this slot and accept its config in `init`.
-    /// Takes effect for the next message; messages in flight finish on the
-    /// pipeline they started with.
-    pub fn bind(&self, tenant: &str, slot: Slot, bindings: Vec<Binding>) -> Result<()> {
-        self.tenant(tenant)?;
-        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut all = self.storage.bindings(tenant)?;
-        for binding in &bindings {
-            if binding.config.len() > MAX_CONFIG_BYTES {
-                return Err(Error::Invalid(format!(
-                    "config of {} exceeds {MAX_CONFIG_BYTES} bytes",
-                    binding.sha256
-                )));
-            }
-            let bound = self.bound_plugin(binding)?;
-            if bound.meta.slot != slot {
-                return Err(Error::Invalid(format!(
-                    "plugin {} implements the {} slot, not {slot}",
-                    binding.sha256, bound.meta.slot
-                )));
-            }
-            bound.check_init().map_err(|e| {
-                Error::Invalid(format!(
-                    "plugin {} refused its config: {e}",
-                    bound.meta.name
-                ))
-            })?;
-        }
-        all.slots.insert(slot, bindings);
-        self.storage.put_bindings(tenant, &all)?;
-        let pipeline = Arc::new(self.build_pipeline(&all)?);
-        self.pipelines
-            .write()
-            .unwrap()
-            .insert(tenant.to_string(), pipeline);
+    pub(crate) fn keep_plugin(
+        &self,
+        meta: &PluginMeta,
+        component: &[u8],
+        compiled: &wasmtime::component::Component,
+    ) -> Result<()> {
+        self.runtime
+            .remember(&self.storage, &meta.sha256, compiled)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        self.storage.put_plugin(meta, component)?;
         Ok(())
     }
 
-    fn bound_plugin(&self, binding: &Binding) -> Result<crate::runtime::BoundPlugin> {
-        let meta = self
-            .storage
-            .plugin_meta(&binding.sha256)?
-            .ok_or_else(|| Error::NotFound(format!("no plugin with sha256 {}", binding.sha256)))?;
-        let bytes = self
-            .storage
-            .plugin_component(&binding.sha256)?
-            .ok_or_else(|| {
-                Error::Internal(format!(
-                    "plugin {} has metadata but no component",
-                    binding.sha256
-                ))
-            })?;
-        let component = self
-            .runtime
-            .component(&self.storage, &binding.sha256, &bytes)
-            .map_err(|e| Error::Internal(format!("{e:#}")))?;
-        self.runtime
-            .bind(&component, meta, binding.config.clone(), self.limits)
-            .map_err(|e| Error::Invalid(format!("{e:#}")))
-    }
-
-    fn build_pipeline(&self, bindings: &Bindings) -> Result<Pipeline> {
-        let mut pipeline = Pipeline::default();
-        for (slot, list) in &bindings.slots {
-            let plugins = list
-                .iter()
-                .map(|b| self.bound_plugin(b).map(Arc::new))
-                .collect::<Result<Vec<_>>>()?;
-            pipeline.slots.insert(*slot, plugins);
+    /// The tenant's current pipeline (built from storage on first use). The
+    /// caller keeps this one for the whole message, whatever is swapped in meanwhile.
+    pub fn pipeline(&self, tenant: &str) -> Result<Arc<Pipeline>> {
+        if let Some(p) = self.pipelines.read().unwrap().get(tenant) {
+            return Ok(p.load_full());
         }
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = self.pipelines.read().unwrap().get(tenant) {
+            return Ok(p.load_full());
+        }
+        let pipeline =
+            Arc::new(self.build_pipeline(tenant, &self.storage.bindings(tenant)?, None)?);
+        self.pipelines.write().unwrap().insert(
+            tenant.to_string(),
+            Arc::new(ArcSwap::from(pipeline.clone())),
+        );
         Ok(pipeline)
     }
 
-    /// The tenant's current pipeline, built from storage on first use.
-    pub fn pipeline(&self, tenant: &str) -> Result<Arc<Pipeline>> {
-        if let Some(p) = self.pipelines.read().unwrap().get(tenant) {
-            return Ok(p.clone());
+    /// Swap in a new pipeline for the tenant; messages already running keep theirs.
+    pub(crate) fn swap_pipeline(&self, tenant: &str, pipeline: Pipeline) {
+        let pipeline = Arc::new(pipeline);
+        let existing = self.pipelines.read().unwrap().get(tenant).cloned();
+        match existing {
+            Some(slot) => slot.store(pipeline),
+            None => {
+                self.pipelines
+                    .write()
+                    .unwrap()
+                    .insert(tenant.to_string(), Arc::new(ArcSwap::from(pipeline)));
+            }
         }
-        let pipeline = Arc::new(self.build_pipeline(&self.storage.bindings(tenant)?)?);
-        let mut pipelines = self.pipelines.write().unwrap();
-        Ok(pipelines
-            .entry(tenant.to_string())
-            .or_insert(pipeline)
-            .clone())
+    }
+
+    /// The pipeline in service now, without building one.
+    pub(crate) fn current_pipeline(&self, tenant: &str) -> Option<Arc<Pipeline>> {
+        self.pipelines
+            .read()
+            .unwrap()
+            .get(tenant)
+            .map(|p| p.load_full())
     }
 
     // --- knowledge and agents ---
@@ -451,6 +440,9 @@ impl Switchyard {
             &stats,
             started.elapsed().as_micros() as u64,
         );
+        // After the commit: what was decided stands whatever the breaker does.
+        self.record_shadow(tenant, &record)?;
+        self.observe_calls(tenant, &stats);
         Ok(record)
     }
 

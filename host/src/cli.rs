@@ -229,12 +229,12 @@ fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
         .with_context(|| format!("no tenant {tenant:?} in the data directory"))?;
     scratch.put_tenant(&record)?;
     let bindings = source.bindings(tenant)?;
-    for binding in bindings.slots.values().flatten() {
+    for version in bindings.slots.values().flat_map(|r| &r.versions) {
         let meta = source
-            .plugin_meta(&binding.sha256)?
+            .plugin_meta(&version.sha256)?
             .context("bound plugin missing")?;
         let component = source
-            .plugin_component(&binding.sha256)?
+            .plugin_component(&version.sha256)?
             .context("bound plugin missing")?;
         scratch.put_plugin(&meta, &component)?;
     }

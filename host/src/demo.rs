@@ -6,7 +6,7 @@
 use serde::Deserialize;
 
 use crate::app::{Error, Result, Switchyard};
-use crate::model::{Agent, Article, Binding, Slot};
+use crate::model::{Actor, Agent, Article, Binding, Slot};
 
 pub const DEMO_TENANT: &str = "demo";
 
@@ -98,7 +98,14 @@ struct ArticlesFile {
 /// whether anything was written.
 pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
     let exists = app.storage.tenant(DEMO_TENANT)?.is_some();
-    if exists && !app.storage.bindings(DEMO_TENANT)?.slots.is_empty() {
+    let rollouts = app.storage.bindings(DEMO_TENANT)?;
+    let has_active = |slot: Slot| {
+        rollouts
+            .slots
+            .get(&slot)
+            .is_some_and(|r| !r.active_ids().is_empty())
+    };
+    if exists && FIRST_PARTY.iter().all(|p| has_active(p.slot)) {
         return Ok(false);
     }
     let agents: AgentsFile = serde_json::from_str(demo_file!("agents.json"))
@@ -115,7 +122,12 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
         app.put_article(DEMO_TENANT, article)?;
     }
     let version = env!("CARGO_PKG_VERSION");
-    for plugin in &FIRST_PARTY {
+    let seeder = Actor {
+        kind: "seed".into(),
+        key: None,
+    };
+    // Only the slots a crash left without an active version are bound again.
+    for plugin in FIRST_PARTY.iter().filter(|p| !has_active(p.slot)) {
         let meta = app.add_plugin(plugin.name, version, plugin.component)?;
         app.bind(
             DEMO_TENANT,
@@ -124,6 +136,7 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
                 sha256: meta.sha256,
                 config: plugin.demo_config.to_string(),
             }],
+            &seeder,
         )?;
     }
     app.storage.flush_blocking()?;

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod demo;
 mod imports;
 pub mod knowledge;
+pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

@@ -39,6 +39,7 @@ struct Inner {
     plugin_calls: BTreeMap<(String, Slot, String, String), u64>,
     plugin_latency: BTreeMap<(Slot, String), Histogram>,
     pipeline_latency: BTreeMap<String, Histogram>,
+    lifecycle: BTreeMap<(String, Slot, String), u64>,
 }
 
 #[derive(Default)]
@@ -61,24 +62,32 @@ impl Metrics {
                 .entry((tenant.to_string(), reason.clone()))
                 .or_default() += 1;
         }
-        for (slot, plugin, outcome, micros) in stats {
+        for call in stats {
             *m.plugin_calls
                 .entry((
                     tenant.to_string(),
-                    *slot,
-                    plugin.clone(),
-                    outcome.to_string(),
+                    call.slot,
+                    call.plugin.clone(),
+                    call.outcome.as_str().to_string(),
                 ))
                 .or_default() += 1;
             m.plugin_latency
-                .entry((*slot, plugin.clone()))
+                .entry((call.slot, call.plugin.clone()))
                 .or_default()
-                .observe(*micros);
+                .observe(call.micros);
         }
         m.pipeline_latency
             .entry(tenant.to_string())
             .or_default()
             .observe(pipeline_micros);
+    }
+
+    /// A lifecycle change; `action` is "breaker" when a circuit breaker tripped.
+    pub fn record_lifecycle(&self, tenant: &str, slot: Slot, action: &str) {
+        let mut m = self.inner.lock().unwrap();
+        *m.lifecycle
+            .entry((tenant.to_string(), slot, action.to_string()))
+            .or_default() += 1;
     }
 
     pub fn render(&self) -> String {
@@ -134,6 +143,19 @@ impl Metrics {
                 "switchyard_plugin_call_seconds",
                 &format!("slot=\"{slot}\",plugin=\"{}\"", esc(plugin)),
                 h,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_lifecycle_changes_total Plugin lifecycle changes by action (\"breaker\": a circuit breaker took a version out of service)."
+        );
+        let _ = writeln!(out, "# TYPE switchyard_lifecycle_changes_total counter");
+        for ((tenant, slot, action), n) in &m.lifecycle {
+            let _ = writeln!(
+                out,
+                "switchyard_lifecycle_changes_total{{tenant=\"{}\",slot=\"{slot}\",action=\"{}\"}} {n}",
+                esc(tenant),
+                esc(action)
             );
         }
         let _ = writeln!(

@@ -253,6 +253,15 @@ pub struct TraceEntry {
     pub plugin: String,
     pub version: String,
     pub sha256: Option<String>,
+    /// The slot version (see the lifecycle API) that ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<u64>,
+    /// sha256 of the config it ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
+    /// "active", "canary" or "shadow"; absent for slot defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// "ok", "default", "trap", "timeout", "out-of-memory", "invalid-output", "init-failed".
     pub outcome: String,
     pub micros: u64,
@@ -275,6 +284,53 @@ pub struct Decision {
     pub suggestions: Vec<SuggestionResult>,
     pub ticket: Option<TicketResult>,
     pub trace: Vec<TraceEntry>,
+    /// What the shadow versions would have decided, when the tenant has any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<ShadowDecision>,
+}
+
+/// The decision the pipeline would have made with every shadow version in
+/// place of its lane's active version. Recorded, never acted on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShadowDecision {
+    pub intent: IntentResult,
+    pub escalation: EscalationResult,
+    pub route: RouteResult,
+    pub trace: Vec<TraceEntry>,
+    pub intent_differs: bool,
+    pub escalation_differs: bool,
+    pub route_differs: bool,
+}
+
+/// How a shadow version compares with what decided, over the messages it saw.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ShadowStats {
+    pub messages: u64,
+    pub intent_differs: u64,
+    pub escalation_differs: u64,
+    pub route_differs: u64,
+    /// Shadow calls that failed (trap, timeout, ...).
+    pub failures: u64,
+    /// The most recent messages where something differed (at most 20).
+    pub examples: Vec<ShadowExample>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShadowExample {
+    pub message_id: String,
+    pub conversation_id: String,
+    /// The message with personal data masked.
+    pub text: String,
+    pub active: ShadowSide,
+    pub shadow: ShadowSide,
+}
+
+/// The parts of a decision a shadow comparison looks at.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShadowSide {
+    pub intent: String,
+    pub escalate: bool,
+    pub route: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -299,18 +355,138 @@ pub struct PluginMeta {
     pub uploaded_at_ms: u64,
 }
 
-/// One plugin bound to a tenant's slot, with its configuration.
+/// A plugin version with its configuration, as an operator names it for a slot.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Binding {
     pub sha256: String,
     #[serde(default)]
     pub config: String,
 }
 
-/// A tenant's bindings, slot by slot, in call order.
+/// Where a plugin version is in its rollout on one tenant's slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutState {
+    /// Validated and ready; runs on no traffic.
+    Staged,
+    /// Runs on every message beside the active version; recorded, never acted on.
+    Shadow,
+    /// Decides for `percent` of conversations (sticky per conversation).
+    Canary,
+    /// Decides for every conversation not in a canary.
+    Active,
+    /// Out of service (replaced, rolled back, or tripped its breaker).
+    Retired,
+}
+
+/// One plugin version with its config on a tenant's slot. Versions with the
+/// same plugin `name` are alternatives for one place in the slot (a "lane");
+/// different names run one after the other, in the order they first appeared.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SlotVersion {
+    /// Unique within the database; what lifecycle commands name.
+    pub id: u64,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub config: String,
+    /// sha256 of `config`: with `sha256`, exactly what decided.
+    pub config_sha256: String,
+    pub state: RolloutState,
+    /// Share of conversations, 1 to 99, while `state` is canary.
+    #[serde(default)]
+    pub percent: u8,
+    pub staged_at_ms: u64,
+    pub changed_at_ms: u64,
+}
+
+/// A tenant's versions on one slot and how the active set changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct SlotRollout {
+    /// Plugin names in call order. A name joins at the end when its first
+    /// version is staged; binding a set of plugins puts them first, in order.
+    #[serde(default)]
+    pub lanes: Vec<String>,
+    pub versions: Vec<SlotVersion>,
+    /// Ids of the active versions before each activation or rollback, newest
+    /// last; `rollback` restores the last entry.
+    #[serde(default)]
+    pub history: Vec<Vec<u64>>,
+}
+
+impl SlotRollout {
+    /// Add a version, giving its plugin name a lane if it has none.
+    pub fn add(&mut self, version: SlotVersion) {
+        if !self.lanes.contains(&version.name) {
+            self.lanes.push(version.name.clone());
+        }
+        self.versions.push(version);
+    }
+
+    pub fn version(&self, id: u64) -> Option<&SlotVersion> {
+        self.versions.iter().find(|v| v.id == id)
+    }
+
+    pub fn active_ids(&self) -> Vec<u64> {
+        self.versions
+            .iter()
+            .filter(|v| v.state == RolloutState::Active)
+            .map(|v| v.id)
+            .collect()
+    }
+}
+
+/// A tenant's rollouts, slot by slot.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Bindings {
-    pub slots: std::collections::BTreeMap<Slot, Vec<Binding>>,
+    pub slots: std::collections::BTreeMap<Slot, SlotRollout>,
+}
+
+/// Who changed a tenant's plugins.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Actor {
+    /// "operator", or "breaker" for automatic rollbacks.
+    pub kind: String,
+    /// First 12 hex digits of the sha256 of the key used, when a key was used.
+    pub key: Option<String>,
+}
+
+/// A version as the audit log names it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct VersionRef {
+    pub id: u64,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+impl From<&SlotVersion> for VersionRef {
+    fn from(v: &SlotVersion) -> Self {
+        VersionRef {
+            id: v.id,
+            name: v.name.clone(),
+            version: v.version.clone(),
+            sha256: v.sha256.clone(),
+        }
+    }
+}
+
+/// One lifecycle change: who, when, what, from which versions to which, why.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: u64,
+    pub at_ms: u64,
+    pub tenant: String,
+    pub slot: Slot,
+    /// "stage", "shadow", "canary", "activate", "rollback", "retire", "bind", "breaker".
+    pub action: String,
+    pub actor: Actor,
+    /// Versions that decided before the change (active, and canary where one ran).
+    pub from: Vec<VersionRef>,
+    /// Versions that decide after it.
+    pub to: Vec<VersionRef>,
+    pub reason: String,
 }
 
 pub fn now_ms() -> u64 {

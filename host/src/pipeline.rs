@@ -18,10 +18,60 @@ pub const DEFAULT_ESCALATION_THRESHOLD: f32 = 0.8;
 /// Queue the default router sends escalated conversations to.
 pub const DEFAULT_QUEUE: &str = "general";
 
-/// A tenant's bound plugins, slot by slot, in call order.
+/// One place in a slot: the versions of one plugin name.
+#[derive(Default, Clone)]
+pub struct Lane {
+    pub active: Option<Arc<BoundPlugin>>,
+    /// Decides instead of `active` for this percentage of conversations.
+    pub canary: Option<(Arc<BoundPlugin>, u8)>,
+    /// Runs in the shadow pass only.
+    pub shadow: Option<Arc<BoundPlugin>>,
+}
+
+/// A tenant's plugins, slot by slot, lane by lane in call order. Immutable:
+/// a lifecycle change builds a new one and swaps it in, so a message keeps
+/// the pipeline it started with.
 #[derive(Default)]
 pub struct Pipeline {
-    pub slots: BTreeMap<Slot, Vec<Arc<BoundPlugin>>>,
+    pub slots: BTreeMap<Slot, Vec<Lane>>,
+}
+
+/// Which version of a lane ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Active,
+    Canary,
+    Shadow,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Active => "active",
+            Role::Canary => "canary",
+            Role::Shadow => "shadow",
+        }
+    }
+}
+
+/// The main pass decides; the shadow pass runs shadow versions in their
+/// lanes' place and is only recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Main,
+    Shadow,
+}
+
+/// Stable bucket 0..100 of a conversation for a canary version, so a
+/// conversation stays on one side of a canary for its whole life (FNV-1a:
+/// the same on every host and Rust version).
+pub fn canary_bucket(conversation_id: &str, version_id: u64) -> u8 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in conversation_id.bytes().chain(version_id.to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % 100) as u8
 }
 
 /// A message as the pipeline receives it.
@@ -43,15 +93,74 @@ pub struct PipelineResult {
     pub ticket_draft: Option<wit::TicketDraft>,
 }
 
-/// Per slot and plugin: (slot, plugin label, outcome, micros) for metrics.
-pub type CallStats = Vec<(Slot, String, &'static str, u64)>;
+/// How one plugin call went, for metrics and circuit breakers.
+#[derive(Clone, Debug)]
+pub struct CallStat {
+    pub slot: Slot,
+    /// "name@version".
+    pub plugin: String,
+    pub version_id: u64,
+    pub role: Role,
+    pub outcome: Outcome,
+    pub micros: u64,
+}
+
+pub type CallStats = Vec<CallStat>;
 
 impl Pipeline {
+    pub fn has_shadow(&self) -> bool {
+        self.slots
+            .values()
+            .flatten()
+            .any(|lane| lane.shadow.is_some())
+    }
+
+    /// Every bound plugin, for reuse when the next pipeline is built.
+    pub fn plugins(&self) -> impl Iterator<Item = &Arc<BoundPlugin>> {
+        self.slots.values().flatten().flat_map(|lane| {
+            lane.active
+                .iter()
+                .chain(lane.canary.iter().map(|(p, _)| p))
+                .chain(lane.shadow.iter())
+        })
+    }
+
+    /// Decide one message; with shadow versions bound, also record what they
+    /// would have decided.
     pub fn run(
         &self,
         storage: &Storage,
         knowledge: Arc<KnowledgeIndex>,
         inbound: &Inbound,
+    ) -> (PipelineResult, CallStats) {
+        let (mut result, mut stats) = self.pass(storage, knowledge.clone(), inbound, Pass::Main);
+        if self.has_shadow() {
+            let (shadow, shadow_stats) = self.pass(storage, knowledge, inbound, Pass::Shadow);
+            let main = &result.decision;
+            let s = shadow.decision;
+            result.decision.shadow = Some(model::ShadowDecision {
+                intent_differs: s.intent.name != main.intent.name,
+                escalation_differs: s.escalation.escalate != main.escalation.escalate,
+                route_differs: (&s.route.to, &s.route.queue, &s.route.agent)
+                    != (&main.route.to, &main.route.queue, &main.route.agent),
+                intent: s.intent,
+                escalation: s.escalation,
+                route: s.route,
+                trace: s.trace,
+            });
+            // Only the shadow versions' own calls count: the lanes that ran
+            // again beside them are already counted by the main pass.
+            stats.extend(shadow_stats.into_iter().filter(|s| s.role == Role::Shadow));
+        }
+        (result, stats)
+    }
+
+    fn pass(
+        &self,
+        storage: &Storage,
+        knowledge: Arc<KnowledgeIndex>,
+        inbound: &Inbound,
+        pass: Pass,
     ) -> (PipelineResult, CallStats) {
         let customer = wit_customer(&inbound.customer);
         let context = CallContext {
@@ -82,6 +191,8 @@ impl Pipeline {
         let mut run = Run {
             trace: Vec::new(),
             stats: Vec::new(),
+            pass,
+            conversation_id: &inbound.conversation_id,
         };
 
         // inspect: findings add up; the last masked text wins (later inspectors see more).
@@ -220,6 +331,7 @@ impl Pipeline {
             suggestions: turn.suggestions.iter().map(suggestion_result).collect(),
             ticket: None,
             trace: run.trace,
+            shadow: None,
         };
         (
             PipelineResult {
@@ -231,12 +343,29 @@ impl Pipeline {
     }
 }
 
-struct Run {
+struct Run<'a> {
     trace: Vec<TraceEntry>,
     stats: CallStats,
+    pass: Pass,
+    conversation_id: &'a str,
 }
 
-impl Run {
+impl Run<'_> {
+    /// The version of `lane` that runs for this message in this pass.
+    fn pick<'l>(&self, lane: &'l Lane) -> Option<(&'l Arc<BoundPlugin>, Role)> {
+        if self.pass == Pass::Shadow
+            && let Some(shadow) = &lane.shadow
+        {
+            return Some((shadow, Role::Shadow));
+        }
+        if let Some((canary, percent)) = &lane.canary
+            && canary_bucket(self.conversation_id, canary.version_id) < *percent
+        {
+            return Some((canary, Role::Canary));
+        }
+        lane.active.as_ref().map(|a| (a, Role::Active))
+    }
+
     /// Call every plugin of `slot`; return the outputs of those that succeeded.
     /// An empty result means the caller applies the slot's default (and records it).
     fn slot(
@@ -261,10 +390,13 @@ impl Run {
         done: impl Fn(&SlotOutput) -> bool,
     ) -> Vec<SlotOutput> {
         let mut outputs = Vec::new();
-        let Some(plugins) = pipeline.slots.get(&slot).filter(|p| !p.is_empty()) else {
+        let Some(lanes) = pipeline.slots.get(&slot) else {
             return outputs;
         };
-        for plugin in plugins {
+        for lane in lanes {
+            let Some((plugin, role)) = self.pick(lane) else {
+                continue;
+            };
             let mut result = plugin.call(context.clone(), turn);
             let accepted = result.output.as_ref().map(&done);
             // Route is the only slot whose `done` can reject a well-formed answer.
@@ -277,7 +409,7 @@ impl Run {
                     Some("route names an agent or queue the tenant does not have".into());
                 result.output = None;
             }
-            self.record(slot, plugin, &result);
+            self.record(slot, plugin, role, &result);
             if let Some(out) = result.output {
                 let stop = done(&out);
                 outputs.push(out);
@@ -289,22 +421,27 @@ impl Run {
         outputs
     }
 
-    fn record(&mut self, slot: Slot, plugin: &BoundPlugin, result: &CallResult) {
+    fn record(&mut self, slot: Slot, plugin: &BoundPlugin, role: Role, result: &CallResult) {
         self.trace.push(TraceEntry {
             slot,
             plugin: plugin.meta.name.clone(),
             version: plugin.meta.version.clone(),
             sha256: Some(plugin.meta.sha256.clone()),
+            version_id: Some(plugin.version_id),
+            config_sha256: Some(plugin.config_sha256.clone()),
+            role: Some(role.as_str().into()),
             outcome: result.outcome.as_str().into(),
             micros: result.micros,
             detail: result.detail.clone(),
         });
-        self.stats.push((
+        self.stats.push(CallStat {
             slot,
-            format!("{}@{}", plugin.meta.name, plugin.meta.version),
-            result.outcome.as_str(),
-            result.micros,
-        ));
+            plugin: format!("{}@{}", plugin.meta.name, plugin.meta.version),
+            version_id: plugin.version_id,
+            role,
+            outcome: result.outcome,
+            micros: result.micros,
+        });
     }
 
     fn default(&mut self, slot: Slot, what: &str) {
@@ -313,6 +450,9 @@ impl Run {
             plugin: "default".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             sha256: None,
+            version_id: None,
+            config_sha256: None,
+            role: None,
             outcome: "default".into(),
             micros: 0,
             detail: Some(what.into()),

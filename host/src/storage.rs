@@ -45,6 +45,10 @@ pub struct Storage {
     tickets: sled::Tree,
     /// `tenant \0 customer \0 ticket` -> (): a customer's tickets without a scan.
     customer_tickets: sled::Tree,
+    /// `tenant \0 id` (big-endian) -> AuditEvent.
+    audit: sled::Tree,
+    /// `tenant \0 slot \0 version id` -> ShadowStats.
+    shadow_stats: sled::Tree,
 }
 
 /// Everything one message changes, written in one transaction.
@@ -124,7 +128,9 @@ impl Storage {
             plugins: db.open_tree("plugins")?,
             plugin_meta: db.open_tree("plugin_meta")?,
             artifacts: db.open_tree("artifacts")?,
-            bindings: db.open_tree("bindings")?,
+            // "rollouts", not "bindings": the lifecycle format replaced the
+            // first one, and a demo tenant without rollouts is seeded again.
+            bindings: db.open_tree("rollouts")?,
             agents: db.open_tree("agents")?,
             agent_load: db.open_tree("agent_load")?,
             articles: db.open_tree("articles")?,
@@ -132,6 +138,8 @@ impl Storage {
             messages: db.open_tree("messages")?,
             tickets: db.open_tree("tickets")?,
             customer_tickets: db.open_tree("customer_tickets")?,
+            audit: db.open_tree("audit")?,
+            shadow_stats: db.open_tree("shadow_stats")?,
             db,
         })
     }
@@ -232,6 +240,54 @@ impl Storage {
 
     pub fn put_bindings(&self, tenant: &str, bindings: &Bindings) -> Result<()> {
         self.bindings.insert(tenant.as_bytes(), encode(bindings))?;
+        Ok(())
+    }
+
+    // --- lifecycle: audit log and shadow statistics ---
+
+    pub fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        let mut k = prefix(&event.tenant);
+        k.extend_from_slice(&event.id.to_be_bytes());
+        self.audit.insert(k, encode(event))?;
+        Ok(())
+    }
+
+    /// The tenant's lifecycle changes, oldest first.
+    pub fn audit(&self, tenant: &str) -> Result<Vec<AuditEvent>> {
+        Self::scan(&self.audit, &prefix(tenant))
+    }
+
+    fn shadow_key(tenant: &str, slot: Slot, version_id: u64) -> Vec<u8> {
+        let mut k = key(tenant, slot.as_str());
+        k.push(0);
+        k.extend_from_slice(&version_id.to_be_bytes());
+        k
+    }
+
+    pub fn shadow_stats(&self, tenant: &str, slot: Slot, version_id: u64) -> Result<ShadowStats> {
+        Ok(Self::get(
+            &self.shadow_stats,
+            &Self::shadow_key(tenant, slot, version_id),
+        )?
+        .unwrap_or_default())
+    }
+
+    /// Read, change and write one version's shadow statistics atomically.
+    pub fn update_shadow_stats(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        version_id: u64,
+        change: impl Fn(&mut ShadowStats),
+    ) -> Result<()> {
+        let k = Self::shadow_key(tenant, slot, version_id);
+        self.shadow_stats.fetch_and_update(&k, |old| {
+            let mut stats: ShadowStats = old
+                .and_then(|b| serde_json::from_slice(b).ok())
+                .unwrap_or_default();
+            change(&mut stats);
+            Some(encode(&stats))
+        })?;
         Ok(())
     }
 

@@ -258,7 +258,10 @@ fn plugin_push_and_list_manage_a_running_server() {
         DEMO_KEY,
         &json!({"text": "hello", "customer": {"id": "c"}}),
     );
-    assert_eq!(body["intent"]["name"], "call-1");
+    assert_eq!(
+        body["intent"]["name"], "call-2",
+        "call 1 was the smoke run at push"
+    );
     assert_eq!(body["trace"][1]["plugin"], "counter");
 
     // A wrong key is refused with the server's message.

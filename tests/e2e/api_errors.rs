@@ -182,11 +182,10 @@ fn bad_plugin_uploads_and_bindings_are_refused_with_the_reason() {
     let (status, body) = env.bind("demo", "teleport", &[]);
     assert_error(status, &body, 404, "not_found");
     // A first-party inspector bound to the classify slot names the mismatch.
-    let inspector =
-        env.get("/v1/tenants/demo/bindings", OPERATOR_KEY).1["slots"]["inspect"][0]["sha256"]
-            .as_str()
-            .unwrap()
-            .to_string();
+    let inspector = switchyard_e2e::active_version(&env, "demo", "inspect")["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, body) = env.bind("demo", "classify", &[(&inspector, "{}")]);
     assert_error(status, &body, 422, "unprocessable");
     assert!(

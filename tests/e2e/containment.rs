@@ -30,10 +30,7 @@ fn demo_with_bad_classifier(mode: &str) -> (TestEnv, String) {
     assert!(status == 201, "{meta}");
     assert_eq!(meta["slot"], "classify");
     let bad = meta["sha256"].as_str().unwrap().to_string();
-    let bindings = env
-        .get("/v1/tenants/demo/bindings", switchyard_e2e::OPERATOR_KEY)
-        .1;
-    let good = bindings["slots"]["classify"][0].clone();
+    let good = switchyard_e2e::active_version(&env, "demo", "classify");
     let good_sha = good["sha256"].as_str().unwrap();
     let good_config = good["config"].as_str().unwrap();
     let (status, body) = env.bind("demo", "classify", &[(&bad, mode), (good_sha, good_config)]);
@@ -41,8 +38,11 @@ fn demo_with_bad_classifier(mode: &str) -> (TestEnv, String) {
     (env, bad)
 }
 
+/// `mode` on messages about refunds only: the fixture passes its smoke run
+/// at binding (validation would refuse a plugin that always fails) and then
+/// misbehaves on real traffic.
 fn check_contained(mode: &str, expected_outcome: &str) {
-    let (env, bad) = demo_with_bad_classifier(mode);
+    let (env, bad) = demo_with_bad_classifier(&format!("only:退款:{mode}"));
     let started = Instant::now();
     let r = env.send(
         &format!("contain-{mode}"),
@@ -102,7 +102,7 @@ fn a_slot_whose_only_plugin_fails_uses_its_default() {
     });
     let (_, meta) = env.upload("misbehaving", "1", &fixture());
     let bad = meta["sha256"].as_str().unwrap();
-    let (status, body) = env.bind("demo", "classify", &[(bad, "loop")]);
+    let (status, body) = env.bind("demo", "classify", &[(bad, "only:package:loop")]);
     assert_eq!(status, 200, "{body}");
     let started = Instant::now();
     let r = env.send("only-bad", "where is my package?", "cust-y", "standard");
@@ -162,14 +162,14 @@ fn instances_are_reused_but_never_shared_between_bindings() {
         let (status, body) = env.bind(tenant, "classify", &[(&sha, "count")]);
         assert_eq!(status, 200, "{body}");
     }
-    // Binding ran init once on a fresh instance, which stays warm.
+    // Binding ran init and the smoke run (call 1) on a fresh instance, which stays warm.
     let first = env.send("count-a", "hello", "c", "standard");
     let second = env.send("count-a", "hello", "c", "standard");
-    assert_eq!(first["intent"]["name"], "call-1");
-    assert_eq!(second["intent"]["name"], "call-2");
+    assert_eq!(first["intent"]["name"], "call-2");
+    assert_eq!(second["intent"]["name"], "call-3");
     let other = env.send_as(&other_key, "count-b", "hello", "c", "standard");
     assert_eq!(
-        other["intent"]["name"], "call-1",
-        "the other tenant's instance starts fresh"
+        other["intent"]["name"], "call-2",
+        "the other tenant's instance has its own count"
     );
 }

@@ -6,8 +6,7 @@ use switchyard_e2e::{OPERATOR_KEY, TestEnv};
 fn a_new_tenant_with_only_a_classifier_uses_defaults_for_the_other_slots() {
     let env = TestEnv::demo();
     let key = env.create_tenant("tiny");
-    let bindings = env.get("/v1/tenants/demo/bindings", OPERATOR_KEY).1;
-    let classifier = &bindings["slots"]["classify"][0];
+    let classifier = &switchyard_e2e::active_version(&env, "demo", "classify");
     let (status, body) = env.bind(
         "tiny",
         "classify",

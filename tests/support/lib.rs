@@ -186,6 +186,19 @@ impl TestEnv {
     }
 }
 
+/// The active version of a tenant's slot, as the operator API lists it.
+pub fn active_version(env: &TestEnv, tenant: &str, slot: &str) -> Value {
+    let (status, rollout) = env.get(&format!("/v1/tenants/{tenant}/slots/{slot}"), OPERATOR_KEY);
+    assert_eq!(status, StatusCode::OK, "{rollout}");
+    rollout["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["state"] == "active")
+        .unwrap_or_else(|| panic!("no active version on {tenant}/{slot}: {rollout}"))
+        .clone()
+}
+
 /// The trace entries of one slot in a message response.
 pub fn trace_of<'a>(response: &'a Value, slot: &str) -> Vec<&'a Value> {
     response["trace"]

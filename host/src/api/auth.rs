@@ -73,8 +73,16 @@ impl FromRequestParts<AppState> for TenantCaller {
     }
 }
 
-/// A request made with the operator key.
-pub struct OperatorCaller;
+/// A request made with the operator key; carries the key's fingerprint for the audit log.
+pub struct OperatorCaller {
+    pub key_fingerprint: String,
+}
+
+impl OperatorCaller {
+    pub fn actor(&self) -> crate::model::Actor {
+        crate::model::Actor::operator(Some(self.key_fingerprint.clone()))
+    }
+}
 
 impl FromRequestParts<AppState> for OperatorCaller {
     type Rejection = ApiError;
@@ -85,7 +93,9 @@ impl FromRequestParts<AppState> for OperatorCaller {
     ) -> Result<Self, Self::Rejection> {
         let key = bearer(parts)?;
         if state.operator_key.matches(key) {
-            return Ok(OperatorCaller);
+            return Ok(OperatorCaller {
+                key_fingerprint: hash_key(key)[..12].to_string(),
+            });
         }
         if state.app.tenant_for_key(key)?.is_some() {
             return Err(ApiError::Forbidden(

@@ -1,15 +1,20 @@
-//! Operator endpoints: tenants, plugin uploads and bindings.
+//! Operator endpoints: tenants, plugin uploads, and each slot's plugin
+//! lifecycle (stage, shadow, canary, activate, retire, rollback, diff, audit).
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::OperatorCaller;
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
-use crate::model::{Binding, Bindings, PluginMeta, Slot, Tenant};
+use crate::app::MAX_CONFIG_BYTES;
+use crate::lifecycle::Transition;
+use crate::model::{
+    AuditEvent, Binding, Bindings, PluginMeta, ShadowStats, Slot, SlotRollout, SlotVersion, Tenant,
+};
 
 /// Largest plugin component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
@@ -25,6 +30,39 @@ pub fn router() -> Router<AppState> {
         )
         .route("/tenants/{tenant_id}/bindings", get(get_bindings))
         .route("/tenants/{tenant_id}/bindings/{slot}", put(put_binding))
+        .route("/tenants/{tenant_id}/audit", get(audit))
+        .route("/tenants/{tenant_id}/slots/{slot}", get(get_rollout))
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions",
+            post(stage_version).layer(DefaultBodyLimit::max(
+                MAX_COMPONENT_BYTES * 4 / 3 + MAX_CONFIG_BYTES,
+            )),
+        )
+        .route("/tenants/{tenant_id}/slots/{slot}/rollback", post(rollback))
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/shadow",
+            post(shadow_version),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/canary",
+            post(canary_version),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/activate",
+            post(activate_version),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/stage",
+            post(unstage_version),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/retire",
+            post(retire_version),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/diff",
+            get(shadow_diff),
+        )
 }
 
 #[derive(Serialize)]
@@ -135,11 +173,7 @@ async fn get_bindings(
     ApiPath(tenant_id): ApiPath<String>,
 ) -> Result<Json<Bindings>, ApiError> {
     let app = state.app.clone();
-    blocking(move || {
-        app.tenant(&tenant_id)?;
-        Ok(Json(app.storage.bindings(&tenant_id)?))
-    })
-    .await
+    blocking(move || Ok(Json(app.rollouts(&tenant_id)?))).await
 }
 
 #[derive(Deserialize)]
@@ -148,24 +182,206 @@ struct SlotBindings {
     plugins: Vec<Binding>,
 }
 
-/// Replace what is bound to one slot of a tenant, in call order.
-async fn put_binding(
-    State(state): State<AppState>,
-    _: OperatorCaller,
-    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<SlotBindings>,
-) -> Result<Json<Bindings>, ApiError> {
-    let slot = Slot::parse(&slot).ok_or_else(|| {
+fn parse_slot(slot: &str) -> Result<Slot, ApiError> {
+    Slot::parse(slot).ok_or_else(|| {
         ApiError::NotFound(format!(
             "no slot {slot:?}; slots are inspect, classify, escalate, route, assist, ticket"
         ))
-    })?;
-    let app = state.app.clone();
-    let bindings = blocking(move || {
-        app.bind(&tenant_id, slot, body.plugins)?;
-        Ok(app.storage.bindings(&tenant_id)?)
     })
-    .await?;
-    state.app.storage.flush().await?;
-    Ok(Json(bindings))
+}
+
+/// Replace what is active on one slot of a tenant, in call order (each
+/// plugin validated and smoke-run first).
+async fn put_binding(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SlotBindings>,
+) -> Result<Json<Bindings>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || {
+        app.bind(&tenant_id, slot, body.plugins, &caller.actor())?;
+        Ok(Json(app.rollouts(&tenant_id)?))
+    })
+    .await
+}
+
+async fn get_rollout(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.rollout(&tenant_id, slot)?))).await
+}
+
+/// Stage a version on a slot: either upload a component (`component`, base64)
+/// or name a stored one (`sha256`), with its config. Validated (component,
+/// world, `init`, smoke run) before anything is stored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageRequest {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    component: Option<String>,
+    #[serde(default)]
+    sha256: Option<String>,
+    #[serde(default)]
+    config: String,
+}
+
+async fn stage_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<StageRequest>,
+) -> Result<(StatusCode, Json<SlotVersion>), ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    let actor = caller.actor();
+    let version = match (body.component, body.sha256) {
+        (Some(encoded), None) => {
+            use base64::Engine;
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded.as_bytes())
+                .map_err(|e| ApiError::BadRequest(format!("component is not valid base64: {e}")))?;
+            let (Some(name), Some(version)) = (body.name, body.version) else {
+                return Err(ApiError::BadRequest(
+                    "an uploaded component needs a name and a version".into(),
+                ));
+            };
+            blocking(move || {
+                app.push(
+                    &tenant_id,
+                    slot,
+                    &name,
+                    &version,
+                    &bytes,
+                    body.config,
+                    &actor,
+                )
+            })
+            .await?
+        }
+        (None, Some(sha)) => {
+            blocking(move || app.stage(&tenant_id, slot, &sha, body.config, &actor)).await?
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "give either \"component\" (base64) with \"name\" and \"version\", or \"sha256\" of a stored plugin".into(),
+            ));
+        }
+    };
+    Ok((StatusCode::CREATED, Json(version)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CanaryRequest {
+    percent: u8,
+}
+
+async fn transition(
+    state: AppState,
+    caller: OperatorCaller,
+    tenant_id: String,
+    slot: String,
+    id: u64,
+    transition: Transition,
+) -> Result<Json<SlotRollout>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || {
+        Ok(Json(app.transition(
+            &tenant_id,
+            slot,
+            id,
+            transition,
+            &caller.actor(),
+        )?))
+    })
+    .await
+}
+
+async fn shadow_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    transition(state, caller, tenant_id, slot, id, Transition::Shadow).await
+}
+
+async fn canary_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+    ApiJson(body): ApiJson<CanaryRequest>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    transition(
+        state,
+        caller,
+        tenant_id,
+        slot,
+        id,
+        Transition::Canary(body.percent),
+    )
+    .await
+}
+
+async fn activate_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    transition(state, caller, tenant_id, slot, id, Transition::Activate).await
+}
+
+async fn unstage_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    transition(state, caller, tenant_id, slot, id, Transition::Stage).await
+}
+
+async fn retire_version(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    transition(state, caller, tenant_id, slot, id, Transition::Retire).await
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.rollback(&tenant_id, slot, &caller.actor())?))).await
+}
+
+async fn shadow_diff(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+) -> Result<Json<ShadowStats>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.shadow_stats(&tenant_id, slot, id)?))).await
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.audit_log(&tenant_id)?))).await
 }

@@ -111,8 +111,8 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// The compiled component for `sha256`: from memory, else from the on-disk
-    /// artifact this host wrote, else compiled now (and the artifact kept).
+    /// The compiled component of a stored plugin: from memory, else from the
+    /// on-disk artifact this host wrote, else compiled now (and the artifact kept).
     pub fn component(
         &self,
         storage: &Storage,
@@ -122,34 +122,53 @@ impl Runtime {
         if let Some(c) = self.compiled.lock().unwrap().get(sha256) {
             return Ok(c.clone());
         }
-        let artifact_key = format!("{sha256}:{}", self.artifact_tag);
-        let mut component = None;
+        let artifact_key = self.artifact_key(sha256);
         if let Some(artifact) = storage.artifact(&artifact_key)? {
-            // SAFETY: artifacts are only written by `put_artifact` below, from
+            // SAFETY: artifacts are only written by `remember` below, from
             // `Component::serialize` of this same engine configuration (the key
             // carries its compatibility hash), and sled checksums its pages.
             match unsafe { Component::deserialize(&self.engine, &artifact) } {
-                Ok(c) => component = Some(c),
+                Ok(c) => {
+                    self.compiled
+                        .lock()
+                        .unwrap()
+                        .insert(sha256.to_string(), c.clone());
+                    return Ok(c);
+                }
                 Err(e) => tracing::warn!(sha256, "cached artifact unusable, recompiling: {e}"),
             }
         }
-        let component = match component {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, bytes)
-                    .map_err(|e| anyhow!("not a valid component: {e}"))?;
-                let serialized = c
-                    .serialize()
-                    .map_err(|e| anyhow!("serializing component: {e}"))?;
-                storage.put_artifact(&artifact_key, &serialized)?;
-                c
-            }
-        };
+        let component = self.compile(bytes)?;
+        self.remember(storage, sha256, &component)?;
+        Ok(component)
+    }
+
+    /// Compile without keeping anything: for uploads not yet accepted.
+    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Component> {
+        Component::new(&self.engine, bytes).map_err(|e| anyhow!("not a valid component: {e}"))
+    }
+
+    /// Keep an accepted component: in memory, and its compiled artifact on disk
+    /// so a restart does not compile it again.
+    pub fn remember(
+        &self,
+        storage: &Storage,
+        sha256: &str,
+        component: &Component,
+    ) -> anyhow::Result<()> {
+        let serialized = component
+            .serialize()
+            .map_err(|e| anyhow!("serializing component: {e}"))?;
+        storage.put_artifact(&self.artifact_key(sha256), &serialized)?;
         self.compiled
             .lock()
             .unwrap()
             .insert(sha256.to_string(), component.clone());
-        Ok(component)
+        Ok(())
+    }
+
+    fn artifact_key(&self, sha256: &str) -> String {
+        format!("{sha256}:{}", self.artifact_tag)
     }
 
     /// Which slot world a component implements; the error names what does not fit.
@@ -171,11 +190,12 @@ impl Runtime {
         ))
     }
 
-    /// Make a binding ready to run: check the component fits `meta.slot`.
+    /// Make a slot version ready to run: check the component fits `meta.slot`.
     pub fn bind(
         self: &Arc<Self>,
         component: &Component,
         meta: PluginMeta,
+        version_id: u64,
         config: String,
         limits: Limits,
     ) -> anyhow::Result<BoundPlugin> {
@@ -189,6 +209,8 @@ impl Runtime {
             runtime: self.clone(),
             label: Arc::from(format!("{}@{}", meta.name, meta.version)),
             meta,
+            version_id,
+            config_sha256: sha256_hex(config.as_bytes()),
             config: Arc::from(config),
             pre,
             limits,
@@ -330,6 +352,9 @@ struct Warm {
 pub struct BoundPlugin {
     runtime: Arc<Runtime>,
     pub meta: PluginMeta,
+    /// The slot version this is (see `model::SlotVersion`).
+    pub version_id: u64,
+    pub config_sha256: String,
     pub config: Arc<str>,
     label: Arc<str>,
     pre: SlotPre,

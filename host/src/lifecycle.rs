@@ -1,0 +1,779 @@
+//! Plugin lifecycle on a tenant's slot: stage (the component is validated,
+//! `init` accepts the config, a smoke run passes, and only then is anything
+//! stored), shadow, canary, activate, retire and roll back; the circuit
+//! breaker that takes a failing version out of service; the audit log of
+//! every change.
+//!
+//! Every change is one step under `binding_lock`: read the tenant's rollouts,
+//! change them, build the new pipeline (reusing the bound plugins that did not
+//! change, with their warm instances), write the rollouts and the audit event,
+//! then swap the pipeline in. Messages in flight finish on the pipeline they
+//! started with.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::app::{Error, MAX_CONFIG_BYTES, Result, Switchyard};
+use crate::bindings::types as wit;
+use crate::model::*;
+use crate::pipeline::{CallStats, Lane, Pipeline};
+use crate::runtime::{BoundPlugin, CallContext, Outcome, sha256_hex};
+
+/// When a version is taken out of service: `failures` failed calls (trap,
+/// timeout, out of memory, invalid output) within `window`.
+#[derive(Clone, Copy, Debug)]
+pub struct BreakerPolicy {
+    pub failures: u32,
+    pub window: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            failures: 5,
+            window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Most earlier active sets kept for rollback per slot.
+const HISTORY: usize = 50;
+/// Most validated-but-not-yet-serving plugins kept warm for a fast activation.
+const PREPARED: usize = 32;
+/// Most examples kept per shadow version.
+const SHADOW_EXAMPLES: usize = 20;
+
+/// In-memory lifecycle state: breaker windows and plugins validated at staging.
+#[derive(Default)]
+pub struct LifecycleState {
+    policy: Mutex<BreakerPolicy>,
+    /// (tenant, version id) -> times of recent failures.
+    failures: Mutex<HashMap<(String, u64), VecDeque<Instant>>>,
+    /// Version id -> the plugin bound (and initialised) when it was staged.
+    prepared: Mutex<HashMap<u64, Arc<BoundPlugin>>>,
+}
+
+/// A lifecycle command for one version.
+#[derive(Clone, Copy, Debug)]
+pub enum Transition {
+    /// Back to staged: stop shadowing or canarying it.
+    Stage,
+    Shadow,
+    /// Canary for this percentage of conversations (1 to 99).
+    Canary(u8),
+    Activate,
+    Retire,
+}
+
+impl Transition {
+    fn action(self) -> &'static str {
+        match self {
+            Transition::Stage => "stage",
+            Transition::Shadow => "shadow",
+            Transition::Canary(_) => "canary",
+            Transition::Activate => "activate",
+            Transition::Retire => "retire",
+        }
+    }
+}
+
+impl Actor {
+    pub fn operator(key_fingerprint: Option<String>) -> Actor {
+        Actor {
+            kind: "operator".into(),
+            key: key_fingerprint,
+        }
+    }
+
+    fn breaker() -> Actor {
+        Actor {
+            kind: "breaker".into(),
+            key: None,
+        }
+    }
+}
+
+/// The versions that decide in a rollout: active ones and canaries.
+fn deciding(rollout: &SlotRollout) -> Vec<VersionRef> {
+    rollout
+        .versions
+        .iter()
+        .filter(|v| matches!(v.state, RolloutState::Active | RolloutState::Canary))
+        .map(VersionRef::from)
+        .collect()
+}
+
+fn describe(v: &SlotVersion) -> String {
+    format!("{}@{} (version {})", v.name, v.version, v.id)
+}
+
+impl Switchyard {
+    pub fn set_breaker_policy(&self, policy: BreakerPolicy) {
+        *self.lifecycle.policy.lock().unwrap() = policy;
+    }
+
+    pub fn rollouts(&self, tenant: &str) -> Result<Bindings> {
+        self.tenant(tenant)?;
+        Ok(self.storage.bindings(tenant)?)
+    }
+
+    pub fn rollout(&self, tenant: &str, slot: Slot) -> Result<SlotRollout> {
+        Ok(self
+            .rollouts(tenant)?
+            .slots
+            .remove(&slot)
+            .unwrap_or_default())
+    }
+
+    pub fn audit_log(&self, tenant: &str) -> Result<Vec<AuditEvent>> {
+        self.tenant(tenant)?;
+        Ok(self.storage.audit(tenant)?)
+    }
+
+    /// Upload a component (unless stored already) and stage it on a slot with
+    /// `config`, in one step: nothing is stored unless the component is valid,
+    /// implements `slot`, accepts the config in `init` and passes a smoke run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        name: &str,
+        version: &str,
+        component: &[u8],
+        config: String,
+        actor: &Actor,
+    ) -> Result<SlotVersion> {
+        self.tenant(tenant)?;
+        let (meta, fresh) = self.check_plugin(name, version, component)?;
+        if meta.slot != slot {
+            return Err(Error::Invalid(format!(
+                "the component implements the {} slot, not {slot}",
+                meta.slot
+            )));
+        }
+        let compiled = match &fresh {
+            Some(c) => c.clone(),
+            None => self
+                .runtime
+                .component(&self.storage, &meta.sha256, component)
+                .map_err(|e| Error::Internal(format!("{e:#}")))?,
+        };
+        let (staged, bound) = self.validate(tenant, &meta, &compiled, config)?;
+        if let Some(c) = fresh {
+            self.keep_plugin(&meta, component, &c)?;
+        }
+        self.add_staged(tenant, slot, staged, bound, actor)
+    }
+
+    /// Stage a stored plugin version on a slot with `config`.
+    pub fn stage(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        sha256: &str,
+        config: String,
+        actor: &Actor,
+    ) -> Result<SlotVersion> {
+        self.tenant(tenant)?;
+        let (meta, compiled) = self.stored_plugin(sha256)?;
+        if meta.slot != slot {
+            return Err(Error::Invalid(format!(
+                "plugin {sha256} implements the {} slot, not {slot}",
+                meta.slot
+            )));
+        }
+        let (staged, bound) = self.validate(tenant, &meta, &compiled, config)?;
+        self.add_staged(tenant, slot, staged, bound, actor)
+    }
+
+    fn stored_plugin(&self, sha256: &str) -> Result<(PluginMeta, wasmtime::component::Component)> {
+        let meta = self
+            .storage
+            .plugin_meta(sha256)?
+            .ok_or_else(|| Error::NotFound(format!("no plugin with sha256 {sha256}")))?;
+        let bytes = self.storage.plugin_component(sha256)?.ok_or_else(|| {
+            Error::Internal(format!("plugin {sha256} has metadata but no component"))
+        })?;
+        let compiled = self
+            .runtime
+            .component(&self.storage, sha256, &bytes)
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        Ok((meta, compiled))
+    }
+
+    /// Bind, initialise and smoke-run a version; returns it staged (not stored).
+    fn validate(
+        &self,
+        tenant: &str,
+        meta: &PluginMeta,
+        compiled: &wasmtime::component::Component,
+        config: String,
+    ) -> Result<(SlotVersion, Arc<BoundPlugin>)> {
+        if config.len() > MAX_CONFIG_BYTES {
+            return Err(Error::Invalid(format!(
+                "the config exceeds {MAX_CONFIG_BYTES} bytes"
+            )));
+        }
+        let id = self.storage.next_id()?;
+        let bound = self
+            .runtime
+            .bind(compiled, meta.clone(), id, config.clone(), self.limits)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))?;
+        bound
+            .check_init()
+            .map_err(|e| Error::Invalid(format!("plugin {} refused its config: {e}", meta.name)))?;
+        self.smoke(tenant, &bound)?;
+        let now = now_ms();
+        let version = SlotVersion {
+            id,
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            sha256: meta.sha256.clone(),
+            config_sha256: sha256_hex(config.as_bytes()),
+            config,
+            state: RolloutState::Staged,
+            percent: 0,
+            staged_at_ms: now,
+            changed_at_ms: now,
+        };
+        Ok((version, Arc::new(bound)))
+    }
+
+    /// One call of the slot function on a sample message, reading the tenant's
+    /// data as a real call would; anything but `ok` refuses the version.
+    fn smoke(&self, tenant: &str, bound: &BoundPlugin) -> Result<()> {
+        let text = "你好，请问订单 2024113012345 到哪里了？Hello, where is my order?";
+        let customer = wit::Customer {
+            id: "smoke-test".into(),
+            tier: wit::Tier::Standard,
+            tags: vec![],
+        };
+        let turn = wit::Turn {
+            message: wit::Message {
+                id: "smoke-test".into(),
+                conversation_id: "smoke-test".into(),
+                text: text.into(),
+                channel: "web".into(),
+                received_at_ms: now_ms(),
+            },
+            customer: customer.clone(),
+            findings: vec![],
+            intent: Some(wit::Intent {
+                name: "order_status".into(),
+                confidence: 0.9,
+            }),
+            entities: vec![],
+            escalation: Some(wit::Escalation {
+                escalate: false,
+                reasons: vec![],
+            }),
+            route: Some(wit::Route {
+                target: wit::RouteTarget::Bot,
+                queue: None,
+                agent: None,
+                priority: 0,
+                reason: "smoke test".into(),
+            }),
+            suggestions: vec![],
+        };
+        let context = CallContext {
+            tenant: Arc::from(tenant),
+            storage: self.storage.clone(),
+            conversation_id: "smoke-test".into(),
+            message_id: "smoke-test".into(),
+            customer,
+            assigned_agent: None,
+            knowledge: self.knowledge(tenant)?,
+        };
+        let result = bound.call(context, &turn);
+        if result.outcome != Outcome::Ok {
+            return Err(Error::Invalid(format!(
+                "plugin {} failed its smoke run: {}: {}",
+                bound.meta.name,
+                result.outcome.as_str(),
+                result.detail.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    fn add_staged(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        version: SlotVersion,
+        bound: Arc<BoundPlugin>,
+        actor: &Actor,
+    ) -> Result<SlotVersion> {
+        {
+            let mut prepared = self.lifecycle.prepared.lock().unwrap();
+            if prepared.len() >= PREPARED {
+                prepared.clear();
+            }
+            prepared.insert(version.id, bound);
+        }
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let before = deciding(rollout);
+        rollout.add(version.clone());
+        let reason = format!("staged {}", describe(&version));
+        self.commit(tenant, slot, all, "stage", actor, before, reason)?;
+        Ok(version)
+    }
+
+    /// Change one version's state.
+    pub fn transition(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        id: u64,
+        transition: Transition,
+        actor: &Actor,
+    ) -> Result<SlotRollout> {
+        self.tenant(tenant)?;
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let before = deciding(rollout);
+        let index = rollout
+            .versions
+            .iter()
+            .position(|v| v.id == id)
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "no version {id} on the {slot} slot of tenant {tenant:?}"
+                ))
+            })?;
+        let name = rollout.versions[index].name.clone();
+        let state = rollout.versions[index].state;
+        let now = now_ms();
+        let active_ids = rollout.active_ids();
+        // Another version of the same plugin in the role being taken goes back to staged.
+        let demote = |rollout: &mut SlotRollout, role: RolloutState| {
+            for v in rollout.versions.iter_mut() {
+                if v.name == name && v.state == role && v.id != id {
+                    v.state = RolloutState::Staged;
+                    v.changed_at_ms = now;
+                }
+            }
+        };
+        match transition {
+            Transition::Stage | Transition::Shadow | Transition::Canary(_)
+                if state == RolloutState::Active =>
+            {
+                return Err(Error::Conflict(format!(
+                    "version {id} is active; activate another version or roll back first"
+                )));
+            }
+            Transition::Canary(percent) if !(1..=99).contains(&percent) => {
+                return Err(Error::Invalid(format!(
+                    "a canary takes 1 to 99 percent of conversations, not {percent}"
+                )));
+            }
+            Transition::Stage => rollout.versions[index].state = RolloutState::Staged,
+            Transition::Shadow => {
+                demote(rollout, RolloutState::Shadow);
+                rollout.versions[index].state = RolloutState::Shadow;
+            }
+            Transition::Canary(percent) => {
+                demote(rollout, RolloutState::Canary);
+                let v = &mut rollout.versions[index];
+                v.state = RolloutState::Canary;
+                v.percent = percent;
+            }
+            Transition::Activate if state == RolloutState::Active => return Ok(rollout.clone()),
+            Transition::Activate => {
+                rollout.history.push(active_ids);
+                for v in rollout.versions.iter_mut() {
+                    if v.name == name && v.state == RolloutState::Active {
+                        v.state = RolloutState::Retired;
+                        v.changed_at_ms = now;
+                    }
+                }
+                rollout.versions[index].state = RolloutState::Active;
+            }
+            Transition::Retire => {
+                if state == RolloutState::Active {
+                    rollout.history.push(active_ids);
+                }
+                rollout.versions[index].state = RolloutState::Retired;
+            }
+        }
+        rollout.versions[index].changed_at_ms = now;
+        let reason = match transition {
+            Transition::Canary(percent) => format!(
+                "canary {} for {percent}% of conversations",
+                describe(&rollout.versions[index])
+            ),
+            other => format!("{} {}", other.action(), describe(&rollout.versions[index])),
+        };
+        let result = rollout.clone();
+        self.commit(
+            tenant,
+            slot,
+            all,
+            transition.action(),
+            actor,
+            before,
+            reason,
+        )?;
+        Ok(result)
+    }
+
+    /// Restore the slot's previous active set in one step.
+    pub fn rollback(&self, tenant: &str, slot: Slot, actor: &Actor) -> Result<SlotRollout> {
+        self.tenant(tenant)?;
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let before = deciding(rollout);
+        let previous = rollout.history.pop().ok_or_else(|| {
+            Error::Conflict(format!("nothing to roll back to on the {slot} slot"))
+        })?;
+        let now = now_ms();
+        for v in rollout.versions.iter_mut() {
+            let should_be_active = previous.contains(&v.id);
+            if should_be_active && v.state != RolloutState::Active {
+                v.state = RolloutState::Active;
+                v.changed_at_ms = now;
+            } else if !should_be_active && v.state == RolloutState::Active {
+                v.state = RolloutState::Retired;
+                v.changed_at_ms = now;
+            }
+        }
+        let result = rollout.clone();
+        let reason = format!("rolled back to versions {previous:?}");
+        self.commit(tenant, slot, all, "rollback", actor, before, reason)?;
+        Ok(result)
+    }
+
+    /// Replace the active set of a slot at once (`PUT /bindings/{slot}`): every
+    /// binding is validated and staged, then all of them are activated together.
+    pub fn bind(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        bindings: Vec<Binding>,
+        actor: &Actor,
+    ) -> Result<()> {
+        self.tenant(tenant)?;
+        let mut staged = Vec::new();
+        for binding in bindings {
+            let (meta, compiled) = self.stored_plugin(&binding.sha256)?;
+            if meta.slot != slot {
+                return Err(Error::Invalid(format!(
+                    "plugin {} implements the {} slot, not {slot}",
+                    binding.sha256, meta.slot
+                )));
+            }
+            let (mut version, bound) = self.validate(tenant, &meta, &compiled, binding.config)?;
+            version.state = RolloutState::Active;
+            self.lifecycle
+                .prepared
+                .lock()
+                .unwrap()
+                .insert(version.id, bound);
+            staged.push(version);
+        }
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let before = deciding(rollout);
+        let active = rollout.active_ids();
+        if !active.is_empty() {
+            rollout.history.push(active);
+        }
+        let now = now_ms();
+        for v in rollout
+            .versions
+            .iter_mut()
+            .filter(|v| v.state == RolloutState::Active)
+        {
+            v.state = RolloutState::Retired;
+            v.changed_at_ms = now;
+        }
+        let reason = format!(
+            "bound {}",
+            staged.iter().map(describe).collect::<Vec<_>>().join(", ")
+        );
+        // The bound set runs first, in the order given.
+        let mut lanes: Vec<String> = Vec::new();
+        for v in &staged {
+            if !lanes.contains(&v.name) {
+                lanes.push(v.name.clone());
+            }
+        }
+        lanes.extend(
+            rollout
+                .lanes
+                .iter()
+                .filter(|l| !lanes.contains(l))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        rollout.lanes = lanes;
+        for v in staged {
+            rollout.add(v);
+        }
+        self.commit(tenant, slot, all, "bind", actor, before, reason)
+    }
+
+    /// Build, store, audit and swap in a changed rollout. A rollout that cannot
+    /// be built is refused before anything is written.
+    #[allow(clippy::too_many_arguments)]
+    fn commit(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        mut all: Bindings,
+        action: &str,
+        actor: &Actor,
+        before: Vec<VersionRef>,
+        reason: String,
+    ) -> Result<()> {
+        let current = self.current_pipeline(tenant);
+        let pipeline = self.build_pipeline(tenant, &all, current.as_deref())?;
+        let rollout = all.slots.entry(slot).or_default();
+        let excess = rollout.history.len().saturating_sub(HISTORY);
+        rollout.history.drain(..excess);
+        let after = deciding(rollout);
+        self.storage.put_bindings(tenant, &all)?;
+        self.storage.append_audit(&AuditEvent {
+            id: self.storage.next_id()?,
+            at_ms: now_ms(),
+            tenant: tenant.into(),
+            slot,
+            action: action.into(),
+            actor: actor.clone(),
+            from: before,
+            to: after,
+            reason,
+        })?;
+        self.storage.flush_blocking()?;
+        self.swap_pipeline(tenant, pipeline);
+        self.metrics.record_lifecycle(tenant, slot, action);
+        Ok(())
+    }
+
+    /// The pipeline for `all`, reusing bound plugins (and their warm
+    /// instances) from `current` and from staging.
+    pub(crate) fn build_pipeline(
+        &self,
+        tenant: &str,
+        all: &Bindings,
+        current: Option<&Pipeline>,
+    ) -> Result<Pipeline> {
+        let mut reuse: HashMap<u64, Arc<BoundPlugin>> = current
+            .map(|p| p.plugins().map(|b| (b.version_id, b.clone())).collect())
+            .unwrap_or_default();
+        {
+            let prepared = self.lifecycle.prepared.lock().unwrap();
+            for (id, bound) in prepared.iter() {
+                reuse.entry(*id).or_insert_with(|| bound.clone());
+            }
+        }
+        let get = |v: &SlotVersion| -> Result<Arc<BoundPlugin>> {
+            if let Some(b) = reuse.get(&v.id) {
+                return Ok(b.clone());
+            }
+            let (meta, compiled) = self.stored_plugin(&v.sha256)?;
+            let bound = self
+                .runtime
+                .bind(&compiled, meta, v.id, v.config.clone(), self.limits)
+                .map_err(|e| {
+                    Error::Internal(format!("tenant {tenant}: version {}: {e:#}", v.id))
+                })?;
+            Ok(Arc::new(bound))
+        };
+        let mut pipeline = Pipeline::default();
+        for (slot, rollout) in &all.slots {
+            let mut lanes = Vec::new();
+            for name in &rollout.lanes {
+                let find = |state: RolloutState| {
+                    rollout
+                        .versions
+                        .iter()
+                        .find(|v| &v.name == name && v.state == state)
+                };
+                let lane = Lane {
+                    active: find(RolloutState::Active).map(&get).transpose()?,
+                    canary: find(RolloutState::Canary)
+                        .map(|v| get(v).map(|b| (b, v.percent)))
+                        .transpose()?,
+                    shadow: find(RolloutState::Shadow).map(&get).transpose()?,
+                };
+                if lane.active.is_some() || lane.canary.is_some() || lane.shadow.is_some() {
+                    lanes.push(lane);
+                }
+            }
+            pipeline.slots.insert(*slot, lanes);
+        }
+        // Staged plugins that now serve no longer need keeping aside.
+        let serving: Vec<u64> = pipeline.plugins().map(|b| b.version_id).collect();
+        self.lifecycle
+            .prepared
+            .lock()
+            .unwrap()
+            .retain(|id, _| !serving.contains(id));
+        Ok(pipeline)
+    }
+
+    /// Count failed calls per version; a version past the breaker's threshold
+    /// is taken out of service.
+    pub(crate) fn observe_calls(&self, tenant: &str, stats: &CallStats) {
+        let failed: Vec<_> = stats.iter().filter(|s| s.outcome != Outcome::Ok).collect();
+        if failed.is_empty() {
+            return;
+        }
+        let policy = *self.lifecycle.policy.lock().unwrap();
+        let now = Instant::now();
+        let mut trips = Vec::new();
+        {
+            let mut failures = self.lifecycle.failures.lock().unwrap();
+            for call in failed {
+                let key = (tenant.to_string(), call.version_id);
+                let window = failures.entry(key.clone()).or_default();
+                window.push_back(now);
+                while window
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > policy.window)
+                {
+                    window.pop_front();
+                }
+                if window.len() >= policy.failures as usize {
+                    failures.remove(&key);
+                    trips.push((
+                        call.slot,
+                        call.version_id,
+                        format!(
+                            "{} failed calls within {} s (last: {} of {})",
+                            policy.failures,
+                            policy.window.as_secs(),
+                            call.outcome.as_str(),
+                            call.plugin
+                        ),
+                    ));
+                }
+            }
+        }
+        for (slot, id, reason) in trips {
+            if let Err(e) = self.trip(tenant, slot, id, reason) {
+                tracing::error!(tenant, %slot, version = id, "circuit breaker could not act: {e}");
+            }
+        }
+    }
+
+    /// Take a version out of service: a canary or shadow is retired; an active
+    /// version is replaced by the version of the same plugin that was active
+    /// before it, or retired when there is none.
+    fn trip(&self, tenant: &str, slot: Slot, id: u64, reason: String) -> Result<()> {
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let before = deciding(rollout);
+        let Some(index) = rollout.versions.iter().position(|v| v.id == id) else {
+            return Ok(());
+        };
+        let now = now_ms();
+        let name = rollout.versions[index].name.clone();
+        let state = rollout.versions[index].state;
+        let mut what = format!("retired {}", describe(&rollout.versions[index]));
+        match state {
+            RolloutState::Staged | RolloutState::Retired => return Ok(()),
+            RolloutState::Canary | RolloutState::Shadow => {}
+            RolloutState::Active => {
+                let previous = rollout.history.iter().rev().find_map(|ids| {
+                    ids.iter().copied().find(|other| {
+                        *other != id && rollout.version(*other).is_some_and(|v| v.name == name)
+                    })
+                });
+                rollout.history.push(rollout.active_ids());
+                if let Some(previous) = previous
+                    && let Some(v) = rollout.versions.iter_mut().find(|v| v.id == previous)
+                {
+                    v.state = RolloutState::Active;
+                    v.changed_at_ms = now;
+                    what = format!("{what}, restored {}", describe(v));
+                }
+            }
+        }
+        rollout.versions[index].state = RolloutState::Retired;
+        rollout.versions[index].changed_at_ms = now;
+        tracing::warn!(tenant, %slot, version = id, "circuit breaker: {what}: {reason}");
+        self.commit(
+            tenant,
+            slot,
+            all,
+            "breaker",
+            &Actor::breaker(),
+            before,
+            format!("{what}: {reason}"),
+        )
+    }
+
+    /// Add a message's shadow comparison to each shadow version's statistics.
+    pub(crate) fn record_shadow(&self, tenant: &str, record: &MessageRecord) -> Result<()> {
+        let Some(shadow) = &record.decision.shadow else {
+            return Ok(());
+        };
+        let main = &record.decision;
+        let side = |intent: &IntentResult, escalation: &EscalationResult, route: &RouteResult| {
+            ShadowSide {
+                intent: intent.name.clone(),
+                escalate: escalation.escalate,
+                route: match (&route.queue, &route.agent) {
+                    (_, Some(agent)) => format!("{} {agent}", route.to),
+                    (Some(queue), None) => format!("{} {queue}", route.to),
+                    (None, None) => route.to.clone(),
+                },
+            }
+        };
+        let differs = shadow.intent_differs || shadow.escalation_differs || shadow.route_differs;
+        let example = ShadowExample {
+            message_id: record.id.clone(),
+            conversation_id: record.conversation_id.clone(),
+            text: main
+                .masked_text
+                .clone()
+                .unwrap_or_else(|| record.text.clone()),
+            active: side(&main.intent, &main.escalation, &main.route),
+            shadow: side(&shadow.intent, &shadow.escalation, &shadow.route),
+        };
+        for entry in shadow
+            .trace
+            .iter()
+            .filter(|t| t.role.as_deref() == Some("shadow"))
+        {
+            let Some(id) = entry.version_id else { continue };
+            let failed = entry.outcome != "ok";
+            self.storage
+                .update_shadow_stats(tenant, entry.slot, id, |s| {
+                    s.messages += 1;
+                    s.intent_differs += u64::from(shadow.intent_differs);
+                    s.escalation_differs += u64::from(shadow.escalation_differs);
+                    s.route_differs += u64::from(shadow.route_differs);
+                    s.failures += u64::from(failed);
+                    if differs {
+                        s.examples.push(example.clone());
+                        let excess = s.examples.len().saturating_sub(SHADOW_EXAMPLES);
+                        s.examples.drain(..excess);
+                    }
+                })?;
+        }
+        Ok(())
+    }
+
+    /// How a version compared with what decided while it ran in shadow.
+    pub fn shadow_stats(&self, tenant: &str, slot: Slot, id: u64) -> Result<ShadowStats> {
+        let rollout = self.rollout(tenant, slot)?;
+        rollout.version(id).ok_or_else(|| {
+            Error::NotFound(format!(
+                "no version {id} on the {slot} slot of tenant {tenant:?}"
+            ))
+        })?;
+        Ok(self.storage.shadow_stats(tenant, slot, id)?)
+    }
+}
