@@ -14,7 +14,7 @@ use crate::metrics::Metrics;
 use crate::model::*;
 use crate::pipeline::{Inbound, Pipeline};
 use crate::runtime::{Limits, Runtime, sha256_hex};
-use crate::storage::{MessageCommit, Storage, StorageError};
+use crate::storage::{MessageCommit, Storage, StorageError, TicketChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -91,6 +91,8 @@ pub struct Switchyard {
     /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
     pub(crate) binding_lock: Mutex<()>,
     pub(crate) lifecycle: crate::lifecycle::LifecycleState,
+    /// Tenant creation and key changes check, then write: one at a time.
+    tenant_lock: Mutex<()>,
 }
 
 impl Switchyard {
@@ -105,6 +107,7 @@ impl Switchyard {
             conversation_locks: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
             binding_lock: Mutex::new(()),
             lifecycle: crate::lifecycle::LifecycleState::default(),
+            tenant_lock: Mutex::new(()),
         }
     }
 
@@ -118,6 +121,7 @@ impl Switchyard {
         key: Option<&str>,
     ) -> Result<(Tenant, String)> {
         check_id("tenant id", id)?;
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.storage.tenant(id)?.is_some() {
             return Err(Error::Conflict(format!("tenant {id:?} already exists")));
         }
@@ -135,6 +139,7 @@ impl Switchyard {
 
     /// Replace a tenant's API key; the old one stops working at once.
     pub fn set_tenant_key(&self, id: &str, key: &str) -> Result<()> {
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut tenant = self.tenant(id)?;
         let hash = hash_key(key);
         if tenant.key_hash == hash {
@@ -197,7 +202,7 @@ impl Switchyard {
         }
         let compiled = self
             .runtime
-            .compile(component)
+            .compile(&sha256, component)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         let slot = self
             .runtime
@@ -276,33 +281,57 @@ impl Switchyard {
         if let Some(k) = self.knowledge.read().unwrap().get(tenant) {
             return Ok(k.clone());
         }
+        // Built under the write lock: `put_article` writes, then removes the
+        // cached index under the same lock, so a build that read the old
+        // articles is always removed after it is inserted.
+        let mut cache = self.knowledge.write().unwrap();
+        if let Some(k) = cache.get(tenant) {
+            return Ok(k.clone());
+        }
         let index = Arc::new(KnowledgeIndex::build(&self.storage.articles(tenant)?));
-        self.knowledge
-            .write()
-            .unwrap()
-            .insert(tenant.to_string(), index.clone());
+        cache.insert(tenant.to_string(), index.clone());
         Ok(index)
     }
 
     /// Create or replace an article; search sees it from the next message on.
-    pub fn put_article(&self, tenant: &str, article: &Article) -> Result<()> {
+    /// With `create`, an existing id is a conflict and nothing is written.
+    pub fn put_article(&self, tenant: &str, article: &Article, create: bool) -> Result<()> {
         check_id("article id", &article.id)?;
         if article.title.trim().is_empty() || article.body.trim().is_empty() {
             return Err(Error::Invalid("an article needs a title and a body".into()));
         }
-        self.storage.put_article(tenant, article)?;
+        if create {
+            if !self.storage.insert_article(tenant, article)? {
+                return Err(Error::Conflict(format!(
+                    "article {:?} already exists; PUT replaces it",
+                    article.id
+                )));
+            }
+        } else {
+            self.storage.put_article(tenant, article)?;
+        }
         self.knowledge.write().unwrap().remove(tenant);
         Ok(())
     }
 
-    pub fn put_agent(&self, tenant: &str, agent: &Agent) -> Result<()> {
+    /// Create or replace an agent. With `create`, an existing id is a conflict.
+    pub fn put_agent(&self, tenant: &str, agent: &Agent, create: bool) -> Result<()> {
         check_id("agent id", &agent.id)?;
         if agent.capacity == 0 || agent.capacity > 1000 {
             return Err(Error::Invalid(
                 "agent capacity must be between 1 and 1000".into(),
             ));
         }
-        self.storage.put_agent(tenant, agent)?;
+        if create {
+            if !self.storage.insert_agent(tenant, agent)? {
+                return Err(Error::Conflict(format!(
+                    "agent {:?} already exists; PUT /v1/agents/{{id}} replaces it",
+                    agent.id
+                )));
+            }
+        } else {
+            self.storage.put_agent(tenant, agent)?;
+        }
         Ok(())
     }
 
@@ -332,15 +361,7 @@ impl Switchyard {
             return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
         }
         let started = Instant::now();
-        let stripe = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (tenant, conversation_id).hash(&mut h);
-            h.finish() as usize % CONVERSATION_STRIPES
-        };
-        let _serial = self.conversation_locks[stripe]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let _serial = self.lock_conversation(tenant, conversation_id);
 
         let now = now_ms();
         let existing = self.storage.conversation(tenant, conversation_id)?;
@@ -385,32 +406,25 @@ impl Switchyard {
         let mut decision = result.decision;
 
         let ticket = match result.ticket_draft {
-            Some(draft) => Some(self.apply_ticket(tenant, &inbound, &decision, draft)?),
+            Some(draft) => Some(self.ticket_change(tenant, &inbound, &decision, draft)?),
             None => None,
         };
-        decision.ticket = ticket.as_ref().map(|(t, action)| TicketResult {
-            id: t.id.clone(),
+        decision.ticket = ticket.as_ref().map(|(preview, _, action)| TicketResult {
+            id: preview.id.clone(),
             action: action.to_string(),
-            title: t.title.clone(),
-            department: t.department.clone(),
-            priority: t.priority,
-            facts: t.facts.clone(),
+            title: preview.title.clone(),
+            department: preview.department.clone(),
+            priority: preview.priority,
+            facts: preview.facts.clone(),
         });
-
-        let mut released_agent = None;
-        let mut assigned_agent = None;
-        if decision.route.to == "agent" && decision.route.agent != conversation.assigned_agent {
-            released_agent = conversation.assigned_agent.take();
-            assigned_agent = decision.route.agent.clone();
-            conversation.assigned_agent = assigned_agent.clone();
-        }
+        let ticket_change = ticket.map(|(_, change, _)| change);
         if decision.route.queue.is_some() {
             conversation.queue = decision.route.queue.clone();
         }
         conversation.message_count += 1;
         conversation.updated_at_ms = now;
 
-        let record = MessageRecord {
+        let mut record = MessageRecord {
             id: message_id,
             conversation_id: conversation_id.into(),
             text: message.text,
@@ -419,14 +433,41 @@ impl Switchyard {
             received_at_ms: now,
             decision,
         };
-        self.storage.commit_message(&MessageCommit {
-            tenant: tenant.into(),
-            conversation,
-            released_agent,
-            assigned_agent,
-            message: record.clone(),
-            ticket: ticket.map(|(t, _)| t),
-        })?;
+        // The router saw the loads before this message; if its agent filled up
+        // since, the message waits in the queue instead of overloading them.
+        let mut ticket_change = ticket_change;
+        loop {
+            let mut conversation = conversation.clone();
+            let route = &record.decision.route;
+            let (mut released_agent, mut assigned_agent) = (None, None);
+            if route.to == "agent" && route.agent != conversation.assigned_agent {
+                released_agent = conversation.assigned_agent.take();
+                assigned_agent = route.agent.clone();
+                conversation.assigned_agent = assigned_agent.clone();
+            }
+            let commit = MessageCommit {
+                tenant: tenant.into(),
+                conversation,
+                released_agent,
+                assigned_agent,
+                message: record.clone(),
+                ticket: ticket_change.take(),
+            };
+            match self.storage.commit_message(&commit) {
+                Ok(_) => break,
+                Err(StorageError::AgentFull(agent)) if record.decision.route.to == "agent" => {
+                    ticket_change = commit.ticket;
+                    let route = &mut record.decision.route;
+                    route.to = "queue".into();
+                    route.agent = None;
+                    route.reason = format!(
+                        "{}; agent {agent} reached capacity, waiting in the queue",
+                        route.reason
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let reasons: Vec<String> = record
             .decision
             .escalation
@@ -448,13 +489,14 @@ impl Switchyard {
 
     /// Turn a ticket draft into a new ticket, or an update of the customer's
     /// own open ticket it names (a draft cannot touch anyone else's ticket).
-    fn apply_ticket(
+    /// Returns the ticket as it will read, the change to commit, and the action.
+    fn ticket_change(
         &self,
         tenant: &str,
         inbound: &Inbound,
         decision: &Decision,
         draft: crate::bindings::types::TicketDraft,
-    ) -> Result<(Ticket, &'static str)> {
+    ) -> Result<(Ticket, TicketChange, &'static str)> {
         let facts: Vec<TicketFact> = draft
             .facts
             .into_iter()
@@ -471,24 +513,30 @@ impl Switchyard {
             None => None,
         };
         Ok(match existing {
-            Some(mut ticket) => {
-                for fact in facts {
-                    if !ticket
+            Some(mut preview) => {
+                for fact in &facts {
+                    if !preview
                         .facts
                         .iter()
                         .any(|f| f.key == fact.key && f.value == fact.value)
                     {
-                        ticket.facts.push(fact);
+                        preview.facts.push(fact.clone());
                     }
                 }
-                ticket.priority = ticket.priority.max(draft.priority);
-                ticket.summary = draft.summary;
-                ticket.updated_at_ms = inbound.received_at_ms;
-                ticket.message_ids.push(inbound.message_id.clone());
-                (ticket, "updated")
+                preview.priority = preview.priority.max(draft.priority);
+                preview.summary = draft.summary.clone();
+                let change = TicketChange::Update {
+                    id: preview.id.clone(),
+                    facts,
+                    priority: draft.priority,
+                    summary: draft.summary,
+                    message_id: inbound.message_id.clone(),
+                    at_ms: inbound.received_at_ms,
+                };
+                (preview, change, "updated")
             }
-            None => (
-                Ticket {
+            None => {
+                let ticket = Ticket {
                     id: format!("t-{:x}", self.storage.next_id()?),
                     conversation_id: inbound.conversation_id.clone(),
                     customer_id: inbound.customer.id.clone(),
@@ -502,9 +550,35 @@ impl Switchyard {
                     created_at_ms: inbound.received_at_ms,
                     updated_at_ms: inbound.received_at_ms,
                     message_ids: vec![inbound.message_id.clone()],
-                },
-                "opened",
-            ),
+                };
+                (ticket.clone(), TicketChange::Open(ticket), "opened")
+            }
         })
+    }
+
+    /// Close a conversation and free its agent; serialised with the
+    /// conversation's messages so neither undoes the other.
+    pub fn close_conversation(&self, tenant: &str, conversation_id: &str) -> Result<Conversation> {
+        check_id("conversation id", conversation_id)?;
+        let _serial = self.lock_conversation(tenant, conversation_id);
+        self.storage
+            .close_conversation(tenant, conversation_id)?
+            .ok_or_else(|| {
+                Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
+            })
+    }
+
+    fn lock_conversation(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+    ) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (tenant, conversation_id).hash(&mut h);
+        let stripe = h.finish() as usize % CONVERSATION_STRIPES;
+        self.conversation_locks[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }

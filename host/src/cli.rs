@@ -220,8 +220,10 @@ fn default_channel() -> String {
     "web".into()
 }
 
-/// A scratch copy of one tenant: its record, plugins, bindings, agents and
-/// articles, so a replay decides exactly as the tenant would and writes nothing.
+/// A scratch copy of one tenant: its record, plugins, rollouts, agents with
+/// their live load, articles and tickets, so a replay decides as the tenant
+/// would (repeat contact and load-based routing included) and writes nothing.
+/// Conversations start empty: the replayed file is their whole history.
 fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
     let scratch = Storage::temporary()?;
     let record = source
@@ -241,6 +243,10 @@ fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
     scratch.put_bindings(tenant, &bindings)?;
     for agent in source.agents(tenant)? {
         scratch.put_agent(tenant, &agent.agent)?;
+        scratch.set_agent_load(tenant, &agent.agent.id, agent.load)?;
+    }
+    for ticket in source.tickets(tenant)? {
+        scratch.put_ticket(tenant, &ticket)?;
     }
     for article in source.articles(tenant)? {
         scratch.put_article(tenant, &article)?;
@@ -253,6 +259,9 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", args.file.display()))?;
     let app = match &args.data {
         Some(dir) => {
+            if !dir.join("conf").exists() && !dir.join("db").exists() {
+                bail!("{} holds no switchyard data", dir.display());
+            }
             let source = Storage::open(dir)?;
             Switchyard::new(
                 scratch_copy(&source, &args.tenant)?,

@@ -116,10 +116,10 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
         app.create_tenant(DEMO_TENANT, "Switchyard Shop (demo)", Some(key))?;
     }
     for agent in &agents.agents {
-        app.put_agent(DEMO_TENANT, agent)?;
+        app.put_agent(DEMO_TENANT, agent, false)?;
     }
     for article in &articles.articles {
-        app.put_article(DEMO_TENANT, article)?;
+        app.put_article(DEMO_TENANT, article, false)?;
     }
     let version = env!("CARGO_PKG_VERSION");
     let seeder = Actor {

@@ -8,6 +8,9 @@ use std::sync::Mutex;
 use crate::model::Slot;
 use crate::pipeline::CallStats;
 
+/// Distinct escalation reasons counted per tenant; the rest count as "other".
+const MAX_REASONS_PER_TENANT: usize = 64;
+
 /// Upper bounds of the plugin-call latency buckets, in microseconds.
 const BUCKETS_MICROS: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
@@ -58,8 +61,24 @@ impl Metrics {
         let mut m = self.inner.lock().unwrap();
         *m.messages.entry(tenant.to_string()).or_default() += 1;
         for reason in escalation_reasons {
+            // Reason codes come from plugins: only short code-like ones become
+            // label values, and each tenant has a bounded number of them.
+            let code_like = !reason.is_empty()
+                && reason.len() <= 32
+                && reason.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
+            let known = m.escalations.keys().filter(|(t, _)| t == tenant).count();
+            let key = (tenant.to_string(), reason.clone());
+            let label = if code_like
+                && (m.escalations.contains_key(&key) || known < MAX_REASONS_PER_TENANT)
+            {
+                reason.clone()
+            } else {
+                "other".to_string()
+            };
             *m.escalations
-                .entry((tenant.to_string(), reason.clone()))
+                .entry((tenant.to_string(), label))
                 .or_default() += 1;
         }
         for call in stats {

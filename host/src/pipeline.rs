@@ -238,6 +238,8 @@ impl Pipeline {
         });
         let intent = intent.clone();
         alternatives.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        // Several classifiers' entities, in text order as the contract promises.
+        turn.entities.sort_by_key(|e| (e.start, e.end));
         alternatives.truncate(5);
 
         // escalate: any escalator can hand over; reasons add up.
@@ -405,8 +407,7 @@ impl Run<'_> {
                 && matches!(result.output, Some(SlotOutput::Route(Some(_))))
             {
                 result.outcome = Outcome::InvalidOutput;
-                result.detail =
-                    Some("route names an agent or queue the tenant does not have".into());
+                result.detail = Some("route names an agent the tenant does not have".into());
                 result.output = None;
             }
             self.record(slot, plugin, role, &result);

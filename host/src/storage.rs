@@ -23,6 +23,10 @@ pub enum StorageError {
     },
     #[error("the data directory {0} is in use by another switchyard process")]
     Locked(String),
+    #[error("agent {0} has no capacity left")]
+    AgentFull(String),
+    #[error("storage: inconsistent data: {0}")]
+    Inconsistent(String),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -60,7 +64,28 @@ pub struct MessageCommit {
     /// Agent whose load grows because the conversation was assigned to them.
     pub assigned_agent: Option<String>,
     pub message: MessageRecord,
-    pub ticket: Option<Ticket>,
+    pub ticket: Option<TicketChange>,
+}
+
+/// What a message does to a ticket. An update is merged into the ticket as it
+/// is stored at commit time, so a status an agent set meanwhile is kept.
+pub enum TicketChange {
+    Open(Ticket),
+    Update {
+        id: String,
+        facts: Vec<TicketFact>,
+        priority: u8,
+        summary: String,
+        message_id: String,
+        at_ms: u64,
+    },
+}
+
+/// Why a transaction gave up on purpose.
+enum Abort {
+    /// The agent reached capacity between routing and commit.
+    AgentFull(String),
+    Corrupt(String),
 }
 
 fn key(tenant: &str, id: &str) -> Vec<u8> {
@@ -104,15 +129,21 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
 impl Storage {
     /// Open (or create) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Storage> {
-        let db = sled::Config::new().path(dir).open().map_err(|e| match e {
-            sled::Error::Io(io)
-                if io.kind() == std::io::ErrorKind::WouldBlock
-                    || io.to_string().contains("lock") =>
-            {
-                StorageError::Locked(dir.display().to_string())
-            }
-            other => StorageError::Sled(other),
-        })?;
+        // No background flush: only what `flush` made durable is, so the
+        // crash tests prove every acknowledged write was flushed on purpose.
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StorageError::Locked(dir.display().to_string())
+                }
+                other => StorageError::Sled(other),
+            })?;
         Storage::from_db(db)
     }
 
@@ -293,6 +324,36 @@ impl Storage {
 
     // --- agents ---
 
+    /// Store a new agent; false when one with that id exists (nothing written).
+    pub fn insert_agent(&self, tenant: &str, agent: &Agent) -> Result<bool> {
+        Ok(self
+            .agents
+            .compare_and_swap(
+                key(tenant, &agent.id),
+                None as Option<&[u8]>,
+                Some(encode(agent)),
+            )?
+            .is_ok())
+    }
+
+    /// Store a new article; false when one with that id exists (nothing written).
+    pub fn insert_article(&self, tenant: &str, article: &Article) -> Result<bool> {
+        Ok(self
+            .articles
+            .compare_and_swap(
+                key(tenant, &article.id),
+                None as Option<&[u8]>,
+                Some(encode(article)),
+            )?
+            .is_ok())
+    }
+
+    /// Set an agent's live load (used to copy a tenant, not by routing).
+    pub fn set_agent_load(&self, tenant: &str, agent: &str, load: u32) -> Result<()> {
+        self.agent_load.insert(key(tenant, agent), encode(&load))?;
+        Ok(())
+    }
+
     pub fn put_agent(&self, tenant: &str, agent: &Agent) -> Result<()> {
         self.agents.insert(key(tenant, &agent.id), encode(agent))?;
         Ok(())
@@ -404,8 +465,10 @@ impl Storage {
     }
 
     /// Write a message with everything it changed, atomically: the
-    /// conversation, the agents' loads, the ticket. Not durable until [`Storage::flush`].
-    pub fn commit_message(&self, commit: &MessageCommit) -> Result<()> {
+    /// conversation, the agents' loads, the ticket (returned as stored). Not
+    /// durable until [`Storage::flush`]. Fails with [`StorageError::AgentFull`]
+    /// when the assigned agent has no room left; nothing is written then.
+    pub fn commit_message(&self, commit: &MessageCommit) -> Result<Option<Ticket>> {
         let tenant = commit.tenant.as_str();
         let seq = commit
             .message
@@ -414,58 +477,129 @@ impl Storage {
             .next()
             .and_then(|n| u64::from_str_radix(n, 16).ok())
             .unwrap_or(0);
-        let result = (
+        let trees = (
             &self.conversations,
             &self.messages,
             &self.tickets,
             &self.customer_tickets,
             &self.agent_load,
-        )
-            .transaction(
-                |(conversations, messages, tickets, customer_tickets, loads)| {
-                    conversations.insert(
-                        key(tenant, &commit.conversation.id),
-                        encode(&commit.conversation),
+            &self.agents,
+        );
+        let result = trees.transaction(
+            |(conversations, messages, tickets, customer_tickets, loads, agents)| {
+                let load_of =
+                    |agent: &str| -> std::result::Result<i64, ConflictableTransactionError<Abort>> {
+                        Ok(loads
+                            .get(key(tenant, agent))?
+                            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+                            .unwrap_or(0))
+                    };
+                if let Some(agent) = &commit.assigned_agent {
+                    let capacity = agents
+                        .get(key(tenant, agent))?
+                        .and_then(|v| serde_json::from_slice::<Agent>(&v).ok())
+                        .map_or(0, |a| i64::from(a.capacity));
+                    if load_of(agent)? >= capacity {
+                        return Err(ConflictableTransactionError::Abort(Abort::AgentFull(
+                            agent.clone(),
+                        )));
+                    }
+                }
+                conversations.insert(
+                    key(tenant, &commit.conversation.id),
+                    encode(&commit.conversation),
+                )?;
+                messages.insert(
+                    message_key(tenant, &commit.conversation.id, seq),
+                    encode(&commit.message),
+                )?;
+                let ticket = match &commit.ticket {
+                    None => None,
+                    Some(TicketChange::Open(ticket)) => Some(ticket.clone()),
+                    Some(TicketChange::Update {
+                        id,
+                        facts,
+                        priority,
+                        summary,
+                        message_id,
+                        at_ms,
+                    }) => {
+                        let bytes = tickets.get(key(tenant, id))?.ok_or_else(|| {
+                            ConflictableTransactionError::Abort(Abort::Corrupt(format!(
+                                "ticket {id} vanished"
+                            )))
+                        })?;
+                        let mut ticket: Ticket = serde_json::from_slice(&bytes).map_err(|e| {
+                            ConflictableTransactionError::Abort(Abort::Corrupt(format!(
+                                "ticket {id}: {e}"
+                            )))
+                        })?;
+                        for fact in facts {
+                            if !ticket
+                                .facts
+                                .iter()
+                                .any(|f| f.key == fact.key && f.value == fact.value)
+                            {
+                                ticket.facts.push(fact.clone());
+                            }
+                        }
+                        ticket.priority = ticket.priority.max(*priority);
+                        ticket.summary = summary.clone();
+                        ticket.updated_at_ms = *at_ms;
+                        ticket.message_ids.push(message_id.clone());
+                        Some(ticket)
+                    }
+                };
+                if let Some(ticket) = &ticket {
+                    tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
+                    customer_tickets.insert(
+                        customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
+                        &[],
                     )?;
-                    messages.insert(
-                        message_key(tenant, &commit.conversation.id, seq),
-                        encode(&commit.message),
-                    )?;
-                    if let Some(ticket) = &commit.ticket {
-                        tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
-                        customer_tickets.insert(
-                            customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
-                            &[],
-                        )?;
-                    }
-                    let adjust = |agent: &str,
-                                      delta: i64|
-                         -> std::result::Result<
-                            (),
-                            ConflictableTransactionError<()>,
-                        > {
-                            let k = key(tenant, agent);
-                            let current: i64 = loads
-                                .get(&k)?
-                                .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-                                .unwrap_or(0);
-                            loads.insert(k, encode(&(current + delta).max(0)))?;
-                            Ok(())
-                        };
-                    if let Some(agent) = &commit.released_agent {
-                        adjust(agent, -1)?;
-                    }
-                    if let Some(agent) = &commit.assigned_agent {
-                        adjust(agent, 1)?;
-                    }
-                    Ok(())
-                },
-            );
+                }
+                if let Some(agent) = &commit.released_agent {
+                    let load = load_of(agent)?;
+                    loads.insert(key(tenant, agent), encode(&(load - 1).max(0)))?;
+                }
+                if let Some(agent) = &commit.assigned_agent {
+                    let load = load_of(agent)?;
+                    loads.insert(key(tenant, agent), encode(&(load + 1)))?;
+                }
+                Ok(ticket)
+            },
+        );
         match result {
-            Ok(()) => Ok(()),
+            Ok(ticket) => Ok(ticket),
             Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => unreachable!("this transaction never aborts"),
+            Err(TransactionError::Abort(Abort::AgentFull(agent))) => {
+                Err(StorageError::AgentFull(agent))
+            }
+            Err(TransactionError::Abort(Abort::Corrupt(what))) => {
+                Err(StorageError::Inconsistent(what))
+            }
         }
+    }
+
+    /// Set a ticket's status as one read-modify-write.
+    pub fn set_ticket_status(
+        &self,
+        tenant: &str,
+        id: &str,
+        status: TicketStatus,
+    ) -> Result<Option<Ticket>> {
+        let mut updated = None;
+        // Returning None would delete the key: an unreadable ticket is written back as it was.
+        self.tickets.fetch_and_update(key(tenant, id), |old| {
+            let old = old?;
+            let Ok(mut ticket) = serde_json::from_slice::<Ticket>(old) else {
+                return Some(old.to_vec());
+            };
+            ticket.status = status;
+            ticket.updated_at_ms = now_ms();
+            updated = Some(ticket.clone());
+            Some(encode(&ticket))
+        })?;
+        Ok(updated)
     }
 
     /// Close a conversation and release its agent's load. Returns the closed conversation.
@@ -501,5 +635,127 @@ impl Storage {
                 source: serde_json::from_slice::<()>(b"!").unwrap_err(),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str, conversation: &str) -> MessageRecord {
+        MessageRecord {
+            id: id.into(),
+            conversation_id: conversation.into(),
+            text: "hi".into(),
+            channel: "web".into(),
+            customer: Customer {
+                id: "c".into(),
+                tier: Tier::Standard,
+                tags: vec![],
+            },
+            received_at_ms: 0,
+            decision: serde_json::from_value(serde_json::json!({
+                "intent": {"name": "x", "confidence": 1.0}, "alternatives": [], "entities": [], "findings": [],
+                "masked_text": null, "escalation": {"escalate": false, "reasons": []},
+                "route": {"to": "agent", "queue": "q", "agent": "a", "priority": 0, "reason": ""},
+                "reply": null, "suggestions": [], "ticket": null, "trace": []
+            }))
+            .unwrap(),
+        }
+    }
+
+    fn conversation(id: &str, agent: Option<&str>) -> Conversation {
+        Conversation {
+            id: id.into(),
+            customer: message("m", id).customer,
+            status: ConversationStatus::Open,
+            assigned_agent: agent.map(str::to_string),
+            queue: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            message_count: 1,
+        }
+    }
+
+    #[test]
+    fn an_agent_at_capacity_is_not_assigned_and_nothing_is_written() {
+        let storage = Storage::temporary().unwrap();
+        let agent = Agent {
+            id: "a".into(),
+            name: "A".into(),
+            skills: vec![],
+            capacity: 1,
+            status: AgentStatus::Online,
+        };
+        storage.put_agent("t", &agent).unwrap();
+        let commit = |conv: &str, seq: &str| MessageCommit {
+            tenant: "t".into(),
+            conversation: conversation(conv, Some("a")),
+            released_agent: None,
+            assigned_agent: Some("a".into()),
+            message: message(seq, conv),
+            ticket: None,
+        };
+        storage.commit_message(&commit("c1", "m-1")).unwrap();
+        let err = storage.commit_message(&commit("c2", "m-2")).unwrap_err();
+        assert!(
+            matches!(err, StorageError::AgentFull(ref a) if a == "a"),
+            "{err}"
+        );
+        assert!(
+            storage.conversation("t", "c2").unwrap().is_none(),
+            "nothing written"
+        );
+        assert_eq!(storage.agents("t").unwrap()[0].load, 1);
+    }
+
+    #[test]
+    fn a_ticket_update_keeps_a_status_set_meanwhile() {
+        let storage = Storage::temporary().unwrap();
+        let ticket = Ticket {
+            id: "t-1".into(),
+            conversation_id: "c".into(),
+            customer_id: "c".into(),
+            intent: "refund".into(),
+            title: "refund".into(),
+            department: "after-sales".into(),
+            priority: 3,
+            summary: "s".into(),
+            facts: vec![],
+            status: TicketStatus::Open,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            message_ids: vec!["m-1".into()],
+        };
+        storage.put_ticket("t", &ticket).unwrap();
+        // An agent marks it pending after the message read it, before it commits.
+        storage
+            .set_ticket_status("t", "t-1", TicketStatus::Pending)
+            .unwrap();
+        let stored = storage
+            .commit_message(&MessageCommit {
+                tenant: "t".into(),
+                conversation: conversation("c", None),
+                released_agent: None,
+                assigned_agent: None,
+                message: message("m-2", "c"),
+                ticket: Some(TicketChange::Update {
+                    id: "t-1".into(),
+                    facts: vec![TicketFact {
+                        key: "order-id".into(),
+                        value: "42".into(),
+                    }],
+                    priority: 5,
+                    summary: "again".into(),
+                    message_id: "m-2".into(),
+                    at_ms: 1,
+                }),
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, TicketStatus::Pending);
+        assert_eq!(stored.priority, 5);
+        assert_eq!(stored.message_ids, ["m-1", "m-2"]);
+        assert_eq!(storage.ticket("t", "t-1").unwrap().unwrap().facts.len(), 1);
     }
 }

@@ -289,6 +289,55 @@ fn words_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
         .map(move |w| (w.as_ptr() as usize - text.as_ptr() as usize, w))
 }
 
+/// A mainland resident ID number (GB 11643) at a digit run: 18 digits, or 17
+/// followed by `X` (`next_char`), whose last character matches the weighted
+/// checksum. Returns the 18 characters (ASCII).
+pub fn resident_id(digits: &str, next_char: Option<char>) -> Option<String> {
+    let (body, check) = match (digits.len(), next_char) {
+        (17, Some('X' | 'x')) => (digits, 'X'),
+        (18, _) => (&digits[..17], digits.as_bytes()[17] as char),
+        _ => return None,
+    };
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let expected = b"10X98765432"[(sum % 11) as usize] as char;
+    (check == expected).then(|| format!("{body}{check}"))
+}
+
+/// A bank card number: 16 to 19 digits passing the Luhn check.
+pub fn is_bank_card(digits: &str) -> bool {
+    if !(16..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// A mainland mobile number: 11 digits `1[3-9]…`, optionally after country code 86.
+pub fn is_cn_mobile(digits: &str) -> bool {
+    let d = digits
+        .strip_prefix("86")
+        .filter(|d| d.len() == 11)
+        .unwrap_or(digits);
+    d.len() == 11 && d.starts_with('1') && matches!(d.as_bytes()[1], b'3'..=b'9')
+}
+
 /// A run of digits in a message, possibly written with full-width digits or
 /// grouped by single spaces or dashes ("138 0013 8000").
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -393,6 +442,23 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting", 5), 3);
         assert_eq!(edit_distance("refund", "refnud", 2), 1);
         assert_eq!(edit_distance("a", "abcdef", 2), 3);
+    }
+
+    #[test]
+    fn personal_numbers_are_recognised() {
+        assert_eq!(
+            resident_id("11010519491231002", Some('X')).as_deref(),
+            Some("11010519491231002X")
+        );
+        assert!(resident_id("11010519491231002", Some('1')).is_none());
+        assert!(
+            resident_id("110105194912310021", None).is_none(),
+            "wrong check digit"
+        );
+        assert!(is_bank_card("4111111111111111"));
+        assert!(!is_bank_card("4111111111111112"));
+        assert!(is_cn_mobile("13812345678") && is_cn_mobile("8613812345678"));
+        assert!(!is_cn_mobile("2024113012345"));
     }
 
     #[test]

@@ -82,6 +82,11 @@ fn unbounded_allocation_hits_the_memory_cap() {
 }
 
 #[test]
+fn waiting_on_the_clock_is_refused_not_a_hang() {
+    check_contained("sleep", "trap");
+}
+
+#[test]
 fn trap_and_panic_are_traps() {
     check_contained("trap", "trap");
     check_contained("panic", "trap");

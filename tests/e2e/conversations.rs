@@ -223,6 +223,33 @@ fn personal_data_is_masked_for_the_desk_and_the_ticket() {
         !ticket["summary"].as_str().unwrap().contains("13812345678"),
         "{ticket}"
     );
+
+    // A resident ID and a bank card never reach the ticket, not even as an "order number".
+    let text = "我要退款，身份证110101199003074258，卡号4111111111111111";
+    let r = env.send("zh-pii", text, "cust-6b", "standard");
+    let masked = r["masked_text"].as_str().unwrap();
+    assert!(
+        !masked.contains("199003") && !masked.contains("41111111"),
+        "{masked}"
+    );
+    assert!(
+        r["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["kind"] != "order-id"),
+        "{}",
+        r["entities"]
+    );
+    let id = r["ticket"]["id"].as_str().unwrap();
+    let stored = env
+        .get(&format!("/v1/tickets/{id}"), DEMO_KEY)
+        .1
+        .to_string();
+    assert!(
+        !stored.contains("199003") && !stored.contains("41111111"),
+        "{stored}"
+    );
 }
 
 #[test]

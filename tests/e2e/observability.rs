@@ -11,7 +11,23 @@ fn metrics_count_messages_escalations_and_plugin_calls() {
     let (status, health) = env.request(Method::GET, "/healthz", None, None, "");
     assert_eq!(status, 200);
     assert_eq!(health, "ok\n");
-    let (status, text) = env.request(Method::GET, "/metrics", None, None, "");
+    let (status, _) = env.request(Method::GET, "/metrics", None, None, "");
+    assert_eq!(status, 401, "metrics list every tenant: operator key only");
+    let (status, _) = env.request(
+        Method::GET,
+        "/metrics",
+        Some(switchyard_e2e::DEMO_KEY),
+        None,
+        "",
+    );
+    assert_eq!(status, 403);
+    let (status, text) = env.request(
+        Method::GET,
+        "/metrics",
+        Some(switchyard_e2e::OPERATOR_KEY),
+        None,
+        "",
+    );
     assert_eq!(status, 200);
     let text = text.as_str().unwrap();
     assert!(

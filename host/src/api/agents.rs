@@ -49,14 +49,7 @@ async fn create_agent(
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
     let app = state.app.clone();
     let agent = blocking(move || {
-        crate::app::check_id("agent id", &agent.id)?;
-        if app.storage.agent(&tenant, &agent.id)?.is_some() {
-            return Err(crate::app::Error::Conflict(format!(
-                "agent {:?} already exists; PUT /v1/agents/{{id}} replaces it",
-                agent.id
-            )));
-        }
-        app.put_agent(&tenant, &agent)?;
+        app.put_agent(&tenant, &agent, true)?;
         Ok(agent)
     })
     .await?;
@@ -78,7 +71,7 @@ async fn put_agent(
     }
     let app = state.app.clone();
     let agent = blocking(move || {
-        app.put_agent(&tenant, &agent)?;
+        app.put_agent(&tenant, &agent, false)?;
         Ok(agent)
     })
     .await?;

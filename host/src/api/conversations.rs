@@ -113,18 +113,8 @@ async fn close_conversation(
     TenantCaller(tenant): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
 ) -> Result<Json<Conversation>, ApiError> {
-    crate::app::check_id("conversation id", &conversation_id)?;
     let app = state.app.clone();
-    let closed = blocking(move || {
-        app.storage
-            .close_conversation(&tenant, &conversation_id)?
-            .ok_or_else(|| {
-                crate::app::Error::NotFound(format!(
-                    "conversation {conversation_id:?} does not exist"
-                ))
-            })
-    })
-    .await?;
+    let closed = blocking(move || app.close_conversation(&tenant, &conversation_id)).await?;
     state.app.storage.flush().await?;
     Ok(Json(closed))
 }

@@ -56,14 +56,7 @@ async fn create_article(
 ) -> Result<(StatusCode, Json<Article>), ApiError> {
     let app = state.app.clone();
     let article = blocking(move || {
-        crate::app::check_id("article id", &article.id)?;
-        if app.storage.article(&tenant, &article.id)?.is_some() {
-            return Err(crate::app::Error::Conflict(format!(
-                "article {:?} already exists; PUT replaces it",
-                article.id
-            )));
-        }
-        app.put_article(&tenant, &article)?;
+        app.put_article(&tenant, &article, true)?;
         Ok(article)
     })
     .await?;
@@ -85,7 +78,7 @@ async fn put_article(
     }
     let app = state.app.clone();
     let article = blocking(move || {
-        app.put_article(&tenant, &article)?;
+        app.put_article(&tenant, &article, false)?;
         Ok(article)
     })
     .await?;

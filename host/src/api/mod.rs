@@ -55,7 +55,12 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn metrics(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+/// Prometheus text; the operator key is required (scrapers send it as a
+/// bearer token), since it lists every tenant.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    _: auth::OperatorCaller,
+) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::auth::TenantCaller;
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
-use crate::model::{Ticket, TicketStatus, now_ms};
+use crate::model::{Ticket, TicketStatus};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,13 +75,11 @@ async fn update_ticket(
     crate::app::check_id("ticket id", &ticket_id)?;
     let app = state.app.clone();
     let ticket = blocking(move || {
-        let mut ticket = app.storage.ticket(&tenant, &ticket_id)?.ok_or_else(|| {
-            crate::app::Error::NotFound(format!("ticket {ticket_id:?} does not exist"))
-        })?;
-        ticket.status = update.status;
-        ticket.updated_at_ms = now_ms();
-        app.storage.put_ticket(&tenant, &ticket)?;
-        Ok(ticket)
+        app.storage
+            .set_ticket_status(&tenant, &ticket_id, update.status)?
+            .ok_or_else(|| {
+                crate::app::Error::NotFound(format!("ticket {ticket_id:?} does not exist"))
+            })
     })
     .await?;
     state.app.storage.flush().await?;

@@ -59,6 +59,9 @@ impl Default for Limits {
     }
 }
 
+/// The WASI clock interface as wasmtime-wasi 48 links it.
+const WASI_MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -84,6 +87,24 @@ impl Runtime {
         // empty (see HostState::new), so it grants nothing.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow!("linking WASI: {e}"))?;
+        // A clock pollable would block the host thread inside `poll`, where the
+        // epoch deadline cannot reach: plugins may not wait, so these trap.
+        linker.allow_shadowing(true);
+        {
+            let mut clock = linker
+                .instance(WASI_MONOTONIC_CLOCK)
+                .map_err(|e| anyhow!("shadowing the WASI clock: {e}"))?;
+            for name in ["subscribe-duration", "subscribe-instant"] {
+                clock
+                    .func_new(name, move |_store, _ty, _params, _results| {
+                        wasmtime::bail!(
+                            "plugins may not wait: {WASI_MONOTONIC_CLOCK}#{name} is not available"
+                        )
+                    })
+                    .map_err(|e| anyhow!("shadowing {name}: {e}"))?;
+            }
+        }
+        linker.allow_shadowing(false);
         PluginHost::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| anyhow!("linking host imports: {e}"))?;
 
@@ -138,13 +159,18 @@ impl Runtime {
                 Err(e) => tracing::warn!(sha256, "cached artifact unusable, recompiling: {e}"),
             }
         }
-        let component = self.compile(bytes)?;
+        let component = self.compile(sha256, bytes)?;
         self.remember(storage, sha256, &component)?;
         Ok(component)
     }
 
-    /// Compile without keeping anything: for uploads not yet accepted.
-    pub fn compile(&self, bytes: &[u8]) -> anyhow::Result<Component> {
+    /// Compile without keeping anything: for uploads not yet accepted. A
+    /// component this runtime already holds (another database stored it) is
+    /// not compiled again.
+    pub fn compile(&self, sha256: &str, bytes: &[u8]) -> anyhow::Result<Component> {
+        if let Some(c) = self.compiled.lock().unwrap().get(sha256) {
+            return Ok(c.clone());
+        }
         Component::new(&self.engine, bytes).map_err(|e| anyhow!("not a valid component: {e}"))
     }
 
@@ -493,23 +519,27 @@ fn span_ok(start: u32, end: u32, text: &str) -> bool {
 /// agent names, priorities above 9, or more data than the output cap.
 fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(), String> {
     let text = &turn.message.text;
+    // Every list item costs at least this much, so a million empty items
+    // cannot slip under the cap.
+    const ITEM: usize = 16;
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, |s| s.len());
     let mut size = 0usize;
     match output {
         SlotOutput::Inspect(i) => {
             for f in &i.findings {
-                size += f.kind.len() + f.code.len() + f.detail.len();
+                size += ITEM + f.kind.len() + f.code.len() + f.detail.len();
                 if !span_ok(f.start, f.end, text) {
                     return Err(format!(
-                        "finding {} spans {}..{} outside the message",
+                        "finding {:.40} spans {}..{} outside the message",
                         f.code, f.start, f.end
                     ));
                 }
             }
-            size += i.masked_text.as_ref().map_or(0, |t| t.len());
+            size += opt(&i.masked_text);
         }
         SlotOutput::Classify(c) => {
             for intent in std::iter::once(&c.intent).chain(&c.alternatives) {
-                size += intent.name.len();
+                size += ITEM + intent.name.len();
                 if !unit(intent.confidence) {
                     return Err(format!(
                         "confidence {} of intent {:.40} is not in [0, 1]",
@@ -521,10 +551,10 @@ fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(),
                 return Err("empty intent name".into());
             }
             for e in &c.entities {
-                size += e.kind.len() + e.value.len();
+                size += ITEM + e.kind.len() + e.value.len();
                 if !span_ok(e.start, e.end, text) {
                     return Err(format!(
-                        "entity {} spans {}..{} outside the message",
+                        "entity {:.40} spans {}..{} outside the message",
                         e.kind, e.start, e.end
                     ));
                 }
@@ -532,11 +562,11 @@ fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(),
         }
         SlotOutput::Escalate(e) => {
             for r in &e.reasons {
-                size += r.code.len() + r.detail.len();
+                size += ITEM + r.code.len() + r.detail.len();
             }
         }
         SlotOutput::Route(Some(r)) => {
-            size += r.reason.len();
+            size += r.reason.len() + opt(&r.queue) + opt(&r.agent);
             if r.priority > 9 {
                 return Err(format!("priority {} is above 9", r.priority));
             }
@@ -552,20 +582,21 @@ fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(),
         }
         SlotOutput::Route(None) | SlotOutput::Ticket(None) => {}
         SlotOutput::Assist(a) => {
-            size += a.reply.as_ref().map_or(0, |r| r.len());
+            size += opt(&a.reply);
             for s in &a.suggestions {
-                size += s.title.len() + s.text.len();
+                size += ITEM + s.title.len() + s.text.len() + opt(&s.article_id);
                 if !unit(s.score) {
                     return Err(format!("suggestion score {} is not in [0, 1]", s.score));
                 }
             }
         }
         SlotOutput::Ticket(Some(t)) => {
-            size += t.title.len() + t.summary.len() + t.department.len();
+            size +=
+                t.title.len() + t.summary.len() + t.department.len() + opt(&t.existing_ticket_id);
             size += t
                 .facts
                 .iter()
-                .map(|f| f.key.len() + f.value.len())
+                .map(|f| ITEM + f.key.len() + f.value.len())
                 .sum::<usize>();
             if t.priority > 9 {
                 return Err(format!("priority {} is above 9", t.priority));

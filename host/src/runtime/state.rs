@@ -42,34 +42,64 @@ pub struct HostState {
     pub(crate) host_calls: u32,
 }
 
-/// Refuses growth past the cap and remembers that it did, so a trap that
-/// follows can be reported as out-of-memory rather than a plain trap.
+/// Caps what one instance may allocate across all its memories and tables,
+/// and remembers a refusal, so a trap that follows is reported as
+/// out-of-memory rather than a plain trap.
 struct MemoryCap {
     max_bytes: usize,
+    /// Bytes of linear memory across every memory of the instance.
+    memory_bytes: usize,
+    /// Elements across every table of the instance.
+    table_elements: usize,
     refused: bool,
 }
+
+/// Most table elements one instance may hold, across its tables.
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
+        let total = self.memory_bytes - current.min(self.memory_bytes) + desired;
+        if total > self.max_bytes {
             self.refused = true;
             return Ok(false);
         }
+        self.memory_bytes = total;
         Ok(true)
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        let total = self.table_elements - current.min(self.table_elements) + desired;
+        if total > MAX_TABLE_ELEMENTS {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    // A component is a handful of core instances, memories and tables; these
+    // bound what a hand-made one could declare.
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
+    }
+
+    fn tables(&self) -> usize {
+        64
     }
 }
 
@@ -114,6 +144,8 @@ impl HostState {
             table: ResourceTable::new(),
             memory: MemoryCap {
                 max_bytes: limits.memory_bytes,
+                memory_bytes: 0,
+                table_elements: 0,
                 refused: false,
             },
             limits,
@@ -136,6 +168,8 @@ impl HostState {
 
     pub(crate) fn begin_call(&mut self, call: CallContext) {
         self.call = Some(call);
+        // A refusal a guest survived in an earlier call says nothing about this one.
+        self.memory.refused = false;
         self.log_bytes = 0;
         self.logs_dropped = 0;
         self.host_calls = 0;

@@ -330,8 +330,11 @@ pub fn extract_entities(original: &str) -> Vec<Entity> {
             ORDER_CUES.iter().any(|cue| tail.contains(cue))
         };
         let d = &run.digits;
-        let is_phone =
-            d.len() == 11 && d.starts_with('1') && matches!(d.as_bytes()[1], b'3'..=b'9');
+        let is_phone = text::is_cn_mobile(d);
+        // A resident ID or a bank card is personal data, not an order number,
+        // unless the customer said it is an order number.
+        let next_char = original[run.end..].chars().next();
+        let personal = text::resident_id(d, next_char).is_some() || text::is_bank_card(d);
         let prefix_letters: String = before
             .chars()
             .rev()
@@ -352,7 +355,7 @@ pub fn extract_entities(original: &str) -> Vec<Entity> {
                 && prefix_letters.len() <= 3
                 && d.len() >= 4
                 && cue_before)
-            || (d.len() >= 10 && d.len() <= 24 && !is_phone)
+            || (d.len() >= 10 && d.len() <= 24 && !is_phone && !personal)
         {
             let start = run.start - prefix_letters.len();
             entities.push(Entity {
@@ -501,6 +504,18 @@ mod tests {
             &text[order.start as usize..order.end as usize],
             "2024113012345"
         );
+    }
+
+    #[test]
+    fn personal_numbers_are_not_order_numbers_unless_announced() {
+        let id = "身份证110101199003074258 卡号4111111111111111";
+        assert!(
+            extract_entities(id).iter().all(|e| e.kind != "order-id"),
+            "{:?}",
+            extract_entities(id)
+        );
+        let announced = extract_entities("订单号 4111111111111111");
+        assert_eq!(announced[0].kind, "order-id");
     }
 
     #[test]

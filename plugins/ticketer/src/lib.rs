@@ -77,7 +77,15 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
     .cloned()
     .unwrap_or_else(|| config.default_department.clone());
 
-    let order = turn.entities.iter().find(|e| e.kind == "order-id");
+    let pii_spans: Vec<(u32, u32)> = turn
+        .findings
+        .iter()
+        .filter(|f| f.kind == "pii")
+        .map(|f| (f.start, f.end))
+        .collect();
+    let order = turn.entities.iter().find(|e| {
+        e.kind == "order-id" && !pii_spans.iter().any(|(s, t)| e.start < *t && *s < e.end)
+    });
     let title = match order {
         Some(o) => format!("{} · order {}", intent.name, o.value),
         None => format!("{} · customer {}", intent.name, turn.customer.id),
@@ -88,8 +96,22 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
         fact("customer", &turn.customer.id),
         fact("channel", &turn.message.channel),
     ];
+    // An entity that overlaps personal data the inspector found is masked:
+    // tickets travel further than chats.
+    let pii: Vec<(u32, u32)> = turn
+        .findings
+        .iter()
+        .filter(|f| f.kind == "pii")
+        .map(|f| (f.start, f.end))
+        .collect();
+    let is_personal = |e: &Entity| pii.iter().any(|(s, t)| e.start < *t && *s < e.end);
     for e in &turn.entities {
-        facts.push(fact(&e.kind, &e.value));
+        let value = if is_personal(e) {
+            "***".to_string()
+        } else {
+            e.value.clone()
+        };
+        facts.push(fact(&e.kind, &value));
     }
     for f in turn.findings.iter().filter(|f| f.kind == "sensitive-word") {
         facts.push(fact("flag", &f.code));
