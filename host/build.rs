@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem): everything built for wasm32-wasip2.
-const COMPONENTS: [(&str, &str); 7] = [
+const COMPONENTS: [(&str, &str); 8] = [
     ("switchyard-plugin-inspector", "switchyard_plugin_inspector"),
     (
         "switchyard-plugin-classifier",
@@ -20,6 +20,10 @@ const COMPONENTS: [(&str, &str); 7] = [
     (
         "switchyard-fixture-misbehaving",
         "switchyard_fixture_misbehaving",
+    ),
+    (
+        "switchyard-fixture-wrong-world",
+        "switchyard_fixture_wrong_world",
     ),
 ];
 

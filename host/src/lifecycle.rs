@@ -132,13 +132,14 @@ impl Switchyard {
     }
 
     /// Upload a component (unless stored already) and stage it on a slot with
-    /// `config`, in one step: nothing is stored unless the component is valid,
+    /// `config`, in `lane` (by default the plugin's name), in one step: nothing is stored unless the component is valid,
     /// implements `slot`, accepts the config in `init` and passes a smoke run.
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
         tenant: &str,
         slot: Slot,
+        lane: Option<&str>,
         name: &str,
         version: &str,
         component: &[u8],
@@ -160,18 +161,20 @@ impl Switchyard {
                 .component(&self.storage, &meta.sha256, component)
                 .map_err(|e| Error::Internal(format!("{e:#}")))?,
         };
-        let (staged, bound) = self.validate(tenant, &meta, &compiled, config)?;
+        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config)?;
         if let Some(c) = fresh {
             self.keep_plugin(&meta, component, &c)?;
         }
         self.add_staged(tenant, slot, staged, bound, actor)
     }
 
-    /// Stage a stored plugin version on a slot with `config`.
+    /// Stage a stored plugin version on a slot with `config`, in `lane`
+    /// (by default the plugin's name).
     pub fn stage(
         &self,
         tenant: &str,
         slot: Slot,
+        lane: Option<&str>,
         sha256: &str,
         config: String,
         actor: &Actor,
@@ -184,7 +187,7 @@ impl Switchyard {
                 meta.slot
             )));
         }
-        let (staged, bound) = self.validate(tenant, &meta, &compiled, config)?;
+        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config)?;
         self.add_staged(tenant, slot, staged, bound, actor)
     }
 
@@ -208,9 +211,12 @@ impl Switchyard {
         &self,
         tenant: &str,
         meta: &PluginMeta,
+        lane: Option<&str>,
         compiled: &wasmtime::component::Component,
         config: String,
     ) -> Result<(SlotVersion, Arc<BoundPlugin>)> {
+        let lane = lane.unwrap_or(&meta.name).to_string();
+        crate::app::check_id("lane", &lane)?;
         if config.len() > MAX_CONFIG_BYTES {
             return Err(Error::Invalid(format!(
                 "the config exceeds {MAX_CONFIG_BYTES} bytes"
@@ -228,6 +234,7 @@ impl Switchyard {
         let now = now_ms();
         let version = SlotVersion {
             id,
+            lane,
             name: meta.name.clone(),
             version: meta.version.clone(),
             sha256: meta.sha256.clone(),
@@ -347,14 +354,14 @@ impl Switchyard {
                     "no version {id} on the {slot} slot of tenant {tenant:?}"
                 ))
             })?;
-        let name = rollout.versions[index].name.clone();
+        let lane = rollout.versions[index].lane.clone();
         let state = rollout.versions[index].state;
         let now = now_ms();
         let active_ids = rollout.active_ids();
         // Another version of the same plugin in the role being taken goes back to staged.
         let demote = |rollout: &mut SlotRollout, role: RolloutState| {
             for v in rollout.versions.iter_mut() {
-                if v.name == name && v.state == role && v.id != id {
+                if v.lane == lane && v.state == role && v.id != id {
                     v.state = RolloutState::Staged;
                     v.changed_at_ms = now;
                 }
@@ -388,7 +395,7 @@ impl Switchyard {
             Transition::Activate => {
                 rollout.history.push(active_ids);
                 for v in rollout.versions.iter_mut() {
-                    if v.name == name && v.state == RolloutState::Active {
+                    if v.lane == lane && v.state == RolloutState::Active {
                         v.state = RolloutState::Retired;
                         v.changed_at_ms = now;
                     }
@@ -469,7 +476,8 @@ impl Switchyard {
                     binding.sha256, meta.slot
                 )));
             }
-            let (mut version, bound) = self.validate(tenant, &meta, &compiled, binding.config)?;
+            let (mut version, bound) =
+                self.validate(tenant, &meta, None, &compiled, binding.config)?;
             version.state = RolloutState::Active;
             self.lifecycle
                 .prepared
@@ -502,8 +510,8 @@ impl Switchyard {
         // The bound set runs first, in the order given.
         let mut lanes: Vec<String> = Vec::new();
         for v in &staged {
-            if !lanes.contains(&v.name) {
-                lanes.push(v.name.clone());
+            if !lanes.contains(&v.lane) {
+                lanes.push(v.lane.clone());
             }
         }
         lanes.extend(
@@ -596,7 +604,7 @@ impl Switchyard {
                     rollout
                         .versions
                         .iter()
-                        .find(|v| &v.name == name && v.state == state)
+                        .find(|v| &v.lane == name && v.state == state)
                 };
                 let lane = Lane {
                     active: find(RolloutState::Active).map(&get).transpose()?,
@@ -678,7 +686,7 @@ impl Switchyard {
             return Ok(());
         };
         let now = now_ms();
-        let name = rollout.versions[index].name.clone();
+        let lane = rollout.versions[index].lane.clone();
         let state = rollout.versions[index].state;
         let mut what = format!("retired {}", describe(&rollout.versions[index]));
         match state {
@@ -687,7 +695,7 @@ impl Switchyard {
             RolloutState::Active => {
                 let previous = rollout.history.iter().rev().find_map(|ids| {
                     ids.iter().copied().find(|other| {
-                        *other != id && rollout.version(*other).is_some_and(|v| v.name == name)
+                        *other != id && rollout.version(*other).is_some_and(|v| v.lane == lane)
                     })
                 });
                 rollout.history.push(rollout.active_ids());

@@ -380,13 +380,17 @@ pub enum RolloutState {
     Retired,
 }
 
-/// One plugin version with its config on a tenant's slot. Versions with the
-/// same plugin `name` are alternatives for one place in the slot (a "lane");
-/// different names run one after the other, in the order they first appeared.
+/// One plugin version with its config on a tenant's slot. Versions of one
+/// `lane` are alternatives for one place in the slot; lanes run one after the
+/// other, in `SlotRollout::lanes` order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlotVersion {
     /// Unique within the database; what lifecycle commands name.
     pub id: u64,
+    /// The place in the slot this version competes for (by default its
+    /// plugin's name): a new classifier named differently can still replace
+    /// the "classifier" lane.
+    pub lane: String,
     pub name: String,
     pub version: String,
     pub sha256: String,
@@ -404,7 +408,7 @@ pub struct SlotVersion {
 /// A tenant's versions on one slot and how the active set changed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SlotRollout {
-    /// Plugin names in call order. A name joins at the end when its first
+    /// Lane names in call order. A lane joins at the end when its first
     /// version is staged; binding a set of plugins puts them first, in order.
     #[serde(default)]
     pub lanes: Vec<String>,
@@ -416,10 +420,10 @@ pub struct SlotRollout {
 }
 
 impl SlotRollout {
-    /// Add a version, giving its plugin name a lane if it has none.
+    /// Add a version, appending its lane if the slot has none of that name.
     pub fn add(&mut self, version: SlotVersion) {
-        if !self.lanes.contains(&version.name) {
-            self.lanes.push(version.name.clone());
+        if !self.lanes.contains(&version.lane) {
+            self.lanes.push(version.lane.clone());
         }
         self.versions.push(version);
     }

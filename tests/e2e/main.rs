@@ -5,6 +5,7 @@
 //! - `containment`: purpose-built misbehaving plugins never take a message down
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
 //! - `durability`: acknowledged writes survive a restart
+//! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
 //! - `observability`: `/healthz` and `/metrics`
 
@@ -12,5 +13,6 @@ mod api_errors;
 mod containment;
 mod conversations;
 mod durability;
+mod lifecycle;
 mod observability;
 mod operator;

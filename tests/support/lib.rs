@@ -172,6 +172,69 @@ impl TestEnv {
         )
     }
 
+    /// Serve the HTTP API on a real loopback socket; returns its base URL.
+    pub fn serve(&self) -> String {
+        let router = self.router.clone();
+        let listener = self
+            .runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("binding a loopback port");
+        let addr = listener.local_addr().unwrap();
+        self.runtime.spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        format!("http://{addr}")
+    }
+
+    /// Upload a component and stage it on a tenant's slot with `config`, in
+    /// the lane named like the plugin, through the operator API.
+    pub fn push(
+        &self,
+        tenant: &str,
+        slot: &str,
+        name: &str,
+        version: &str,
+        component: &[u8],
+        config: &str,
+    ) -> (StatusCode, Value) {
+        self.push_to_lane(tenant, slot, name, name, version, component, config)
+    }
+
+    /// Like [`TestEnv::push`], competing for `lane`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_to_lane(
+        &self,
+        tenant: &str,
+        slot: &str,
+        lane: &str,
+        name: &str,
+        version: &str,
+        component: &[u8],
+        config: &str,
+    ) -> (StatusCode, Value) {
+        use base64::Engine;
+        let body = json!({
+            "lane": lane, "name": name, "version": version, "config": config,
+            "component": base64::engine::general_purpose::STANDARD.encode(component),
+        });
+        self.post(
+            &format!("/v1/tenants/{tenant}/slots/{slot}/versions"),
+            OPERATOR_KEY,
+            &body,
+        )
+    }
+
+    /// A lifecycle command on one version: "shadow", "activate", "stage", "retire".
+    pub fn lifecycle(&self, tenant: &str, slot: &str, id: u64, command: &str) -> Value {
+        let (status, body) = self.post(
+            &format!("/v1/tenants/{tenant}/slots/{slot}/versions/{id}/{command}"),
+            OPERATOR_KEY,
+            &json!({}),
+        );
+        assert_eq!(status, StatusCode::OK, "{command} {id}: {body}");
+        body
+    }
+
     /// Bind plugins (sha256, config) to a tenant's slot through the operator API.
     pub fn bind(&self, tenant: &str, slot: &str, plugins: &[(&str, &str)]) -> (StatusCode, Value) {
         let plugins: Vec<Value> = plugins
@@ -197,6 +260,12 @@ pub fn active_version(env: &TestEnv, tenant: &str, slot: &str) -> Value {
         .find(|v| v["state"] == "active")
         .unwrap_or_else(|| panic!("no active version on {tenant}/{slot}: {rollout}"))
         .clone()
+}
+
+/// A compiled test component by file stem (see host/build.rs).
+pub fn component(stem: &str) -> Vec<u8> {
+    let path = format!("{}/{stem}.wasm", switchyard::demo::COMPONENT_DIR);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 /// The trace entries of one slot in a message response.

@@ -223,6 +223,9 @@ async fn get_rollout(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StageRequest {
+    /// The place in the slot it competes for; by default the plugin's name.
+    #[serde(default)]
+    lane: Option<String>,
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
@@ -259,6 +262,7 @@ async fn stage_version(
                 app.push(
                     &tenant_id,
                     slot,
+                    body.lane.as_deref(),
                     &name,
                     &version,
                     &bytes,
@@ -269,7 +273,17 @@ async fn stage_version(
             .await?
         }
         (None, Some(sha)) => {
-            blocking(move || app.stage(&tenant_id, slot, &sha, body.config, &actor)).await?
+            blocking(move || {
+                app.stage(
+                    &tenant_id,
+                    slot,
+                    body.lane.as_deref(),
+                    &sha,
+                    body.config,
+                    &actor,
+                )
+            })
+            .await?
         }
         _ => {
             return Err(ApiError::BadRequest(
