@@ -193,76 +193,117 @@ fn replay_reports_the_bad_line() {
     assert!(stderr.contains("bad.jsonl:2"), "{stderr}");
 }
 
-#[test]
-fn plugin_push_and_list_manage_a_running_server() {
-    let data = tempfile::tempdir().unwrap();
-    let server = serve(data.path());
-    let config = data.path().join("fixture.conf");
-    std::fs::write(&config, "count").unwrap();
-    let fixture = format!(
-        "{}/switchyard_fixture_misbehaving.wasm",
-        switchyard::demo::COMPONENT_DIR
-    );
+fn cli(args: &[&str], server: &Server) -> String {
     let output = Command::new(BIN)
-        .args([
-            "plugin",
-            "push",
-            &fixture,
-            "--name",
-            "counter",
-            "--version",
-            "2",
-            "--tenant",
-            "demo",
-            "--config",
-        ])
-        .arg(&config)
+        .args(args)
         .args(["--server", &server.base])
         .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
         .output()
         .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "{}",
+        "{args:?}: {}{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("for the classify slot") && stdout.contains("bound to tenant demo"),
-        "{stdout}"
-    );
+    stdout
+}
 
-    // The operator key is found in the data directory when not given.
-    std::fs::write(data.path().join("operator.key"), OPERATOR_KEY).unwrap();
-    let output = Command::new(BIN)
-        .args(["plugin", "list", "--server", &server.base, "--data"])
-        .arg(data.path())
-        .env_remove("SWITCHYARD_OPERATOR_KEY")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let listing = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        listing.contains("counter") && listing.contains("classifier"),
-        "{listing}"
-    );
-
-    // The next message is decided by the pushed plugin, with no restart.
-    let (_, body) = post(
+fn say(server: &Server, conversation: &str, text: &str) -> Value {
+    let (status, body) = post(
         &server.base,
-        "/v1/conversations/pushed/messages",
+        &format!("/v1/conversations/{conversation}/messages"),
         DEMO_KEY,
-        &json!({"text": "hello", "customer": {"id": "c"}}),
+        &json!({"text": text, "customer": {"id": conversation}}),
+    );
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+#[test]
+fn an_operator_session_push_shadow_diff_activate_rollback_then_replay() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    assert_eq!(
+        say(&server, "before", "where is my package?")["intent"]["name"],
+        "logistics"
+    );
+
+    // Push the fixture as a candidate for the demo's classifier lane; it calls everything a refund.
+    let config = data.path().join("fixture.conf");
+    std::fs::write(&config, "ok").unwrap();
+    let fixture = format!(
+        "{}/switchyard_fixture_misbehaving.wasm",
+        switchyard::demo::COMPONENT_DIR
+    );
+    let config = config.to_str().unwrap();
+    let out = cli(
+        &[
+            "plugin",
+            "push",
+            &fixture,
+            "--name",
+            "fixture",
+            "--version",
+            "2",
+            "--tenant",
+            "demo",
+            "--slot",
+            "classify",
+            "--lane",
+            "classifier",
+            "--config",
+            config,
+        ],
+        &server,
+    );
+    let id: String = out
+        .split("as version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let version = ["--tenant", "demo", "--slot", "classify"];
+    let run = |command: &str, extra: &[&str]| {
+        cli(
+            &[&["plugin", command, &id][..], &version[..], extra].concat(),
+            &server,
+        )
+    };
+
+    run("shadow", &[]);
+    say(&server, "shadowed", "where is my package?");
+    let diff = run("diff", &[]);
+    assert!(
+        diff.contains("in shadow on 1 messages") && diff.contains("intent differed:     1 (100%)"),
+        "{diff}"
+    );
+
+    run("activate", &[]);
+    let after = say(&server, "after", "where is my package?");
+    assert_eq!(after["intent"]["name"], "refund");
+
+    let history = cli(&["plugin", "history", "--tenant", "demo"], &server);
+    for action in ["stage", "shadow", "activate"] {
+        assert!(history.contains(action), "{action}: {history}");
+    }
+    assert!(history.contains("by operator (key "), "{history}");
+
+    cli(
+        &[
+            "plugin", "rollback", "--tenant", "demo", "--slot", "classify",
+        ],
+        &server,
     );
     assert_eq!(
-        body["intent"]["name"], "call-2",
-        "call 1 was the smoke run at push"
+        say(&server, "rolled-back", "where is my package?")["intent"]["name"],
+        "logistics"
     );
-    assert_eq!(body["trace"][1]["plugin"], "counter");
+    let listing = cli(&["plugin", "list", "--tenant", "demo"], &server);
+    assert!(
+        listing.contains("retired") && listing.contains("fixture"),
+        "{listing}"
+    );
 
     // A wrong key is refused with the server's message.
     let output = Command::new(BIN)
@@ -278,6 +319,38 @@ fn plugin_push_and_list_manage_a_running_server() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown API key"));
+
+    // Offline: re-run the stored "before" conversation against the pushed version.
+    drop(server);
+    let output = Command::new(BIN)
+        .args([
+            "replay",
+            "--tenant",
+            "demo",
+            "--conversation",
+            "before",
+            "--with",
+            &format!("classify={id}"),
+            "--data",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("intent logistics -> refund"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("classify:fixture#{id}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1 of 1 messages would be decided differently"),
+        "{stdout}"
+    );
 }
 
 #[test]

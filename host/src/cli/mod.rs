@@ -1,4 +1,7 @@
-//! The `switchyard` command line: `serve`, `replay`, `plugin list|push`.
+//! The `switchyard` command line: `serve`, `replay`, and the `plugin`
+//! commands (in `plugin.rs`) that drive a running server's operator API.
+
+mod plugin;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +14,7 @@ use serde::Deserialize;
 use crate::api::{self, AppState, OperatorKey};
 use crate::app::{NewMessage, Switchyard, new_key};
 use crate::demo;
-use crate::model::{Binding, Customer, MessageRecord};
+use crate::model::{Customer, MessageRecord};
 use crate::runtime::{Limits, Runtime};
 use crate::storage::Storage;
 
@@ -33,9 +36,9 @@ enum Command {
     /// Run a JSONL conversation file through a tenant's plugins and print the decisions.
     /// Nothing is written to the data directory.
     Replay(ReplayArgs),
-    /// Manage plugins on a running server.
+    /// Manage plugins and their rollout on a running server.
     #[command(subcommand)]
-    Plugin(PluginCommand),
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(Args)]
@@ -60,7 +63,8 @@ struct ServeArgs {
 #[derive(Args)]
 struct ReplayArgs {
     /// JSONL file: one {"conversation", "text", "channel", "customer": {"id", "tier"}} per line.
-    file: PathBuf,
+    #[arg(required_unless_present = "conversation")]
+    file: Option<PathBuf>,
     /// Tenant whose plugins decide.
     #[arg(long, default_value = demo::DEMO_TENANT)]
     tenant: String,
@@ -68,49 +72,16 @@ struct ReplayArgs {
     /// without it, the embedded demo tenant is used.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Re-run this stored conversation (needs --data) and show where each
+    /// decision would differ from the one stored.
+    #[arg(long, requires = "data", conflicts_with = "file")]
+    conversation: Option<String>,
+    /// Decide with this stored version on a slot: SLOT=VERSION_ID (repeatable).
+    #[arg(long = "with", value_name = "SLOT=VERSION_ID")]
+    with: Vec<String>,
     /// Print every decision as one JSON line instead of a summary.
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Args, Clone)]
-struct ServerArgs {
-    /// Base URL of the running server.
-    #[arg(
-        long,
-        env = "SWITCHYARD_SERVER",
-        default_value = "http://127.0.0.1:8080"
-    )]
-    server: String,
-    /// Operator key; defaults to the one in DATA/operator.key.
-    #[arg(long, env = "SWITCHYARD_OPERATOR_KEY", hide_env_values = true)]
-    operator_key: Option<String>,
-    /// Data directory of the server, to find operator.key.
-    #[arg(long, env = "SWITCHYARD_DATA", default_value = "./switchyard-data")]
-    data: PathBuf,
-}
-
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// List stored plugin versions.
-    List(ServerArgs),
-    /// Upload a plugin component; with --tenant, also bind it to its slot.
-    Push {
-        /// The component (.wasm built for wasm32-wasip2).
-        file: PathBuf,
-        #[arg(long)]
-        name: String,
-        #[arg(long)]
-        version: String,
-        /// Bind to this tenant's slot after upload (replacing what is bound there).
-        #[arg(long)]
-        tenant: Option<String>,
-        /// File with the plugin's configuration for that tenant.
-        #[arg(long)]
-        config: Option<PathBuf>,
-        #[command(flatten)]
-        server: ServerArgs,
-    },
 }
 
 pub fn main() -> anyhow::Result<()> {
@@ -125,7 +96,7 @@ pub fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Replay(args) => replay(args),
-        Command::Plugin(cmd) => plugin(cmd),
+        Command::Plugin(cmd) => plugin::run(cmd),
     }
 }
 
@@ -255,19 +226,18 @@ fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<()> {
-    let input = std::fs::File::open(&args.file)
-        .with_context(|| format!("opening {}", args.file.display()))?;
-    let app = match &args.data {
+    let (app, source) = match &args.data {
         Some(dir) => {
             if !dir.join("conf").exists() && !dir.join("db").exists() {
                 bail!("{} holds no switchyard data", dir.display());
             }
             let source = Storage::open(dir)?;
-            Switchyard::new(
+            let app = Switchyard::new(
                 scratch_copy(&source, &args.tenant)?,
                 Runtime::new()?,
                 Limits::default(),
-            )
+            );
+            (app, Some(source))
         }
         None => {
             if args.tenant != demo::DEMO_TENANT {
@@ -275,18 +245,99 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             }
             let app = Switchyard::new(Storage::temporary()?, Runtime::new()?, Limits::default());
             demo::seed(&app, &new_key("replay"))?;
-            app
+            (app, None)
         }
     };
+    // Swap in the requested versions on the scratch copy only.
+    let replayer = crate::model::Actor {
+        kind: "replay".into(),
+        key: None,
+    };
+    for spec in &args.with {
+        let (slot, id) = spec
+            .split_once('=')
+            .and_then(|(slot, id)| {
+                Some((crate::model::Slot::parse(slot)?, id.parse::<u64>().ok()?))
+            })
+            .with_context(|| {
+                format!("--with {spec}: expected SLOT=VERSION_ID, for example classify=42")
+            })?;
+        app.transition(
+            &args.tenant,
+            slot,
+            id,
+            crate::lifecycle::Transition::Activate,
+            &replayer,
+        )
+        .with_context(|| format!("--with {spec}"))?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+
+    if let (Some(conversation), Some(source)) = (&args.conversation, &source) {
+        let stored = source.messages(&args.tenant, conversation)?;
+        if stored.is_empty() {
+            bail!(
+                "conversation {conversation:?} has no stored messages for tenant {:?}",
+                args.tenant
+            );
+        }
+        let mut differing = 0;
+        for old in &stored {
+            let new = app.handle_message(
+                &args.tenant,
+                conversation,
+                NewMessage {
+                    text: old.text.clone(),
+                    channel: old.channel.clone(),
+                    customer: old.customer.clone(),
+                },
+            )?;
+            let changes = differences(&old.decision, &new.decision);
+            differing += usize::from(!changes.is_empty());
+            if args.json {
+                let line = serde_json::json!({"message_id": old.id, "text": old.text, "stored": old.decision, "replayed": new.decision, "differences": changes});
+                writeln!(out, "{line}")?;
+            } else if changes.is_empty() {
+                writeln!(
+                    out,
+                    "[{}] {}
+  same decision",
+                    old.id, old.text
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "[{}] {}
+  {}",
+                    old.id,
+                    old.text,
+                    changes.join("\n  ")
+                )?;
+            }
+        }
+        if !args.json {
+            writeln!(
+                out,
+                "{differing} of {} messages would be decided differently",
+                stored.len()
+            )?;
+        }
+        return Ok(());
+    }
+
+    let file = args
+        .file
+        .as_ref()
+        .context("give a conversation file or --conversation")?;
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     for (n, line) in std::io::BufReader::new(input).lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
         let parsed: ReplayLine = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: not a replay line", args.file.display(), n + 1))?;
+            .with_context(|| format!("{}:{}: not a replay line", file.display(), n + 1))?;
         let record = app
             .handle_message(
                 &args.tenant,
@@ -297,7 +348,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
                     customer: parsed.customer,
                 },
             )
-            .with_context(|| format!("{}:{}", args.file.display(), n + 1))?;
+            .with_context(|| format!("{}:{}", file.display(), n + 1))?;
         if args.json {
             writeln!(out, "{}", serde_json::to_string(&record)?)?;
         } else {
@@ -305,6 +356,49 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where a replayed decision differs from the stored one, and which versions decided each.
+fn differences(old: &crate::model::Decision, new: &crate::model::Decision) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.intent.name != new.intent.name {
+        out.push(format!("intent {} -> {}", old.intent.name, new.intent.name));
+    }
+    if old.escalation.escalate != new.escalation.escalate {
+        out.push(format!(
+            "escalate {} -> {}",
+            old.escalation.escalate, new.escalation.escalate
+        ));
+    }
+    let route = |d: &crate::model::Decision| {
+        format!("{} {}", d.route.to, d.route.queue.as_deref().unwrap_or(""))
+            .trim()
+            .to_string()
+    };
+    if route(old) != route(new) {
+        out.push(format!("route {} -> {}", route(old), route(new)));
+    }
+    let department = |d: &crate::model::Decision| d.ticket.as_ref().map(|t| t.department.clone());
+    if department(old) != department(new) {
+        out.push(format!(
+            "ticket {:?} -> {:?}",
+            department(old),
+            department(new)
+        ));
+    }
+    if !out.is_empty() {
+        let deciders = |d: &crate::model::Decision| -> String {
+            d.trace
+                .iter()
+                .filter(|t| t.role.as_deref().is_some_and(|r| r != "shadow"))
+                .map(|t| format!("{}:{}#{}", t.slot, t.plugin, t.version_id.unwrap_or(0)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        out.push(format!("stored by:   {}", deciders(old)));
+        out.push(format!("replayed by: {}", deciders(new)));
+    }
+    out
 }
 
 /// One readable paragraph per decision.
@@ -363,110 +457,4 @@ fn summary(r: &MessageRecord) -> String {
         s += &format!(", failures: {}", failures.join(", "));
     }
     s
-}
-
-fn operator_key(args: &ServerArgs) -> anyhow::Result<String> {
-    if let Some(k) = &args.operator_key {
-        return Ok(k.clone());
-    }
-    let file = args.data.join("operator.key");
-    let key = std::fs::read_to_string(&file).with_context(|| {
-        format!(
-            "no --operator-key given and {} is not readable",
-            file.display()
-        )
-    })?;
-    Ok(key.trim().to_string())
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
-/// The body of a response, or an error carrying the server's message.
-fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<serde_json::Value> {
-    let status = response.status();
-    let body: serde_json::Value = response
-        .body_mut()
-        .read_json()
-        .unwrap_or(serde_json::Value::Null);
-    if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no message");
-        bail!("server answered {status}: {message}");
-    }
-    Ok(body)
-}
-
-fn plugin(cmd: PluginCommand) -> anyhow::Result<()> {
-    match cmd {
-        PluginCommand::List(server) => {
-            let key = operator_key(&server)?;
-            let response = agent()
-                .get(format!(
-                    "{}/v1/plugins",
-                    server.server.trim_end_matches('/')
-                ))
-                .header("Authorization", format!("Bearer {key}"))
-                .call()?;
-            let plugins = read_json(response)?;
-            println!(
-                "{:<12} {:<14} {:<10} {:<9} sha256",
-                "slot", "name", "version", "size"
-            );
-            for p in plugins.as_array().into_iter().flatten() {
-                println!(
-                    "{:<12} {:<14} {:<10} {:<9} {}",
-                    p["slot"].as_str().unwrap_or(""),
-                    p["name"].as_str().unwrap_or(""),
-                    p["version"].as_str().unwrap_or(""),
-                    p["size"].as_u64().unwrap_or(0),
-                    p["sha256"].as_str().unwrap_or("")
-                );
-            }
-            Ok(())
-        }
-        PluginCommand::Push {
-            file,
-            name,
-            version,
-            tenant,
-            config,
-            server,
-        } => {
-            let key = operator_key(&server)?;
-            let base = server.server.trim_end_matches('/');
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let response = agent()
-                .post(format!("{base}/v1/plugins"))
-                .query("name", &name)
-                .query("version", &version)
-                .header("Authorization", format!("Bearer {key}"))
-                .content_type("application/wasm")
-                .send(&bytes[..])?;
-            let meta = read_json(response)?;
-            let sha = meta["sha256"].as_str().unwrap_or_default().to_string();
-            let slot = meta["slot"].as_str().unwrap_or_default().to_string();
-            println!("stored {name}@{version} for the {slot} slot, sha256 {sha}");
-            if let Some(tenant) = tenant {
-                let config = match config {
-                    Some(path) => std::fs::read_to_string(&path)
-                        .with_context(|| format!("reading {}", path.display()))?,
-                    None => String::new(),
-                };
-                let body = serde_json::json!({"plugins": [Binding { sha256: sha, config }]});
-                let response = agent()
-                    .put(format!("{base}/v1/tenants/{tenant}/bindings/{slot}"))
-                    .header("Authorization", format!("Bearer {key}"))
-                    .send_json(&body)?;
-                read_json(response)?;
-                println!("bound to tenant {tenant}, slot {slot}");
-            }
-            Ok(())
-        }
-    }
 }

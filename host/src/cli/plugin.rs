@@ -1,0 +1,403 @@
+//! `switchyard plugin …`: upload, stage, shadow, canary, activate, roll back
+//! and inspect plugin versions on a running server, through its operator API.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Args, Clone)]
+pub struct ServerArgs {
+    /// Base URL of the running server.
+    #[arg(
+        long,
+        env = "SWITCHYARD_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    server: String,
+    /// Operator key; defaults to the one in DATA/operator.key.
+    #[arg(long, env = "SWITCHYARD_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
+    /// Data directory of the server, to find operator.key.
+    #[arg(long, env = "SWITCHYARD_DATA", default_value = "./switchyard-data")]
+    data: PathBuf,
+}
+
+#[derive(Args, Clone)]
+pub struct SlotArgs {
+    #[arg(long)]
+    tenant: String,
+    /// inspect, classify, escalate, route, assist or ticket.
+    #[arg(long)]
+    slot: String,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Args, Clone)]
+pub struct VersionArgs {
+    /// Version id, as `plugin list --tenant T` shows it.
+    id: u64,
+    #[command(flatten)]
+    slot: SlotArgs,
+}
+
+#[derive(Subcommand)]
+pub enum PluginCommand {
+    /// List stored plugins; with --tenant, every slot's versions and their states.
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Upload a component; with --tenant and --slot, stage it there (validated:
+    /// the world, `init` with the config, a smoke run), ready to shadow, canary or activate.
+    Push {
+        /// The component (.wasm built for wasm32-wasip2).
+        file: PathBuf,
+        /// Plugin name; the file name by default.
+        #[arg(long)]
+        name: Option<String>,
+        /// Version label; the start of the component's sha256 by default.
+        #[arg(long)]
+        version: Option<String>,
+        #[arg(long, requires = "slot")]
+        tenant: Option<String>,
+        #[arg(long, requires = "tenant")]
+        slot: Option<String>,
+        /// The place in the slot it competes for; the plugin name by default.
+        #[arg(long)]
+        lane: Option<String>,
+        /// File with the plugin's configuration for that tenant.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Run a version on every message beside the active one; recorded, never acted on.
+    Shadow(VersionArgs),
+    /// Let a version decide for PERCENT of conversations (sticky per conversation).
+    Canary {
+        #[command(flatten)]
+        version: VersionArgs,
+        /// 1 to 99.
+        #[arg(long)]
+        percent: u8,
+    },
+    /// Make a version decide for everyone.
+    Activate(VersionArgs),
+    /// Stop shadowing or canarying a version.
+    Stage(VersionArgs),
+    /// Take a version out of service.
+    Retire(VersionArgs),
+    /// Restore the slot's previous active versions in one step.
+    Rollback(SlotArgs),
+    /// How a shadow version's decisions differed from what decided.
+    Diff(VersionArgs),
+    /// Every lifecycle change of a tenant: who, when, from which versions to which, why.
+    History {
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> anyhow::Result<Client> {
+        let key = match &args.operator_key {
+            Some(k) => k.clone(),
+            None => {
+                let file = args.data.join("operator.key");
+                std::fs::read_to_string(&file)
+                    .with_context(|| {
+                        format!(
+                            "no --operator-key given and {} is not readable",
+                            file.display()
+                        )
+                    })?
+                    .trim()
+                    .to_string()
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(Client {
+            agent,
+            base: args.server.trim_end_matches('/').to_string(),
+            key,
+        })
+    }
+
+    fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .call()?;
+        read_json(response)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .send_json(body)?;
+        read_json(response)
+    }
+}
+
+/// The body of a response, or an error carrying the server's message.
+fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = body["error"]["message"].as_str().unwrap_or("no message");
+        bail!("server answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn print_versions(slot: &str, rollout: &Value) {
+    let versions = rollout["versions"].as_array().cloned().unwrap_or_default();
+    if versions.is_empty() {
+        return;
+    }
+    println!("{slot}");
+    for v in versions {
+        let state = match str_of(&v, "state") {
+            "canary" => format!("canary {}%", v["percent"]),
+            other => other.to_string(),
+        };
+        println!(
+            "  {:>6}  {:<12} {:<12} {:<18} {:<10} sha256 {}  config {}",
+            v["id"],
+            state,
+            str_of(&v, "lane"),
+            str_of(&v, "name"),
+            str_of(&v, "version"),
+            &str_of(&v, "sha256")[..12.min(str_of(&v, "sha256").len())],
+            &str_of(&v, "config_sha256")[..12.min(str_of(&v, "config_sha256").len())],
+        );
+    }
+}
+
+fn slot_path(args: &SlotArgs) -> String {
+    format!("/v1/tenants/{}/slots/{}", args.tenant, args.slot)
+}
+
+fn transition(args: &VersionArgs, command: &str, body: Value) -> anyhow::Result<()> {
+    let client = Client::new(&args.slot.server)?;
+    let rollout = client.post(
+        &format!("{}/versions/{}/{command}", slot_path(&args.slot), args.id),
+        &body,
+    )?;
+    print_versions(&args.slot.slot, &rollout);
+    Ok(())
+}
+
+pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
+    match cmd {
+        PluginCommand::List {
+            tenant: None,
+            server,
+        } => {
+            let plugins = Client::new(&server)?.get("/v1/plugins")?;
+            println!(
+                "{:<12} {:<18} {:<12} {:<9} sha256",
+                "slot", "name", "version", "size"
+            );
+            for p in plugins.as_array().into_iter().flatten() {
+                println!(
+                    "{:<12} {:<18} {:<12} {:<9} {}",
+                    str_of(p, "slot"),
+                    str_of(p, "name"),
+                    str_of(p, "version"),
+                    p["size"].as_u64().unwrap_or(0),
+                    str_of(p, "sha256")
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::List {
+            tenant: Some(tenant),
+            server,
+        } => {
+            let rollouts = Client::new(&server)?.get(&format!("/v1/tenants/{tenant}/bindings"))?;
+            println!(
+                "  {:>6}  {:<12} {:<12} {:<18} {:<10}",
+                "id", "state", "lane", "name", "version"
+            );
+            for (slot, rollout) in rollouts["slots"].as_object().into_iter().flatten() {
+                print_versions(slot, rollout);
+            }
+            Ok(())
+        }
+        PluginCommand::Push {
+            file,
+            name,
+            version,
+            tenant,
+            slot,
+            lane,
+            config,
+            server,
+        } => {
+            use base64::Engine;
+            let client = Client::new(&server)?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let name = match name {
+                Some(n) => n,
+                None => file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(|s| s.replace('_', "-"))
+                    .context("name the plugin with --name")?,
+            };
+            let version =
+                version.unwrap_or_else(|| crate::runtime::sha256_hex(&bytes)[..12].to_string());
+            match (tenant, slot) {
+                (Some(tenant), Some(slot)) => {
+                    let config = match config {
+                        Some(path) => std::fs::read_to_string(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                        None => String::new(),
+                    };
+                    let body = json!({
+                        "name": name, "version": version, "lane": lane, "config": config,
+                        "component": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                    });
+                    let staged = client.post(
+                        &format!("/v1/tenants/{tenant}/slots/{slot}/versions"),
+                        &body,
+                    )?;
+                    println!(
+                        "staged {name}@{version} as version {} on {tenant}/{slot} (lane {}), sha256 {}",
+                        staged["id"],
+                        str_of(&staged, "lane"),
+                        str_of(&staged, "sha256")
+                    );
+                    println!(
+                        "next: switchyard plugin shadow {id} --tenant {tenant} --slot {slot}   (or canary / activate)",
+                        id = staged["id"]
+                    );
+                }
+                _ => {
+                    let response = client
+                        .agent
+                        .post(format!("{}/v1/plugins", client.base))
+                        .query("name", &name)
+                        .query("version", &version)
+                        .header("Authorization", format!("Bearer {}", client.key))
+                        .content_type("application/wasm")
+                        .send(&bytes[..])?;
+                    let meta = read_json(response)?;
+                    println!(
+                        "stored {name}@{version} for the {} slot, sha256 {}",
+                        str_of(&meta, "slot"),
+                        str_of(&meta, "sha256")
+                    );
+                }
+            }
+            Ok(())
+        }
+        PluginCommand::Shadow(args) => transition(&args, "shadow", json!({})),
+        PluginCommand::Canary { version, percent } => {
+            transition(&version, "canary", json!({"percent": percent}))
+        }
+        PluginCommand::Activate(args) => transition(&args, "activate", json!({})),
+        PluginCommand::Stage(args) => transition(&args, "stage", json!({})),
+        PluginCommand::Retire(args) => transition(&args, "retire", json!({})),
+        PluginCommand::Rollback(args) => {
+            let client = Client::new(&args.server)?;
+            let rollout = client.post(&format!("{}/rollback", slot_path(&args)), &json!({}))?;
+            print_versions(&args.slot, &rollout);
+            Ok(())
+        }
+        PluginCommand::Diff(args) => {
+            let client = Client::new(&args.slot.server)?;
+            let diff = client.get(&format!(
+                "{}/versions/{}/diff",
+                slot_path(&args.slot),
+                args.id
+            ))?;
+            let n = diff["messages"].as_u64().unwrap_or(0);
+            let pct = |k: &str| {
+                let d = diff[k].as_u64().unwrap_or(0);
+                if n == 0 {
+                    format!("{d}")
+                } else {
+                    format!("{d} ({:.0}%)", 100.0 * d as f64 / n as f64)
+                }
+            };
+            println!("version {} in shadow on {} messages", args.id, n);
+            println!("  intent differed:     {}", pct("intent_differs"));
+            println!("  escalation differed: {}", pct("escalation_differs"));
+            println!("  route differed:      {}", pct("route_differs"));
+            println!("  shadow failures:     {}", pct("failures"));
+            for e in diff["examples"].as_array().into_iter().flatten() {
+                println!(
+                    "  [{}] {}\n      active: {} / escalate {} / {}\n      shadow: {} / escalate {} / {}",
+                    str_of(e, "conversation_id"),
+                    str_of(e, "text"),
+                    str_of(&e["active"], "intent"),
+                    e["active"]["escalate"],
+                    str_of(&e["active"], "route"),
+                    str_of(&e["shadow"], "intent"),
+                    e["shadow"]["escalate"],
+                    str_of(&e["shadow"], "route"),
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::History { tenant, server } => {
+            let log = Client::new(&server)?.get(&format!("/v1/tenants/{tenant}/audit"))?;
+            let refs = |v: &Value| -> String {
+                let list: Vec<String> = v
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| format!("{}@{}#{}", str_of(r, "name"), str_of(r, "version"), r["id"]))
+                    .collect();
+                if list.is_empty() {
+                    "-".into()
+                } else {
+                    list.join(",")
+                }
+            };
+            for e in log.as_array().into_iter().flatten() {
+                let who = match e["actor"]["key"].as_str() {
+                    Some(key) => format!("{} (key {key})", str_of(&e["actor"], "kind")),
+                    None => str_of(&e["actor"], "kind").to_string(),
+                };
+                println!(
+                    "{} {:<8} {:<9} {} -> {}  by {who}: {}",
+                    e["at_ms"],
+                    str_of(e, "slot"),
+                    str_of(e, "action"),
+                    refs(&e["from"]),
+                    refs(&e["to"]),
+                    str_of(e, "reason"),
+                );
+            }
+            Ok(())
+        }
+    }
+}
