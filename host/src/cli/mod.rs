@@ -58,6 +58,13 @@ struct ServeArgs {
     /// Per-call plugin deadline in milliseconds.
     #[arg(long, default_value_t = 50)]
     plugin_deadline_ms: u64,
+    /// Circuit breaker: failed calls (trap, timeout, out of memory, invalid
+    /// output) of one version within the window that take it out of service.
+    #[arg(long, default_value_t = 5)]
+    breaker_failures: u32,
+    /// Circuit breaker window in seconds.
+    #[arg(long, default_value_t = 60)]
+    breaker_window_secs: u64,
 }
 
 #[derive(Args)]
@@ -135,6 +142,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let started = std::time::Instant::now();
     let app = Arc::new(Switchyard::new(storage, Runtime::new()?, limits));
+    app.set_breaker_policy(crate::lifecycle::BreakerPolicy {
+        failures: args.breaker_failures.max(1),
+        window: std::time::Duration::from_secs(args.breaker_window_secs.max(1)),
+    });
     if demo::seed(&app, &demo_key)? {
         tracing::info!("seeded the demo tenant");
     } else {
