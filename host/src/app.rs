@@ -482,7 +482,10 @@ impl Switchyard {
             started.elapsed().as_micros() as u64,
         );
         // After the commit: what was decided stands whatever the breaker does.
-        self.record_shadow(tenant, &record)?;
+        // The message is stored: bookkeeping that fails now is logged, not answered.
+        if let Err(e) = self.record_shadow(tenant, &record) {
+            tracing::error!(tenant, message = %record.id, "shadow statistics not updated: {e}");
+        }
         self.observe_calls(tenant, &stats);
         Ok(record)
     }

@@ -10,6 +10,9 @@ use crate::model::{Actor, Agent, Article, Binding, Slot};
 
 pub const DEMO_TENANT: &str = "demo";
 
+/// Set once the demo tenant is completely seeded.
+const SEEDED: &str = "demo-seeded";
+
 macro_rules! component {
     ($stem:literal) => {
         include_bytes!(concat!(
@@ -93,10 +96,15 @@ struct ArticlesFile {
     articles: Vec<Article>,
 }
 
-/// Create the demo tenant with `key` unless it exists, and finish a seeding
-/// that a crash interrupted (a demo tenant with no bindings at all). Returns
-/// whether anything was written.
+/// Create the demo tenant with `key` on first start, and finish a seeding a
+/// crash interrupted (binding only the slots left without an active version).
+/// Returns whether anything was written.
 pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
+    // Once seeding finished, the demo tenant is the operators' like any other:
+    // a slot they retired stays retired across restarts.
+    if app.storage.meta(SEEDED)?.is_some() {
+        return Ok(false);
+    }
     let exists = app.storage.tenant(DEMO_TENANT)?.is_some();
     let rollouts = app.storage.bindings(DEMO_TENANT)?;
     let has_active = |slot: Slot| {
@@ -105,9 +113,6 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
             .get(&slot)
             .is_some_and(|r| !r.active_ids().is_empty())
     };
-    if exists && FIRST_PARTY.iter().all(|p| has_active(p.slot)) {
-        return Ok(false);
-    }
     let agents: AgentsFile = serde_json::from_str(demo_file!("agents.json"))
         .map_err(|e| Error::Internal(format!("demo agents.json: {e}")))?;
     let articles: ArticlesFile = serde_json::from_str(demo_file!("articles.json"))
@@ -139,6 +144,7 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
             &seeder,
         )?;
     }
+    app.storage.put_meta(SEEDED, "1")?;
     app.storage.flush_blocking()?;
     Ok(true)
 }

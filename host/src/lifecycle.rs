@@ -41,6 +41,11 @@ impl Default for BreakerPolicy {
 const HISTORY: usize = 50;
 /// Most validated-but-not-yet-serving plugins kept warm for a fast activation.
 const PREPARED: usize = 32;
+/// Breaker windows kept before expired ones are dropped.
+const MAX_BREAKER_WINDOWS: usize = 4096;
+/// Retired versions kept per slot (those a rollback could restore are always kept).
+const RETIRED_KEPT: usize = 100;
+
 /// Most examples kept per shadow version.
 const SHADOW_EXAMPLES: usize = 20;
 
@@ -126,9 +131,10 @@ impl Switchyard {
             .unwrap_or_default())
     }
 
-    pub fn audit_log(&self, tenant: &str) -> Result<Vec<AuditEvent>> {
+    /// The newest `limit` lifecycle changes of a tenant, oldest first.
+    pub fn audit_log(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEvent>> {
         self.tenant(tenant)?;
-        Ok(self.storage.audit(tenant)?)
+        Ok(self.storage.audit(tenant, limit)?)
     }
 
     /// Upload a component (unless stored already) and stage it on a slot with
@@ -147,7 +153,22 @@ impl Switchyard {
         actor: &Actor,
     ) -> Result<SlotVersion> {
         self.tenant(tenant)?;
-        let (meta, fresh) = self.check_plugin(name, version, component)?;
+        let (meta, fresh) = self
+            .check_plugin(name, version, component)
+            .map_err(|e| match e {
+                // It names a slot: say exactly why the component does not fit that one.
+                Error::Invalid(general) => match self
+                    .runtime
+                    .compile(&crate::runtime::sha256_hex(component), component)
+                {
+                    Ok(compiled) => match self.runtime.check_world(&compiled, slot) {
+                        Err(specific) => Error::Invalid(format!("{specific:#}")),
+                        Ok(()) => Error::Invalid(general),
+                    },
+                    Err(_) => Error::Invalid(general),
+                },
+                other => other,
+            })?;
         if meta.slot != slot {
             return Err(Error::Invalid(format!(
                 "the component implements the {} slot, not {slot}",
@@ -467,9 +488,15 @@ impl Switchyard {
         actor: &Actor,
     ) -> Result<()> {
         self.tenant(tenant)?;
-        let mut staged = Vec::new();
+        let mut staged: Vec<SlotVersion> = Vec::new();
         for binding in bindings {
             let (meta, compiled) = self.stored_plugin(&binding.sha256)?;
+            if staged.iter().any(|v| v.lane == meta.name) {
+                return Err(Error::Invalid(format!(
+                    "two bindings for the {} lane: a lane has one active version",
+                    meta.name
+                )));
+            }
             if meta.slot != slot {
                 return Err(Error::Invalid(format!(
                     "plugin {} implements the {} slot, not {slot}",
@@ -547,9 +574,27 @@ impl Switchyard {
         let rollout = all.slots.entry(slot).or_default();
         let excess = rollout.history.len().saturating_sub(HISTORY);
         rollout.history.drain(..excess);
+        // The oldest retired versions go once there are many, unless a rollback could restore them.
+        let retired = rollout
+            .versions
+            .iter()
+            .filter(|v| v.state == RolloutState::Retired)
+            .count();
+        if retired > RETIRED_KEPT {
+            let mut drop = retired - RETIRED_KEPT;
+            let history = rollout.history.clone();
+            rollout.versions.retain(|v| {
+                let prunable = drop > 0
+                    && v.state == RolloutState::Retired
+                    && !history.iter().any(|h| h.contains(&v.id));
+                if prunable {
+                    drop -= 1;
+                }
+                !prunable
+            });
+        }
         let after = deciding(rollout);
-        self.storage.put_bindings(tenant, &all)?;
-        self.storage.append_audit(&AuditEvent {
+        let event = AuditEvent {
             id: self.storage.next_id()?,
             at_ms: now_ms(),
             tenant: tenant.into(),
@@ -559,7 +604,8 @@ impl Switchyard {
             from: before,
             to: after,
             reason,
-        })?;
+        };
+        self.storage.commit_rollouts(tenant, &all, &event)?;
         self.storage.flush_blocking()?;
         self.swap_pipeline(tenant, pipeline);
         self.metrics.record_lifecycle(tenant, slot, action);
@@ -641,6 +687,13 @@ impl Switchyard {
         let mut trips = Vec::new();
         {
             let mut failures = self.lifecycle.failures.lock().unwrap();
+            // Versions that failed once long ago keep no window open.
+            if failures.len() > MAX_BREAKER_WINDOWS {
+                failures.retain(|_, w| {
+                    w.back()
+                        .is_some_and(|t| now.duration_since(*t) <= policy.window)
+                });
+            }
             for call in failed {
                 let key = (tenant.to_string(), call.version_id);
                 let window = failures.entry(key.clone()).or_default();
@@ -698,7 +751,6 @@ impl Switchyard {
                         *other != id && rollout.version(*other).is_some_and(|v| v.lane == lane)
                     })
                 });
-                rollout.history.push(rollout.active_ids());
                 if let Some(previous) = previous
                     && let Some(v) = rollout.versions.iter_mut().find(|v| v.id == previous)
                 {
@@ -710,6 +762,11 @@ impl Switchyard {
         }
         rollout.versions[index].state = RolloutState::Retired;
         rollout.versions[index].changed_at_ms = now;
+        // A version its breaker took out must never come back through a rollback.
+        for set in rollout.history.iter_mut() {
+            set.retain(|other| *other != id);
+        }
+        rollout.history.retain(|set| !set.is_empty());
         tracing::warn!(tenant, %slot, version = id, "circuit breaker: {what}: {reason}");
         self.commit(
             tenant,

@@ -53,6 +53,8 @@ pub struct Storage {
     audit: sled::Tree,
     /// `tenant \0 slot \0 version id` -> ShadowStats.
     shadow_stats: sled::Tree,
+    /// Facts about the database itself, such as "the demo tenant is seeded".
+    meta: sled::Tree,
 }
 
 /// Everything one message changes, written in one transaction.
@@ -171,6 +173,7 @@ impl Storage {
             customer_tickets: db.open_tree("customer_tickets")?,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
+            meta: db.open_tree("meta")?,
             db,
         })
     }
@@ -274,6 +277,39 @@ impl Storage {
         Ok(())
     }
 
+    pub fn meta(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .meta
+            .get(name.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    pub fn put_meta(&self, name: &str, value: &str) -> Result<()> {
+        self.meta.insert(name.as_bytes(), value.as_bytes())?;
+        Ok(())
+    }
+
+    /// Write a tenant's rollouts and the audit event of the change together.
+    pub fn commit_rollouts(
+        &self,
+        tenant: &str,
+        rollouts: &Bindings,
+        event: &AuditEvent,
+    ) -> Result<()> {
+        let mut audit_key = prefix(&event.tenant);
+        audit_key.extend_from_slice(&event.id.to_be_bytes());
+        (&self.bindings, &self.audit)
+            .transaction(|(bindings, audit)| {
+                bindings.insert(tenant.as_bytes(), encode(rollouts))?;
+                audit.insert(audit_key.clone(), encode(event))?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StorageError::Sled(e),
+                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+            })
+    }
+
     // --- lifecycle: audit log and shadow statistics ---
 
     pub fn append_audit(&self, event: &AuditEvent) -> Result<()> {
@@ -283,9 +319,20 @@ impl Storage {
         Ok(())
     }
 
-    /// The tenant's lifecycle changes, oldest first.
-    pub fn audit(&self, tenant: &str) -> Result<Vec<AuditEvent>> {
-        Self::scan(&self.audit, &prefix(tenant))
+    /// The tenant's newest `limit` lifecycle changes, oldest first.
+    pub fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEvent>> {
+        let mut newest: Vec<AuditEvent> = self
+            .audit
+            .scan_prefix(prefix(tenant))
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect::<Result<_>>()?;
+        newest.reverse();
+        Ok(newest)
     }
 
     fn shadow_key(tenant: &str, slot: Slot, version_id: u64) -> Vec<u8> {

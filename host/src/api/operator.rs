@@ -391,11 +391,25 @@ async fn shadow_diff(
     blocking(move || Ok(Json(app.shadow_stats(&tenant_id, slot, id)?))).await
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    /// Newest events to return (default 500, at most 5000).
+    #[serde(default = "default_audit_limit")]
+    limit: usize,
+}
+
+fn default_audit_limit() -> usize {
+    500
+}
+
 async fn audit(
     State(state): State<AppState>,
     _: OperatorCaller,
     ApiPath(tenant_id): ApiPath<String>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditEvent>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let app = state.app.clone();
-    blocking(move || Ok(Json(app.audit_log(&tenant_id)?))).await
+    blocking(move || Ok(Json(app.audit_log(&tenant_id, query.limit.clamp(1, 5000))?))).await
 }

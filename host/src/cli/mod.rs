@@ -206,7 +206,7 @@ fn default_channel() -> String {
 /// their live load, articles and tickets, so a replay decides as the tenant
 /// would (repeat contact and load-based routing included) and writes nothing.
 /// Conversations start empty: the replayed file is their whole history.
-fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
+fn scratch_copy(source: &Storage, tenant: &str, replayed: Option<&str>) -> anyhow::Result<Storage> {
     let scratch = Storage::temporary()?;
     let record = source
         .tenant(tenant)?
@@ -227,7 +227,13 @@ fn scratch_copy(source: &Storage, tenant: &str) -> anyhow::Result<Storage> {
         scratch.put_agent(tenant, &agent.agent)?;
         scratch.set_agent_load(tenant, &agent.agent.id, agent.load)?;
     }
-    for ticket in source.tickets(tenant)? {
+    // A replayed conversation's own tickets were opened by the very messages
+    // being replayed: they must not be there before them.
+    for ticket in source
+        .tickets(tenant)?
+        .into_iter()
+        .filter(|t| Some(t.conversation_id.as_str()) != replayed)
+    {
         scratch.put_ticket(tenant, &ticket)?;
     }
     for article in source.articles(tenant)? {
@@ -243,11 +249,8 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
                 bail!("{} holds no switchyard data", dir.display());
             }
             let source = Storage::open(dir)?;
-            let app = Switchyard::new(
-                scratch_copy(&source, &args.tenant)?,
-                Runtime::new()?,
-                Limits::default(),
-            );
+            let scratch = scratch_copy(&source, &args.tenant, args.conversation.as_deref())?;
+            let app = Switchyard::new(scratch, Runtime::new()?, Limits::default());
             (app, Some(source))
         }
         None => {
@@ -273,14 +276,33 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             .with_context(|| {
                 format!("--with {spec}: expected SLOT=VERSION_ID, for example classify=42")
             })?;
-        app.transition(
-            &args.tenant,
-            slot,
-            id,
-            crate::lifecycle::Transition::Activate,
-            &replayer,
-        )
-        .with_context(|| format!("--with {spec}"))?;
+        let rollout = app
+            .transition(
+                &args.tenant,
+                slot,
+                id,
+                crate::lifecycle::Transition::Activate,
+                &replayer,
+            )
+            .with_context(|| format!("--with {spec}"))?;
+        // The named version decides every conversation: no canary shares its lane.
+        let lane = rollout
+            .version(id)
+            .map(|v| v.lane.clone())
+            .unwrap_or_default();
+        for other in rollout
+            .versions
+            .iter()
+            .filter(|v| v.lane == lane && v.state == crate::model::RolloutState::Canary)
+        {
+            app.transition(
+                &args.tenant,
+                slot,
+                other.id,
+                crate::lifecycle::Transition::Stage,
+                &replayer,
+            )?;
+        }
     }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -382,9 +404,15 @@ fn differences(old: &crate::model::Decision, new: &crate::model::Decision) -> Ve
         ));
     }
     let route = |d: &crate::model::Decision| {
-        format!("{} {}", d.route.to, d.route.queue.as_deref().unwrap_or(""))
-            .trim()
-            .to_string()
+        let r = &d.route;
+        [
+            r.to.as_str(),
+            r.queue.as_deref().unwrap_or(""),
+            r.agent.as_deref().unwrap_or(""),
+        ]
+        .join(" ")
+        .trim()
+        .to_string()
     };
     if route(old) != route(new) {
         out.push(format!("route {} -> {}", route(old), route(new)));

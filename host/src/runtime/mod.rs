@@ -197,6 +197,17 @@ impl Runtime {
         format!("{sha256}:{}", self.artifact_tag)
     }
 
+    /// Why a component does not fit one slot's world (the missing or
+    /// mismatched import or export), or `Ok` when it does.
+    pub fn check_world(&self, component: &Component, slot: Slot) -> anyhow::Result<()> {
+        let pre = self.linker.instantiate_pre(component).map_err(|e| {
+            anyhow!("the component imports something the host does not offer: {e:#}")
+        })?;
+        SlotPre::new(slot, pre).map(|_| ()).map_err(|e| {
+            anyhow!("the component does not fit the {slot} world of switchyard:plugin@0.1.0: {e:#}")
+        })
+    }
+
     /// Which slot world a component implements; the error names what does not fit.
     pub fn detect_slot(&self, component: &Component) -> anyhow::Result<Slot> {
         let pre = self
@@ -207,7 +218,7 @@ impl Runtime {
         for slot in Slot::ALL {
             match SlotPre::new(slot, pre.clone()) {
                 Ok(_) => return Ok(slot),
-                Err(e) => misfits.push(format!("{slot}: {e}")),
+                Err(e) => misfits.push(format!("{slot}: {e:#}")),
             }
         }
         Err(anyhow!(
