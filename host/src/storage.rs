@@ -199,6 +199,25 @@ impl Storage {
         tree.get(k)?.map(|v| decode(k, &v)).transpose()
     }
 
+    /// The last `limit` records under a prefix (keys sort by time), oldest first.
+    fn scan_newest<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        p: &[u8],
+        limit: usize,
+    ) -> Result<Vec<T>> {
+        let mut newest: Vec<T> = tree
+            .scan_prefix(p)
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                decode(&k, &v)
+            })
+            .collect::<Result<_>>()?;
+        newest.reverse();
+        Ok(newest)
+    }
+
     fn scan<T: DeserializeOwned>(tree: &sled::Tree, p: &[u8]) -> Result<Vec<T>> {
         tree.scan_prefix(p)
             .map(|item| {
@@ -321,18 +340,7 @@ impl Storage {
 
     /// The tenant's newest `limit` lifecycle changes, oldest first.
     pub fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEvent>> {
-        let mut newest: Vec<AuditEvent> = self
-            .audit
-            .scan_prefix(prefix(tenant))
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect::<Result<_>>()?;
-        newest.reverse();
-        Ok(newest)
+        Self::scan_newest(&self.audit, &prefix(tenant), limit)
     }
 
     fn shadow_key(tenant: &str, slot: Slot, version_id: u64) -> Vec<u8> {
@@ -461,18 +469,7 @@ impl Storage {
     ) -> Result<Vec<MessageRecord>> {
         let mut p = key(tenant, conversation);
         p.push(0);
-        let mut newest: Vec<MessageRecord> = self
-            .messages
-            .scan_prefix(&p)
-            .rev()
-            .take(limit)
-            .map(|item| {
-                let (k, v) = item?;
-                decode(&k, &v)
-            })
-            .collect::<Result<_>>()?;
-        newest.reverse();
-        Ok(newest)
+        Self::scan_newest(&self.messages, &p, limit)
     }
 
     pub fn ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>> {
