@@ -497,8 +497,13 @@ impl BoundPlugin {
     }
 }
 
+/// What went wrong, in one line: the trap's name, or the root cause (the
+/// outer layers of a wasm error only say "error while executing at wasm backtrace").
 fn first_line(e: &wasmtime::Error) -> String {
-    let text = format!("{e:#}");
+    let text = match e.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
     text.lines()
         .next()
         .unwrap_or_default()
