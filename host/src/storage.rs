@@ -381,25 +381,18 @@ impl Storage {
 
     /// Store a new agent; false when one with that id exists (nothing written).
     pub fn insert_agent(&self, tenant: &str, agent: &Agent) -> Result<bool> {
-        Ok(self
-            .agents
-            .compare_and_swap(
-                key(tenant, &agent.id),
-                None as Option<&[u8]>,
-                Some(encode(agent)),
-            )?
-            .is_ok())
+        Self::insert_new(&self.agents, key(tenant, &agent.id), agent)
     }
 
     /// Store a new article; false when one with that id exists (nothing written).
     pub fn insert_article(&self, tenant: &str, article: &Article) -> Result<bool> {
-        Ok(self
-            .articles
-            .compare_and_swap(
-                key(tenant, &article.id),
-                None as Option<&[u8]>,
-                Some(encode(article)),
-            )?
+        Self::insert_new(&self.articles, key(tenant, &article.id), article)
+    }
+
+    /// Write `value` under `k` only if nothing is there, atomically.
+    fn insert_new<T: Serialize>(tree: &sled::Tree, k: Vec<u8>, value: &T) -> Result<bool> {
+        Ok(tree
+            .compare_and_swap(k, None as Option<&[u8]>, Some(encode(value)))?
             .is_ok())
     }
 

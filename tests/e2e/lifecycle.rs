@@ -267,11 +267,7 @@ fn a_canary_is_sticky_per_conversation() {
         .as_u64()
         .unwrap();
     let canary = stage_fixture(&env, "ok");
-    let (status, body) = env.post(
-        &format!("/v1/tenants/demo/slots/classify/versions/{canary}/canary"),
-        OPERATOR_KEY,
-        &json!({"percent": 30}),
-    );
+    let (status, body) = env.canary("demo", "classify", canary, 30);
     assert_eq!(status, 200, "{body}");
     let mut on_canary = 0;
     for conversation in 0..40 {
@@ -298,11 +294,7 @@ fn a_canary_is_sticky_per_conversation() {
         (4..=22).contains(&on_canary),
         "30% of 40 conversations, got {on_canary}"
     );
-    let (status, body) = env.post(
-        &format!("/v1/tenants/demo/slots/classify/versions/{canary}/canary"),
-        OPERATOR_KEY,
-        &json!({"percent": 100}),
-    );
+    let (status, body) = env.canary("demo", "classify", canary, 100);
     assert_eq!(status, 422, "{body}");
 }
 
@@ -314,11 +306,7 @@ fn the_breaker_takes_a_failing_canary_out_and_the_previous_version_serves() {
         .unwrap();
     // Passes its smoke run, then traps on every message that says "boom".
     let broken = stage_fixture(&env, "only:boom:trap");
-    let (status, body) = env.post(
-        &format!("/v1/tenants/demo/slots/classify/versions/{broken}/canary"),
-        OPERATOR_KEY,
-        &json!({"percent": 99}),
-    );
+    let (status, body) = env.canary("demo", "classify", broken, 99);
     assert_eq!(status, 200, "{body}");
     let mut traps = 0;
     for i in 0..40 {
@@ -448,11 +436,7 @@ fn rollouts_survive_a_restart() {
     let shadow = stage_fixture(&env, "ok");
     env.lifecycle("demo", "classify", shadow, "shadow");
     let canary = stage_fixture(&env, "count");
-    let (status, body) = env.post(
-        &format!("/v1/tenants/demo/slots/classify/versions/{canary}/canary"),
-        OPERATOR_KEY,
-        &json!({"percent": 50}),
-    );
+    let (status, body) = env.canary("demo", "classify", canary, 50);
     assert_eq!(status, 200, "{body}");
     let before = versions(&env, "classify");
     let dir = env.shutdown();

@@ -235,6 +235,15 @@ impl TestEnv {
         body
     }
 
+    /// Canary a version for `percent` of conversations; returns the API's answer.
+    pub fn canary(&self, tenant: &str, slot: &str, id: u64, percent: u32) -> (StatusCode, Value) {
+        self.post(
+            &format!("/v1/tenants/{tenant}/slots/{slot}/versions/{id}/canary"),
+            OPERATOR_KEY,
+            &json!({"percent": percent}),
+        )
+    }
+
     /// Bind plugins (sha256, config) to a tenant's slot through the operator API.
     pub fn bind(&self, tenant: &str, slot: &str, plugins: &[(&str, &str)]) -> (StatusCode, Value) {
         let plugins: Vec<Value> = plugins
