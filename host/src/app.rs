@@ -132,6 +132,9 @@ impl Switchyard {
             name: name.into(),
             key_hash: hash_key(&key),
             created_at_ms: now_ms(),
+            key_rotated_at_ms: 0,
+            limits: Default::default(),
+            settings: Default::default(),
         };
         self.storage.put_tenant(&tenant)?;
         Ok((tenant, key))
@@ -242,8 +245,9 @@ impl Switchyard {
         if let Some(p) = self.pipelines.read().unwrap().get(tenant) {
             return Ok(p.load_full());
         }
+        let record = self.tenant(tenant)?;
         let pipeline =
-            Arc::new(self.build_pipeline(tenant, &self.storage.bindings(tenant)?, None)?);
+            Arc::new(self.build_pipeline(&record, &self.storage.bindings(tenant)?, None)?);
         self.pipelines.write().unwrap().insert(
             tenant.to_string(),
             Arc::new(ArcSwap::from(pipeline.clone())),

@@ -18,7 +18,7 @@ use crate::app::{Error, MAX_CONFIG_BYTES, Result, Switchyard};
 use crate::bindings::types as wit;
 use crate::model::*;
 use crate::pipeline::{CallStats, Lane, Pipeline};
-use crate::runtime::{BoundPlugin, CallContext, Outcome, sha256_hex};
+use crate::runtime::{BoundPlugin, CallContext, CallResult, Outcome, sha256_hex};
 
 /// When a version is taken out of service: `failures` failed calls (trap,
 /// timeout, out of memory, invalid output) within `window`.
@@ -57,6 +57,15 @@ pub struct LifecycleState {
     failures: Mutex<HashMap<(String, u64), VecDeque<Instant>>>,
     /// Version id -> the plugin bound (and initialised) when it was staged.
     prepared: Mutex<HashMap<u64, Arc<BoundPlugin>>>,
+}
+
+/// A tenant's plugin limits: the server's defaults, the tenant's overrides,
+/// and what results (each slot version may override further).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LimitsReport {
+    pub defaults: LimitOverrides,
+    pub tenant: LimitOverrides,
+    pub effective: LimitOverrides,
 }
 
 /// A lifecycle command for one version.
@@ -150,6 +159,7 @@ impl Switchyard {
         version: &str,
         component: &[u8],
         config: String,
+        limits: LimitOverrides,
         actor: &Actor,
     ) -> Result<SlotVersion> {
         self.tenant(tenant)?;
@@ -182,7 +192,7 @@ impl Switchyard {
                 .component(&self.storage, &meta.sha256, component)
                 .map_err(|e| Error::Internal(format!("{e:#}")))?,
         };
-        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config)?;
+        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config, limits)?;
         if let Some(c) = fresh {
             self.keep_plugin(&meta, component, &c)?;
         }
@@ -191,6 +201,7 @@ impl Switchyard {
 
     /// Stage a stored plugin version on a slot with `config`, in `lane`
     /// (by default the plugin's name).
+    #[allow(clippy::too_many_arguments)]
     pub fn stage(
         &self,
         tenant: &str,
@@ -198,6 +209,7 @@ impl Switchyard {
         lane: Option<&str>,
         sha256: &str,
         config: String,
+        limits: LimitOverrides,
         actor: &Actor,
     ) -> Result<SlotVersion> {
         self.tenant(tenant)?;
@@ -208,8 +220,22 @@ impl Switchyard {
                 meta.slot
             )));
         }
-        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config)?;
+        let (staged, bound) = self.validate(tenant, &meta, lane, &compiled, config, limits)?;
         self.add_staged(tenant, slot, staged, bound, actor)
+    }
+
+    /// Bind a stored plugin outside any tenant's pipeline, with `config` and
+    /// `limits`, for tools and tests that call it directly (see [`Self::sample_call`]).
+    pub fn bind_stored(
+        &self,
+        sha256: &str,
+        config: &str,
+        limits: crate::runtime::Limits,
+    ) -> Result<BoundPlugin> {
+        let (meta, compiled) = self.stored_plugin(sha256)?;
+        self.runtime
+            .bind(&compiled, meta, 0, config.to_string(), limits)
+            .map_err(|e| Error::Invalid(format!("{e:#}")))
     }
 
     fn stored_plugin(&self, sha256: &str) -> Result<(PluginMeta, wasmtime::component::Component)> {
@@ -235,6 +261,7 @@ impl Switchyard {
         lane: Option<&str>,
         compiled: &wasmtime::component::Component,
         config: String,
+        limits: LimitOverrides,
     ) -> Result<(SlotVersion, Arc<BoundPlugin>)> {
         let lane = lane.unwrap_or(&meta.name).to_string();
         crate::app::check_id("lane", &lane)?;
@@ -243,10 +270,12 @@ impl Switchyard {
                 "the config exceeds {MAX_CONFIG_BYTES} bytes"
             )));
         }
+        limits.check().map_err(Error::Invalid)?;
+        let effective = self.limits.with(&self.tenant(tenant)?.limits).with(&limits);
         let id = self.storage.next_id()?;
         let bound = self
             .runtime
-            .bind(compiled, meta.clone(), id, config.clone(), self.limits)
+            .bind(compiled, meta.clone(), id, config.clone(), effective)
             .map_err(|e| Error::Invalid(format!("{e:#}")))?;
         bound
             .check_init()
@@ -263,6 +292,7 @@ impl Switchyard {
             config,
             state: RolloutState::Staged,
             percent: 0,
+            limits,
             staged_at_ms: now,
             changed_at_ms: now,
         };
@@ -272,6 +302,22 @@ impl Switchyard {
     /// One call of the slot function on a sample message, reading the tenant's
     /// data as a real call would; anything but `ok` refuses the version.
     fn smoke(&self, tenant: &str, bound: &BoundPlugin) -> Result<()> {
+        let result = self.sample_call(tenant, bound)?;
+        if result.outcome != Outcome::Ok {
+            return Err(Error::Invalid(format!(
+                "plugin {} failed its smoke run: {}: {}",
+                bound.meta.name,
+                result.outcome.as_str(),
+                result.detail.unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Call `bound` once on the smoke run's sample message (a Chinese and
+    /// English order question, every earlier slot decided), in `tenant`'s
+    /// context.
+    pub fn sample_call(&self, tenant: &str, bound: &BoundPlugin) -> Result<CallResult> {
         let text = "你好，请问订单 2024113012345 到哪里了？Hello, where is my order?";
         let customer = wit::Customer {
             id: "smoke-test".into(),
@@ -315,16 +361,7 @@ impl Switchyard {
             assigned_agent: None,
             knowledge: self.knowledge(tenant)?,
         };
-        let result = bound.call(context, &turn);
-        if result.outcome != Outcome::Ok {
-            return Err(Error::Invalid(format!(
-                "plugin {} failed its smoke run: {}: {}",
-                bound.meta.name,
-                result.outcome.as_str(),
-                result.detail.unwrap_or_default()
-            )));
-        }
-        Ok(())
+        Ok(bound.call(context, &turn))
     }
 
     fn add_staged(
@@ -503,8 +540,14 @@ impl Switchyard {
                     binding.sha256, meta.slot
                 )));
             }
-            let (mut version, bound) =
-                self.validate(tenant, &meta, None, &compiled, binding.config)?;
+            let (mut version, bound) = self.validate(
+                tenant,
+                &meta,
+                None,
+                &compiled,
+                binding.config,
+                LimitOverrides::default(),
+            )?;
             version.state = RolloutState::Active;
             self.lifecycle
                 .prepared
@@ -556,6 +599,91 @@ impl Switchyard {
         self.commit(tenant, slot, all, "bind", actor, before, reason)
     }
 
+    /// The limits a tenant's plugins run under, layer by layer.
+    pub fn limits_of(&self, tenant: &str) -> Result<LimitsReport> {
+        let record = self.tenant(tenant)?;
+        Ok(LimitsReport {
+            defaults: self.limits.view(),
+            effective: self.limits.with(&record.limits).view(),
+            tenant: record.limits,
+        })
+    }
+
+    /// Set the limit overrides of a tenant (`version` `None`) or of one slot
+    /// version. Every serving plugin whose limits change is instantiated,
+    /// initialised and smoke-run under the new limits first: limits it cannot
+    /// work within are refused, naming it, and nothing changes.
+    pub fn set_limits(
+        &self,
+        tenant: &str,
+        version: Option<(Slot, u64)>,
+        overrides: LimitOverrides,
+        actor: &Actor,
+    ) -> Result<LimitsReport> {
+        overrides.check().map_err(Error::Invalid)?;
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut record = self.tenant(tenant)?;
+        let mut all = self.storage.bindings(tenant)?;
+        let reason = match version {
+            None => {
+                record.limits = overrides.clone();
+                format!("tenant limits {}", serde_json::json!(overrides))
+            }
+            Some((slot, id)) => {
+                let v = all
+                    .slots
+                    .get_mut(&slot)
+                    .and_then(|r| r.versions.iter_mut().find(|v| v.id == id))
+                    .ok_or_else(|| {
+                        Error::NotFound(format!(
+                            "no version {id} on the {slot} slot of tenant {tenant:?}"
+                        ))
+                    })?;
+                v.limits = overrides.clone();
+                format!("limits of {} {}", describe(v), serde_json::json!(overrides))
+            }
+        };
+        let current = self.current_pipeline(tenant);
+        let pipeline = self.build_pipeline(&record, &all, current.as_deref())?;
+        let unchanged: Vec<*const BoundPlugin> = current
+            .iter()
+            .flat_map(|p| p.plugins())
+            .map(Arc::as_ptr)
+            .collect();
+        for bound in pipeline.plugins() {
+            if unchanged.contains(&Arc::as_ptr(bound)) {
+                continue;
+            }
+            let refuse = |e: String| {
+                Error::Invalid(format!(
+                    "version {} ({}) does not work within these limits: {e}",
+                    bound.version_id, bound.meta.name
+                ))
+            };
+            bound.check_init().map_err(refuse)?;
+            self.smoke(tenant, bound)
+                .map_err(|e| refuse(e.to_string()))?;
+        }
+        let event = AuditEvent {
+            id: self.storage.next_id()?,
+            at_ms: now_ms(),
+            tenant: tenant.into(),
+            slot: version.map(|(slot, _)| slot),
+            action: "limits".into(),
+            actor: actor.clone(),
+            from: vec![],
+            to: vec![],
+            reason,
+        };
+        match version {
+            None => self.storage.commit_tenant(&record, &event)?,
+            Some(_) => self.storage.commit_rollouts(tenant, &all, &event)?,
+        }
+        self.storage.flush_blocking()?;
+        self.swap_pipeline(tenant, pipeline);
+        self.limits_of(tenant)
+    }
+
     /// Build, store, audit and swap in a changed rollout. A rollout that cannot
     /// be built is refused before anything is written.
     #[allow(clippy::too_many_arguments)]
@@ -570,7 +698,7 @@ impl Switchyard {
         reason: String,
     ) -> Result<()> {
         let current = self.current_pipeline(tenant);
-        let pipeline = self.build_pipeline(tenant, &all, current.as_deref())?;
+        let pipeline = self.build_pipeline(&self.tenant(tenant)?, &all, current.as_deref())?;
         let rollout = all.slots.entry(slot).or_default();
         let excess = rollout.history.len().saturating_sub(HISTORY);
         rollout.history.drain(..excess);
@@ -598,7 +726,7 @@ impl Switchyard {
             id: self.storage.next_id()?,
             at_ms: now_ms(),
             tenant: tenant.into(),
-            slot,
+            slot: Some(slot),
             action: action.into(),
             actor: actor.clone(),
             from: before,
@@ -616,27 +744,32 @@ impl Switchyard {
     /// instances) from `current` and from staging.
     pub(crate) fn build_pipeline(
         &self,
-        tenant: &str,
+        tenant: &Tenant,
         all: &Bindings,
         current: Option<&Pipeline>,
     ) -> Result<Pipeline> {
-        let mut reuse: HashMap<u64, Arc<BoundPlugin>> = current
-            .map(|p| p.plugins().map(|b| (b.version_id, b.clone())).collect())
-            .unwrap_or_default();
+        let mut reuse: HashMap<u64, Vec<Arc<BoundPlugin>>> = HashMap::new();
+        for b in current.iter().flat_map(|p| p.plugins()) {
+            reuse.entry(b.version_id).or_default().push(b.clone());
+        }
         {
             let prepared = self.lifecycle.prepared.lock().unwrap();
             for (id, bound) in prepared.iter() {
-                reuse.entry(*id).or_insert_with(|| bound.clone());
+                reuse.entry(*id).or_default().push(bound.clone());
             }
         }
         let get = |v: &SlotVersion| -> Result<Arc<BoundPlugin>> {
-            if let Some(b) = reuse.get(&v.id) {
+            let limits = self.limits.with(&tenant.limits).with(&v.limits);
+            // Bound with other limits, a plugin must be bound again.
+            let fits = |b: &&Arc<BoundPlugin>| b.limits() == limits;
+            if let Some(b) = reuse.get(&v.id).and_then(|c| c.iter().find(fits)) {
                 return Ok(b.clone());
             }
             let (meta, compiled) = self.stored_plugin(&v.sha256)?;
+            let tenant = &tenant.id;
             let bound = self
                 .runtime
-                .bind(&compiled, meta, v.id, v.config.clone(), self.limits)
+                .bind(&compiled, meta, v.id, v.config.clone(), limits)
                 .map_err(|e| {
                     Error::Internal(format!("tenant {tenant}: version {}: {e:#}", v.id))
                 })?;

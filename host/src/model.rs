@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::runtime::LimitOverrides;
+
 /// A pipeline slot, in the order the pipeline runs them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -73,6 +75,25 @@ pub struct Tenant {
     /// sha256 of the tenant's API key, hex; the key itself is never stored.
     pub key_hash: String,
     pub created_at_ms: u64,
+    /// When the key was last replaced (0: never).
+    #[serde(default)]
+    pub key_rotated_at_ms: u64,
+    /// Plugin limits for this tenant, over the server's defaults.
+    #[serde(default)]
+    pub limits: LimitOverrides,
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+/// What a tenant decides about its own data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// Store customer messages with phone, ID and bank card numbers masked.
+    /// Plugins still see the text as written (they decide on it); the
+    /// stored record, the API's answers and replays see only the mask.
+    #[serde(default)]
+    pub mask_stored_messages: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -262,9 +283,13 @@ pub struct TraceEntry {
     /// "active", "canary" or "shadow"; absent for slot defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
-    /// "ok", "default", "trap", "timeout", "out-of-memory", "invalid-output", "init-failed".
+    /// "ok", "default", "trap", "timeout", "out-of-fuel", "out-of-memory",
+    /// "invalid-output", "init-failed".
     pub outcome: String,
     pub micros: u64,
+    /// Instructions (wasmtime fuel units) the call used, to size `fuel` limits.
+    #[serde(default)]
+    pub fuel: u64,
     /// What went wrong, for failures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
@@ -401,6 +426,9 @@ pub struct SlotVersion {
     /// Share of conversations, 1 to 99, while `state` is canary.
     #[serde(default)]
     pub percent: u8,
+    /// Plugin limits for this version, over the tenant's.
+    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
+    pub limits: LimitOverrides,
     pub staged_at_ms: u64,
     pub changed_at_ms: u64,
 }
@@ -482,8 +510,10 @@ pub struct AuditEvent {
     pub id: u64,
     pub at_ms: u64,
     pub tenant: String,
-    pub slot: Slot,
-    /// "stage", "shadow", "canary", "activate", "rollback", "retire", "bind", "breaker".
+    /// The slot changed; absent for tenant-wide changes (limits, key, settings).
+    pub slot: Option<Slot>,
+    /// "stage", "shadow", "canary", "activate", "rollback", "retire", "bind",
+    /// "breaker", "limits", "rotate-key", "settings", "forget-customer".
     pub action: String,
     pub actor: Actor,
     /// Versions that decided before the change (active, and canary where one ran).

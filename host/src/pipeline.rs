@@ -433,6 +433,7 @@ impl Run<'_> {
             role: Some(role.as_str().into()),
             outcome: result.outcome.as_str().into(),
             micros: result.micros,
+            fuel: result.fuel,
             detail: result.detail.clone(),
         });
         self.stats.push(CallStat {
@@ -456,6 +457,7 @@ impl Run<'_> {
             role: None,
             outcome: "default".into(),
             micros: 0,
+            fuel: 0,
             detail: Some(what.into()),
         });
     }

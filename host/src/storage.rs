@@ -229,16 +229,42 @@ impl Storage {
 
     // --- tenants and keys ---
 
+    /// Store a tenant and its key index in one transaction: after a crash the
+    /// old key either still works or no longer does, never half of each.
     pub fn put_tenant(&self, tenant: &Tenant) -> Result<()> {
-        if let Some(old) = self.tenant(&tenant.id)?
-            && old.key_hash != tenant.key_hash
-        {
-            self.keys.remove(old.key_hash.as_bytes())?;
-        }
-        self.tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
-        self.keys
-            .insert(tenant.key_hash.as_bytes(), tenant.id.as_bytes())?;
-        Ok(())
+        self.write_tenant(tenant, None)
+    }
+
+    /// Store a tenant with the audit event of the change, in one transaction.
+    pub fn commit_tenant(&self, tenant: &Tenant, event: &AuditEvent) -> Result<()> {
+        self.write_tenant(tenant, Some(event))
+    }
+
+    fn write_tenant(&self, tenant: &Tenant, event: Option<&AuditEvent>) -> Result<()> {
+        let audit_entry = event.map(|e| {
+            let mut k = prefix(&e.tenant);
+            k.extend_from_slice(&e.id.to_be_bytes());
+            (k, encode(e))
+        });
+        (&self.tenants, &self.keys, &self.audit)
+            .transaction(|(tenants, keys, audit)| {
+                let old = tenants.get(tenant.id.as_bytes())?;
+                if let Some(old) = old.and_then(|v| serde_json::from_slice::<Tenant>(&v).ok())
+                    && old.key_hash != tenant.key_hash
+                {
+                    keys.remove(old.key_hash.as_bytes())?;
+                }
+                tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
+                keys.insert(tenant.key_hash.as_bytes(), tenant.id.as_bytes())?;
+                if let Some((k, v)) = &audit_entry {
+                    audit.insert(k.clone(), v.clone())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StorageError::Sled(e),
+                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+            })
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use switchyard::runtime::Limits;
-use switchyard_e2e::{TestEnv, trace_of};
+use switchyard_e2e::{OPERATOR_KEY, TestEnv, trace_of};
 
 fn fixture() -> Vec<u8> {
     let path = format!(
@@ -41,8 +42,27 @@ fn demo_with_bad_classifier(mode: &str) -> (TestEnv, String) {
 /// `mode` on messages about refunds only: the fixture passes its smoke run
 /// at binding (validation would refuse a plugin that always fails) and then
 /// misbehaves on real traffic.
-fn check_contained(mode: &str, expected_outcome: &str) {
+fn check_contained(mode: &str, expected_outcome: &str) -> String {
+    check_contained_with(mode, expected_outcome, None)
+}
+
+/// As [`check_contained`], with the misbehaving version given its own limits.
+fn check_contained_with(mode: &str, expected_outcome: &str, limits: Option<Value>) -> String {
     let (env, bad) = demo_with_bad_classifier(&format!("only:退款:{mode}"));
+    let mut deadline = DEADLINE;
+    if let Some(limits) = limits {
+        let id = version_of(&env, &bad);
+        let (status, body) = env.put(
+            &format!("/v1/tenants/demo/slots/classify/versions/{id}/limits"),
+            OPERATOR_KEY,
+            &limits,
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["limits"], limits);
+        if let Some(ms) = limits["deadline_ms"].as_u64() {
+            deadline = Duration::from_millis(ms);
+        }
+    }
     let started = Instant::now();
     let r = env.send(
         &format!("contain-{mode}"),
@@ -67,19 +87,105 @@ fn check_contained(mode: &str, expected_outcome: &str) {
     assert_eq!(classify[1]["outcome"], "ok");
     assert_eq!(r["intent"]["name"], "refund");
     assert!(
-        elapsed < DEADLINE + MARGIN,
+        elapsed < deadline + MARGIN,
         "{mode}: answered in {elapsed:?}"
     );
+    detail.to_string()
+}
+
+/// The id of the active slot version running component `sha`.
+fn version_of(env: &TestEnv, sha: &str) -> u64 {
+    let (_, rollout) = env.get("/v1/tenants/demo/slots/classify", OPERATOR_KEY);
+    rollout["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["sha256"] == sha && v["state"] == "active")
+        .and_then(|v| v["id"].as_u64())
+        .unwrap_or_else(|| panic!("no active version of {sha}: {rollout}"))
 }
 
 #[test]
-fn infinite_loop_times_out_at_the_deadline() {
-    check_contained("loop", "timeout");
+fn infinite_loop_runs_out_of_fuel() {
+    check_contained("loop", "out-of-fuel");
+}
+
+#[test]
+fn infinite_loop_with_unlimited_fuel_still_times_out_at_the_deadline() {
+    // An operator raised this version's fuel as far as it goes: the wall-clock
+    // deadline still stops it.
+    check_contained_with(
+        "loop",
+        "timeout",
+        Some(json!({"fuel": 100_000_000_000u64, "deadline_ms": 50})),
+    );
 }
 
 #[test]
 fn unbounded_allocation_hits_the_memory_cap() {
     check_contained("hog", "out-of-memory");
+    let detail = check_contained_with(
+        "hog",
+        "out-of-memory",
+        Some(json!({"memory_bytes": 16 << 20})),
+    );
+    assert!(!detail.is_empty());
+}
+
+#[test]
+fn recursion_without_end_overflows_the_stack_and_is_a_trap() {
+    let detail = check_contained("recurse", "trap");
+    assert!(detail.contains("stack"), "{detail}");
+    // Rust keeps big frames on a shadow stack in linear memory; running off
+    // its end is an out-of-bounds access, contained the same way.
+    let detail = check_contained("recurse-shadow", "trap");
+    assert!(detail.contains("out of bounds"), "{detail}");
+}
+
+#[test]
+fn hundreds_of_megabytes_of_output_never_reach_the_host() {
+    // With the default 64 MiB memory the plugin cannot even build it.
+    check_contained("huge-mib:300", "out-of-memory");
+    // Given the memory and time to build it, the host refuses to copy it out.
+    let detail = check_contained_with(
+        "huge-mib:300",
+        "invalid-output",
+        Some(json!({"memory_bytes": 1u64 << 30, "deadline_ms": 5_000, "fuel": 100_000_000_000u64})),
+    );
+    assert!(detail.contains("too much data"), "{detail}");
+}
+
+#[test]
+fn aliased_strings_cannot_amplify_what_the_host_copies() {
+    // 100,000 names pointing at one 60 KiB buffer: 6 GB if copied naively.
+    let detail = check_contained("alias", "invalid-output");
+    assert!(detail.contains("too much data"), "{detail}");
+    check_contained("wide", "invalid-output");
+}
+
+#[test]
+fn calling_the_host_in_a_tight_loop_is_cut_off() {
+    let detail = check_contained("flood", "trap");
+    assert!(detail.contains("host calls"), "{detail}");
+}
+
+#[test]
+fn wasi_gives_no_files_environment_clock_or_network() {
+    let env = TestEnv::demo();
+    let (_, meta) = env.upload("misbehaving", "1", &fixture());
+    let (status, body) = env.bind(
+        "demo",
+        "classify",
+        &[(meta["sha256"].as_str().unwrap(), "probe")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let r = env.send("probe", "hello", "cust-p", "standard");
+    let classify = trace_of(&r, "classify");
+    assert_eq!(classify[0]["outcome"], "ok", "{}", classify[0]);
+    assert_eq!(
+        r["intent"]["name"],
+        "fs=denied dir=denied env=0 args=0 clock=0 net=denied dns=denied"
+    );
 }
 
 #[test]
@@ -114,7 +220,7 @@ fn a_slot_whose_only_plugin_fails_uses_its_default() {
     let r = env.send("only-bad", "where is my package?", "cust-y", "standard");
     assert!(started.elapsed() < DEADLINE + MARGIN);
     let classify = trace_of(&r, "classify");
-    assert_eq!(classify[0]["outcome"], "timeout");
+    assert_eq!(classify[0]["outcome"], "out-of-fuel");
     assert_eq!(classify[1]["plugin"], "default");
     assert_eq!(classify[1]["outcome"], "default");
     // Default intent: unknown at 0, so the escalator hands the chat to a person.

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use super::auth::OperatorCaller;
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::app::MAX_CONFIG_BYTES;
-use crate::lifecycle::Transition;
+use crate::lifecycle::{LimitsReport, Transition};
 use crate::model::{
-    AuditEvent, Binding, Bindings, PluginMeta, ShadowStats, Slot, SlotRollout, SlotVersion, Tenant,
+    AuditEvent, Binding, Bindings, LimitOverrides, PluginMeta, ShadowStats, Slot, SlotRollout,
+    SlotVersion, Tenant,
 };
 
 /// Largest plugin component accepted.
@@ -31,6 +32,14 @@ pub fn router() -> Router<AppState> {
         .route("/tenants/{tenant_id}/bindings", get(get_bindings))
         .route("/tenants/{tenant_id}/bindings/{slot}", put(put_binding))
         .route("/tenants/{tenant_id}/audit", get(audit))
+        .route(
+            "/tenants/{tenant_id}/limits",
+            get(get_limits).put(put_tenant_limits),
+        )
+        .route(
+            "/tenants/{tenant_id}/slots/{slot}/versions/{id}/limits",
+            put(put_version_limits),
+        )
         .route("/tenants/{tenant_id}/slots/{slot}", get(get_rollout))
         .route(
             "/tenants/{tenant_id}/slots/{slot}/versions",
@@ -236,6 +245,9 @@ struct StageRequest {
     sha256: Option<String>,
     #[serde(default)]
     config: String,
+    /// Limits for this version, over the tenant's (see `PUT .../limits`).
+    #[serde(default)]
+    limits: LimitOverrides,
 }
 
 async fn stage_version(
@@ -267,6 +279,7 @@ async fn stage_version(
                     &version,
                     &bytes,
                     body.config,
+                    body.limits,
                     &actor,
                 )
             })
@@ -280,6 +293,7 @@ async fn stage_version(
                     body.lane.as_deref(),
                     &sha,
                     body.config,
+                    body.limits,
                     &actor,
                 )
             })
@@ -412,4 +426,56 @@ async fn audit(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.audit_log(&tenant_id, query.limit.clamp(1, 5000))?))).await
+}
+
+/// The limits a tenant's plugins run under: server defaults, the tenant's
+/// overrides, and the result.
+async fn get_limits(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath(tenant_id): ApiPath<String>,
+) -> Result<Json<LimitsReport>, ApiError> {
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.limits_of(&tenant_id)?))).await
+}
+
+/// Replace the tenant's limit overrides (fields left out take the server's
+/// default). Serving plugins are checked under the new limits first.
+async fn put_tenant_limits(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath(tenant_id): ApiPath<String>,
+    ApiJson(body): ApiJson<LimitOverrides>,
+) -> Result<Json<LimitsReport>, ApiError> {
+    let app = state.app.clone();
+    blocking(move || {
+        Ok(Json(app.set_limits(
+            &tenant_id,
+            None,
+            body,
+            &caller.actor(),
+        )?))
+    })
+    .await
+}
+
+/// Replace one version's limit overrides (fields left out take the tenant's).
+async fn put_version_limits(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot, id)): ApiPath<(String, String, u64)>,
+    ApiJson(body): ApiJson<LimitOverrides>,
+) -> Result<Json<SlotVersion>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || {
+        app.set_limits(&tenant_id, Some((slot, id)), body, &caller.actor())?;
+        app.rollout(&tenant_id, slot)?
+            .versions
+            .into_iter()
+            .find(|v| v.id == id)
+            .map(Json)
+            .ok_or_else(|| crate::app::Error::NotFound(format!("no version {id}")))
+    })
+    .await
 }

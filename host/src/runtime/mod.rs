@@ -1,12 +1,14 @@
 //! The WebAssembly runtime: one wasmtime `Engine`, components compiled once per
 //! plugin version (and cached on disk by sha256 and engine), a warm-instance
 //! pool per binding, and the limits every call runs under: an epoch deadline,
-//! a memory cap, a host-call budget, an output cap and a log budget.
+//! an instruction (fuel) budget, a memory cap, a host-call budget, a cap on
+//! the data copied out of the plugin, an output cap and a log budget.
 //!
 //! A call never fails the message: every failure becomes an [`Outcome`] the
 //! pipeline turns into the slot's default, and the instance that failed is
 //! thrown away.
 
+mod limits;
 mod state;
 
 use std::collections::HashMap;
@@ -18,46 +20,13 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
+pub use limits::{LimitOverrides, Limits};
 pub use state::{CallContext, HostState};
 
 use crate::bindings::types::*;
 use crate::bindings::{self, PluginHost};
 use crate::model::{PluginMeta, Slot};
 use crate::storage::Storage;
-
-/// Limits each plugin call runs under.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Wall-clock budget for one slot call.
-    pub deadline: Duration,
-    /// Wall-clock budget for making an instance: instantiation plus `init`
-    /// (which may build a model from its config). Paid once per instance.
-    pub init_deadline: Duration,
-    /// Linear memory cap per instance.
-    pub memory_bytes: usize,
-    /// Cap on the size of what one call returns (strings and list items, summed).
-    pub output_bytes: usize,
-    /// Log bytes one call may write; the rest is dropped and counted.
-    pub log_bytes: usize,
-    /// Host imports one call may make.
-    pub host_calls: u32,
-    /// Warm instances kept per binding.
-    pub pool_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            deadline: Duration::from_millis(50),
-            init_deadline: Duration::from_secs(2),
-            memory_bytes: 64 << 20,
-            output_bytes: 64 << 10,
-            log_bytes: 4 << 10,
-            host_calls: 1_000,
-            pool_size: 8,
-        }
-    }
-}
 
 /// The WASI clock interface as wasmtime-wasi 48 links it.
 const WASI_MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
@@ -79,6 +48,7 @@ impl Runtime {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        config.consume_fuel(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| anyhow!("wasmtime engine: {e}"))?;
 
@@ -352,6 +322,7 @@ pub enum Outcome {
     Ok,
     Trap,
     Timeout,
+    OutOfFuel,
     OutOfMemory,
     InvalidOutput,
     InitFailed,
@@ -363,6 +334,7 @@ impl Outcome {
             Outcome::Ok => "ok",
             Outcome::Trap => "trap",
             Outcome::Timeout => "timeout",
+            Outcome::OutOfFuel => "out-of-fuel",
             Outcome::OutOfMemory => "out-of-memory",
             Outcome::InvalidOutput => "invalid-output",
             Outcome::InitFailed => "init-failed",
@@ -374,6 +346,8 @@ pub struct CallResult {
     pub outcome: Outcome,
     pub output: Option<SlotOutput>,
     pub micros: u64,
+    /// Instructions (fuel units) the call used; 0 when no instance ran.
+    pub fuel: u64,
     /// What went wrong, for failures.
     pub detail: Option<String>,
 }
@@ -411,6 +385,9 @@ impl BoundPlugin {
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(Self::ticks(self.limits.init_deadline));
         store.epoch_deadline_trap();
+        store.set_hostcall_fuel(self.limits.transfer_bytes());
+        // Fuel is only enabled on stores of this engine, so this cannot fail.
+        let _ = store.set_fuel(self.limits.init_fuel);
         let instance = self
             .pre
             .instantiate(&mut store)
@@ -423,6 +400,11 @@ impl BoundPlugin {
                 format!("init: {}", first_line(&e)),
             )),
         }
+    }
+
+    /// The limits this binding's calls run under.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Check that `init` accepts the configuration (used when binding).
@@ -458,6 +440,7 @@ impl BoundPlugin {
                         outcome,
                         output: None,
                         micros: micros(started),
+                        fuel: 0,
                         detail: Some(detail),
                     };
                 }
@@ -466,7 +449,9 @@ impl BoundPlugin {
         warm.store.data_mut().begin_call(context);
         warm.store
             .set_epoch_deadline(Self::ticks(self.limits.deadline));
+        let _ = warm.store.set_fuel(self.limits.fuel);
         let result = warm.instance.call(&mut warm.store, turn);
+        let fuel = self.limits.fuel - warm.store.get_fuel().unwrap_or(0);
         warm.store.data_mut().end_call();
         match result {
             Ok(output) => match check_output(&output, turn, &self.limits) {
@@ -476,6 +461,7 @@ impl BoundPlugin {
                         outcome: Outcome::Ok,
                         output: Some(output),
                         micros: micros(started),
+                        fuel,
                         detail: None,
                     }
                 }
@@ -484,6 +470,7 @@ impl BoundPlugin {
                     outcome: Outcome::InvalidOutput,
                     output: None,
                     micros: micros(started),
+                    fuel,
                     detail: Some(why),
                 },
             },
@@ -491,6 +478,7 @@ impl BoundPlugin {
                 outcome: classify_error(&warm.store, &e),
                 output: None,
                 micros: micros(started),
+                fuel,
                 detail: Some(first_line(&e)),
             },
         }
@@ -517,9 +505,20 @@ fn classify_error(store: &Store<HostState>, e: &wasmtime::Error) -> Outcome {
         Outcome::OutOfMemory
     } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
         Outcome::Timeout
+    } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        Outcome::OutOfFuel
+    } else if is_transfer_cap(e) {
+        Outcome::InvalidOutput
     } else {
         Outcome::Trap
     }
+}
+
+/// wasmtime refused to copy more than [`Limits::transfer_bytes`] out of the
+/// plugin. Its error type is private; the message is what identifies it.
+fn is_transfer_cap(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|cause| cause.to_string().contains("allocated for hostcalls"))
 }
 
 fn unit(x: f32) -> bool {
