@@ -133,6 +133,8 @@ impl Switchyard {
             key_hash: hash_key(&key),
             created_at_ms: now_ms(),
             key_rotated_at_ms: 0,
+            previous_key_hash: None,
+            previous_key_expires_ms: 0,
             limits: Default::default(),
             settings: Default::default(),
         };
@@ -172,8 +174,142 @@ impl Switchyard {
             .ok_or_else(|| Error::NotFound(format!("tenant {id:?} does not exist")))
     }
 
+    /// The tenant a key acts for: its current key, or the one it replaced
+    /// while that one's grace period lasts.
     pub fn tenant_for_key(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.storage.tenant_by_key_hash(&hash_key(key))?)
+        let hash = hash_key(key);
+        let Some(id) = self.storage.tenant_by_key_hash(&hash)? else {
+            return Ok(None);
+        };
+        let Some(tenant) = self.storage.tenant(&id)? else {
+            return Ok(None);
+        };
+        let current = tenant.key_hash == hash;
+        let in_grace = tenant.previous_key_hash.as_deref() == Some(hash.as_str())
+            && now_ms() < tenant.previous_key_expires_ms;
+        Ok((current || in_grace).then_some(id))
+    }
+
+    /// Replace a tenant's API key with `new_key` (or a generated one) and
+    /// return it. The old key keeps working for `grace` (zero: stops at once),
+    /// so clients can switch without downtime; a key replaced earlier stops
+    /// now either way.
+    pub fn rotate_key(
+        &self,
+        id: &str,
+        chosen: Option<&str>,
+        grace: std::time::Duration,
+        actor: &crate::model::Actor,
+    ) -> Result<String> {
+        const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+        if grace > MAX_GRACE {
+            return Err(Error::Invalid(
+                "the grace period is at most 7 days (604800 s)".into(),
+            ));
+        }
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tenant = self.tenant(id)?;
+        let key = chosen.map(str::to_string).unwrap_or_else(|| new_key("sy"));
+        self.check_key_free(&key)?;
+        let now = now_ms();
+        tenant.previous_key_hash = (!grace.is_zero()).then(|| tenant.key_hash.clone());
+        tenant.previous_key_expires_ms = now + grace.as_millis() as u64;
+        tenant.key_hash = hash_key(&key);
+        tenant.key_rotated_at_ms = now;
+        let event = self.tenant_event(
+            id,
+            "rotate-key",
+            actor,
+            format!(
+                "new key {}…; the old one works for {} s more",
+                &tenant.key_hash[..12],
+                grace.as_secs()
+            ),
+        )?;
+        self.storage.commit_tenant(&tenant, &event)?;
+        self.storage.flush_blocking()?;
+        Ok(key)
+    }
+
+    pub fn settings(&self, id: &str) -> Result<TenantSettings> {
+        Ok(self.tenant(id)?.settings)
+    }
+
+    pub fn set_settings(
+        &self,
+        id: &str,
+        settings: TenantSettings,
+        actor: &crate::model::Actor,
+    ) -> Result<TenantSettings> {
+        for queue in &settings.queues {
+            check_id("queue", queue)?;
+        }
+        if settings.queues.len() > 1_000 {
+            return Err(Error::Invalid("at most 1000 queues".into()));
+        }
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut tenant = self.tenant(id)?;
+        tenant.settings = settings.clone();
+        let event = self.tenant_event(
+            id,
+            "settings",
+            actor,
+            serde_json::json!(settings).to_string(),
+        )?;
+        self.storage.commit_tenant(&tenant, &event)?;
+        self.storage.flush_blocking()?;
+        Ok(settings)
+    }
+
+    /// Delete everything kept about one customer (the right to be
+    /// forgotten). Their conversations are locked meanwhile, so no message
+    /// of theirs is half-stored. The audit event names the customer only by
+    /// a hash prefix.
+    pub fn forget_customer(
+        &self,
+        tenant: &str,
+        customer: &str,
+        actor: &crate::model::Actor,
+    ) -> Result<ForgetReport> {
+        check_id("customer id", customer)?;
+        self.tenant(tenant)?;
+        let _all = self.lock_all_conversations();
+        let report = self.storage.forget_customer(tenant, customer)?;
+        let event = self.tenant_event(
+            tenant,
+            "forget-customer",
+            actor,
+            format!(
+                "customer sha256 {}…: {} conversations, {} messages, {} tickets deleted",
+                &hash_key(customer)[..12],
+                report.conversations,
+                report.messages,
+                report.tickets
+            ),
+        )?;
+        self.storage.append_audit(&event)?;
+        self.storage.flush_blocking()?;
+        Ok(report)
+    }
+
+    fn tenant_event(
+        &self,
+        tenant: &str,
+        action: &str,
+        actor: &crate::model::Actor,
+        reason: String,
+    ) -> Result<AuditEvent> {
+        Ok(AuditEvent {
+            id: self.storage.next_id()?,
+            at_ms: now_ms(),
+            tenant: tenant.into(),
+            slot: None,
+            action: action.into(),
+            actor: actor.clone(),
+            from: vec![],
+            to: vec![],
+            reason,
+        })
     }
 
     // --- plugins and bindings ---
@@ -428,10 +564,17 @@ impl Switchyard {
         conversation.message_count += 1;
         conversation.updated_at_ms = now;
 
+        // Plugins decided on the text as written; what is kept may be masked.
+        let stored_text = if self.tenant(tenant)?.settings.mask_stored_messages {
+            let text = decision.masked_text.as_deref().unwrap_or(&message.text);
+            crate::pii::mask(text).into_owned()
+        } else {
+            message.text
+        };
         let mut record = MessageRecord {
             id: message_id,
             conversation_id: conversation_id.into(),
-            text: message.text,
+            text: stored_text,
             channel: message.channel,
             customer: message.customer,
             received_at_ms: now,
@@ -573,6 +716,15 @@ impl Switchyard {
             .ok_or_else(|| {
                 Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
             })
+    }
+
+    /// Every conversation stripe, in order (so never a deadlock with a holder
+    /// of one): for changes that span a customer's conversations.
+    fn lock_all_conversations(&self) -> Vec<std::sync::MutexGuard<'_, ()>> {
+        self.conversation_locks
+            .iter()
+            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
+            .collect()
     }
 
     fn lock_conversation(

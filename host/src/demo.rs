@@ -131,6 +131,20 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
         kind: "seed".into(),
         key: None,
     };
+    // The demo declares its router's queues, so a route to any other is refused.
+    let router: serde_json::Value = serde_json::from_str(demo_file!("router.json"))
+        .map_err(|e| Error::Internal(format!("demo router.json: {e}")))?;
+    let queues = router["queues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|q| q["name"].as_str().map(str::to_string))
+        .collect();
+    let settings = crate::model::TenantSettings {
+        queues,
+        ..app.settings(DEMO_TENANT)?
+    };
+    app.set_settings(DEMO_TENANT, settings, &seeder)?;
     // Only the slots a crash left without an active version are bound again.
     for plugin in FIRST_PARTY.iter().filter(|p| !has_active(p.slot)) {
         let meta = app.add_plugin(plugin.name, version, plugin.component)?;

@@ -12,6 +12,7 @@ pub mod knowledge;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;
+pub mod pii;
 pub mod pipeline;
 pub mod runtime;
 pub mod storage;

@@ -100,6 +100,14 @@ impl Actor {
         }
     }
 
+    /// A tenant acting on its own data with its key.
+    pub fn tenant(key_fingerprint: String) -> Actor {
+        Actor {
+            kind: "tenant".into(),
+            key: Some(key_fingerprint),
+        }
+    }
+
     fn breaker() -> Actor {
         Actor {
             kind: "breaker".into(),
@@ -864,6 +872,8 @@ impl Switchyard {
     /// version is replaced by the version of the same plugin that was active
     /// before it, or retired when there is none.
     fn trip(&self, tenant: &str, slot: Slot, id: u64, reason: String) -> Result<()> {
+        // The reason quotes plugin failures, which may quote the customer.
+        let reason = crate::pii::mask(&reason).into_owned();
         let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.storage.bindings(tenant)?;
         let rollout = all.slots.entry(slot).or_default();
@@ -936,7 +946,7 @@ impl Switchyard {
             text: main
                 .masked_text
                 .clone()
-                .unwrap_or_else(|| record.text.clone()),
+                .unwrap_or_else(|| crate::pii::mask(&record.text).into_owned()),
             active: side(&main.intent, &main.escalation, &main.route),
             shadow: side(&shadow.intent, &shadow.escalation, &shadow.route),
         };

@@ -65,6 +65,7 @@ impl Metrics {
             // label values, and each tenant has a bounded number of them.
             let code_like = !reason.is_empty()
                 && reason.len() <= 32
+                && crate::pii::mask(reason) == reason.as_str()
                 && reason.bytes().all(|b| {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
                 });

@@ -78,6 +78,12 @@ pub struct Tenant {
     /// When the key was last replaced (0: never).
     #[serde(default)]
     pub key_rotated_at_ms: u64,
+    /// The key replaced last, still accepted until `previous_key_expires_ms`
+    /// so clients can switch without downtime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_key_hash: Option<String>,
+    #[serde(default)]
+    pub previous_key_expires_ms: u64,
     /// Plugin limits for this tenant, over the server's defaults.
     #[serde(default)]
     pub limits: LimitOverrides,
@@ -94,6 +100,18 @@ pub struct TenantSettings {
     /// stored record, the API's answers and replays see only the mask.
     #[serde(default)]
     pub mask_stored_messages: bool,
+    /// Queues a route may name. Empty: any well-formed name. A router that
+    /// names another queue is treated as a failed call.
+    #[serde(default)]
+    pub queues: Vec<String>,
+}
+
+/// What deleting a customer's data removed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ForgetReport {
+    pub conversations: usize,
+    pub messages: usize,
+    pub tickets: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -407,7 +407,8 @@ impl Run<'_> {
                 && matches!(result.output, Some(SlotOutput::Route(Some(_))))
             {
                 result.outcome = Outcome::InvalidOutput;
-                result.detail = Some("route names an agent the tenant does not have".into());
+                result.detail =
+                    Some("route names a queue or agent the tenant does not have".into());
                 result.output = None;
             }
             self.record(slot, plugin, role, &result);
@@ -434,7 +435,10 @@ impl Run<'_> {
             outcome: result.outcome.as_str().into(),
             micros: result.micros,
             fuel: result.fuel,
-            detail: result.detail.clone(),
+            detail: result
+                .detail
+                .as_deref()
+                .map(|d| crate::pii::mask(d).into_owned()),
         });
         self.stats.push(CallStat {
             slot,
@@ -517,7 +521,23 @@ fn default_route(escalation: &wit::Escalation) -> wit::Route {
 }
 
 /// A route to an agent must name one of the tenant's agents.
+/// A route names a well-formed queue the tenant declared (when it declares
+/// any) and an agent the tenant has.
 fn route_is_known(storage: &Storage, tenant: &str, route: &wit::Route) -> bool {
+    if let Some(queue) = &route.queue {
+        if crate::app::check_id("queue", queue).is_err() {
+            return false;
+        }
+        let declared = storage
+            .tenant(tenant)
+            .ok()
+            .flatten()
+            .map(|t| t.settings.queues)
+            .unwrap_or_default();
+        if !declared.is_empty() && !declared.contains(queue) {
+            return false;
+        }
+    }
     match (&route.target, &route.agent) {
         (wit::RouteTarget::Agent, Some(agent)) => {
             storage.agent(tenant, agent).ok().flatten().is_some()

@@ -249,13 +249,21 @@ impl Storage {
         (&self.tenants, &self.keys, &self.audit)
             .transaction(|(tenants, keys, audit)| {
                 let old = tenants.get(tenant.id.as_bytes())?;
-                if let Some(old) = old.and_then(|v| serde_json::from_slice::<Tenant>(&v).ok())
-                    && old.key_hash != tenant.key_hash
-                {
-                    keys.remove(old.key_hash.as_bytes())?;
+                let hashes = |t: &Tenant| {
+                    std::iter::once(t.key_hash.clone())
+                        .chain(t.previous_key_hash.clone())
+                        .collect::<Vec<_>>()
+                };
+                let new = hashes(tenant);
+                if let Some(old) = old.and_then(|v| serde_json::from_slice::<Tenant>(&v).ok()) {
+                    for gone in hashes(&old).iter().filter(|h| !new.contains(h)) {
+                        keys.remove(gone.as_bytes())?;
+                    }
                 }
                 tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
-                keys.insert(tenant.key_hash.as_bytes(), tenant.id.as_bytes())?;
+                for hash in &new {
+                    keys.insert(hash.as_bytes(), tenant.id.as_bytes())?;
+                }
                 if let Some((k, v)) = &audit_entry {
                     audit.insert(k.clone(), v.clone())?;
                 }
@@ -663,6 +671,87 @@ impl Storage {
             Some(encode(&ticket))
         })?;
         Ok(updated)
+    }
+
+    /// Delete everything kept about one customer of a tenant: their
+    /// conversations, messages and tickets (one transaction; agents' loads
+    /// of open conversations are released), then the shadow-comparison
+    /// examples quoting them.
+    pub fn forget_customer(&self, tenant: &str, customer: &str) -> Result<ForgetReport> {
+        let mut conversations = Vec::new();
+        for item in self.conversations.scan_prefix(prefix(tenant)) {
+            let (k, v) = item?;
+            let c: Conversation = decode(&k, &v)?;
+            if c.customer.id == customer {
+                conversations.push(c);
+            }
+        }
+        let mut message_keys = Vec::new();
+        for c in &conversations {
+            let mut p = key(tenant, &c.id);
+            p.push(0);
+            for item in self.messages.scan_prefix(p) {
+                message_keys.push(item?.0);
+            }
+        }
+        let mut index_prefix = key(tenant, customer);
+        index_prefix.push(0);
+        let mut ticket_keys = Vec::new();
+        for item in self.customer_tickets.scan_prefix(&index_prefix) {
+            let (k, _) = item?;
+            let ticket = &k[index_prefix.len()..];
+            ticket_keys.push((k.clone(), key(tenant, &String::from_utf8_lossy(ticket))));
+        }
+        (
+            &self.conversations,
+            &self.messages,
+            &self.tickets,
+            &self.customer_tickets,
+            &self.agent_load,
+        )
+            .transaction(|(convs, messages, tickets, index, loads)| {
+                for c in &conversations {
+                    convs.remove(key(tenant, &c.id))?;
+                    if c.status == ConversationStatus::Open
+                        && let Some(agent) = &c.assigned_agent
+                    {
+                        let lk = key(tenant, agent);
+                        let current: i64 = loads
+                            .get(&lk)?
+                            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+                            .unwrap_or(0);
+                        loads.insert(lk, encode(&(current - 1).max(0)))?;
+                    }
+                }
+                for k in &message_keys {
+                    messages.remove(k.clone())?;
+                }
+                for (index_key, ticket_key) in &ticket_keys {
+                    index.remove(index_key.clone())?;
+                    tickets.remove(ticket_key.clone())?;
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StorageError::Sled(e),
+                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+            })?;
+        let ids: Vec<&str> = conversations.iter().map(|c| c.id.as_str()).collect();
+        for item in self.shadow_stats.scan_prefix(prefix(tenant)) {
+            let (k, _) = item?;
+            self.shadow_stats.fetch_and_update(&k, |old| {
+                let mut stats: ShadowStats = old.and_then(|b| serde_json::from_slice(b).ok())?;
+                stats
+                    .examples
+                    .retain(|e| !ids.contains(&e.conversation_id.as_str()));
+                Some(encode(&stats))
+            })?;
+        }
+        Ok(ForgetReport {
+            conversations: conversations.len(),
+            messages: message_keys.len(),
+            tickets: ticket_keys.len(),
+        })
     }
 
     /// Close a conversation and release its agent's load. Returns the closed conversation.

@@ -8,6 +8,8 @@
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
 //! - `observability`: `/healthz` and `/metrics`
+//! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
+//! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
 mod api_errors;
 mod containment;
@@ -16,3 +18,4 @@ mod durability;
 mod lifecycle;
 mod observability;
 mod operator;
+mod security;

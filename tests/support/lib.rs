@@ -13,6 +13,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use switchyard::api::throttle::{RatePolicy, Throttle};
 use switchyard::api::{self, AppState, OperatorKey};
 use switchyard::app::Switchyard;
 use switchyard::runtime::{Limits, Runtime};
@@ -56,10 +57,19 @@ impl TestEnv {
     pub fn open(dir: Arc<tempfile::TempDir>, limits: Limits) -> TestEnv {
         let storage = Storage::open(dir.path()).expect("opening sled");
         let app = Arc::new(Switchyard::new(storage, runtime(), limits));
-        let router = api::app(AppState {
-            app: app.clone(),
-            operator_key: Arc::new(OperatorKey::new(OPERATOR_KEY)),
-        });
+        // Tests and benchmarks send faster than any key's default rate; the
+        // rate limit has its own tests with a policy of their own.
+        let state = AppState {
+            throttle: Arc::new(Throttle::new(
+                RatePolicy {
+                    per_second: 1e9,
+                    burst: 1e9,
+                },
+                8,
+            )),
+            ..AppState::new(app.clone(), OperatorKey::new(OPERATOR_KEY))
+        };
+        let router = api::app(state);
         TestEnv {
             app,
             router,
@@ -73,6 +83,15 @@ impl TestEnv {
     }
 
     /// Shut this instance down (as a restart would) and give back its directory.
+    /// Serve the API with this throttle instead of the tests' unlimited one.
+    pub fn with_throttle(mut self, throttle: Throttle) -> TestEnv {
+        self.router = api::app(AppState {
+            throttle: Arc::new(throttle),
+            ..AppState::new(self.app.clone(), OperatorKey::new(OPERATOR_KEY))
+        });
+        self
+    }
+
     pub fn shutdown(self) -> Arc<tempfile::TempDir> {
         let dir = self.dir.clone();
         drop(self);

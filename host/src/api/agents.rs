@@ -17,7 +17,7 @@ pub fn router() -> Router<AppState> {
 
 async fn list_agents(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
 ) -> Result<Json<Vec<AgentWithLoad>>, ApiError> {
     let app = state.app.clone();
     blocking(move || Ok(Json(app.storage.agents(&tenant)?))).await
@@ -25,7 +25,7 @@ async fn list_agents(
 
 async fn get_agent(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<AgentWithLoad>, ApiError> {
     let app = state.app.clone();
@@ -44,7 +44,7 @@ async fn get_agent(
 
 async fn create_agent(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiJson(agent): ApiJson<Agent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
     let app = state.app.clone();
@@ -59,7 +59,7 @@ async fn create_agent(
 
 async fn put_agent(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(agent_id): ApiPath<String>,
     ApiJson(agent): ApiJson<Agent>,
 ) -> Result<Json<Agent>, ApiError> {

@@ -50,8 +50,14 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         })
 }
 
-/// The tenant a request acts for.
-pub struct TenantCaller(pub String);
+/// The tenant a request acts for, and the fingerprint of the key it used.
+pub struct TenantCaller(pub String, pub String);
+
+impl TenantCaller {
+    pub fn actor(&self) -> crate::model::Actor {
+        crate::model::Actor::tenant(self.1.clone())
+    }
+}
 
 impl FromRequestParts<AppState> for TenantCaller {
     type Rejection = ApiError;
@@ -67,7 +73,11 @@ impl FromRequestParts<AppState> for TenantCaller {
             ));
         }
         match state.app.tenant_for_key(key)? {
-            Some(tenant) => Ok(TenantCaller(tenant)),
+            Some(tenant) => {
+                let hash = hash_key(key);
+                state.throttle.admit(&hash)?;
+                Ok(TenantCaller(tenant, hash[..12].to_string()))
+            }
             None => Err(ApiError::Unauthorized("unknown API key".into())),
         }
     }
@@ -93,8 +103,10 @@ impl FromRequestParts<AppState> for OperatorCaller {
     ) -> Result<Self, Self::Rejection> {
         let key = bearer(parts)?;
         if state.operator_key.matches(key) {
+            let hash = hash_key(key);
+            state.throttle.admit(&hash)?;
             return Ok(OperatorCaller {
-                key_fingerprint: hash_key(key)[..12].to_string(),
+                key_fingerprint: hash[..12].to_string(),
             });
         }
         if state.app.tenant_for_key(key)?.is_some() {

@@ -48,11 +48,12 @@ struct MessageResponse {
 
 async fn post_message(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     let app = state.app.clone();
+    let _running = state.throttle.run_slot(&tenant).await;
     let record = blocking(move || {
         app.handle_message(
             &tenant,
@@ -85,7 +86,7 @@ struct ConversationResponse {
 
 async fn get_conversation(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
 ) -> Result<Json<ConversationResponse>, ApiError> {
     crate::app::check_id("conversation id", &conversation_id)?;
@@ -110,7 +111,7 @@ async fn get_conversation(
 
 async fn close_conversation(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
 ) -> Result<Json<Conversation>, ApiError> {
     let app = state.app.clone();

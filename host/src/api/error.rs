@@ -28,6 +28,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("too many requests for this key; retry after {retry_after} s")]
+    TooManyRequests { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -50,6 +52,9 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -60,6 +65,11 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let body = Json(json!({"error": {"code": code, "message": self.to_string()}}));
         let mut response = (status, body).into_response();
+        if let ApiError::TooManyRequests { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
         if let ApiError::Internal(detail) = self {
             response.extensions_mut().insert(InternalDetail(detail));
         }
@@ -99,7 +109,8 @@ pub async fn log_server_errors(
             .get::<InternalDetail>()
             .map(|d| d.0.clone())
             .unwrap_or_default();
-        tracing::error!(%method, %path, status = %response.status(), detail, "request failed");
+        let (path, detail) = (crate::pii::mask(&path), crate::pii::mask(&detail));
+        tracing::error!(%method, %path, status = %response.status(), %detail, "request failed");
     }
     response
 }

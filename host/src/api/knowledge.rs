@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
 
 async fn list_articles(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
 ) -> Result<Json<Vec<Article>>, ApiError> {
     let app = state.app.clone();
     blocking(move || Ok(Json(app.storage.articles(&tenant)?))).await
@@ -33,7 +33,7 @@ async fn list_articles(
 
 async fn get_article(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(article_id): ApiPath<String>,
 ) -> Result<Json<Article>, ApiError> {
     let app = state.app.clone();
@@ -51,7 +51,7 @@ async fn get_article(
 
 async fn create_article(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiJson(article): ApiJson<Article>,
 ) -> Result<(StatusCode, Json<Article>), ApiError> {
     let app = state.app.clone();
@@ -66,7 +66,7 @@ async fn create_article(
 
 async fn put_article(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(article_id): ApiPath<String>,
     ApiJson(article): ApiJson<Article>,
 ) -> Result<Json<Article>, ApiError> {
@@ -108,7 +108,7 @@ struct SearchHit {
 
 async fn search(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<SearchHit>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;

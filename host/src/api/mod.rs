@@ -8,6 +8,8 @@ mod conversations;
 mod error;
 mod knowledge;
 mod operator;
+mod tenancy;
+pub mod throttle;
 mod tickets;
 
 use std::sync::Arc;
@@ -28,7 +30,23 @@ use crate::app::Switchyard;
 pub struct AppState {
     pub app: Arc<Switchyard>,
     pub operator_key: Arc<OperatorKey>,
+    pub throttle: Arc<throttle::Throttle>,
 }
+
+impl AppState {
+    /// With the default rate limits and per-tenant concurrency.
+    pub fn new(app: Arc<Switchyard>, operator_key: OperatorKey) -> AppState {
+        AppState {
+            app,
+            operator_key: Arc::new(operator_key),
+            throttle: Arc::new(throttle::Throttle::with_defaults()),
+        }
+    }
+}
+
+/// Largest JSON body accepted, except where a route allows more (plugin
+/// uploads and bindings carry components and configs).
+pub const MAX_JSON_BODY: usize = 256 << 10;
 
 /// The whole HTTP application; tests drive it without a socket.
 pub fn app(state: AppState) -> Router {
@@ -38,6 +56,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/v1", api_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .layer(axum::middleware::from_fn(error::log_server_errors))
         .with_state(state)
 }
@@ -49,6 +68,7 @@ fn api_router() -> Router<AppState> {
         .merge(agents::router())
         .merge(knowledge::router())
         .merge(operator::router())
+        .merge(tenancy::router())
 }
 
 async fn healthz() -> &'static str {

@@ -30,7 +30,10 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
         )
         .route("/tenants/{tenant_id}/bindings", get(get_bindings))
-        .route("/tenants/{tenant_id}/bindings/{slot}", put(put_binding))
+        .route(
+            "/tenants/{tenant_id}/bindings/{slot}",
+            put(put_binding).layer(DefaultBodyLimit::max(MAX_CONFIG_BYTES * 2)),
+        )
         .route("/tenants/{tenant_id}/audit", get(audit))
         .route(
             "/tenants/{tenant_id}/limits",

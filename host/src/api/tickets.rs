@@ -24,7 +24,7 @@ struct TicketFilter {
 
 async fn list_tickets(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     filter: Result<Query<TicketFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Ticket>>, ApiError> {
     let Query(filter) = filter.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -44,7 +44,7 @@ async fn list_tickets(
 
 async fn get_ticket(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(ticket_id): ApiPath<String>,
 ) -> Result<Json<Ticket>, ApiError> {
     crate::app::check_id("ticket id", &ticket_id)?;
@@ -68,7 +68,7 @@ struct TicketUpdate {
 
 async fn update_ticket(
     State(state): State<AppState>,
-    TenantCaller(tenant): TenantCaller,
+    TenantCaller(tenant, _): TenantCaller,
     ApiPath(ticket_id): ApiPath<String>,
     ApiJson(update): ApiJson<TicketUpdate>,
 ) -> Result<Json<Ticket>, ApiError> {

@@ -65,6 +65,21 @@ struct ServeArgs {
     /// Circuit breaker window in seconds.
     #[arg(long, default_value_t = 60)]
     breaker_window_secs: u64,
+    /// Plugin fuel (instruction budget) per call; tenants and versions may override.
+    #[arg(long, default_value_t = Limits::default().fuel)]
+    plugin_fuel: u64,
+    /// Plugin memory cap per instance, in MiB; tenants and versions may override.
+    #[arg(long, default_value_t = (Limits::default().memory_bytes >> 20) as u64)]
+    plugin_memory_mib: u64,
+    /// Requests per second each API key may make on average.
+    #[arg(long, default_value_t = crate::api::throttle::RatePolicy::default().per_second)]
+    rate_per_sec: f64,
+    /// Requests each API key may make at once before the average applies.
+    #[arg(long, default_value_t = crate::api::throttle::RatePolicy::default().burst)]
+    rate_burst: f64,
+    /// Messages of one tenant running through plugins at once (default: the number of cores).
+    #[arg(long)]
+    tenant_concurrency: Option<usize>,
 }
 
 #[derive(Args)]
@@ -138,6 +153,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let operator_key = key_from(args.operator_key, &args.data.join("operator.key"), "op")?;
     let limits = Limits {
         deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
+        fuel: args.plugin_fuel.max(1_000),
+        memory_bytes: (args.plugin_memory_mib.clamp(1, 4096) as usize) << 20,
         ..Limits::default()
     };
     let started = std::time::Instant::now();
@@ -159,9 +176,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.storage.flush_blocking()?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "plugins ready");
 
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = AppState {
         app,
         operator_key: Arc::new(OperatorKey::new(&operator_key)),
+        throttle: Arc::new(crate::api::throttle::Throttle::new(
+            crate::api::throttle::RatePolicy {
+                per_second: args.rate_per_sec.max(0.001),
+                burst: args.rate_burst.max(1.0),
+            },
+            args.tenant_concurrency.unwrap_or(cores),
+        )),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

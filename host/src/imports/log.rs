@@ -18,7 +18,7 @@ impl Host for HostState {
             end -= 1;
         }
         self.log_bytes += end;
-        let line = &message[..end];
+        let line = crate::pii::mask(&message[..end]);
         let plugin = &*self.plugin_label;
         let (tenant, message_id) = match &self.call {
             Some(c) => (&*c.tenant, c.message_id.as_str()),

@@ -1,0 +1,135 @@
+//! Request rate limits per API key, and a cap on how many messages of one
+//! tenant run through plugins at once, so one busy or hostile tenant cannot
+//! take every worker thread and core from the others.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::ApiError;
+
+/// How many requests a key may make: `per_second` on average, up to `burst`
+/// at once.
+#[derive(Clone, Copy, Debug)]
+pub struct RatePolicy {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl Default for RatePolicy {
+    fn default() -> Self {
+        RatePolicy {
+            per_second: 1_000.0,
+            burst: 2_000.0,
+        }
+    }
+}
+
+/// Token bucket of one key.
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Most buckets kept; past this, full (idle) buckets are dropped first.
+const MAX_BUCKETS: usize = 100_000;
+
+pub struct Throttle {
+    policy: RatePolicy,
+    buckets: Mutex<HashMap<String, Bucket>>,
+    /// Messages of one tenant running through plugins at once.
+    concurrency: usize,
+    running: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Throttle {
+    pub fn new(policy: RatePolicy, concurrency: usize) -> Throttle {
+        Throttle {
+            policy,
+            buckets: Mutex::new(HashMap::new()),
+            concurrency: concurrency.max(1),
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Defaults: [`RatePolicy::default`], and as many messages per tenant at
+    /// once as the machine has cores.
+    pub fn with_defaults() -> Throttle {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Throttle::new(RatePolicy::default(), cores)
+    }
+
+    /// Take one request from the bucket of `key_id` (a key's hash, never the
+    /// key), or say how long to wait.
+    pub fn admit(&self, key_id: &str) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key_id) {
+            let policy = self.policy;
+            buckets.retain(|_, b| refill(b, now, policy) < policy.burst);
+        }
+        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket {
+            tokens: self.policy.burst,
+            at: now,
+        });
+        let tokens = refill(bucket, now, self.policy);
+        bucket.at = now;
+        if tokens >= 1.0 {
+            bucket.tokens = tokens - 1.0;
+            Ok(())
+        } else {
+            bucket.tokens = tokens;
+            let wait = (1.0 - tokens) / self.policy.per_second;
+            Err(ApiError::TooManyRequests {
+                retry_after: Duration::from_secs_f64(wait).as_secs().max(1),
+            })
+        }
+    }
+
+    /// Wait for a slot to run one of `tenant`'s messages; the slot is freed
+    /// when the permit drops.
+    pub async fn run_slot(&self, tenant: &str) -> OwnedSemaphorePermit {
+        let semaphore = {
+            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            running
+                .entry(tenant.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
+                .clone()
+        };
+        semaphore
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+}
+
+fn refill(bucket: &Bucket, now: Instant, policy: RatePolicy) -> f64 {
+    let elapsed = now.duration_since(bucket.at).as_secs_f64();
+    (bucket.tokens + elapsed * policy.per_second).min(policy.burst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gets_its_burst_then_waits_and_other_keys_are_unaffected() {
+        let throttle = Throttle::new(
+            RatePolicy {
+                per_second: 1.0,
+                burst: 3.0,
+            },
+            1,
+        );
+        for _ in 0..3 {
+            throttle.admit("a").unwrap();
+        }
+        match throttle.admit("a") {
+            Err(ApiError::TooManyRequests { retry_after }) => assert_eq!(retry_after, 1),
+            other => panic!("expected 429, got {other:?}"),
+        }
+        throttle.admit("b").unwrap();
+    }
+}
