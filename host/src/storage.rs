@@ -190,6 +190,27 @@ impl Storage {
         Ok(())
     }
 
+    /// A digest of every record in every tree (not the id counter): equal
+    /// digests mean nothing was written. For checks that a refused request
+    /// stored nothing.
+    pub fn fingerprint(&self) -> Result<String> {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            hasher.update((name.len() as u64).to_be_bytes());
+            hasher.update(&name);
+            for item in tree.iter() {
+                let (k, v) = item?;
+                hasher.update((k.len() as u64).to_be_bytes());
+                hasher.update(&k);
+                hasher.update((v.len() as u64).to_be_bytes());
+                hasher.update(&v);
+            }
+        }
+        Ok(hex::encode(hasher.finalize()))
+    }
+
     /// A fresh id, unique and increasing for the life of the database.
     pub fn next_id(&self) -> Result<u64> {
         Ok(self.db.generate_id()?)

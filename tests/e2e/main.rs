@@ -15,6 +15,7 @@ mod api_errors;
 mod containment;
 mod conversations;
 mod durability;
+mod fuzz;
 mod lifecycle;
 mod observability;
 mod operator;
