@@ -369,3 +369,195 @@ fn a_data_directory_in_use_is_refused_clearly() {
         "{stderr}"
     );
 }
+
+/// What clients were told was stored, across every cycle.
+#[derive(Default)]
+struct Acknowledged {
+    /// (conversation, message id)
+    messages: Vec<(String, String)>,
+    /// Tickets whose status was acknowledged as "pending".
+    pending_tickets: Vec<String>,
+    /// The classify version whose activation was acknowledged last, and one
+    /// whose activation was under way when the server died (it may or may
+    /// not have landed).
+    active: Option<u64>,
+    in_flight: Option<u64>,
+}
+
+/// The real binary under load (two message senders, ticket updates, plugin
+/// activations), killed with SIGKILL at a random moment, CRASH_CYCLES times
+/// (default 20). After every restart sled opens, and every acknowledged
+/// message, ticket update and activation is there.
+#[test]
+fn sigkill_under_load_loses_no_acknowledged_write() {
+    use std::sync::{Arc, Mutex};
+    let cycles: usize = std::env::var("CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let data = tempfile::tempdir().unwrap();
+    let acked = Arc::new(Mutex::new(Acknowledged::default()));
+    // A second classify version to switch between: the demo classifier staged again.
+    let (a, b) = {
+        let server = serve(data.path());
+        let (_, rollout) = get(
+            &server.base,
+            "/v1/tenants/demo/slots/classify",
+            OPERATOR_KEY,
+        );
+        let active = rollout["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["state"] == "active")
+            .unwrap()
+            .clone();
+        let (status, staged) = post(
+            &server.base,
+            "/v1/tenants/demo/slots/classify/versions",
+            OPERATOR_KEY,
+            &json!({"sha256": active["sha256"], "config": active["config"]}),
+        );
+        assert_eq!(status, 201, "{staged}");
+        (
+            active["id"].as_u64().unwrap(),
+            staged["id"].as_u64().unwrap(),
+        )
+    };
+    let mut seed = 0x5eed_u64;
+    let mut next_random = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    for cycle in 0..cycles {
+        let server = serve(data.path());
+        check_acknowledged(&server.base, &acked.lock().unwrap(), cycle);
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for sender in 0..2 {
+            let (base, acked, stop) = (server.base.clone(), acked.clone(), stop.clone());
+            workers.push(std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let conversation = format!("crash-{cycle}-{sender}-{i}");
+                    i += 1;
+                    let Ok(mut response) = http()
+                        .post(format!("{base}/v1/conversations/{conversation}/messages"))
+                        .header("Authorization", format!("Bearer {DEMO_KEY}"))
+                        .send_json(json!({"text": "我要退款，订单号 2024113012345",
+                            "customer": {"id": format!("c-{cycle}-{sender}-{i}"), "tier": "standard"}}))
+                    else {
+                        break; // the server is gone
+                    };
+                    if response.status() != 201 {
+                        continue;
+                    }
+                    let Ok(body) = response.body_mut().read_json::<Value>() else {
+                        break;
+                    };
+                    acked.lock().unwrap().messages.push((
+                        conversation,
+                        body["message_id"].as_str().unwrap().to_string(),
+                    ));
+                    // Every third ticket goes to pending; acknowledged means kept.
+                    if let Some(ticket) = body["ticket"]["id"].as_str().filter(|_| i % 3 == 0) {
+                        let Ok(response) = http()
+                            .patch(format!("{base}/v1/tickets/{ticket}"))
+                            .header("Authorization", format!("Bearer {DEMO_KEY}"))
+                            .send_json(json!({"status": "pending"}))
+                        else {
+                            break;
+                        };
+                        if response.status() != 200 {
+                            continue;
+                        }
+                        acked.lock().unwrap().pending_tickets.push(ticket.to_string());
+                    }
+                }
+            }));
+        }
+        {
+            let (base, acked, stop) = (server.base.clone(), acked.clone(), stop.clone());
+            workers.push(std::thread::spawn(move || {
+                let mut target = if acked.lock().unwrap().active == Some(a) {
+                    b
+                } else {
+                    a
+                };
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    acked.lock().unwrap().in_flight = Some(target);
+                    let Ok(response) = http()
+                        .post(format!(
+                            "{base}/v1/tenants/demo/slots/classify/versions/{target}/activate"
+                        ))
+                        .header("Authorization", format!("Bearer {OPERATOR_KEY}"))
+                        .send_json(json!({}))
+                    else {
+                        break;
+                    };
+                    if response.status() != 200 {
+                        break;
+                    }
+                    let mut acked = acked.lock().unwrap();
+                    acked.active = Some(target);
+                    acked.in_flight = None;
+                    drop(acked);
+                    target = if target == a { b } else { a };
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }));
+        }
+        std::thread::sleep(Duration::from_millis(150 + next_random(450)));
+        // SIGKILL at an arbitrary point of the load.
+        drop(server);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for w in workers {
+            let _ = w.join();
+        }
+    }
+    let server = serve(data.path());
+    let acked = acked.lock().unwrap();
+    check_acknowledged(&server.base, &acked, cycles);
+    println!(
+        "{cycles} SIGKILL cycles: {} acknowledged messages, {} ticket updates, last activation {:?}: none lost",
+        acked.messages.len(),
+        acked.pending_tickets.len(),
+        acked.active
+    );
+    assert!(acked.messages.len() >= cycles, "the load actually ran");
+}
+
+fn check_acknowledged(base: &str, acked: &Acknowledged, cycle: usize) {
+    for (conversation, message_id) in &acked.messages {
+        let (status, body) = get(base, &format!("/v1/conversations/{conversation}"), DEMO_KEY);
+        assert_eq!(status, 200, "cycle {cycle}: {conversation} lost: {body}");
+        assert_eq!(
+            body["messages"][0]["id"],
+            message_id.as_str(),
+            "cycle {cycle}"
+        );
+    }
+    for ticket in &acked.pending_tickets {
+        let (status, body) = get(base, &format!("/v1/tickets/{ticket}"), DEMO_KEY);
+        assert_eq!(status, 200, "cycle {cycle}: ticket {ticket} lost: {body}");
+        assert_eq!(body["status"], "pending", "cycle {cycle}: {body}");
+    }
+    if let Some(expected) = acked.active {
+        let (_, rollout) = get(base, "/v1/tenants/demo/slots/classify", OPERATOR_KEY);
+        let active: Vec<u64> = rollout["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["state"] == "active")
+            .map(|v| v["id"].as_u64().unwrap())
+            .collect();
+        let allowed = [Some(expected), acked.in_flight];
+        assert!(
+            active.len() == 1 && allowed.contains(&Some(active[0])),
+            "cycle {cycle}: active {active:?}, acknowledged {expected}, in flight {:?}",
+            acked.in_flight
+        );
+    }
+}
