@@ -530,6 +530,9 @@ impl Switchyard {
         conversation.customer = message.customer.clone();
 
         let message_id = format!("m-{:x}", self.storage.next_id()?);
+        // Read once per message: the pipeline checks routes against the
+        // declared queues, and the commit below may mask the stored text.
+        let settings = self.tenant(tenant)?.settings;
         let inbound = Inbound {
             tenant: Arc::from(tenant),
             conversation_id: conversation_id.into(),
@@ -539,6 +542,7 @@ impl Switchyard {
             customer: message.customer.clone(),
             received_at_ms: now,
             assigned_agent: conversation.assigned_agent.clone(),
+            declared_queues: settings.queues,
         };
         let pipeline = self.pipeline(tenant)?;
         let knowledge = self.knowledge(tenant)?;
@@ -565,7 +569,7 @@ impl Switchyard {
         conversation.updated_at_ms = now;
 
         // Plugins decided on the text as written; what is kept may be masked.
-        let stored_text = if self.tenant(tenant)?.settings.mask_stored_messages {
+        let stored_text = if settings.mask_stored_messages {
             let text = decision.masked_text.as_deref().unwrap_or(&message.text);
             crate::pii::mask(text).into_owned()
         } else {

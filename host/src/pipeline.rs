@@ -85,6 +85,8 @@ pub struct Inbound {
     pub received_at_ms: u64,
     /// Agent the conversation is assigned to, if open and assigned.
     pub assigned_agent: Option<String>,
+    /// Queues the tenant declared (`TenantSettings::queues`); empty: any.
+    pub declared_queues: Vec<String>,
 }
 
 /// What the pipeline decided, before the host applies it (ticket, assignment).
@@ -262,9 +264,13 @@ impl Pipeline {
 
         // route: the first router with an opinion decides.
         let mut route = None;
-        for out in run.slot_until(self, Slot::Route, &context, &turn, |out| {
-            matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, &inbound.tenant, r))
-        }) {
+        for out in run.slot_until(
+            self,
+            Slot::Route,
+            &context,
+            &turn,
+            |out| matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, inbound, r)),
+        ) {
             if let SlotOutput::Route(Some(r)) = out {
                 route = Some(r);
             }
@@ -523,25 +529,21 @@ fn default_route(escalation: &wit::Escalation) -> wit::Route {
 /// A route to an agent must name one of the tenant's agents.
 /// A route names a well-formed queue the tenant declared (when it declares
 /// any) and an agent the tenant has.
-fn route_is_known(storage: &Storage, tenant: &str, route: &wit::Route) -> bool {
+fn route_is_known(storage: &Storage, inbound: &Inbound, route: &wit::Route) -> bool {
     if let Some(queue) = &route.queue {
-        if crate::app::check_id("queue", queue).is_err() {
-            return false;
-        }
-        let declared = storage
-            .tenant(tenant)
-            .ok()
-            .flatten()
-            .map(|t| t.settings.queues)
-            .unwrap_or_default();
-        if !declared.is_empty() && !declared.contains(queue) {
+        let declared = &inbound.declared_queues;
+        if crate::app::check_id("queue", queue).is_err()
+            || (!declared.is_empty() && !declared.contains(queue))
+        {
             return false;
         }
     }
     match (&route.target, &route.agent) {
-        (wit::RouteTarget::Agent, Some(agent)) => {
-            storage.agent(tenant, agent).ok().flatten().is_some()
-        }
+        (wit::RouteTarget::Agent, Some(agent)) => storage
+            .agent(&inbound.tenant, agent)
+            .ok()
+            .flatten()
+            .is_some(),
         _ => true,
     }
 }

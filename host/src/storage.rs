@@ -117,6 +117,29 @@ fn message_key(tenant: &str, conversation: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Inside a transaction: one conversation fewer for `agent` (never below 0).
+fn release_agent<E>(
+    loads: &sled::transaction::TransactionalTree,
+    tenant: &str,
+    agent: &str,
+) -> std::result::Result<(), ConflictableTransactionError<E>> {
+    let k = key(tenant, agent);
+    let current: i64 = loads
+        .get(&k)?
+        .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+        .unwrap_or(0);
+    loads.insert(k, encode(&(current - 1).max(0)))?;
+    Ok(())
+}
+
+/// The error of a transaction that never aborts on purpose.
+fn never_aborted(e: TransactionError<()>) -> StorageError {
+    match e {
+        TransactionError::Storage(e) => StorageError::Sled(e),
+        TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
+    }
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("model types always serialize")
 }
@@ -290,10 +313,7 @@ impl Storage {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StorageError::Sled(e),
-                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
-            })
+            .map_err(never_aborted)
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
@@ -378,10 +398,7 @@ impl Storage {
                 audit.insert(audit_key.clone(), encode(event))?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StorageError::Sled(e),
-                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
-            })
+            .map_err(never_aborted)
     }
 
     // --- lifecycle: audit log and shadow statistics ---
@@ -650,8 +667,7 @@ impl Storage {
                     )?;
                 }
                 if let Some(agent) = &commit.released_agent {
-                    let load = load_of(agent)?;
-                    loads.insert(key(tenant, agent), encode(&(load - 1).max(0)))?;
+                    release_agent(loads, tenant, agent)?;
                 }
                 if let Some(agent) = &commit.assigned_agent {
                     let load = load_of(agent)?;
@@ -736,12 +752,7 @@ impl Storage {
                     if c.status == ConversationStatus::Open
                         && let Some(agent) = &c.assigned_agent
                     {
-                        let lk = key(tenant, agent);
-                        let current: i64 = loads
-                            .get(&lk)?
-                            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-                            .unwrap_or(0);
-                        loads.insert(lk, encode(&(current - 1).max(0)))?;
+                        release_agent(loads, tenant, agent)?;
                     }
                 }
                 for k in &message_keys {
@@ -753,10 +764,7 @@ impl Storage {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e| match e {
-                TransactionError::Storage(e) => StorageError::Sled(e),
-                TransactionError::Abort(()) => unreachable!("this transaction never aborts"),
-            })?;
+            .map_err(never_aborted)?;
         let ids: Vec<&str> = conversations.iter().map(|c| c.id.as_str()).collect();
         for item in self.shadow_stats.scan_prefix(prefix(tenant)) {
             let (k, _) = item?;
@@ -788,12 +796,7 @@ impl Storage {
                 if conversation.status == ConversationStatus::Open
                     && let Some(agent) = &conversation.assigned_agent
                 {
-                    let lk = key(tenant, agent);
-                    let current: i64 = loads
-                        .get(&lk)?
-                        .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-                        .unwrap_or(0);
-                    loads.insert(lk, encode(&(current - 1).max(0)))?;
+                    release_agent(loads, tenant, agent)?;
                 }
                 conversation.status = ConversationStatus::Closed;
                 conversation.updated_at_ms = now_ms();

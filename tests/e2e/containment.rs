@@ -9,11 +9,7 @@ use switchyard::runtime::Limits;
 use switchyard_e2e::{OPERATOR_KEY, TestEnv, trace_of};
 
 fn fixture() -> Vec<u8> {
-    let path = format!(
-        "{}/switchyard_fixture_misbehaving.wasm",
-        switchyard::demo::COMPONENT_DIR
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    switchyard_e2e::component("switchyard_fixture_misbehaving")
 }
 
 const DEADLINE: Duration = Duration::from_millis(50);

@@ -43,9 +43,8 @@ impl Default for Limits {
             deadline: Duration::from_millis(50),
             init_deadline: Duration::from_secs(2),
             memory_bytes: 64 << 20,
-            // The demo plugins use at most a few hundred thousand units per
-            // message (see the `fuel` field of decision traces); init of the
-            // classifier, which builds its index, a few million.
+            // Every demo conversation in the tests runs within these; the
+            // `fuel` field of decision traces shows what a plugin really uses.
             fuel: 20_000_000,
             init_fuel: 2_000_000_000,
             output_bytes: 64 << 10,
