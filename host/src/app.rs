@@ -75,10 +75,6 @@ pub fn new_key(prefix: &str) -> String {
     format!("{prefix}_{}", hex::encode(bytes))
 }
 
-/// Stripes of locks so two messages of one conversation commit one after the
-/// other (message counts and agent loads stay exact) while others run freely.
-const CONVERSATION_STRIPES: usize = 64;
-
 pub struct Switchyard {
     pub storage: Storage,
     pub runtime: Arc<Runtime>,
@@ -87,7 +83,7 @@ pub struct Switchyard {
     /// One atomically swappable pipeline per tenant.
     pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
     knowledge: RwLock<HashMap<String, Arc<KnowledgeIndex>>>,
-    conversation_locks: Vec<Mutex<()>>,
+    conversation_locks: crate::serial::ConversationLocks,
     /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
     pub(crate) binding_lock: Mutex<()>,
     pub(crate) lifecycle: crate::lifecycle::LifecycleState,
@@ -104,7 +100,7 @@ impl Switchyard {
             metrics: Metrics::default(),
             pipelines: RwLock::new(HashMap::new()),
             knowledge: RwLock::new(HashMap::new()),
-            conversation_locks: (0..CONVERSATION_STRIPES).map(|_| Mutex::new(())).collect(),
+            conversation_locks: Default::default(),
             binding_lock: Mutex::new(()),
             lifecycle: crate::lifecycle::LifecycleState::default(),
             tenant_lock: Mutex::new(()),
@@ -273,7 +269,7 @@ impl Switchyard {
     ) -> Result<ForgetReport> {
         check_id("customer id", customer)?;
         self.tenant(tenant)?;
-        let _all = self.lock_all_conversations();
+        let _all = self.conversation_locks.tenant(tenant);
         let report = self.storage.forget_customer(tenant, customer)?;
         let event = self.tenant_event(
             tenant,
@@ -501,7 +497,9 @@ impl Switchyard {
             return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
         }
         let started = Instant::now();
-        let _serial = self.lock_conversation(tenant, conversation_id);
+        let _serial = self
+            .conversation_locks
+            .conversation(tenant, conversation_id);
 
         let now = now_ms();
         let existing = self.storage.conversation(tenant, conversation_id)?;
@@ -714,34 +712,13 @@ impl Switchyard {
     /// conversation's messages so neither undoes the other.
     pub fn close_conversation(&self, tenant: &str, conversation_id: &str) -> Result<Conversation> {
         check_id("conversation id", conversation_id)?;
-        let _serial = self.lock_conversation(tenant, conversation_id);
+        let _serial = self
+            .conversation_locks
+            .conversation(tenant, conversation_id);
         self.storage
             .close_conversation(tenant, conversation_id)?
             .ok_or_else(|| {
                 Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
             })
-    }
-
-    /// Every conversation stripe, in order (so never a deadlock with a holder
-    /// of one): for changes that span a customer's conversations.
-    fn lock_all_conversations(&self) -> Vec<std::sync::MutexGuard<'_, ()>> {
-        self.conversation_locks
-            .iter()
-            .map(|l| l.lock().unwrap_or_else(|p| p.into_inner()))
-            .collect()
-    }
-
-    fn lock_conversation(
-        &self,
-        tenant: &str,
-        conversation_id: &str,
-    ) -> std::sync::MutexGuard<'_, ()> {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (tenant, conversation_id).hash(&mut h);
-        let stripe = h.finish() as usize % CONVERSATION_STRIPES;
-        self.conversation_locks[stripe]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 }

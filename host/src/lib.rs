@@ -15,4 +15,5 @@ pub mod model;
 pub mod pii;
 pub mod pipeline;
 pub mod runtime;
+mod serial;
 pub mod storage;

@@ -281,3 +281,56 @@ fn instances_are_reused_but_never_shared_between_bindings() {
         "the other tenant's instance has its own count"
     );
 }
+
+#[test]
+fn a_tenant_stuck_in_its_plugin_holds_up_no_other_tenant() {
+    // The noisy tenant's classifier loops for up to three seconds on refunds.
+    // While it runs, the demo tenant's conversations, including one with the
+    // very same id, are answered without waiting for it. (Locks shared by
+    // hashing conversations onto 64 stripes made one of 200 conversations wait
+    // with a probability of 96%.)
+    let env = TestEnv::demo();
+    let noisy_key = env.create_tenant("noisy");
+    let (_, meta) = env.upload("misbehaving", "1", &fixture());
+    let sha = meta["sha256"].as_str().unwrap().to_string();
+    let (status, body) = env.bind("noisy", "classify", &[(&sha, "only:退款:loop")]);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = env.put(
+        "/v1/tenants/noisy/limits",
+        OPERATOR_KEY,
+        &json!({"deadline_ms": 3000, "fuel": 100_000_000_000u64}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let base = env.serve();
+
+    let stuck = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut r = ureq::post(format!("{base}/v1/conversations/shared-id/messages"))
+            .header("Authorization", format!("Bearer {noisy_key}"))
+            .send_json(json!({"text": "我要退款", "customer": {"id": "n"}}))
+            .unwrap();
+        let body: Value = r.body_mut().read_json().unwrap();
+        (started.elapsed(), body)
+    });
+    // Give the noisy message time to get into its loop.
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for conversation in
+        std::iter::once("shared-id".to_string()).chain((0..200).map(|i| format!("other-{i}")))
+    {
+        let sent = Instant::now();
+        env.send(&conversation, "where is my package?", "d", "standard");
+        slowest = slowest.max(sent.elapsed());
+    }
+    let (noisy_elapsed, noisy) = stuck.join().unwrap();
+    assert_eq!(trace_of(&noisy, "classify")[0]["outcome"], "timeout");
+    assert!(
+        noisy_elapsed >= Duration::from_millis(2900),
+        "the noisy call was still running: {noisy_elapsed:?}"
+    );
+    // None of them waited on it.
+    assert!(
+        slowest < Duration::from_millis(1000),
+        "a demo message waited {slowest:?}"
+    );
+}

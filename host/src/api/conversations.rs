@@ -53,7 +53,7 @@ async fn post_message(
     ApiJson(body): ApiJson<PostMessage>,
 ) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
     let app = state.app.clone();
-    let _running = state.throttle.run_slot(&tenant).await;
+    let running = state.throttle.run_slot(&tenant).await;
     let record = blocking(move || {
         app.handle_message(
             &tenant,
@@ -66,6 +66,8 @@ async fn post_message(
         )
     })
     .await?;
+    // The slot covers the plugins' CPU, not the wait for the disk.
+    drop(running);
     // Acknowledge only what is on disk.
     state.app.storage.flush().await?;
     Ok((
