@@ -26,6 +26,7 @@
 //! Version skew: this SDK speaks `switchyard:plugin@0.1.0`. A host that offers a
 //! different version refuses the upload and names the world it expected.
 
+pub mod intents;
 pub mod text;
 
 #[cfg(feature = "guest")]

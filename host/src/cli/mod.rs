@@ -1,6 +1,7 @@
 //! The `switchyard` command line: `serve`, `replay`, and the `plugin`
 //! commands (in `plugin.rs`) that drive a running server's operator API.
 
+mod intents;
 mod plugin;
 
 use std::io::{BufRead, Write};
@@ -39,6 +40,19 @@ enum Command {
     /// Manage plugins and their rollout on a running server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Intent models for the classifier plugin.
+    #[command(subcommand)]
+    Intents(IntentsCommand),
+    /// Train an intent model and measure it on a test set through the real
+    /// classifier plugin: accuracy, macro-F1, out-of-scope recall at the
+    /// threshold chosen on validation data, latency, and accuracy with typos.
+    Eval(intents::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum IntentsCommand {
+    /// Train a model from labelled examples; writes the classifier's config.
+    Train(intents::TrainArgs),
 }
 
 #[derive(Args)]
@@ -119,6 +133,8 @@ pub fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Replay(args) => replay(args),
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Intents(IntentsCommand::Train(args)) => intents::train_command(args),
+        Command::Eval(args) => intents::eval_command(args),
     }
 }
 

@@ -1,9 +1,15 @@
 //! Classify-slot plugin: intent with a calibrated confidence, plus entities
 //! (order numbers, phone numbers, e-mail addresses, amounts).
 //!
-//! The model is built at `init` from the tenant's data, so one component serves
-//! every tenant with its own intent set. Config (JSON):
-//! `{"intents": [{"name", "keywords": [...], "examples": [...]}],
+//! One component serves every tenant with its own intents. Two configs (JSON):
+//!
+//! - A trained model: `{"model": "<base64>"}`, as written by
+//!   `switchyard intents train EXAMPLES.csv -o MODEL` (see
+//!   `switchyard_sdk::intents`). For thousands of examples; confidences are
+//!   calibrated on validation data, and a message the model places in its
+//!   out-of-scope class gets the intent "unknown" with confidence 0.
+//! - A small intent set scored at `init` (below):
+//!   `{"intents": [{"name", "keywords": [...], "examples": [...]}],
 //!   "none_score": 0.3, "temperature": 0.08}`.
 //!
 //! How it scores: every text becomes TF-IDF features (each CJK ideograph and
@@ -18,6 +24,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Deserialize;
+use switchyard_sdk::intents::{IntentModel as TrainedModel, Scratch};
 use switchyard_sdk::prelude::*;
 
 #[derive(Deserialize)]
@@ -76,12 +83,71 @@ const KEYWORD_LIFT: f32 = 0.45;
 
 thread_local! {
     static MODEL: RefCell<Option<Model>> = const { RefCell::new(None) };
+    static TRAINED: RefCell<Option<(TrainedModel, Scratch)>> = const { RefCell::new(None) };
+}
+
+/// `{"model": "<base64>"}`: a model from `switchyard intents train`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainedConfig {
+    model: String,
+}
+
+fn load_trained(config: &str) -> Option<Result<TrainedModel, String>> {
+    let trained: TrainedConfig = serde_json::from_str(config).ok()?;
+    use base64::Engine;
+    Some(
+        base64::engine::general_purpose::STANDARD
+            .decode(trained.model.trim())
+            .map_err(|e| format!("classifier config: model is not base64: {e}"))
+            .and_then(|bytes| TrainedModel::from_bytes(&bytes))
+            .map_err(|e| format!("classifier config: {e}")),
+    )
+}
+
+/// The trained model's answer: the best intent and the runners-up; the
+/// out-of-scope class becomes "unknown" with confidence 0.
+fn classify_trained(
+    model: &TrainedModel,
+    scratch: &mut Scratch,
+    text: &str,
+) -> (Intent, Vec<Intent>) {
+    let mut ranked: Vec<Intent> = Vec::with_capacity(6);
+    let mut out_of_scope = false;
+    for (rank, scored) in model.predict(text, 6, scratch).into_iter().enumerate() {
+        if Some(scored.label) == model.out_of_scope {
+            out_of_scope |= rank == 0;
+            continue;
+        }
+        ranked.push(Intent {
+            name: model.label(scored.label).to_string(),
+            confidence: scored.confidence,
+        });
+    }
+    if out_of_scope || ranked.is_empty() {
+        let unknown = Intent {
+            name: "unknown".into(),
+            confidence: 0.0,
+        };
+        ranked.truncate(5);
+        return (unknown, ranked);
+    }
+    let best = ranked.remove(0);
+    ranked.truncate(5);
+    (best, ranked)
 }
 
 pub struct Plugin;
 
 impl switchyard_sdk::classify::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
+        if let Some(trained) = load_trained(&config) {
+            let model = trained?;
+            TRAINED.with(|m| *m.borrow_mut() = Some((model, Scratch::default())));
+            MODEL.with(|m| *m.borrow_mut() = None);
+            return Ok(());
+        }
+        TRAINED.with(|m| *m.borrow_mut() = None);
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
         let model = Model::train(config)?;
@@ -92,6 +158,18 @@ impl switchyard_sdk::classify::Guest for Plugin {
     fn classify(turn: Turn) -> Classification {
         let text = &turn.message.text;
         let entities = extract_entities(text);
+        let trained = TRAINED.with(|m| {
+            m.borrow_mut()
+                .as_mut()
+                .map(|(model, scratch)| classify_trained(model, scratch, text))
+        });
+        if let Some((intent, alternatives)) = trained {
+            return Classification {
+                intent,
+                alternatives,
+                entities,
+            };
+        }
         MODEL.with(|m| match &*m.borrow() {
             Some(model) => {
                 let mut ranked = model.rank(text);
@@ -516,6 +594,52 @@ mod tests {
         );
         let announced = extract_entities("订单号 4111111111111111");
         assert_eq!(announced[0].kind, "order-id");
+    }
+
+    #[test]
+    fn a_trained_model_is_loaded_from_its_config() {
+        use switchyard_sdk::intents::train::{Example, Options, train};
+        let examples: Vec<Example> = [
+            ("where is my parcel", "track"),
+            ("track my order", "track"),
+            ("我的快递到哪了", "track"),
+            ("I want my money back", "refund"),
+            ("refund my order please", "refund"),
+            ("我要退款", "refund"),
+            ("what is the meaning of life", "oos"),
+            ("tell me a joke", "oos"),
+        ]
+        .iter()
+        .map(|(t, l)| Example {
+            text: t.to_string(),
+            label: l.to_string(),
+        })
+        .collect();
+        let options = Options {
+            out_of_scope: Some("oos".into()),
+            ..Options::default()
+        };
+        let model = train(&examples, &options).unwrap();
+        use base64::Engine;
+        let config = serde_json::json!({
+            "model": base64::engine::general_purpose::STANDARD.encode(model.to_bytes())
+        });
+        Plugin::init(config.to_string()).unwrap();
+        let c = Plugin::classify(testing::turn("please refund order 2024113012345"));
+        assert_eq!(c.intent.name, "refund");
+        assert_eq!(c.entities[0].kind, "order-id", "entities still come");
+        assert_eq!(c.alternatives[0].name, "track");
+        let joke = Plugin::classify(testing::turn("tell me a joke"));
+        assert_eq!(joke.intent.name, "unknown");
+        assert_eq!(joke.intent.confidence, 0.0);
+
+        let damaged = serde_json::json!({"model": "U1lJTQ=="}).to_string();
+        assert!(Plugin::init(damaged).unwrap_err().contains("cut short"));
+        let not_base64 = serde_json::json!({"model": "%%%"}).to_string();
+        assert!(Plugin::init(not_base64).unwrap_err().contains("base64"));
+        // The example-set form still works after a model was loaded.
+        demo();
+        assert_eq!(intent_of("我要退款").name, "refund");
     }
 
     #[test]

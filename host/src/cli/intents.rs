@@ -1,0 +1,558 @@
+//! `switchyard intents train` and `switchyard eval`: train an intent model
+//! for the classifier plugin, and measure one on held-out data through the
+//! real compiled plugin in the host.
+//!
+//! Data: CSV with a header and `text,label` columns (BANKING77's
+//! `text,category` too), or CLINC150's JSON. A JSON path may name its parts
+//! after `#` (`data_full.json#val+oos_val`); without, `--train` reads
+//! `train+oos_train`, `--validation` `val+oos_val` and `--test`
+//! `test+oos_test`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use clap::Args;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use switchyard_sdk::intents::train::{self, Example, Options};
+use switchyard_sdk::intents::{IntentModel, Scratch};
+
+use crate::bindings::types as wit;
+use crate::knowledge::KnowledgeIndex;
+use crate::model::{PluginMeta, Slot};
+use crate::runtime::{CallContext, Limits, Runtime, SlotOutput, sha256_hex};
+use crate::storage::Storage;
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Labelled examples (CSV `text,label`, or CLINC150 JSON).
+    examples: String,
+    /// Where to write the classifier config (`{"model": "<base64>"}`).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    #[command(flatten)]
+    training: TrainingArgs,
+}
+
+#[derive(Args)]
+pub struct TrainingArgs {
+    /// Validation examples, for the temperature and the threshold; without
+    /// them every tenth training example is held out for that, and the final
+    /// model is trained on all of them.
+    #[arg(long)]
+    validation: Option<String>,
+    /// The label that means "none of the intents" (used when present).
+    #[arg(long, default_value = "oos")]
+    out_of_scope: String,
+    /// Hidden units.
+    #[arg(long, default_value_t = Options::default().hidden)]
+    hidden: usize,
+    /// Passes over the examples.
+    #[arg(long, default_value_t = Options::default().epochs)]
+    epochs: usize,
+    /// Training seed.
+    #[arg(long, default_value_t = Options::default().seed)]
+    seed: u64,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Training examples.
+    #[arg(long)]
+    train: String,
+    /// Test examples: only ever scored, never used to choose anything.
+    #[arg(long)]
+    test: String,
+    #[command(flatten)]
+    training: TrainingArgs,
+    /// Seed of the typo copy of the test set.
+    #[arg(long, default_value_t = 2024)]
+    typo_seed: u64,
+}
+
+/// Read examples from CSV or CLINC150 JSON (see the module docs).
+pub fn load_examples(spec: &str, default_parts: &[&str]) -> anyhow::Result<Vec<Example>> {
+    let (path, parts) = match spec.split_once('#') {
+        Some((path, parts)) => (path, parts.split('+').collect::<Vec<_>>()),
+        None => (spec, default_parts.to_vec()),
+    };
+    let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+    let examples = if path.ends_with(".json") {
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(|| format!("{path}: not JSON"))?;
+        let mut out = Vec::new();
+        for part in parts {
+            let Some(rows) = value.get(part) else {
+                if default_parts.contains(&part) && part.starts_with("oos") {
+                    continue; // a dataset without out-of-scope parts
+                }
+                bail!("{path} has no part {part:?}");
+            };
+            let rows: Vec<(String, String)> = serde_json::from_value(rows.clone())
+                .with_context(|| format!("{path}#{part}: expected [[text, label], ...]"))?;
+            out.extend(
+                rows.into_iter()
+                    .map(|(text, label)| Example { text, label }),
+            );
+        }
+        out
+    } else {
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header = reader
+            .headers()
+            .with_context(|| format!("{path}: header"))?;
+        let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
+        let text = column(&["text"]).with_context(|| format!("{path}: no \"text\" column"))?;
+        let label = column(&["label", "category", "intent"])
+            .with_context(|| format!("{path}: no \"label\" (or \"category\") column"))?;
+        let mut out = Vec::new();
+        for (line, record) in reader.records().enumerate() {
+            let record = record.with_context(|| format!("{path}: record {}", line + 1))?;
+            match (record.get(text), record.get(label)) {
+                (Some(t), Some(l)) if !t.trim().is_empty() && !l.trim().is_empty() => {
+                    out.push(Example {
+                        text: t.to_string(),
+                        label: l.trim().to_string(),
+                    })
+                }
+                _ => bail!("{path}: record {} has no text or no label", line + 1),
+            }
+        }
+        out
+    };
+    if examples.is_empty() {
+        bail!("{spec}: no examples");
+    }
+    Ok(examples)
+}
+
+/// A model trained, calibrated and given its threshold, with what was learnt
+/// on the way.
+struct Trained {
+    model: IntentModel,
+    /// How the threshold was chosen, for the report.
+    calibration: String,
+}
+
+fn options(args: &TrainingArgs, examples: &[Example]) -> Options {
+    Options {
+        hidden: args.hidden,
+        epochs: args.epochs,
+        seed: args.seed,
+        out_of_scope: examples
+            .iter()
+            .any(|e| e.label == args.out_of_scope)
+            .then(|| args.out_of_scope.clone()),
+        ..Options::default()
+    }
+}
+
+fn train_calibrated(examples: &[Example], args: &TrainingArgs) -> anyhow::Result<Trained> {
+    let options = options(args, examples);
+    let validation = match &args.validation {
+        Some(spec) => Some(load_examples(spec, &["val", "oos_val"])?),
+        None => None,
+    };
+    let (mut model, validation, held_out) = match validation {
+        Some(validation) => (
+            train::train(examples, &options).map_err(anyhow::Error::msg)?,
+            validation,
+            false,
+        ),
+        None => {
+            let (kept, held): (Vec<_>, Vec<_>) = examples
+                .iter()
+                .cloned()
+                .enumerate()
+                .partition(|(i, _)| i % 10 != 9);
+            let kept: Vec<Example> = kept.into_iter().map(|(_, e)| e).collect();
+            let held: Vec<Example> = held.into_iter().map(|(_, e)| e).collect();
+            let model = train::train(&kept, &options).map_err(anyhow::Error::msg)?;
+            (model, held, true)
+        }
+    };
+    let temperature = train::fit_temperature(&mut model, &validation);
+    let threshold = choose_threshold(&model, &validation, &args.out_of_scope);
+    let mut calibration = format!(
+        "temperature {temperature:.3} and threshold {:.3} fitted on {} validation examples{}",
+        threshold.threshold,
+        validation.len(),
+        if held_out {
+            " (every tenth training example)"
+        } else {
+            ""
+        }
+    );
+    if threshold.out_of_scope > 0 {
+        calibration += &format!(
+            "; on validation: in-scope accuracy {:.2}%, out-of-scope recall {:.2}%",
+            threshold.in_scope_accuracy * 100.0,
+            threshold.out_of_scope_recall * 100.0
+        );
+    }
+    if held_out {
+        model = train::train(examples, &options).map_err(anyhow::Error::msg)?;
+        model.temperature = temperature;
+    }
+    model.threshold = threshold.threshold;
+    Ok(Trained { model, calibration })
+}
+
+struct Threshold {
+    threshold: f32,
+    in_scope_accuracy: f64,
+    out_of_scope_recall: f64,
+    out_of_scope: usize,
+}
+
+/// The confidence threshold that maximises in-scope accuracy plus
+/// out-of-scope recall on `validation` (0 when it has no out-of-scope
+/// examples: every answer stands).
+fn choose_threshold(model: &IntentModel, validation: &[Example], oos: &str) -> Threshold {
+    let mut scratch = Scratch::default();
+    let scored: Vec<(bool, bool, f32, bool)> = validation
+        .iter()
+        .map(|e| {
+            let best = &model.predict(&e.text, 1, &mut scratch)[0];
+            let in_scope = e.label != oos;
+            let correct = model.label(best.label) == e.label;
+            let says_oos = Some(best.label) == model.out_of_scope;
+            (in_scope, correct, best.confidence, says_oos)
+        })
+        .collect();
+    let out_of_scope = scored.iter().filter(|s| !s.0).count();
+    let in_scope = scored.len() - out_of_scope;
+    let measure = |t: f32| {
+        let understood = |s: &(bool, bool, f32, bool)| !s.3 && s.2 >= t;
+        let right = scored
+            .iter()
+            .filter(|s| s.0 && s.1 && understood(s))
+            .count();
+        let caught = scored.iter().filter(|s| !s.0 && !understood(s)).count();
+        (
+            right as f64 / in_scope.max(1) as f64,
+            caught as f64 / out_of_scope.max(1) as f64,
+        )
+    };
+    if out_of_scope == 0 {
+        let (accuracy, _) = measure(0.0);
+        return Threshold {
+            threshold: 0.0,
+            in_scope_accuracy: accuracy,
+            out_of_scope_recall: 0.0,
+            out_of_scope: 0,
+        };
+    }
+    let mut best = (f64::MIN, 0.0f32, 0.0, 0.0);
+    for step in 0..100 {
+        let t = step as f32 / 100.0;
+        let (accuracy, recall) = measure(t);
+        if accuracy + recall > best.0 {
+            best = (accuracy + recall, t, accuracy, recall);
+        }
+    }
+    Threshold {
+        threshold: best.1,
+        in_scope_accuracy: best.2,
+        out_of_scope_recall: best.3,
+        out_of_scope,
+    }
+}
+
+/// The classifier config that carries `model`.
+pub fn classifier_config(model: &IntentModel) -> String {
+    serde_json::json!({
+        "model": base64::engine::general_purpose::STANDARD.encode(model.to_bytes())
+    })
+    .to_string()
+}
+
+pub fn train_command(args: TrainArgs) -> anyhow::Result<()> {
+    let examples = load_examples(&args.examples, &["train", "oos_train"])?;
+    let started = std::time::Instant::now();
+    let trained = train_calibrated(&examples, &args.training)?;
+    let config = classifier_config(&trained.model);
+    std::fs::write(&args.output, &config)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "trained on {} examples, {} intents, {} features, {} hidden units in {:.1} s",
+        examples.len(),
+        trained.model.labels().len(),
+        trained.model.features(),
+        trained.model.hidden(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", trained.calibration);
+    println!(
+        "wrote {} ({} bytes): bind the classifier plugin with it as its config",
+        args.output.display(),
+        config.len()
+    );
+    Ok(())
+}
+
+/// Swap two neighbouring characters or drop one in 20% of the words of
+/// `text` (words of two characters or more), seeded.
+pub fn inject_typos(text: &str, rng: &mut StdRng) -> String {
+    text.split(' ')
+        .map(|word| {
+            let mut chars: Vec<char> = word.chars().collect();
+            if chars.len() >= 2 && rng.random_bool(0.2) {
+                let at = rng.random_range(0..chars.len() - 1);
+                if rng.random_bool(0.5) {
+                    chars.swap(at, at + 1);
+                } else {
+                    chars.remove(at);
+                }
+            }
+            chars.into_iter().collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One test query's answer from the plugin.
+struct Answer {
+    intent: String,
+    confidence: f32,
+    micros: u64,
+    fuel: u64,
+}
+
+/// The classifier component bound with `config`, run in the real host.
+struct PluginRunner {
+    bound: crate::runtime::BoundPlugin,
+    storage: Storage,
+    knowledge: Arc<KnowledgeIndex>,
+}
+
+impl PluginRunner {
+    fn new(config: String) -> anyhow::Result<PluginRunner> {
+        let runtime = Runtime::new()?;
+        let classifier = crate::demo::FIRST_PARTY
+            .iter()
+            .find(|p| p.slot == Slot::Classify)
+            .context("the classifier plugin is embedded")?;
+        let sha256 = sha256_hex(classifier.component);
+        let component = runtime.compile(&sha256, classifier.component)?;
+        let meta = PluginMeta {
+            sha256,
+            name: classifier.name.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            slot: Slot::Classify,
+            size: classifier.component.len() as u64,
+            uploaded_at_ms: 0,
+        };
+        let bound = runtime.bind(&component, meta, 0, config, Limits::default())?;
+        bound
+            .check_init()
+            .map_err(|e| anyhow::anyhow!("the classifier refused the model: {e}"))?;
+        Ok(PluginRunner {
+            bound,
+            storage: Storage::temporary()?,
+            knowledge: Arc::new(KnowledgeIndex::build(&[])),
+        })
+    }
+
+    fn classify(&self, text: &str) -> anyhow::Result<Answer> {
+        let customer = wit::Customer {
+            id: "eval".into(),
+            tier: wit::Tier::Standard,
+            tags: vec![],
+        };
+        let turn = wit::Turn {
+            message: wit::Message {
+                id: "eval".into(),
+                conversation_id: "eval".into(),
+                text: text.into(),
+                channel: "eval".into(),
+                received_at_ms: 0,
+            },
+            customer: customer.clone(),
+            findings: vec![],
+            intent: None,
+            entities: vec![],
+            escalation: None,
+            route: None,
+            suggestions: vec![],
+        };
+        let context = CallContext {
+            tenant: Arc::from("eval"),
+            storage: self.storage.clone(),
+            conversation_id: "eval".into(),
+            message_id: "eval".into(),
+            customer,
+            assigned_agent: None,
+            knowledge: self.knowledge.clone(),
+        };
+        let result = self.bound.call(context, &turn);
+        match result.output {
+            Some(SlotOutput::Classify(c)) => Ok(Answer {
+                intent: c.intent.name,
+                confidence: c.intent.confidence,
+                micros: result.micros,
+                fuel: result.fuel,
+            }),
+            _ => bail!(
+                "the classifier failed on {text:?}: {} {}",
+                result.outcome.as_str(),
+                result.detail.unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// What `eval` measured on one test set.
+pub struct Scores {
+    pub queries: usize,
+    /// Right intent, ignoring the threshold, over in-scope queries.
+    pub accuracy: f64,
+    /// Macro-averaged F1 over the in-scope intents (out-of-scope answers count
+    /// as wrong), at the threshold.
+    pub macro_f1: f64,
+    /// Right intent and at or over the threshold, over in-scope queries.
+    pub in_scope_accuracy: f64,
+    /// Out-of-scope queries answered "unknown" or under the threshold.
+    pub out_of_scope_recall: Option<f64>,
+    pub median_micros: u64,
+    pub p99_micros: u64,
+    pub median_fuel: u64,
+}
+
+fn score(
+    runner: &PluginRunner,
+    model: &IntentModel,
+    test: &[Example],
+    oos: &str,
+) -> anyhow::Result<Scores> {
+    use std::collections::HashMap;
+    let mut micros = Vec::with_capacity(test.len());
+    let mut fuel = Vec::with_capacity(test.len());
+    let (mut in_scope, mut right, mut right_understood, mut oos_total, mut oos_caught) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    // label -> (true positives, predicted, actual)
+    let mut f1: HashMap<String, (usize, usize, usize)> = HashMap::new();
+    for e in test {
+        let answer = runner.classify(&e.text)?;
+        micros.push(answer.micros);
+        fuel.push(answer.fuel);
+        let understood = answer.intent != "unknown" && answer.confidence >= model.threshold;
+        let predicted = if understood {
+            answer.intent.as_str()
+        } else {
+            oos
+        };
+        if e.label == oos {
+            oos_total += 1;
+            oos_caught += usize::from(!understood);
+        } else {
+            in_scope += 1;
+            right += usize::from(answer.intent == e.label);
+            right_understood += usize::from(understood && answer.intent == e.label);
+            f1.entry(e.label.clone()).or_default().2 += 1;
+        }
+        if predicted != oos {
+            f1.entry(predicted.to_string()).or_default().1 += 1;
+            if predicted == e.label {
+                f1.entry(predicted.to_string()).or_default().0 += 1;
+            }
+        }
+    }
+    micros.sort_unstable();
+    fuel.sort_unstable();
+    let at = |v: &[u64], q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
+    let labels: Vec<_> = f1.values().filter(|(_, _, actual)| *actual > 0).collect();
+    let macro_f1 = labels
+        .iter()
+        .map(|(tp, predicted, actual)| {
+            let p = *tp as f64 / (*predicted).max(1) as f64;
+            let r = *tp as f64 / *actual as f64;
+            if p + r > 0.0 {
+                2.0 * p * r / (p + r)
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / labels.len().max(1) as f64;
+    Ok(Scores {
+        queries: test.len(),
+        accuracy: right as f64 / in_scope.max(1) as f64,
+        macro_f1,
+        in_scope_accuracy: right_understood as f64 / in_scope.max(1) as f64,
+        out_of_scope_recall: (oos_total > 0).then(|| oos_caught as f64 / oos_total as f64),
+        median_micros: at(&micros, 0.5),
+        p99_micros: at(&micros, 0.99),
+        median_fuel: at(&fuel, 0.5),
+    })
+}
+
+fn print_scores(name: &str, s: &Scores) {
+    print!(
+        "{name:<10} {:>5} queries  accuracy {:.2}%  macro-F1 {:.2}%  in-scope accuracy at threshold {:.2}%",
+        s.queries,
+        s.accuracy * 100.0,
+        s.macro_f1 * 100.0,
+        s.in_scope_accuracy * 100.0
+    );
+    if let Some(recall) = s.out_of_scope_recall {
+        print!("  out-of-scope recall {:.2}%", recall * 100.0);
+    }
+    println!(
+        "  per query in the plugin: median {} µs, p99 {} µs, median fuel {}",
+        s.median_micros, s.p99_micros, s.median_fuel
+    );
+}
+
+pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
+    let examples = load_examples(&args.train, &["train", "oos_train"])?;
+    let test = load_examples(&args.test, &["test", "oos_test"])?;
+    let started = std::time::Instant::now();
+    let trained = train_calibrated(&examples, &args.training)?;
+    let config = classifier_config(&trained.model);
+    println!(
+        "trained on {} examples ({} intents, {} features, {} hidden units, config {} bytes) in {:.1} s",
+        examples.len(),
+        trained.model.labels().len(),
+        trained.model.features(),
+        trained.model.hidden(),
+        config.len(),
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", trained.calibration);
+    let runner = PluginRunner::new(config)?;
+    // One warm-up call: the first instantiates the plugin and loads the model.
+    runner.classify("hello")?;
+    let oos = &args.training.out_of_scope;
+    print_scores("test", &score(&runner, &trained.model, &test, oos)?);
+    let mut rng = StdRng::seed_from_u64(args.typo_seed);
+    let typos: Vec<Example> = test
+        .iter()
+        .map(|e| Example {
+            text: inject_typos(&e.text, &mut rng),
+            label: e.label.clone(),
+        })
+        .collect();
+    print_scores("typos", &score(&runner, &trained.model, &typos, oos)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_are_seeded_and_touch_about_a_fifth_of_words() {
+        let text = "please tell me where my parcel is and when it will arrive at my door today";
+        let a = inject_typos(text, &mut StdRng::seed_from_u64(1));
+        let b = inject_typos(text, &mut StdRng::seed_from_u64(1));
+        assert_eq!(a, b);
+        let changed = a
+            .split(' ')
+            .zip(text.split(' '))
+            .filter(|(x, y)| x != y)
+            .count();
+        assert!((1..=8).contains(&changed), "{changed} of 16 words: {a}");
+    }
+}

@@ -1,0 +1,349 @@
+//! A trainable intent model: hashed word and character n-gram features
+//! ([`features`]), one hidden layer, and a softmax over the intents.
+//!
+//! Trained natively (`switchyard intents train`, [`train::train`]), saved with
+//! [`IntentModel::to_bytes`], and loaded by the classifier plugin from its
+//! config, so one component serves every tenant with its own model. The same
+//! code predicts natively and in WebAssembly.
+//!
+//! Confidences are softmax probabilities divided by a temperature fitted on
+//! validation data, so a threshold on them means something: a query unlike
+//! anything the model was trained on gets a low confidence. A model trained
+//! with an out-of-scope label treats that label as "none of the intents".
+
+pub mod features;
+pub mod train;
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use features::Block;
+
+/// Format marker and version of [`IntentModel::to_bytes`].
+const MAGIC: &[u8; 4] = b"SYIM";
+const FORMAT_VERSION: u32 = 1;
+
+/// Keys are already FNV hashes: mixing them once more (a multiply and a
+/// shift) is all a hash table needs, and much cheaper than SipHash.
+#[derive(Default)]
+pub struct PremixedHasher(u64);
+
+impl Hasher for PremixedHasher {
+    fn finish(&self) -> u64 {
+        let h = self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^ (h >> 29)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+pub(crate) type FeatureRows = HashMap<u64, (u32, f32), BuildHasherDefault<PremixedHasher>>;
+
+/// A trained model, ready to predict.
+pub struct IntentModel {
+    labels: Vec<String>,
+    /// Feature hash -> (row, idf).
+    rows: FeatureRows,
+    hidden: usize,
+    /// Input weights, one row of `hidden` per feature, quantised to i8 with a
+    /// scale per row: a quarter of the size of f32, so more of it stays in
+    /// cache (a query reads a row per feature, at random).
+    embed: Vec<i8>,
+    embed_scale: Vec<f32>,
+    hidden_bias: Vec<f32>,
+    /// Output weights, `hidden` per label (as saved).
+    output: Vec<f32>,
+    /// The same, one row of labels per hidden unit: a query adds the rows of
+    /// its active units, a loop that vectorises.
+    output_by_unit: Vec<f32>,
+    output_bias: Vec<f32>,
+    /// Softmax temperature fitted on validation data (1 without it).
+    pub temperature: f32,
+    /// Confidence under which the prediction should count as "not understood",
+    /// chosen on validation data by whoever trained the model (0 = none).
+    pub threshold: f32,
+    /// Label index that means "none of the intents", if trained with one.
+    pub out_of_scope: Option<u32>,
+}
+
+/// An intent and its calibrated probability.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scored {
+    pub label: u32,
+    pub confidence: f32,
+}
+
+/// Reusable buffers for prediction: no allocation per query once warm.
+#[derive(Default)]
+pub struct Scratch {
+    raw: Vec<(u64, Block)>,
+    vector: Vec<(u32, f32)>,
+    hidden: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+impl IntentModel {
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    pub fn label(&self, index: u32) -> &str {
+        &self.labels[index as usize]
+    }
+
+    /// Known features (rows of the input layer).
+    pub fn features(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    /// The weighted feature vector of `text` (row, weight), sorted by row.
+    fn vector(&self, text: &str, scratch: &mut Scratch) {
+        features::raw(text, &mut scratch.raw);
+        features::weigh(
+            &mut scratch.raw,
+            |h| self.rows.get(&h).copied(),
+            &mut scratch.vector,
+        );
+    }
+
+    /// Every label's probability, in label order, for a feature vector.
+    fn probabilities(&self, vector: &[(u32, f32)], hidden: &mut Vec<f32>, scores: &mut Vec<f32>) {
+        hidden.clear();
+        hidden.extend_from_slice(&self.hidden_bias);
+        for &(row, weight) in vector {
+            let row = row as usize;
+            let scale = weight * self.embed_scale[row];
+            let weights = &self.embed[row * self.hidden..(row + 1) * self.hidden];
+            for (h, w) in hidden.iter_mut().zip(weights) {
+                *h += scale * *w as f32;
+            }
+        }
+        for h in hidden.iter_mut() {
+            *h = h.max(0.0);
+        }
+        scores.clear();
+        scores.extend_from_slice(&self.output_bias);
+        let labels = self.output_bias.len();
+        for (unit, h) in hidden.iter().enumerate() {
+            if *h > 0.0 {
+                let weights = &self.output_by_unit[unit * labels..(unit + 1) * labels];
+                for (s, w) in scores.iter_mut().zip(weights) {
+                    *s += h * w;
+                }
+            }
+        }
+        for s in scores.iter_mut() {
+            *s /= self.temperature;
+        }
+        softmax(scores);
+    }
+
+    /// The `top` most likely labels, best first.
+    pub fn predict(&self, text: &str, top: usize, scratch: &mut Scratch) -> Vec<Scored> {
+        self.vector(text, scratch);
+        let Scratch {
+            vector,
+            hidden,
+            scores,
+            ..
+        } = scratch;
+        self.probabilities(vector, hidden, scores);
+        let mut ranked: Vec<Scored> = scores
+            .iter()
+            .enumerate()
+            .map(|(label, p)| Scored {
+                label: label as u32,
+                confidence: *p,
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
+        ranked.truncate(top.max(1));
+        ranked
+    }
+
+    /// Whether a prediction counts as understood: not the out-of-scope label,
+    /// and at least as confident as the threshold.
+    pub fn understood(&self, best: &Scored) -> bool {
+        Some(best.label) != self.out_of_scope && best.confidence >= self.threshold
+    }
+
+    /// The model in a compact binary form (little-endian; see `from_bytes`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(32 + self.embed.len() + self.rows.len() * 16);
+        out.extend_from_slice(MAGIC);
+        put_u32(&mut out, FORMAT_VERSION);
+        put_u32(&mut out, self.labels.len() as u32);
+        for label in &self.labels {
+            put_u32(&mut out, label.len() as u32);
+            out.extend_from_slice(label.as_bytes());
+        }
+        put_u32(&mut out, self.hidden as u32);
+        put_u32(&mut out, self.rows.len() as u32);
+        let mut rows: Vec<(u64, u32, f32)> = self
+            .rows
+            .iter()
+            .map(|(h, (r, idf))| (*h, *r, *idf))
+            .collect();
+        rows.sort_unstable_by_key(|(_, r, _)| *r);
+        for (hash, row, idf) in rows {
+            let row = row as usize;
+            out.extend_from_slice(&hash.to_le_bytes());
+            put_f32(&mut out, idf);
+            put_f32(&mut out, self.embed_scale[row]);
+            out.extend(
+                self.embed[row * self.hidden..(row + 1) * self.hidden]
+                    .iter()
+                    .map(|w| *w as u8),
+            );
+        }
+        for v in self
+            .hidden_bias
+            .iter()
+            .chain(&self.output)
+            .chain(&self.output_bias)
+        {
+            put_f32(&mut out, *v);
+        }
+        put_f32(&mut out, self.temperature);
+        put_f32(&mut out, self.threshold);
+        put_u32(&mut out, self.out_of_scope.unwrap_or(u32::MAX));
+        out
+    }
+
+    /// Read a model written by [`IntentModel::to_bytes`]; a clear error for
+    /// anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Result<IntentModel, String> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(4)? != MAGIC {
+            return Err("not a Switchyard intent model (bad magic)".into());
+        }
+        let version = r.u32()?;
+        if version != FORMAT_VERSION {
+            return Err(format!(
+                "intent model format {version}; this build reads format {FORMAT_VERSION}"
+            ));
+        }
+        let label_count = r.count(100_000)?;
+        let mut labels = Vec::with_capacity(label_count);
+        for _ in 0..label_count {
+            let len = r.count(1024)?;
+            let label = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| "a label is not UTF-8".to_string())?;
+            labels.push(label.to_string());
+        }
+        let hidden = r.count(4096)?;
+        let row_count = r.count(10_000_000)?;
+        if hidden == 0 || label_count == 0 {
+            return Err("a model needs labels and a hidden layer".into());
+        }
+        let mut rows = FeatureRows::with_capacity_and_hasher(row_count, Default::default());
+        let mut embed = Vec::with_capacity(row_count * hidden);
+        let mut embed_scale = Vec::with_capacity(row_count);
+        for row in 0..row_count {
+            let hash = u64::from_le_bytes(r.take(8)?.try_into().unwrap());
+            let idf = r.f32()?;
+            embed_scale.push(r.f32()?);
+            embed.extend(r.take(hidden)?.iter().map(|b| *b as i8));
+            if rows.insert(hash, (row as u32, idf)).is_some() {
+                return Err("a feature appears twice".into());
+            }
+        }
+        let hidden_bias = r.f32s(hidden)?;
+        let output = r.f32s(hidden * label_count)?;
+        let output_bias = r.f32s(label_count)?;
+        let temperature = r.f32()?;
+        let threshold = r.f32()?;
+        let out_of_scope = match r.u32()? {
+            u32::MAX => None,
+            i if (i as usize) < label_count => Some(i),
+            i => return Err(format!("out-of-scope label {i} does not exist")),
+        };
+        if r.at != bytes.len() {
+            return Err(format!("{} bytes after the model", bytes.len() - r.at));
+        }
+        if !(temperature.is_finite() && temperature > 0.0) {
+            return Err("temperature must be positive".into());
+        }
+        let mut output_by_unit = vec![0.0; output.len()];
+        for label in 0..label_count {
+            for unit in 0..hidden {
+                output_by_unit[unit * label_count + label] = output[label * hidden + unit];
+            }
+        }
+        Ok(IntentModel {
+            labels,
+            rows,
+            hidden,
+            embed,
+            embed_scale,
+            hidden_bias,
+            output,
+            output_by_unit,
+            output_bias,
+            temperature,
+            threshold,
+            out_of_scope,
+        })
+    }
+}
+
+fn softmax(scores: &mut [f32]) {
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for s in scores.iter_mut() {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    for s in scores.iter_mut() {
+        *s /= sum;
+    }
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_f32(out: &mut Vec<u8>, v: f32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len());
+        let end = end.ok_or_else(|| "the model is cut short".to_string())?;
+        let slice = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(slice)
+    }
+    fn u32(&mut self) -> Result<u32, String> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn f32(&mut self) -> Result<f32, String> {
+        Ok(f32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn count(&mut self, max: usize) -> Result<usize, String> {
+        let n = self.u32()? as usize;
+        if n > max {
+            return Err(format!("a count of {n} is over its limit of {max}"));
+        }
+        Ok(n)
+    }
+    fn f32s(&mut self, n: usize) -> Result<Vec<f32>, String> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+}
