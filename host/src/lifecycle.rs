@@ -326,7 +326,21 @@ impl Switchyard {
     /// English order question, every earlier slot decided), in `tenant`'s
     /// context.
     pub fn sample_call(&self, tenant: &str, bound: &BoundPlugin) -> Result<CallResult> {
-        let text = "你好，请问订单 2024113012345 到哪里了？Hello, where is my order?";
+        self.call_on_text(
+            tenant,
+            bound,
+            "你好，请问订单 2024113012345 到哪里了？Hello, where is my order?",
+        )
+    }
+
+    /// Call `bound` once on `text` as a standalone message (every earlier
+    /// slot decided as the smoke run decides it), in `tenant`'s context.
+    pub fn call_on_text(
+        &self,
+        tenant: &str,
+        bound: &BoundPlugin,
+        text: &str,
+    ) -> Result<CallResult> {
         let customer = wit::Customer {
             id: "smoke-test".into(),
             tier: wit::Tier::Standard,

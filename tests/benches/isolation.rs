@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use switchyard::api::throttle::{RatePolicy, Throttle};
 use switchyard::lifecycle::BreakerPolicy;
-use switchyard_e2e::{DEMO_KEY, OPERATOR_KEY, TestEnv};
+use switchyard_e2e::{DEMO_KEY, TestEnv, looping_tenant};
 
 /// What the healthy tenant's customers write: routine, escalating and flagged,
 /// in both languages.
@@ -106,29 +106,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// A tenant whose only classifier loops on messages about refunds.
-fn noisy_tenant(env: &TestEnv, id: &str) -> String {
-    let key = env.create_tenant(id);
-    let (status, meta) = env.upload(
-        "misbehaving",
-        "1",
-        &switchyard_e2e::component("switchyard_fixture_misbehaving"),
-    );
-    assert!(status == 201 || status == 200, "{meta}");
-    let sha = meta["sha256"].as_str().unwrap();
-    let (status, body) = env.bind(id, "classify", &[(sha, "only:退款:loop")]);
-    assert_eq!(status, 200, "{body}");
-    // As much fuel as an operator may grant: the wall-clock deadline, not the
-    // instruction budget, is what stops each call.
-    let (status, body) = env.put(
-        &format!("/v1/tenants/{id}/limits"),
-        OPERATOR_KEY,
-        &json!({"fuel": 100_000_000_000u64}),
-    );
-    assert_eq!(status, 200, "{body}");
-    key
-}
-
 fn main() {
     let seconds: u64 = env_or("BENCH_SECS", 15);
     let healthy_clients: usize = env_or("BENCH_HEALTHY_CLIENTS", 2);
@@ -145,7 +122,10 @@ fn main() {
     ));
     // Two noisy tenants: the breaker-on run needs one whose failures were
     // not already counted by the breaker-off run.
-    let noisy_keys = [noisy_tenant(&env, "noisy"), noisy_tenant(&env, "noisy-b")];
+    let noisy_keys = [
+        looping_tenant(&env, "noisy", None),
+        looping_tenant(&env, "noisy-b", None),
+    ];
     let base = env.serve();
 
     let breaker_off = BreakerPolicy {

@@ -290,17 +290,7 @@ fn a_tenant_stuck_in_its_plugin_holds_up_no_other_tenant() {
     // hashing conversations onto 64 stripes made one of 200 conversations wait
     // with a probability of 96%.)
     let env = TestEnv::demo();
-    let noisy_key = env.create_tenant("noisy");
-    let (_, meta) = env.upload("misbehaving", "1", &fixture());
-    let sha = meta["sha256"].as_str().unwrap().to_string();
-    let (status, body) = env.bind("noisy", "classify", &[(&sha, "only:退款:loop")]);
-    assert_eq!(status, 200, "{body}");
-    let (status, body) = env.put(
-        "/v1/tenants/noisy/limits",
-        OPERATOR_KEY,
-        &json!({"deadline_ms": 3000, "fuel": 100_000_000_000u64}),
-    );
-    assert_eq!(status, 200, "{body}");
+    let noisy_key = switchyard_e2e::looping_tenant(&env, "noisy", Some(3000));
     let base = env.serve();
 
     let stuck = std::thread::spawn(move || {

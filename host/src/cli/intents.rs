@@ -9,7 +9,6 @@
 //! `test+oos_test`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use base64::Engine;
@@ -18,10 +17,9 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 use switchyard_sdk::intents::train::{self, Example, Options};
 use switchyard_sdk::intents::{IntentModel, Scratch};
 
-use crate::bindings::types as wit;
-use crate::knowledge::KnowledgeIndex;
-use crate::model::{PluginMeta, Slot};
-use crate::runtime::{CallContext, Limits, Runtime, SlotOutput, sha256_hex};
+use crate::app::Switchyard;
+use crate::model::Slot;
+use crate::runtime::{BoundPlugin, Limits, Runtime, SlotOutput};
 use crate::storage::Storage;
 
 #[derive(Args)]
@@ -268,26 +266,36 @@ pub fn classifier_config(model: &IntentModel) -> String {
     .to_string()
 }
 
-pub fn train_command(args: TrainArgs) -> anyhow::Result<()> {
-    let examples = load_examples(&args.examples, &["train", "oos_train"])?;
+/// Train and calibrate, say what came out, and give the model with its
+/// classifier config.
+fn train_and_report(
+    examples: &[Example],
+    args: &TrainingArgs,
+) -> anyhow::Result<(IntentModel, String)> {
     let started = std::time::Instant::now();
-    let trained = train_calibrated(&examples, &args.training)?;
+    let trained = train_calibrated(examples, args)?;
     let config = classifier_config(&trained.model);
-    std::fs::write(&args.output, &config)
-        .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
-        "trained on {} examples, {} intents, {} features, {} hidden units in {:.1} s",
+        "trained on {} examples ({} intents, {} features, {} hidden units, config {} bytes) in {:.1} s",
         examples.len(),
         trained.model.labels().len(),
         trained.model.features(),
         trained.model.hidden(),
+        config.len(),
         started.elapsed().as_secs_f64()
     );
     println!("{}", trained.calibration);
+    Ok((trained.model, config))
+}
+
+pub fn train_command(args: TrainArgs) -> anyhow::Result<()> {
+    let examples = load_examples(&args.examples, &["train", "oos_train"])?;
+    let (_, config) = train_and_report(&examples, &args.training)?;
+    std::fs::write(&args.output, &config)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     println!(
-        "wrote {} ({} bytes): bind the classifier plugin with it as its config",
-        args.output.display(),
-        config.len()
+        "wrote {}: bind the classifier plugin with it as its config",
+        args.output.display()
     );
     Ok(())
 }
@@ -320,73 +328,34 @@ struct Answer {
     fuel: u64,
 }
 
-/// The classifier component bound with `config`, run in the real host.
+/// The classifier component bound with `config`, run in the real host (a
+/// scratch database, the default limits), as the smoke run calls a plugin.
 struct PluginRunner {
-    bound: crate::runtime::BoundPlugin,
-    storage: Storage,
-    knowledge: Arc<KnowledgeIndex>,
+    app: Switchyard,
+    bound: BoundPlugin,
 }
 
 impl PluginRunner {
     fn new(config: String) -> anyhow::Result<PluginRunner> {
-        let runtime = Runtime::new()?;
+        let app = Switchyard::new(Storage::temporary()?, Runtime::new()?, Limits::default());
         let classifier = crate::demo::FIRST_PARTY
             .iter()
             .find(|p| p.slot == Slot::Classify)
             .context("the classifier plugin is embedded")?;
-        let sha256 = sha256_hex(classifier.component);
-        let component = runtime.compile(&sha256, classifier.component)?;
-        let meta = PluginMeta {
-            sha256,
-            name: classifier.name.into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            slot: Slot::Classify,
-            size: classifier.component.len() as u64,
-            uploaded_at_ms: 0,
-        };
-        let bound = runtime.bind(&component, meta, 0, config, Limits::default())?;
+        let meta = app.add_plugin(
+            classifier.name,
+            env!("CARGO_PKG_VERSION"),
+            classifier.component,
+        )?;
+        let bound = app.bind_stored(&meta.sha256, &config, Limits::default())?;
         bound
             .check_init()
             .map_err(|e| anyhow::anyhow!("the classifier refused the model: {e}"))?;
-        Ok(PluginRunner {
-            bound,
-            storage: Storage::temporary()?,
-            knowledge: Arc::new(KnowledgeIndex::build(&[])),
-        })
+        Ok(PluginRunner { app, bound })
     }
 
     fn classify(&self, text: &str) -> anyhow::Result<Answer> {
-        let customer = wit::Customer {
-            id: "eval".into(),
-            tier: wit::Tier::Standard,
-            tags: vec![],
-        };
-        let turn = wit::Turn {
-            message: wit::Message {
-                id: "eval".into(),
-                conversation_id: "eval".into(),
-                text: text.into(),
-                channel: "eval".into(),
-                received_at_ms: 0,
-            },
-            customer: customer.clone(),
-            findings: vec![],
-            intent: None,
-            entities: vec![],
-            escalation: None,
-            route: None,
-            suggestions: vec![],
-        };
-        let context = CallContext {
-            tenant: Arc::from("eval"),
-            storage: self.storage.clone(),
-            conversation_id: "eval".into(),
-            message_id: "eval".into(),
-            customer,
-            assigned_agent: None,
-            knowledge: self.knowledge.clone(),
-        };
-        let result = self.bound.call(context, &turn);
+        let result = self.app.call_on_text("eval", &self.bound, text)?;
         match result.output {
             Some(SlotOutput::Classify(c)) => Ok(Answer {
                 intent: c.intent.name,
@@ -508,24 +477,12 @@ fn print_scores(name: &str, s: &Scores) {
 pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
     let examples = load_examples(&args.train, &["train", "oos_train"])?;
     let test = load_examples(&args.test, &["test", "oos_test"])?;
-    let started = std::time::Instant::now();
-    let trained = train_calibrated(&examples, &args.training)?;
-    let config = classifier_config(&trained.model);
-    println!(
-        "trained on {} examples ({} intents, {} features, {} hidden units, config {} bytes) in {:.1} s",
-        examples.len(),
-        trained.model.labels().len(),
-        trained.model.features(),
-        trained.model.hidden(),
-        config.len(),
-        started.elapsed().as_secs_f64()
-    );
-    println!("{}", trained.calibration);
+    let (model, config) = train_and_report(&examples, &args.training)?;
     let runner = PluginRunner::new(config)?;
     // One warm-up call: the first instantiates the plugin and loads the model.
     runner.classify("hello")?;
     let oos = &args.training.out_of_scope;
-    print_scores("test", &score(&runner, &trained.model, &test, oos)?);
+    print_scores("test", &score(&runner, &model, &test, oos)?);
     let mut rng = StdRng::seed_from_u64(args.typo_seed);
     let typos: Vec<Example> = test
         .iter()
@@ -534,7 +491,7 @@ pub fn eval_command(args: EvalArgs) -> anyhow::Result<()> {
             label: e.label.clone(),
         })
         .collect();
-    print_scores("typos", &score(&runner, &trained.model, &typos, oos)?);
+    print_scores("typos", &score(&runner, &model, &typos, oos)?);
     Ok(())
 }
 

@@ -57,10 +57,9 @@ pub struct IntentModel {
     embed: Vec<i8>,
     embed_scale: Vec<f32>,
     hidden_bias: Vec<f32>,
-    /// Output weights, `hidden` per label (as saved).
-    output: Vec<f32>,
-    /// The same, one row of labels per hidden unit: a query adds the rows of
-    /// its active units, a loop that vectorises.
+    /// Output weights, one row of labels per hidden unit (saved the other
+    /// way round): a query adds the rows of its active units, a loop that
+    /// vectorises.
     output_by_unit: Vec<f32>,
     output_bias: Vec<f32>,
     /// Softmax temperature fitted on validation data (1 without it).
@@ -79,7 +78,8 @@ pub struct Scored {
     pub confidence: f32,
 }
 
-/// Reusable buffers for prediction: no allocation per query once warm.
+/// Buffers for prediction, kept between queries: the feature vector and
+/// the layers are not allocated again for each one.
 #[derive(Default)]
 pub struct Scratch {
     raw: Vec<(u64, Block)>,
@@ -166,8 +166,14 @@ impl IntentModel {
                 confidence: *p,
             })
             .collect();
-        ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence));
-        ranked.truncate(top.max(1));
+        let by_confidence = |a: &Scored, b: &Scored| b.confidence.total_cmp(&a.confidence);
+        let top = top.clamp(1, ranked.len());
+        if top < ranked.len() {
+            // Only the best `top` need an order.
+            ranked.select_nth_unstable_by(top - 1, by_confidence);
+            ranked.truncate(top);
+        }
+        ranked.sort_by(by_confidence);
         ranked
     }
 
@@ -206,10 +212,12 @@ impl IntentModel {
                     .map(|w| *w as u8),
             );
         }
+        let labels = self.labels.len();
+        let output = transpose(&self.output_by_unit, self.hidden, labels);
         for v in self
             .hidden_bias
             .iter()
-            .chain(&self.output)
+            .chain(&output)
             .chain(&self.output_bias)
         {
             put_f32(&mut out, *v);
@@ -274,12 +282,6 @@ impl IntentModel {
         if !(temperature.is_finite() && temperature > 0.0) {
             return Err("temperature must be positive".into());
         }
-        let mut output_by_unit = vec![0.0; output.len()];
-        for label in 0..label_count {
-            for unit in 0..hidden {
-                output_by_unit[unit * label_count + label] = output[label * hidden + unit];
-            }
-        }
         Ok(IntentModel {
             labels,
             rows,
@@ -287,14 +289,24 @@ impl IntentModel {
             embed,
             embed_scale,
             hidden_bias,
-            output,
-            output_by_unit,
+            output_by_unit: transpose(&output, label_count, hidden),
             output_bias,
             temperature,
             threshold,
             out_of_scope,
         })
     }
+}
+
+/// `matrix` (`rows` × `columns`, row after row) with rows and columns swapped.
+pub(crate) fn transpose(matrix: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+    let mut out = vec![0.0; matrix.len()];
+    for r in 0..rows {
+        for c in 0..columns {
+            out[c * rows + r] = matrix[r * columns + c];
+        }
+    }
+    out
 }
 
 fn softmax(scores: &mut [f32]) {
