@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem): everything built for wasm32-wasip2.
-const COMPONENTS: [(&str, &str); 8] = [
+const COMPONENTS: [(&str, &str); 9] = [
     ("switchyard-plugin-inspector", "switchyard_plugin_inspector"),
     (
         "switchyard-plugin-classifier",
@@ -17,6 +17,7 @@ const COMPONENTS: [(&str, &str); 8] = [
     ("switchyard-plugin-router", "switchyard_plugin_router"),
     ("switchyard-plugin-assistant", "switchyard_plugin_assistant"),
     ("switchyard-plugin-ticketer", "switchyard_plugin_ticketer"),
+    ("switchyard-pack-pharmacy", "switchyard_pack_pharmacy"),
     (
         "switchyard-fixture-misbehaving",
         "switchyard_fixture_misbehaving",

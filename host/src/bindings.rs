@@ -41,3 +41,4 @@ slot_world!(escalate, "escalate");
 slot_world!(route, "route");
 slot_world!(assist, "assist");
 slot_world!(ticket, "ticket");
+slot_world!(pack, "pack");

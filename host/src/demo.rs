@@ -96,44 +96,154 @@ struct ArticlesFile {
     articles: Vec<Article>,
 }
 
+macro_rules! example_file {
+    ($dir:literal, $name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/",
+            $dir,
+            "/",
+            $name
+        ))
+    };
+}
+
+/// The pharmacy knowledge pack, embedded for the pharmacy demo tenant.
+pub const PHARMACY_PACK: &[u8] = component!("switchyard_pack_pharmacy");
+
+/// The pharmacy demo tenant's id.
+pub const PHARMACY_TENANT: &str = "pharmacy";
+
+/// An example tenant the binary carries and seeds on first start.
+struct ExampleTenant {
+    id: &'static str,
+    name: &'static str,
+    /// Meta key set once seeding finished.
+    seeded_flag: &'static str,
+    agents: &'static str,
+    articles: &'static str,
+    router: &'static str,
+    /// (plugin name, slot, component, configuration).
+    plugins: Vec<(&'static str, Slot, &'static [u8], String)>,
+}
+
+fn shop() -> ExampleTenant {
+    ExampleTenant {
+        id: DEMO_TENANT,
+        name: "Switchyard Shop (demo)",
+        seeded_flag: SEEDED,
+        agents: demo_file!("agents.json"),
+        articles: demo_file!("articles.json"),
+        router: demo_file!("router.json"),
+        plugins: FIRST_PARTY
+            .iter()
+            .map(|p| (p.name, p.slot, p.component, p.demo_config.to_string()))
+            .collect(),
+    }
+}
+
+/// The pharmacy's interaction graph, built from the project's small demo
+/// data (`examples/pharmacy/ddi-demo`) by the same builder as `switchyard
+/// pack build pharmacy`.
+pub fn pharmacy_demo_graph() -> Result<String> {
+    let (graph, _report) = switchyard_pack_pharmacy::graph::build(
+        example_file!("pharmacy", "ddi-demo/interactions.tsv"),
+        example_file!("pharmacy", "ddi-demo/class_members.tsv"),
+        None,
+    )
+    .map_err(|e| Error::Internal(format!("pharmacy demo graph: {e}")))?;
+    serde_json::to_string(&graph).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn pharmacy() -> Result<ExampleTenant> {
+    let component = |slot: Slot| {
+        FIRST_PARTY
+            .iter()
+            .find(|p| p.slot == slot)
+            .map(|p| (p.name, p.component))
+            .expect("every slot has a first-party plugin")
+    };
+    let mut plugins = Vec::new();
+    for (slot, config) in [
+        (Slot::Inspect, example_file!("pharmacy", "inspector.json")),
+        (Slot::Classify, example_file!("pharmacy", "intents.json")),
+        (Slot::Escalate, example_file!("pharmacy", "escalator.json")),
+        (Slot::Route, example_file!("pharmacy", "router.json")),
+        (Slot::Assist, example_file!("pharmacy", "assistant.json")),
+        (Slot::Ticket, example_file!("pharmacy", "ticketer.json")),
+    ] {
+        let (name, bytes) = component(slot);
+        plugins.push((name, slot, bytes, config.to_string()));
+    }
+    plugins.push((
+        "pharmacy",
+        Slot::Pack,
+        PHARMACY_PACK,
+        pharmacy_demo_graph()?,
+    ));
+    Ok(ExampleTenant {
+        id: PHARMACY_TENANT,
+        name: "Switchyard Pharmacy (demo)",
+        seeded_flag: "pharmacy-seeded",
+        agents: example_file!("pharmacy", "agents.json"),
+        articles: example_file!("pharmacy", "articles.json"),
+        router: example_file!("pharmacy", "router.json"),
+        plugins,
+    })
+}
+
 /// Create the demo tenant with `key` on first start, and finish a seeding a
 /// crash interrupted (binding only the slots left without an active version).
 /// Returns whether anything was written.
 pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
-    // Once seeding finished, the demo tenant is the operators' like any other:
-    // a slot they retired stays retired across restarts.
-    if app.storage.meta(SEEDED)?.is_some() {
+    seed_tenant(app, &shop(), key)
+}
+
+/// The same for the pharmacy demo tenant (its plugins, pharmacists and the
+/// pharmacy pack on the demo graph).
+pub fn seed_pharmacy(app: &Switchyard, key: &str) -> Result<bool> {
+    if app.storage.meta("pharmacy-seeded")?.is_some() {
         return Ok(false);
     }
-    let exists = app.storage.tenant(DEMO_TENANT)?.is_some();
-    let rollouts = app.storage.bindings(DEMO_TENANT)?;
+    seed_tenant(app, &pharmacy()?, key)
+}
+
+fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<bool> {
+    // Once seeding finished, the tenant is the operators' like any other:
+    // a slot they retired stays retired across restarts.
+    if app.storage.meta(example.seeded_flag)?.is_some() {
+        return Ok(false);
+    }
+    let tenant = example.id;
+    let exists = app.storage.tenant(tenant)?.is_some();
+    let rollouts = app.storage.bindings(tenant)?;
     let has_active = |slot: Slot| {
         rollouts
             .slots
             .get(&slot)
             .is_some_and(|r| !r.active_ids().is_empty())
     };
-    let agents: AgentsFile = serde_json::from_str(demo_file!("agents.json"))
-        .map_err(|e| Error::Internal(format!("demo agents.json: {e}")))?;
-    let articles: ArticlesFile = serde_json::from_str(demo_file!("articles.json"))
-        .map_err(|e| Error::Internal(format!("demo articles.json: {e}")))?;
+    let agents: AgentsFile = serde_json::from_str(example.agents)
+        .map_err(|e| Error::Internal(format!("{tenant} agents.json: {e}")))?;
+    let articles: ArticlesFile = serde_json::from_str(example.articles)
+        .map_err(|e| Error::Internal(format!("{tenant} articles.json: {e}")))?;
     if !exists {
-        app.create_tenant(DEMO_TENANT, "Switchyard Shop (demo)", Some(key))?;
+        app.create_tenant(tenant, example.name, Some(key))?;
     }
     for agent in &agents.agents {
-        app.put_agent(DEMO_TENANT, agent, false)?;
+        app.put_agent(tenant, agent, false)?;
     }
     for article in &articles.articles {
-        app.put_article(DEMO_TENANT, article, false)?;
+        app.put_article(tenant, article, false)?;
     }
     let version = env!("CARGO_PKG_VERSION");
     let seeder = Actor {
         kind: "seed".into(),
         key: None,
     };
-    // The demo declares its router's queues, so a route to any other is refused.
-    let router: serde_json::Value = serde_json::from_str(demo_file!("router.json"))
-        .map_err(|e| Error::Internal(format!("demo router.json: {e}")))?;
+    // The tenant declares its router's queues, so a route to any other is refused.
+    let router: serde_json::Value = serde_json::from_str(example.router)
+        .map_err(|e| Error::Internal(format!("{tenant} router.json: {e}")))?;
     let queues = router["queues"]
         .as_array()
         .into_iter()
@@ -142,23 +252,26 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
         .collect();
     let settings = crate::model::TenantSettings {
         queues,
-        ..app.settings(DEMO_TENANT)?
+        ..app.settings(tenant)?
     };
-    app.set_settings(DEMO_TENANT, settings, &seeder)?;
-    // Only the slots a crash left without an active version are bound again.
-    for plugin in FIRST_PARTY.iter().filter(|p| !has_active(p.slot)) {
-        let meta = app.add_plugin(plugin.name, version, plugin.component)?;
+    app.set_settings(tenant, settings, &seeder)?;
+    // Packs first: the inspector's smoke run asks them. Only the slots a
+    // crash left without an active version are bound again.
+    let mut plugins: Vec<_> = example.plugins.iter().collect();
+    plugins.sort_by_key(|(_, slot, _, _)| *slot != Slot::Pack);
+    for (name, slot, component, config) in plugins.into_iter().filter(|p| !has_active(p.1)) {
+        let meta = app.add_plugin(name, version, component)?;
         app.bind(
-            DEMO_TENANT,
-            plugin.slot,
+            tenant,
+            *slot,
             vec![Binding {
                 sha256: meta.sha256,
-                config: plugin.demo_config.to_string(),
+                config: config.clone(),
             }],
             &seeder,
         )?;
     }
-    app.storage.put_meta(SEEDED, "1")?;
+    app.storage.put_meta(example.seeded_flag, "1")?;
     app.storage.flush_blocking()?;
     Ok(true)
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::app::{Error, MAX_CONFIG_BYTES, Result, Switchyard};
 use crate::bindings::types as wit;
 use crate::model::*;
-use crate::pipeline::{CallStats, Lane, Pipeline};
+use crate::pipeline::{CallStats, Lane, Packs, Pipeline};
 use crate::runtime::{BoundPlugin, CallContext, CallResult, Outcome, sha256_hex};
 
 /// When a version is taken out of service: `failures` failed calls (trap,
@@ -341,6 +341,13 @@ impl Switchyard {
         bound: &BoundPlugin,
         text: &str,
     ) -> Result<CallResult> {
+        if bound.meta.slot == Slot::Pack {
+            // A pack answers queries, not turns; the sample message in the
+            // shape packs that read messages take. An error answer is fine:
+            // the pack may not take that shape. A trap is not.
+            let query = serde_json::json!({ "text": text }).to_string();
+            return Ok(bound.query(&query));
+        }
         let customer = wit::Customer {
             id: "smoke-test".into(),
             tier: wit::Tier::Standard,
@@ -382,6 +389,7 @@ impl Switchyard {
             customer,
             assigned_agent: None,
             knowledge: self.knowledge(tenant)?,
+            packs: self.pipeline(tenant)?.packs.clone(),
         };
         Ok(bound.call(context, &turn))
     }
@@ -798,6 +806,7 @@ impl Switchyard {
             Ok(Arc::new(bound))
         };
         let mut pipeline = Pipeline::default();
+        let mut packs = Vec::new();
         for (slot, rollout) in &all.slots {
             let mut lanes = Vec::new();
             for name in &rollout.lanes {
@@ -814,12 +823,16 @@ impl Switchyard {
                         .transpose()?,
                     shadow: find(RolloutState::Shadow).map(&get).transpose()?,
                 };
+                if *slot == Slot::Pack {
+                    packs.push((name.clone(), lane.active.clone(), lane.canary.clone()));
+                }
                 if lane.active.is_some() || lane.canary.is_some() || lane.shadow.is_some() {
                     lanes.push(lane);
                 }
             }
             pipeline.slots.insert(*slot, lanes);
         }
+        pipeline.packs = Arc::new(Packs::new(packs));
         // Staged plugins that now serve no longer need keeping aside.
         let serving: Vec<u64> = pipeline.plugins().map(|b| b.version_id).collect();
         self.lifecycle

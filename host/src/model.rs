@@ -16,16 +16,21 @@ pub enum Slot {
     Route,
     Assist,
     Ticket,
+    /// Not a pipeline stage: knowledge packs, asked by the other slots'
+    /// plugins through `knowledge.query-pack`. Installed, hot-swapped and
+    /// rolled back like any slot version; the lane is the pack's name.
+    Pack,
 }
 
 impl Slot {
-    pub const ALL: [Slot; 6] = [
+    pub const ALL: [Slot; 7] = [
         Slot::Inspect,
         Slot::Classify,
         Slot::Escalate,
         Slot::Route,
         Slot::Assist,
         Slot::Ticket,
+        Slot::Pack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,6 +41,7 @@ impl Slot {
             Slot::Route => "route",
             Slot::Assist => "assist",
             Slot::Ticket => "ticket",
+            Slot::Pack => "pack",
         }
     }
 

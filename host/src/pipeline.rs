@@ -34,6 +34,57 @@ pub struct Lane {
 #[derive(Default)]
 pub struct Pipeline {
     pub slots: BTreeMap<Slot, Vec<Lane>>,
+    /// The `pack` slot's lanes by pack name, handed to every call.
+    pub packs: Arc<Packs>,
+}
+
+/// A tenant's installed knowledge packs by name (the lane, which is the
+/// pack plugin's name unless the operator chose another).
+#[derive(Default)]
+pub struct Packs {
+    by_name: BTreeMap<String, PackLane>,
+}
+
+struct PackLane {
+    active: Option<Arc<BoundPlugin>>,
+    canary: Option<(Arc<BoundPlugin>, u8)>,
+}
+
+impl Packs {
+    /// The `pack` slot's lanes, named.
+    pub fn new(
+        lanes: impl IntoIterator<
+            Item = (
+                String,
+                Option<Arc<BoundPlugin>>,
+                Option<(Arc<BoundPlugin>, u8)>,
+            ),
+        >,
+    ) -> Packs {
+        Packs {
+            by_name: lanes
+                .into_iter()
+                .map(|(name, active, canary)| (name, PackLane { active, canary }))
+                .collect(),
+        }
+    }
+
+    /// The version of pack `name` that answers in this conversation: a canary
+    /// for its share of conversations (sticky, as in the pipeline), else the
+    /// active one. A shadow pack version is never asked.
+    pub fn pick(&self, name: &str, conversation_id: &str) -> Option<&Arc<BoundPlugin>> {
+        let lane = self.by_name.get(name)?;
+        if let Some((canary, percent)) = &lane.canary
+            && canary_bucket(conversation_id, canary.version_id) < *percent
+        {
+            return Some(canary);
+        }
+        lane.active.as_ref()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
 }
 
 /// Which version of a lane ran.
@@ -173,6 +224,7 @@ impl Pipeline {
             customer: customer.clone(),
             assigned_agent: inbound.assigned_agent.clone(),
             knowledge,
+            packs: self.packs.clone(),
         };
         let mut turn = wit::Turn {
             message: wit::Message {

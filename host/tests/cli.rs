@@ -561,3 +561,53 @@ fn check_acknowledged(base: &str, acked: &Acknowledged, cycle: usize) {
         );
     }
 }
+
+#[test]
+fn pack_build_makes_the_pharmacy_data_and_reports_what_it_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pharmacy.json");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/pharmacy/ddi-demo");
+    let output = Command::new(BIN)
+        .args(["pack", "build", "pharmacy", "--from"])
+        .arg(&demo)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The demo data keeps one misspelt severity on purpose.
+    assert!(stdout.contains("severities cleaned: 1"), "{stdout}");
+    assert!(
+        stdout.contains("\"Tale into account\" -> take-into-account"),
+        "{stdout}"
+    );
+    let graph = switchyard_pack_pharmacy::Graph::from_json(&std::fs::read_to_string(&out).unwrap())
+        .unwrap();
+    assert!(graph.drugs.iter().any(|d| d == "WARFARIN"));
+
+    // A folder without the files, and an unknown pack: a clear refusal, nothing written.
+    let missing = dir.path().join("missing.json");
+    let output = Command::new(BIN)
+        .args(["pack", "build", "pharmacy", "--from"])
+        .arg(dir.path())
+        .arg("-o")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no interaction file"));
+    assert!(!missing.exists());
+    let output = Command::new(BIN)
+        .args(["pack", "build", "bakery", "--from"])
+        .arg(&demo)
+        .arg("-o")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown pack \"bakery\""));
+}

@@ -120,6 +120,12 @@ pub mod ticket {
     slot_bindings!("ticket", "export", "switchyard_sdk::ticket");
 }
 
+/// Knowledge packs (world `pack`): `init(config)` and `query(json) -> json`.
+#[cfg(feature = "pack")]
+pub mod pack {
+    slot_bindings!("pack", "export", "switchyard_sdk::pack");
+}
+
 /// Language of a message, for choosing a reply script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {

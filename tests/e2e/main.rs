@@ -7,6 +7,7 @@
 //! - `durability`: acknowledged writes survive a restart
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
+//! - `pharmacy`: the pharmacy tenant and its knowledge pack (demo graph; the real graph when `../shared/data` is there)
 //! - `observability`: `/healthz` and `/metrics`
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
@@ -19,4 +20,5 @@ mod fuzz;
 mod lifecycle;
 mod observability;
 mod operator;
+mod pharmacy;
 mod security;

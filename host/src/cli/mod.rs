@@ -2,6 +2,7 @@
 //! commands (in `plugin.rs`) that drive a running server's operator API.
 
 mod intents;
+mod pack;
 mod plugin;
 
 use std::io::{BufRead, Write};
@@ -47,6 +48,9 @@ enum Command {
     /// classifier plugin: accuracy, macro-F1, out-of-scope recall at the
     /// threshold chosen on validation data, latency, and accuracy with typos.
     Eval(intents::EvalArgs),
+    /// Knowledge packs: build a pack's data from its sources, write its component.
+    #[command(subcommand)]
+    Pack(pack::PackCommand),
 }
 
 #[derive(Subcommand)]
@@ -135,6 +139,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Plugin(cmd) => plugin::run(cmd),
         Command::Intents(IntentsCommand::Train(args)) => intents::train_command(args),
         Command::Eval(args) => intents::eval_command(args),
+        Command::Pack(command) => pack::run(command),
     }
 }
 
@@ -166,6 +171,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.data.display()))?;
     let storage = Storage::open(&args.data)?;
     let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
+    let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
     let operator_key = key_from(args.operator_key, &args.data.join("operator.key"), "op")?;
     let limits = Limits {
         deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
@@ -183,6 +189,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("seeded the demo tenant");
     } else {
         app.set_tenant_key(demo::DEMO_TENANT, &demo_key)?;
+    }
+    if demo::seed_pharmacy(&app, &pharmacy_key)? {
+        tracing::info!("seeded the pharmacy demo tenant");
     }
     // Compile (or load the cached artifacts of) every tenant's plugins now,
     // not on the first customer's message.
@@ -214,6 +223,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         println!("switchyard listening on http://{addr}");
         println!("demo tenant key:  {demo_key}");
+        println!("pharmacy key:     {pharmacy_key}");
         println!("operator key:     {operator_key}");
         println!("data directory:   {}", args.data.display());
         axum::serve(listener, api::app(state))
@@ -295,11 +305,12 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             (app, Some(source))
         }
         None => {
-            if args.tenant != demo::DEMO_TENANT {
-                bail!("without --data only the demo tenant can be replayed");
+            if args.tenant != demo::DEMO_TENANT && args.tenant != demo::PHARMACY_TENANT {
+                bail!("without --data only the demo tenants (demo, pharmacy) can be replayed");
             }
             let app = Switchyard::new(Storage::temporary()?, Runtime::new()?, Limits::default());
             demo::seed(&app, &new_key("replay"))?;
+            demo::seed_pharmacy(&app, &new_key("replay"))?;
             (app, None)
         }
     };

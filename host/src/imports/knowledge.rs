@@ -1,12 +1,14 @@
 //! `knowledge`: article search, the plugin's own configuration, knowledge packs.
 
 use crate::bindings::knowledge::{ArticleHit, Host};
-use crate::runtime::HostState;
+use crate::runtime::{HostState, Outcome, SlotOutput};
 
 /// Most hits one search returns.
 const MAX_HITS: u32 = 20;
 /// Longest query the host searches for; longer ones are cut.
 const MAX_QUERY_BYTES: usize = 2048;
+/// Largest query one plugin may send a pack.
+const MAX_PACK_QUERY_BYTES: usize = 64 * 1024;
 
 impl Host for HostState {
     fn search(&mut self, query: String, limit: u32) -> wasmtime::Result<Vec<ArticleHit>> {
@@ -39,14 +41,37 @@ impl Host for HostState {
     fn query_pack(
         &mut self,
         pack: String,
-        _query: String,
+        query: String,
     ) -> wasmtime::Result<Result<String, String>> {
         let _span = tracing::trace_span!("knowledge.query_pack", pack = %pack).entered();
-        self.charge_host_call("knowledge.query-pack")?;
-        // Knowledge packs are installed per tenant; none are installable yet,
-        // so every pack name is unknown. The guest sees a normal error.
-        Ok(Err(format!(
-            "no knowledge pack named {pack:?} is installed for this tenant"
-        )))
+        // During `init`, and inside a pack (which runs with no conversation),
+        // there is nothing to ask: packs cannot call packs.
+        let Some(call) = self.context("knowledge.query-pack")? else {
+            return Ok(Err(
+                "knowledge packs can only be asked while handling a message".into(),
+            ));
+        };
+        if query.len() > MAX_PACK_QUERY_BYTES {
+            return Ok(Err(format!(
+                "pack query of {} bytes is longer than {MAX_PACK_QUERY_BYTES}",
+                query.len()
+            )));
+        }
+        let Some(bound) = call.packs.pick(&pack, &call.conversation_id) else {
+            return Ok(Err(format!(
+                "no knowledge pack named {pack:?} is installed for this tenant"
+            )));
+        };
+        // The pack runs in its own store under its own limits; its time also
+        // counts against the asking plugin's deadline, which keeps ticking.
+        let result = bound.query(&query);
+        Ok(match result.output {
+            Some(SlotOutput::Pack(answer)) if result.outcome == Outcome::Ok => answer,
+            _ => Err(format!(
+                "knowledge pack {pack:?} failed: {}: {}",
+                result.outcome.as_str(),
+                result.detail.unwrap_or_default()
+            )),
+        })
     }
 }

@@ -239,6 +239,7 @@ enum SlotPre {
     Route(bindings::route::RoutePre<HostState>),
     Assist(bindings::assist::AssistPre<HostState>),
     Ticket(bindings::ticket::TicketPre<HostState>),
+    Pack(bindings::pack::PackPre<HostState>),
 }
 
 enum SlotInstance {
@@ -248,6 +249,14 @@ enum SlotInstance {
     Route(bindings::route::Route),
     Assist(bindings::assist::Assist),
     Ticket(bindings::ticket::Ticket),
+    Pack(bindings::pack::Pack),
+}
+
+/// What a call hands the plugin: a turn for a slot function, a query for a pack.
+#[derive(Clone, Copy)]
+pub enum Input<'a> {
+    Turn(&'a Turn),
+    Query(&'a str),
 }
 
 impl SlotPre {
@@ -262,6 +271,7 @@ impl SlotPre {
             Slot::Route => SlotPre::Route(bindings::route::RoutePre::new(pre)?),
             Slot::Assist => SlotPre::Assist(bindings::assist::AssistPre::new(pre)?),
             Slot::Ticket => SlotPre::Ticket(bindings::ticket::TicketPre::new(pre)?),
+            Slot::Pack => SlotPre::Pack(bindings::pack::PackPre::new(pre)?),
         })
     }
 
@@ -273,6 +283,7 @@ impl SlotPre {
             SlotPre::Route(p) => SlotInstance::Route(p.instantiate(store)?),
             SlotPre::Assist(p) => SlotInstance::Assist(p.instantiate(store)?),
             SlotPre::Ticket(p) => SlotInstance::Ticket(p.instantiate(store)?),
+            SlotPre::Pack(p) => SlotInstance::Pack(p.instantiate(store)?),
         })
     }
 }
@@ -290,17 +301,31 @@ impl SlotInstance {
             SlotInstance::Route(i) => i.call_init(store, config),
             SlotInstance::Assist(i) => i.call_init(store, config),
             SlotInstance::Ticket(i) => i.call_init(store, config),
+            SlotInstance::Pack(i) => i.call_init(store, config),
         }
     }
 
-    fn call(&self, store: &mut Store<HostState>, turn: &Turn) -> wasmtime::Result<SlotOutput> {
-        Ok(match self {
-            SlotInstance::Inspect(i) => SlotOutput::Inspect(i.call_inspect(store, turn)?),
-            SlotInstance::Classify(i) => SlotOutput::Classify(i.call_classify(store, turn)?),
-            SlotInstance::Escalate(i) => SlotOutput::Escalate(i.call_escalate(store, turn)?),
-            SlotInstance::Route(i) => SlotOutput::Route(i.call_route(store, turn)?),
-            SlotInstance::Assist(i) => SlotOutput::Assist(i.call_assist(store, turn)?),
-            SlotInstance::Ticket(i) => SlotOutput::Ticket(i.call_ticket(store, turn)?),
+    fn call(&self, store: &mut Store<HostState>, input: Input) -> wasmtime::Result<SlotOutput> {
+        let mismatch = || wasmtime::Error::msg("host bug: a pack got a turn or a slot a query");
+        Ok(match (self, input) {
+            (SlotInstance::Inspect(i), Input::Turn(t)) => {
+                SlotOutput::Inspect(i.call_inspect(store, t)?)
+            }
+            (SlotInstance::Classify(i), Input::Turn(t)) => {
+                SlotOutput::Classify(i.call_classify(store, t)?)
+            }
+            (SlotInstance::Escalate(i), Input::Turn(t)) => {
+                SlotOutput::Escalate(i.call_escalate(store, t)?)
+            }
+            (SlotInstance::Route(i), Input::Turn(t)) => SlotOutput::Route(i.call_route(store, t)?),
+            (SlotInstance::Assist(i), Input::Turn(t)) => {
+                SlotOutput::Assist(i.call_assist(store, t)?)
+            }
+            (SlotInstance::Ticket(i), Input::Turn(t)) => {
+                SlotOutput::Ticket(i.call_ticket(store, t)?)
+            }
+            (SlotInstance::Pack(i), Input::Query(q)) => SlotOutput::Pack(i.call_query(store, q)?),
+            _ => return Err(mismatch()),
         })
     }
 }
@@ -314,6 +339,8 @@ pub enum SlotOutput {
     Route(Option<Route>),
     Assist(Assistance),
     Ticket(Option<TicketDraft>),
+    /// A pack's answer, or the error it gave the asking plugin.
+    Pack(Result<String, String>),
 }
 
 /// How a plugin call ended.
@@ -428,6 +455,16 @@ impl BoundPlugin {
     /// Run the slot function on `turn`. Never panics and never returns an
     /// error: failures are in the outcome.
     pub fn call(&self, context: CallContext, turn: &Turn) -> CallResult {
+        self.run(Some(context), Input::Turn(turn))
+    }
+
+    /// Ask a knowledge pack. The pack runs with no conversation: its
+    /// conversation imports answer empty and it cannot ask other packs.
+    pub fn query(&self, query: &str) -> CallResult {
+        self.run(None, Input::Query(query))
+    }
+
+    fn run(&self, context: Option<CallContext>, input: Input) -> CallResult {
         let started = Instant::now();
         let micros = |started: Instant| started.elapsed().as_micros() as u64;
         let taken = self.pool.lock().unwrap().pop();
@@ -450,11 +487,11 @@ impl BoundPlugin {
         warm.store
             .set_epoch_deadline(Self::ticks(self.limits.deadline));
         let _ = warm.store.set_fuel(self.limits.fuel);
-        let result = warm.instance.call(&mut warm.store, turn);
+        let result = warm.instance.call(&mut warm.store, input);
         let fuel = self.limits.fuel - warm.store.get_fuel().unwrap_or(0);
         warm.store.data_mut().end_call();
         match result {
-            Ok(output) => match check_output(&output, turn, &self.limits) {
+            Ok(output) => match check_output(&output, input, &self.limits) {
                 Ok(()) => {
                     self.release(warm);
                     CallResult {
@@ -532,8 +569,11 @@ fn span_ok(start: u32, end: u32, text: &str) -> bool {
 /// Reject outputs that would corrupt a decision: confidences and scores
 /// outside [0, 1] or not numbers, spans outside the message, missing queue or
 /// agent names, priorities above 9, or more data than the output cap.
-fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(), String> {
-    let text = &turn.message.text;
+fn check_output(output: &SlotOutput, input: Input, limits: &Limits) -> Result<(), String> {
+    let text = match input {
+        Input::Turn(turn) => turn.message.text.as_str(),
+        Input::Query(_) => "",
+    };
     // Every list item costs at least this much, so a million empty items
     // cannot slip under the cap.
     const ITEM: usize = 16;
@@ -596,6 +636,7 @@ fn check_output(output: &SlotOutput, turn: &Turn, limits: &Limits) -> Result<(),
             }
         }
         SlotOutput::Route(None) | SlotOutput::Ticket(None) => {}
+        SlotOutput::Pack(Ok(answer) | Err(answer)) => size += answer.len(),
         SlotOutput::Assist(a) => {
             size += opt(&a.reply);
             for s in &a.suggestions {

@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::types::Customer;
 use crate::knowledge::KnowledgeIndex;
+use crate::pipeline::Packs;
 use crate::runtime::Limits;
 use crate::storage::Storage;
 
@@ -24,6 +25,8 @@ pub struct CallContext {
     /// Agent the conversation is assigned to before this message.
     pub assigned_agent: Option<String>,
     pub knowledge: Arc<KnowledgeIndex>,
+    /// The tenant's installed knowledge packs, for `knowledge.query-pack`.
+    pub packs: Arc<Packs>,
 }
 
 pub struct HostState {
@@ -166,8 +169,8 @@ impl HostState {
         self.memory.refused
     }
 
-    pub(crate) fn begin_call(&mut self, call: CallContext) {
-        self.call = Some(call);
+    pub(crate) fn begin_call(&mut self, call: Option<CallContext>) {
+        self.call = call;
         // A refusal a guest survived in an earlier call says nothing about this one.
         self.memory.refused = false;
         self.log_bytes = 0;

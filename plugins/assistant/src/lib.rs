@@ -93,15 +93,21 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
     };
     let mut suggestions = Vec::new();
 
-    let mut codes: Vec<&str> = turn
-        .findings
-        .iter()
-        .filter(|f| f.kind == "sensitive-word")
-        .map(|f| f.code.as_str())
-        .collect();
-    codes.dedup();
+    // A compliance script is keyed by the finding's "kind/code"
+    // ("drug-interaction/contraindication") or, for sensitive words, the code.
+    let mut codes: Vec<String> = Vec::new();
+    for f in &turn.findings {
+        let code = if f.kind == "sensitive-word" {
+            f.code.clone()
+        } else {
+            format!("{}/{}", f.kind, f.code)
+        };
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
     for code in codes {
-        if let Some(script) = config.compliance.get(code) {
+        if let Some(script) = config.compliance.get(&code) {
             suggestions.push(Suggestion {
                 kind: SuggestionKind::Compliance,
                 title: format!("compliance: {code}"),

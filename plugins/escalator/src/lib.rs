@@ -21,7 +21,9 @@ struct Config {
     human_phrases: Vec<String>,
     #[serde(default)]
     anger_words: Vec<String>,
-    /// Sensitive-word codes (from the inspector) that hand the chat to a human.
+    /// Findings that hand the chat to a human: a sensitive-word code
+    /// ("regulator"), or any finding as "kind/code"
+    /// ("drug-interaction/contraindication"); the reason's code is the kind.
     #[serde(default)]
     escalate_findings: Vec<String>,
     #[serde(default = "default_vip_tiers")]
@@ -135,18 +137,29 @@ fn decide(escalator: &Escalator, turn: &Turn) -> Escalation {
     } else if shouting(&turn.message.text) {
         reasons.push(reason("anger", "repeated exclamation or question marks"));
     }
-    let flagged: Vec<&Finding> = turn
-        .findings
-        .iter()
-        .filter(|f| f.kind == "sensitive-word" && config.escalate_findings.contains(&f.code))
-        .collect();
-    if !flagged.is_empty() {
-        let detail = flagged
+    let listed = |f: &Finding| {
+        f.kind == "sensitive-word" && config.escalate_findings.contains(&f.code)
+            || config
+                .escalate_findings
+                .iter()
+                .any(|e| e.split_once('/') == Some((f.kind.as_str(), f.code.as_str())))
+    };
+    // One reason per kind of finding, in the order the kinds first appear.
+    let mut kinds: Vec<&str> = Vec::new();
+    for f in turn.findings.iter().filter(|f| listed(f)) {
+        if !kinds.contains(&f.kind.as_str()) {
+            kinds.push(&f.kind);
+        }
+    }
+    for kind in kinds {
+        let detail = turn
+            .findings
             .iter()
+            .filter(|f| f.kind == kind && listed(f))
             .map(|f| format!("{} ({})", f.code, f.detail))
             .collect::<Vec<_>>()
             .join(", ");
-        reasons.push(reason("sensitive-word", detail));
+        reasons.push(reason(kind, detail));
     }
     let tier = match turn.customer.tier {
         Tier::Standard => "standard",

@@ -2,7 +2,12 @@
 //! regulator, media, legal) in Chinese and English, and masks personal data
 //! (mainland mobile numbers, resident ID numbers, bank card numbers).
 //!
-//! Config (JSON): `{"sensitive": [{"word", "code", "severity"}], "mask": {"phone", "id_card", "bank_card"}}`.
+//! With `packs`, it also asks each named knowledge pack about the message
+//! (`{"text": message, "context": [the last messages of the conversation]}`)
+//! and adds the `findings` the pack answers (the pharmacy pack's drug
+//! interactions, for example).
+//!
+//! Config (JSON): `{"sensitive": [{"word", "code", "severity"}], "mask": {"phone", "id_card", "bank_card"}, "packs": ["pharmacy"]}`.
 
 use std::cell::RefCell;
 
@@ -15,6 +20,32 @@ struct Config {
     sensitive: Vec<SensitiveWord>,
     #[serde(default)]
     mask: MaskConfig,
+    /// Knowledge packs asked about every message.
+    #[serde(default)]
+    packs: Vec<String>,
+}
+
+/// Earlier messages a pack sees with the current one ("I take warfarin" ...
+/// "can I take aspirin?").
+const PACK_CONTEXT_MESSAGES: u32 = 6;
+
+/// A finding as a pack answers it (the WIT `finding`, in JSON).
+#[derive(Deserialize)]
+struct PackFinding {
+    kind: String,
+    code: String,
+    severity: String,
+    detail: String,
+    #[serde(default)]
+    start: u32,
+    #[serde(default)]
+    end: u32,
+}
+
+#[derive(Deserialize)]
+struct PackAnswer {
+    #[serde(default)]
+    findings: Vec<PackFinding>,
 }
 
 #[derive(Deserialize)]
@@ -63,6 +94,7 @@ struct Rule {
 struct Inspector {
     rules: Vec<Rule>,
     mask: MaskConfig,
+    packs: Vec<String>,
 }
 
 thread_local! {
@@ -102,6 +134,7 @@ impl switchyard_sdk::inspect::Guest for Plugin {
             *s.borrow_mut() = Some(Inspector {
                 rules,
                 mask: config.mask,
+                packs: config.packs,
             })
         });
         Ok(())
@@ -109,7 +142,14 @@ impl switchyard_sdk::inspect::Guest for Plugin {
 
     fn inspect(turn: Turn) -> Inspection {
         STATE.with(|s| match &*s.borrow() {
-            Some(inspector) => inspector.inspect(&turn.message.text),
+            Some(inspector) => {
+                let mut inspection = inspector.inspect(&turn.message.text);
+                inspection
+                    .findings
+                    .extend(inspector.ask_packs(&turn.message.text));
+                inspection.findings.sort_by_key(|f| f.start);
+                inspection
+            }
             None => Inspection {
                 findings: vec![],
                 masked_text: None,
@@ -119,6 +159,58 @@ impl switchyard_sdk::inspect::Guest for Plugin {
 }
 
 impl Inspector {
+    /// What the configured packs find in the message. A pack that is missing
+    /// or fails costs its findings, logged, never the inspection.
+    fn ask_packs(&self, text: &str) -> Vec<Finding> {
+        if self.packs.is_empty() {
+            return Vec::new();
+        }
+        let context: Vec<String> = host::history(PACK_CONTEXT_MESSAGES)
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        let query = serde_json::json!({ "text": text, "context": context }).to_string();
+        let mut findings = Vec::new();
+        for pack in &self.packs {
+            let answer = host::query_pack(pack, &query)
+                .and_then(|a| serde_json::from_str::<PackAnswer>(&a).map_err(|e| e.to_string()));
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    host::log(Level::Warn, &format!("pack {pack}: {e}"));
+                    continue;
+                }
+            };
+            for f in answer.findings {
+                let severity = match f.severity.as_str() {
+                    "critical" => Severity::Critical,
+                    "warning" => Severity::Warning,
+                    _ => Severity::Info,
+                };
+                // A span outside the message would be refused by the host;
+                // such a finding is kept, untied to the text.
+                let (start, end) = if f.start <= f.end
+                    && text.is_char_boundary(f.start as usize)
+                    && text.is_char_boundary(f.end as usize)
+                    && (f.end as usize) <= text.len()
+                {
+                    (f.start, f.end)
+                } else {
+                    (0, 0)
+                };
+                findings.push(Finding {
+                    kind: f.kind,
+                    code: f.code,
+                    severity,
+                    detail: f.detail,
+                    start,
+                    end,
+                });
+            }
+        }
+        findings
+    }
+
     fn inspect(&self, original: &str) -> Inspection {
         let (folded, offsets) = text::normalize_with_offsets(original);
         let haystack = text::Haystack::from_folded(folded);

@@ -31,6 +31,10 @@ struct QueueSpec {
     /// Intents this queue serves.
     #[serde(default)]
     intents: Vec<String>,
+    /// Findings ("kind/code", e.g. "drug-interaction/contraindication") that
+    /// send an escalated conversation here, before any other rule.
+    #[serde(default)]
+    findings: Vec<String>,
 }
 
 thread_local! {
@@ -89,24 +93,36 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         .findings
         .iter()
         .any(|f| f.severity == Severity::Critical);
-    let queue_name = if reasons.contains(&"sensitive-word") || intent == "complaint" {
-        config.sensitive_queue.as_ref()
-    } else {
-        None
-    }
-    .or_else(|| {
-        (turn.customer.tier == Tier::Vip)
-            .then_some(config.vip_queue.as_ref())
-            .flatten()
-    })
-    .or_else(|| {
-        config
-            .queues
-            .iter()
-            .find(|q| q.intents.iter().any(|i| i == intent))
-            .map(|q| &q.name)
-    })
-    .unwrap_or(&config.default_queue);
+    let by_finding = config
+        .queues
+        .iter()
+        .find(|q| {
+            turn.findings.iter().any(|f| {
+                q.findings
+                    .iter()
+                    .any(|k| k.split_once('/') == Some((f.kind.as_str(), f.code.as_str())))
+            })
+        })
+        .map(|q| &q.name);
+    let queue_name = by_finding
+        .or_else(|| {
+            (reasons.contains(&"sensitive-word") || intent == "complaint")
+                .then_some(config.sensitive_queue.as_ref())
+                .flatten()
+        })
+        .or_else(|| {
+            (turn.customer.tier == Tier::Vip)
+                .then_some(config.vip_queue.as_ref())
+                .flatten()
+        })
+        .or_else(|| {
+            config
+                .queues
+                .iter()
+                .find(|q| q.intents.iter().any(|i| i == intent))
+                .map(|q| &q.name)
+        })
+        .unwrap_or(&config.default_queue);
     let queue = config
         .queues
         .iter()
