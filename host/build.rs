@@ -69,8 +69,8 @@ fn main() {
     ] {
         command.env_remove(var);
     }
-    // 128-bit SIMD: wasmtime runs it natively, and dense loops vectorise (the
-    // intent model: 710k -> 416k fuel per BANKING77 query; BENCHMARKS.md).
+    // 128-bit SIMD: wasmtime runs it natively, and the intent model's dense
+    // loops vectorise.
     command
         .env("CARGO_ENCODED_RUSTFLAGS", "-Ctarget-feature=+simd128")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")

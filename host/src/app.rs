@@ -138,18 +138,15 @@ impl Switchyard {
         Ok((tenant, key))
     }
 
-    /// Replace a tenant's API key; the old one stops working at once.
-    pub fn set_tenant_key(&self, id: &str, key: &str) -> Result<()> {
-        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tenant = self.tenant(id)?;
-        let hash = hash_key(key);
-        if tenant.key_hash == hash {
+    /// Make `key` the tenant's API key if it is not already; the old one
+    /// (and any still in its grace period) stops working at once. Audited as
+    /// a rotation by `actor`.
+    pub fn set_tenant_key(&self, id: &str, key: &str, actor: &crate::model::Actor) -> Result<()> {
+        if self.tenant(id)?.key_hash == hash_key(key) {
             return Ok(());
         }
-        self.check_key_free(key)?;
-        tenant.key_hash = hash;
-        self.storage.put_tenant(&tenant)?;
-        Ok(())
+        self.rotate_key(id, Some(key), std::time::Duration::ZERO, actor)
+            .map(|_| ())
     }
 
     fn check_key_free(&self, key: &str) -> Result<()> {
@@ -170,18 +167,17 @@ impl Switchyard {
             .ok_or_else(|| Error::NotFound(format!("tenant {id:?} does not exist")))
     }
 
-    /// The tenant a key acts for: its current key, or the one it replaced
-    /// while that one's grace period lasts.
-    pub fn tenant_for_key(&self, key: &str) -> Result<Option<String>> {
-        let hash = hash_key(key);
-        let Some(id) = self.storage.tenant_by_key_hash(&hash)? else {
+    /// The tenant a key (given by its [`hash_key`]) acts for: its current
+    /// key, or the one it replaced while that one's grace period lasts.
+    pub fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<String>> {
+        let Some(id) = self.storage.tenant_by_key_hash(hash)? else {
             return Ok(None);
         };
         let Some(tenant) = self.storage.tenant(&id)? else {
             return Ok(None);
         };
         let current = tenant.key_hash == hash;
-        let in_grace = tenant.previous_key_hash.as_deref() == Some(hash.as_str())
+        let in_grace = tenant.previous_key_hash.as_deref() == Some(hash)
             && now_ms() < tenant.previous_key_expires_ms;
         Ok((current || in_grace).then_some(id))
     }
@@ -204,25 +200,32 @@ impl Switchyard {
             ));
         }
         let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tenant = self.tenant(id)?;
+        self.tenant(id)?;
         let key = chosen.map(str::to_string).unwrap_or_else(|| new_key("sy"));
         self.check_key_free(&key)?;
         let now = now_ms();
-        tenant.previous_key_hash = (!grace.is_zero()).then(|| tenant.key_hash.clone());
-        tenant.previous_key_expires_ms = now + grace.as_millis() as u64;
-        tenant.key_hash = hash_key(&key);
-        tenant.key_rotated_at_ms = now;
+        let key_hash = hash_key(&key);
         let event = self.tenant_event(
             id,
             "rotate-key",
             actor,
             format!(
                 "new key {}…; the old one works for {} s more",
-                &tenant.key_hash[..12],
+                &key_hash[..12],
                 grace.as_secs()
             ),
         )?;
-        self.storage.commit_tenant(&tenant, &event)?;
+        // Only the key fields change: a concurrent limits change stays.
+        self.storage.update_tenant(
+            id,
+            |tenant| {
+                tenant.previous_key_hash = (!grace.is_zero()).then(|| tenant.key_hash.clone());
+                tenant.previous_key_expires_ms = now + grace.as_millis() as u64;
+                tenant.key_hash = key_hash.clone();
+                tenant.key_rotated_at_ms = now;
+            },
+            &event,
+        )?;
         self.storage.flush_blocking()?;
         Ok(key)
     }
@@ -244,15 +247,15 @@ impl Switchyard {
             return Err(Error::Invalid("at most 1000 queues".into()));
         }
         let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tenant = self.tenant(id)?;
-        tenant.settings = settings.clone();
+        self.tenant(id)?;
         let event = self.tenant_event(
             id,
             "settings",
             actor,
             serde_json::json!(settings).to_string(),
         )?;
-        self.storage.commit_tenant(&tenant, &event)?;
+        self.storage
+            .update_tenant(id, |tenant| tenant.settings = settings.clone(), &event)?;
         self.storage.flush_blocking()?;
         Ok(settings)
     }
@@ -269,21 +272,23 @@ impl Switchyard {
     ) -> Result<ForgetReport> {
         check_id("customer id", customer)?;
         self.tenant(tenant)?;
-        let _all = self.conversation_locks.tenant(tenant);
-        let report = self.storage.forget_customer(tenant, customer)?;
-        let event = self.tenant_event(
-            tenant,
-            "forget-customer",
-            actor,
-            format!(
-                "customer sha256 {}…: {} conversations, {} messages, {} tickets deleted",
-                &hash_key(customer)[..12],
-                report.conversations,
-                report.messages,
-                report.tickets
-            ),
-        )?;
-        self.storage.append_audit(&event)?;
+        let event = self.tenant_event(tenant, "forget-customer", actor, String::new())?;
+        let customer_hash = hash_key(customer);
+        let all = self.conversation_locks.tenant(tenant);
+        let report = self
+            .storage
+            .forget_customer(tenant, customer, |report| AuditEvent {
+                reason: format!(
+                    "customer sha256 {}…: {} conversations, {} messages, {} tickets deleted",
+                    &customer_hash[..12],
+                    report.conversations,
+                    report.messages,
+                    report.tickets
+                ),
+                ..event.clone()
+            })?;
+        // The tenant's messages need not wait for the fsync.
+        drop(all);
         self.storage.flush_blocking()?;
         Ok(report)
     }

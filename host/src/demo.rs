@@ -114,6 +114,9 @@ pub const PHARMACY_PACK: &[u8] = component!("switchyard_pack_pharmacy");
 /// The pharmacy demo tenant's id.
 pub const PHARMACY_TENANT: &str = "pharmacy";
 
+/// Set once the pharmacy tenant is completely seeded.
+const PHARMACY_SEEDED: &str = "pharmacy-seeded";
+
 /// An example tenant the binary carries and seeds on first start.
 struct ExampleTenant {
     id: &'static str,
@@ -184,7 +187,7 @@ fn pharmacy() -> Result<ExampleTenant> {
     Ok(ExampleTenant {
         id: PHARMACY_TENANT,
         name: "Switchyard Pharmacy (demo)",
-        seeded_flag: "pharmacy-seeded",
+        seeded_flag: PHARMACY_SEEDED,
         agents: example_file!("pharmacy", "agents.json"),
         articles: example_file!("pharmacy", "articles.json"),
         router: example_file!("pharmacy", "router.json"),
@@ -202,7 +205,8 @@ pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
 /// The same for the pharmacy demo tenant (its plugins, pharmacists and the
 /// pharmacy pack on the demo graph).
 pub fn seed_pharmacy(app: &Switchyard, key: &str) -> Result<bool> {
-    if app.storage.meta("pharmacy-seeded")?.is_some() {
+    // Checked here too, so a seeded host does not build the graph on every start.
+    if app.storage.meta(PHARMACY_SEEDED)?.is_some() {
         return Ok(false);
     }
     seed_tenant(app, &pharmacy()?, key)

@@ -463,6 +463,14 @@ impl Switchyard {
                     "version {id} is active; activate another version or roll back first"
                 )));
             }
+            // Packs are asked by other plugins, never run beside them, so a
+            // shadow pack would never answer anything.
+            Transition::Shadow if slot == Slot::Pack => {
+                return Err(Error::Invalid(
+                    "a knowledge pack cannot be shadowed: nothing would ever ask it; canary it instead"
+                        .into(),
+                ));
+            }
             Transition::Canary(percent) if !(1..=99).contains(&percent) => {
                 return Err(Error::Invalid(format!(
                     "a canary takes 1 to 99 percent of conversations, not {percent}"
@@ -706,7 +714,11 @@ impl Switchyard {
             reason,
         };
         match version {
-            None => self.storage.commit_tenant(&record, &event)?,
+            // Only the limits: a key rotated meanwhile stays rotated.
+            None => {
+                self.storage
+                    .update_tenant(tenant, |t| t.limits = overrides.clone(), &event)?;
+            }
             Some(_) => self.storage.commit_rollouts(tenant, &all, &event)?,
         }
         self.storage.flush_blocking()?;

@@ -81,10 +81,6 @@ impl Packs {
         }
         lane.active.as_ref()
     }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
-    }
 }
 
 /// Which version of a lane ran.

@@ -109,6 +109,13 @@ fn prefix(tenant: &str) -> Vec<u8> {
     key(tenant, "")
 }
 
+/// Audit events sort by tenant, then by id (big-endian): oldest first.
+fn audit_key(event: &AuditEvent) -> Vec<u8> {
+    let mut k = prefix(&event.tenant);
+    k.extend_from_slice(&event.id.to_be_bytes());
+    k
+}
+
 /// Message keys sort by conversation, then by arrival (the id counter is big-endian).
 fn message_key(tenant: &str, conversation: &str, seq: u64) -> Vec<u8> {
     let mut k = key(tenant, conversation);
@@ -280,40 +287,68 @@ impl Storage {
     }
 
     /// Store a tenant with the audit event of the change, in one transaction.
-    pub fn commit_tenant(&self, tenant: &Tenant, event: &AuditEvent) -> Result<()> {
-        self.write_tenant(tenant, Some(event))
+    fn write_tenant(&self, tenant: &Tenant, event: Option<&AuditEvent>) -> Result<()> {
+        self.change_tenant(&tenant.id, |_| Some(tenant.clone()), event)
+            .map(|_| ())
     }
 
-    fn write_tenant(&self, tenant: &Tenant, event: Option<&AuditEvent>) -> Result<()> {
-        let audit_entry = event.map(|e| {
-            let mut k = prefix(&e.tenant);
-            k.extend_from_slice(&e.id.to_be_bytes());
-            (k, encode(e))
-        });
+    /// Change a tenant's stored record in one transaction that reads the
+    /// record inside it, so writers guarded by different locks (key rotation,
+    /// settings, limits) never write back each other's stale copy; the key
+    /// index follows the key hashes. Returns the record as written.
+    pub fn update_tenant(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Tenant),
+        event: &AuditEvent,
+    ) -> Result<Tenant> {
+        let changed = |old: Option<&Tenant>| {
+            old.cloned().map(|mut record| {
+                change(&mut record);
+                record
+            })
+        };
+        self.change_tenant(id, changed, Some(event))
+    }
+
+    /// Write what `change` makes of the stored record (`None`: there is none);
+    /// `change` answering `None` writes nothing and is an error.
+    fn change_tenant(
+        &self,
+        id: &str,
+        change: impl Fn(Option<&Tenant>) -> Option<Tenant>,
+        event: Option<&AuditEvent>,
+    ) -> Result<Tenant> {
+        let audit_entry = event.map(|e| (audit_key(e), encode(e)));
+        let hashes = |t: &Tenant| {
+            std::iter::once(t.key_hash.clone())
+                .chain(t.previous_key_hash.clone())
+                .collect::<Vec<_>>()
+        };
         (&self.tenants, &self.keys, &self.audit)
             .transaction(|(tenants, keys, audit)| {
-                let old = tenants.get(tenant.id.as_bytes())?;
-                let hashes = |t: &Tenant| {
-                    std::iter::once(t.key_hash.clone())
-                        .chain(t.previous_key_hash.clone())
-                        .collect::<Vec<_>>()
-                };
-                let new = hashes(tenant);
-                if let Some(old) = old.and_then(|v| serde_json::from_slice::<Tenant>(&v).ok()) {
-                    for gone in hashes(&old).iter().filter(|h| !new.contains(h)) {
-                        keys.remove(gone.as_bytes())?;
-                    }
+                let old = tenants.get(id.as_bytes())?;
+                let old = old.and_then(|v| serde_json::from_slice::<Tenant>(&v).ok());
+                let record = change(old.as_ref()).ok_or(ConflictableTransactionError::Abort(()))?;
+                let new = hashes(&record);
+                for gone in old.iter().flat_map(hashes).filter(|h| !new.contains(h)) {
+                    keys.remove(gone.as_bytes())?;
                 }
-                tenants.insert(tenant.id.as_bytes(), encode(tenant))?;
+                tenants.insert(id.as_bytes(), encode(&record))?;
                 for hash in &new {
-                    keys.insert(hash.as_bytes(), tenant.id.as_bytes())?;
+                    keys.insert(hash.as_bytes(), id.as_bytes())?;
                 }
                 if let Some((k, v)) = &audit_entry {
                     audit.insert(k.clone(), v.clone())?;
                 }
-                Ok::<(), ConflictableTransactionError<()>>(())
+                Ok::<Tenant, ConflictableTransactionError<()>>(record)
             })
-            .map_err(never_aborted)
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => StorageError::Sled(e),
+                TransactionError::Abort(()) => {
+                    StorageError::Inconsistent(format!("tenant {id:?} has no record to change"))
+                }
+            })
     }
 
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>> {
@@ -390,25 +425,17 @@ impl Storage {
         rollouts: &Bindings,
         event: &AuditEvent,
     ) -> Result<()> {
-        let mut audit_key = prefix(&event.tenant);
-        audit_key.extend_from_slice(&event.id.to_be_bytes());
+        let entry_key = audit_key(event);
         (&self.bindings, &self.audit)
             .transaction(|(bindings, audit)| {
                 bindings.insert(tenant.as_bytes(), encode(rollouts))?;
-                audit.insert(audit_key.clone(), encode(event))?;
+                audit.insert(entry_key.clone(), encode(event))?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(never_aborted)
     }
 
     // --- lifecycle: audit log and shadow statistics ---
-
-    pub fn append_audit(&self, event: &AuditEvent) -> Result<()> {
-        let mut k = prefix(&event.tenant);
-        k.extend_from_slice(&event.id.to_be_bytes());
-        self.audit.insert(k, encode(event))?;
-        Ok(())
-    }
 
     /// The tenant's newest `limit` lifecycle changes, oldest first.
     pub fn audit(&self, tenant: &str, limit: usize) -> Result<Vec<AuditEvent>> {
@@ -714,7 +741,15 @@ impl Storage {
     /// conversations, messages and tickets (one transaction; agents' loads
     /// of open conversations are released), then the shadow-comparison
     /// examples quoting them.
-    pub fn forget_customer(&self, tenant: &str, customer: &str) -> Result<ForgetReport> {
+    /// Delete one customer's conversations, messages and tickets, and store
+    /// the audit event `audit` makes of what was deleted, in one transaction:
+    /// after a crash both happened or neither did.
+    pub fn forget_customer(
+        &self,
+        tenant: &str,
+        customer: &str,
+        audit: impl Fn(&ForgetReport) -> AuditEvent,
+    ) -> Result<ForgetReport> {
         let mut conversations = Vec::new();
         for item in self.conversations.scan_prefix(prefix(tenant)) {
             let (k, v) = item?;
@@ -739,14 +774,21 @@ impl Storage {
             let ticket = &k[index_prefix.len()..];
             ticket_keys.push((k.clone(), key(tenant, &String::from_utf8_lossy(ticket))));
         }
+        let report = ForgetReport {
+            conversations: conversations.len(),
+            messages: message_keys.len(),
+            tickets: ticket_keys.len(),
+        };
+        let event = audit(&report);
         (
             &self.conversations,
             &self.messages,
             &self.tickets,
             &self.customer_tickets,
             &self.agent_load,
+            &self.audit,
         )
-            .transaction(|(convs, messages, tickets, index, loads)| {
+            .transaction(|(convs, messages, tickets, index, loads, audit)| {
                 for c in &conversations {
                     convs.remove(key(tenant, &c.id))?;
                     if c.status == ConversationStatus::Open
@@ -762,25 +804,26 @@ impl Storage {
                     index.remove(index_key.clone())?;
                     tickets.remove(ticket_key.clone())?;
                 }
+                audit.insert(audit_key(&event), encode(&event))?;
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(never_aborted)?;
+        // Shadow examples quote messages; only records that quote this
+        // customer's conversations are rewritten. The caller holds every
+        // conversation of the tenant, so no message updates them meanwhile.
         let ids: Vec<&str> = conversations.iter().map(|c| c.id.as_str()).collect();
         for item in self.shadow_stats.scan_prefix(prefix(tenant)) {
-            let (k, _) = item?;
-            self.shadow_stats.fetch_and_update(&k, |old| {
-                let mut stats: ShadowStats = old.and_then(|b| serde_json::from_slice(b).ok())?;
-                stats
-                    .examples
-                    .retain(|e| !ids.contains(&e.conversation_id.as_str()));
-                Some(encode(&stats))
-            })?;
+            let (k, v) = item?;
+            let mut stats: ShadowStats = decode(&k, &v)?;
+            let before = stats.examples.len();
+            stats
+                .examples
+                .retain(|e| !ids.contains(&e.conversation_id.as_str()));
+            if stats.examples.len() != before {
+                self.shadow_stats.insert(k, encode(&stats))?;
+            }
         }
-        Ok(ForgetReport {
-            conversations: conversations.len(),
-            messages: message_keys.len(),
-            tickets: ticket_keys.len(),
-        })
+        Ok(report)
     }
 
     /// Close a conversation and release its agent's load. Returns the closed conversation.
@@ -933,5 +976,70 @@ mod tests {
         assert_eq!(stored.priority, 5);
         assert_eq!(stored.message_ids, ["m-1", "m-2"]);
         assert_eq!(storage.ticket("t", "t-1").unwrap().unwrap().facts.len(), 1);
+    }
+
+    #[test]
+    fn a_tenant_update_changes_only_its_fields_of_the_stored_record() {
+        let storage = Storage::temporary().unwrap();
+        let tenant = Tenant {
+            id: "t".into(),
+            name: "t".into(),
+            key_hash: "old-hash".into(),
+            created_at_ms: 0,
+            key_rotated_at_ms: 0,
+            previous_key_hash: None,
+            previous_key_expires_ms: 0,
+            limits: LimitOverrides::default(),
+            settings: TenantSettings::default(),
+        };
+        storage.put_tenant(&tenant).unwrap();
+        let event = |action: &str| AuditEvent {
+            id: storage.next_id().unwrap(),
+            at_ms: 0,
+            tenant: "t".into(),
+            slot: None,
+            action: action.into(),
+            actor: Actor {
+                kind: "test".into(),
+                key: None,
+            },
+            from: vec![],
+            to: vec![],
+            reason: String::new(),
+        };
+        // A limits change read the record before the key was rotated; it
+        // must not write the old key back.
+        let read_before_rotation = storage.tenant("t").unwrap().unwrap();
+        storage
+            .update_tenant(
+                "t",
+                |t| t.key_hash = "new-hash".into(),
+                &event("rotate-key"),
+            )
+            .unwrap();
+        let limits = LimitOverrides {
+            fuel: Some(1_000_000),
+            ..read_before_rotation.limits
+        };
+        let written = storage
+            .update_tenant("t", |t| t.limits = limits.clone(), &event("limits"))
+            .unwrap();
+        assert_eq!(written.key_hash, "new-hash");
+        assert_eq!(
+            storage.tenant_by_key_hash("new-hash").unwrap().as_deref(),
+            Some("t")
+        );
+        assert_eq!(storage.tenant_by_key_hash("old-hash").unwrap(), None);
+        assert_eq!(
+            storage.tenant("t").unwrap().unwrap().limits.fuel,
+            Some(1_000_000)
+        );
+        // A tenant that does not exist is an error, and nothing is written.
+        assert!(
+            storage
+                .update_tenant("nobody", |_| {}, &event("limits"))
+                .is_err()
+        );
+        assert!(storage.tenant("nobody").unwrap().is_none());
     }
 }

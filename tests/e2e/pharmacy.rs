@@ -157,6 +157,14 @@ fn a_new_graph_is_hot_swapped_and_rolled_back_without_a_restart() {
         .unwrap();
     edited["findings"][first_contraindication]["severity"] = json!("take-into-account");
     let id = pack_version(&env, &edited.to_string());
+    // A pack is never run beside the pipeline, so it cannot be shadowed.
+    let (status, body) = env.post(
+        &format!("/v1/tenants/{PHARMACY_TENANT}/slots/pack/versions/{id}/shadow"),
+        OPERATOR_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("cannot be shadowed"), "{body}");
     env.lifecycle(PHARMACY_TENANT, "pack", id, "activate");
     let after = say(&env, "after", question);
     assert_eq!(

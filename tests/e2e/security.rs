@@ -378,6 +378,31 @@ fn forgetting_a_customer_deletes_their_data_and_only_theirs() {
 }
 
 #[test]
+fn json_bodies_over_256_kib_are_refused_and_nothing_is_stored() {
+    let env = TestEnv::demo();
+    let article = |id: &str, body_bytes: usize| {
+        json!({"id": id, "title": "big", "scenario": "s", "problem_type": "p",
+               "keywords": [], "body": "x".repeat(body_bytes), "published": false})
+    };
+    let (status, body) = env.post(
+        "/v1/knowledge/articles",
+        DEMO_KEY,
+        &article("under", 250 << 10),
+    );
+    assert_eq!(status, StatusCode::CREATED, "just under the limit: {body}");
+    let (status, body) = env.post(
+        "/v1/knowledge/articles",
+        DEMO_KEY,
+        &article("over", 256 << 10),
+    );
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(
+        env.get("/v1/knowledge/articles/over", DEMO_KEY).0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[test]
 fn each_key_has_its_own_request_rate() {
     let env = TestEnv::demo().with_throttle(Throttle::new(
         RatePolicy {

@@ -40,6 +40,14 @@ pub struct TestEnv {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The HTTP API of `app` with the operator key of the tests.
+fn router(app: &Arc<Switchyard>, throttle: Throttle) -> axum::Router {
+    api::app(AppState {
+        throttle: Arc::new(throttle),
+        ..AppState::new(app.clone(), OperatorKey::new(OPERATOR_KEY))
+    })
+}
+
 impl TestEnv {
     /// A fresh database with the demo tenant seeded, default limits.
     pub fn demo() -> TestEnv {
@@ -59,17 +67,14 @@ impl TestEnv {
         let app = Arc::new(Switchyard::new(storage, runtime(), limits));
         // Tests and benchmarks send faster than any key's default rate; the
         // rate limit has its own tests with a policy of their own.
-        let state = AppState {
-            throttle: Arc::new(Throttle::new(
-                RatePolicy {
-                    per_second: 1e9,
-                    burst: 1e9,
-                },
-                8,
-            )),
-            ..AppState::new(app.clone(), OperatorKey::new(OPERATOR_KEY))
-        };
-        let router = api::app(state);
+        let unlimited = Throttle::new(
+            RatePolicy {
+                per_second: 1e9,
+                burst: 1e9,
+            },
+            8,
+        );
+        let router = router(&app, unlimited);
         TestEnv {
             app,
             router,
@@ -82,16 +87,13 @@ impl TestEnv {
         }
     }
 
-    /// Shut this instance down (as a restart would) and give back its directory.
     /// Serve the API with this throttle instead of the tests' unlimited one.
     pub fn with_throttle(mut self, throttle: Throttle) -> TestEnv {
-        self.router = api::app(AppState {
-            throttle: Arc::new(throttle),
-            ..AppState::new(self.app.clone(), OperatorKey::new(OPERATOR_KEY))
-        });
+        self.router = router(&self.app, throttle);
         self
     }
 
+    /// Shut this instance down (as a restart would) and give back its directory.
     pub fn shutdown(self) -> Arc<tempfile::TempDir> {
         let dir = self.dir.clone();
         drop(self);

@@ -72,9 +72,9 @@ impl FromRequestParts<AppState> for TenantCaller {
                 "the operator key acts for no tenant; use the tenant's key".into(),
             ));
         }
-        match state.app.tenant_for_key(key)? {
+        let hash = hash_key(key);
+        match state.app.tenant_for_key_hash(&hash)? {
             Some(tenant) => {
-                let hash = hash_key(key);
                 state.throttle.admit(&hash)?;
                 Ok(TenantCaller(tenant, hash[..12].to_string()))
             }
@@ -109,7 +109,7 @@ impl FromRequestParts<AppState> for OperatorCaller {
                 key_fingerprint: hash[..12].to_string(),
             });
         }
-        if state.app.tenant_for_key(key)?.is_some() {
+        if state.app.tenant_for_key_hash(&hash_key(key))?.is_some() {
             return Err(ApiError::Forbidden(
                 "this endpoint needs the operator key".into(),
             ));

@@ -1,6 +1,8 @@
 //! Request rate limits per API key, and a cap on how many messages of one
-//! tenant run through plugins at once, so one busy or hostile tenant cannot
-//! take every worker thread and core from the others.
+//! tenant run through plugins at once, so one busy or hostile tenant holds
+//! at most that many worker threads. The default cap is the number of cores;
+//! what a looping neighbour then costs others is measured by the isolation
+//! benchmark (BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -66,14 +68,19 @@ impl Throttle {
     pub fn admit(&self, key_id: &str) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_BUCKETS && !buckets.contains_key(key_id) {
-            let policy = self.policy;
-            buckets.retain(|_, b| refill(b, now, policy) < policy.burst);
+        if !buckets.contains_key(key_id) {
+            // Keys replaced by rotation leave buckets behind; idle ones go.
+            if buckets.len() >= MAX_BUCKETS {
+                let policy = self.policy;
+                buckets.retain(|_, b| refill(b, now, policy) < policy.burst);
+            }
+            let fresh = Bucket {
+                tokens: self.policy.burst,
+                at: now,
+            };
+            buckets.insert(key_id.to_string(), fresh);
         }
-        let bucket = buckets.entry(key_id.to_string()).or_insert(Bucket {
-            tokens: self.policy.burst,
-            at: now,
-        });
+        let bucket = buckets.get_mut(key_id).expect("inserted above");
         let tokens = refill(bucket, now, self.policy);
         bucket.at = now;
         if tokens >= 1.0 {

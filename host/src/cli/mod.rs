@@ -188,7 +188,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if demo::seed(&app, &demo_key)? {
         tracing::info!("seeded the demo tenant");
     } else {
-        app.set_tenant_key(demo::DEMO_TENANT, &demo_key)?;
+        let serve = crate::model::Actor {
+            kind: "serve --demo-key".into(),
+            key: None,
+        };
+        app.set_tenant_key(demo::DEMO_TENANT, &demo_key, &serve)?;
     }
     if demo::seed_pharmacy(&app, &pharmacy_key)? {
         tracing::info!("seeded the pharmacy demo tenant");

@@ -112,19 +112,20 @@ fn classify_trained(
     scratch: &mut Scratch,
     text: &str,
 ) -> (Intent, Vec<Intent>) {
-    let mut ranked: Vec<Intent> = Vec::with_capacity(6);
-    let mut out_of_scope = false;
-    for (rank, scored) in model.predict(text, 6, scratch).into_iter().enumerate() {
-        if Some(scored.label) == model.out_of_scope {
-            out_of_scope |= rank == 0;
-            continue;
-        }
-        ranked.push(Intent {
+    let predicted = model.predict(text, 6, scratch);
+    // The out-of-scope class on top, or a best answer under the threshold
+    // fitted on validation data: not understood. The in-scope guesses stay
+    // as alternatives for the agent.
+    let understood = predicted.first().is_some_and(|best| model.understood(best));
+    let mut ranked: Vec<Intent> = predicted
+        .iter()
+        .filter(|scored| Some(scored.label) != model.out_of_scope)
+        .map(|scored| Intent {
             name: model.label(scored.label).to_string(),
             confidence: scored.confidence,
-        });
-    }
-    if out_of_scope || ranked.is_empty() {
+        })
+        .collect();
+    if !understood || ranked.is_empty() {
         let unknown = Intent {
             name: "unknown".into(),
             confidence: 0.0,
@@ -632,6 +633,18 @@ mod tests {
         let joke = Plugin::classify(testing::turn("tell me a joke"));
         assert_eq!(joke.intent.name, "unknown");
         assert_eq!(joke.intent.confidence, 0.0);
+        // An answer under the model's threshold is not understood either;
+        // the guess stays as the first alternative.
+        let mut strict = model;
+        strict.threshold = 1.5;
+        let config = serde_json::json!({
+            "model": base64::engine::general_purpose::STANDARD.encode(strict.to_bytes())
+        });
+        Plugin::init(config.to_string()).unwrap();
+        let unsure = Plugin::classify(testing::turn("please refund order 2024113012345"));
+        assert_eq!(unsure.intent.name, "unknown");
+        assert_eq!(unsure.intent.confidence, 0.0);
+        assert_eq!(unsure.alternatives[0].name, "refund");
 
         let damaged = serde_json::json!({"model": "U1lJTQ=="}).to_string();
         assert!(Plugin::init(damaged).unwrap_err().contains("cut short"));

@@ -391,7 +391,7 @@ pub fn build(
         let raw = cell(row, severity_col).trim();
         let (severity, condition) = match read_severity(raw) {
             Some((severity, exact)) => {
-                if !exact && !raw.eq_ignore_ascii_case(severity_name(severity)) {
+                if !exact {
                     report.cleaned_severities.push((
                         id.clone(),
                         raw.to_string(),
@@ -518,16 +518,6 @@ pub fn build(
         },
         report,
     ))
-}
-
-/// The level's name as ANSM writes it.
-fn severity_name(severity: Severity) -> &'static str {
-    match severity {
-        Severity::Contraindication => "Contraindication",
-        Severity::NotRecommended => "Not recommended",
-        Severity::Precaution => "Precaution for use",
-        Severity::TakeIntoAccount => "Take into account",
-    }
 }
 
 #[cfg(test)]

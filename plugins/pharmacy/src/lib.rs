@@ -113,10 +113,6 @@ impl Pharmacy {
         })
     }
 
-    pub fn drug_count(&self) -> usize {
-        self.graph.drugs.len()
-    }
-
     /// Whether the pack knows `name` (as written, any synonym, one typo).
     pub fn knows(&self, name: &str) -> bool {
         self.names.lookup(name).is_some()

@@ -129,10 +129,11 @@ impl Recognizer {
     pub fn lookup(&self, name: &str) -> Option<Vec<u32>> {
         let k = key(name);
         if k.chars().any(is_cjk) {
+            let k = k.replace(' ', "");
             return self
                 .cjk
                 .iter()
-                .find(|(n, _)| *n == k.replace(' ', ""))
+                .find(|(n, _)| *n == k)
                 .map(|(_, ids)| ids.clone());
         }
         if let Some(ids) = self.latin.get(&k) {

@@ -24,7 +24,8 @@ const MAGIC: &[u8; 4] = b"SYIM";
 const FORMAT_VERSION: u32 = 1;
 
 /// Keys are already FNV hashes: mixing them once more (a multiply and a
-/// shift) is all a hash table needs, and much cheaper than SipHash.
+/// shift) is all a hash table needs; SipHash's defence against chosen keys
+/// buys nothing for a model's own features.
 #[derive(Default)]
 pub struct PremixedHasher(u64);
 
@@ -52,8 +53,7 @@ pub struct IntentModel {
     rows: FeatureRows,
     hidden: usize,
     /// Input weights, one row of `hidden` per feature, quantised to i8 with a
-    /// scale per row: a quarter of the size of f32, so more of it stays in
-    /// cache (a query reads a row per feature, at random).
+    /// scale per row: a quarter of the size of f32.
     embed: Vec<i8>,
     embed_scale: Vec<f32>,
     hidden_bias: Vec<f32>,
@@ -78,8 +78,9 @@ pub struct Scored {
     pub confidence: f32,
 }
 
-/// Buffers for prediction, kept between queries: the feature vector and
-/// the layers are not allocated again for each one.
+/// Buffers for prediction, kept between queries: the feature lists and the
+/// layers are not allocated again for each one (a query still allocates
+/// its word buffers and the ranked list it returns).
 #[derive(Default)]
 pub struct Scratch {
     raw: Vec<(u64, Block)>,
