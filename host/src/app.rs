@@ -64,6 +64,46 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
     }
 }
 
+/// Most reply templates one article carries.
+const MAX_TEMPLATES: usize = 20;
+
+/// What every stored article must satisfy; a published one also needs its solution.
+fn check_article(article: &Article) -> Result<()> {
+    check_id("article id", &article.id)?;
+    if article.title.trim().is_empty() {
+        return Err(Error::Invalid("an article needs a title".into()));
+    }
+    if article.published && article.body.trim().is_empty() {
+        return Err(Error::Invalid(format!(
+            "article {:?} has no body: write the solution before publishing it",
+            article.id
+        )));
+    }
+    if article.templates.len() > MAX_TEMPLATES {
+        return Err(Error::Invalid(format!(
+            "an article carries at most {MAX_TEMPLATES} reply templates"
+        )));
+    }
+    for t in &article.templates {
+        let lang_ok = !t.lang.is_empty()
+            && t.lang.len() <= 8
+            && t.lang.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+        if !lang_ok {
+            return Err(Error::Invalid(format!(
+                "reply template language {:?} is not a language code such as \"zh\" or \"en\"",
+                t.lang
+            )));
+        }
+        if t.text.trim().is_empty() {
+            return Err(Error::Invalid(format!(
+                "the {:?} reply template is empty",
+                t.lang
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn hash_key(key: &str) -> String {
     sha256_hex(key.as_bytes())
 }
@@ -89,6 +129,9 @@ pub struct Switchyard {
     pub(crate) lifecycle: crate::lifecycle::LifecycleState,
     /// Tenant creation and key changes check, then write: one at a time.
     tenant_lock: Mutex<()>,
+    /// Article changes that read first (publishing, editing a mined draft,
+    /// mining itself): one at a time, so none undoes another.
+    pub(crate) article_lock: Mutex<()>,
 }
 
 impl Switchyard {
@@ -104,6 +147,7 @@ impl Switchyard {
             binding_lock: Mutex::new(()),
             lifecycle: crate::lifecycle::LifecycleState::default(),
             tenant_lock: Mutex::new(()),
+            article_lock: Mutex::new(()),
         }
     }
 
@@ -436,21 +480,67 @@ impl Switchyard {
 
     /// Create or replace an article; search sees it from the next message on.
     /// With `create`, an existing id is a conflict and nothing is written.
-    pub fn put_article(&self, tenant: &str, article: &Article, create: bool) -> Result<()> {
-        check_id("article id", &article.id)?;
-        if article.title.trim().is_empty() || article.body.trim().is_empty() {
-            return Err(Error::Invalid("an article needs a title and a body".into()));
-        }
+    /// Where a draft came from (`mined`) is the host's to keep: a replacement
+    /// keeps the stored one. Returns the article as stored.
+    pub fn put_article(&self, tenant: &str, article: &Article, create: bool) -> Result<Article> {
+        let mut article = article.clone();
+        check_article(&article)?;
+        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        article.updated_at_ms = now_ms();
         if create {
-            if !self.storage.insert_article(tenant, article)? {
+            article.mined = None;
+            if !self.storage.insert_article(tenant, &article)? {
                 return Err(Error::Conflict(format!(
                     "article {:?} already exists; PUT replaces it",
                     article.id
                 )));
             }
         } else {
-            self.storage.put_article(tenant, article)?;
+            article.mined = self
+                .storage
+                .article(tenant, &article.id)?
+                .and_then(|a| a.mined);
+            self.storage.put_article(tenant, &article)?;
         }
+        self.knowledge.write().unwrap().remove(tenant);
+        Ok(article)
+    }
+
+    /// Publish (or withdraw) an article; search sees the change from the next
+    /// message on. Publishing needs a solution (body) written.
+    pub fn set_article_published(
+        &self,
+        tenant: &str,
+        id: &str,
+        published: bool,
+    ) -> Result<Article> {
+        check_id("article id", id)?;
+        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut article = self
+            .storage
+            .article(tenant, id)?
+            .ok_or_else(|| Error::NotFound(format!("article {id:?} does not exist")))?;
+        article.published = published;
+        check_article(&article)?;
+        article.updated_at_ms = now_ms();
+        self.storage.put_article(tenant, &article)?;
+        self.knowledge.write().unwrap().remove(tenant);
+        Ok(article)
+    }
+
+    /// Delete an article. A mined draft's messages are remembered as
+    /// dismissed first, so mining does not draft them again.
+    pub fn delete_article(&self, tenant: &str, id: &str) -> Result<()> {
+        check_id("article id", id)?;
+        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let article = self
+            .storage
+            .article(tenant, id)?
+            .ok_or_else(|| Error::NotFound(format!("article {id:?} does not exist")))?;
+        if let Some(mined) = &article.mined {
+            self.dismiss_blind_spots(tenant, mined)?;
+        }
+        self.storage.delete_article(tenant, id)?;
         self.knowledge.write().unwrap().remove(tenant);
         Ok(())
     }

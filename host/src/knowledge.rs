@@ -1,12 +1,23 @@
-//! Knowledge-base search for one tenant: BM25 over the same tokens plugins use
-//! (CJK characters and character pairs, Latin words), with the title and the
-//! keywords counting more than the body. Rebuilt when an article changes.
+//! Knowledge-base search for one tenant, hybrid in two ways:
+//!
+//! - **Keyword**: BM25 over the tokens plugins use (CJK characters and
+//!   character pairs, Latin words), the title, keywords and problem type
+//!   counting more than the body. A query word the articles never use is
+//!   matched to the articles' words within one typo (two for long words),
+//!   at a discount: "refnud" still finds "refund".
+//! - **N-gram**: cosine similarity of character-trigram TF-IDF vectors of the
+//!   query and the article's title, keywords and problem type, which holds up
+//!   where words are misspelt, run together or split differently.
+//!
+//! The relevance is a weighted sum of the squashed BM25 score and the n-gram
+//! similarity, in [0, 1]. The index is rebuilt when an article changes.
+//! BENCHMARKS.md ("Knowledge search") measures each part's contribution.
 
 use std::collections::HashMap;
 
 use switchyard_sdk::text;
 
-use crate::model::Article;
+use crate::model::{Article, ReplyTemplate};
 
 /// BM25 parameters (the usual defaults).
 const K1: f32 = 1.2;
@@ -14,11 +25,42 @@ const B: f32 = 0.75;
 /// Field weights: a keyword or title match says more than a body match.
 const TITLE_WEIGHT: f32 = 2.0;
 const KEYWORD_WEIGHT: f32 = 3.0;
-/// Score at which relevance reads 0.5 once squashed into [0, 1].
+/// Score at which the keyword relevance reads 0.5 once squashed into [0, 1].
 const HALF_SCORE: f32 = 6.0;
 /// Query weight of a single CJK character next to a character pair: single
 /// characters ("我", "的", "单") match nearly every Chinese article.
 const CJK_CHAR_WEIGHT: f32 = 0.3;
+/// Query weight of an article word standing in for a misspelt query word.
+const FUZZY_WEIGHT: f32 = 0.7;
+/// Shortest query word tried against the vocabulary for typos: shorter ones
+/// are within one edit of too many words.
+const FUZZY_MIN_CHARS: usize = 4;
+
+/// How the parts are combined; [`SearchMode::default`] is what the host serves.
+#[derive(Clone, Copy, Debug)]
+pub struct SearchMode {
+    /// Match misspelt query words to article words.
+    pub fuzzy_terms: bool,
+    /// Share of the relevance that comes from n-gram similarity (0 = BM25 only).
+    pub ngram_weight: f32,
+}
+
+impl Default for SearchMode {
+    fn default() -> Self {
+        SearchMode {
+            fuzzy_terms: true,
+            ngram_weight: 0.35,
+        }
+    }
+}
+
+impl SearchMode {
+    /// Plain BM25, for comparison.
+    pub const KEYWORD_ONLY: SearchMode = SearchMode {
+        fuzzy_terms: false,
+        ngram_weight: 0.0,
+    };
+}
 
 /// Tokens worth matching on: no English function words.
 fn terms(text: &str) -> impl Iterator<Item = String> {
@@ -27,12 +69,36 @@ fn terms(text: &str) -> impl Iterator<Item = String> {
         .filter(|t| !text::is_stopword(t))
 }
 
+fn is_latin_word(t: &str) -> bool {
+    !t.chars().any(text::is_cjk)
+}
+
+/// Character trigrams of a text's tokens (words padded, CJK runs as they are).
+fn trigrams(text: &str) -> HashMap<String, f32> {
+    let mut out: HashMap<String, f32> = HashMap::new();
+    for t in terms(text) {
+        let n = t.chars().count();
+        if is_latin_word(&t) {
+            for g in text::char_ngrams(&t, 3) {
+                *out.entry(g).or_default() += 1.0;
+            }
+        } else if n == 2 {
+            // CJK pairs are already n-grams of the text.
+            *out.entry(t).or_default() += 1.0;
+        }
+    }
+    out
+}
+
 struct Doc {
     id: String,
     title: String,
     snippet: String,
+    templates: Vec<ReplyTemplate>,
     terms: HashMap<String, f32>,
     length: f32,
+    /// Unit-length trigram TF-IDF vector of the title, keywords and problem type.
+    grams: HashMap<String, f32>,
 }
 
 /// Searchable published articles of one tenant.
@@ -41,19 +107,36 @@ pub struct KnowledgeIndex {
     docs: Vec<Doc>,
     doc_freq: HashMap<String, u32>,
     avg_length: f32,
+    /// Latin words of the articles, by length, for typo matching.
+    vocabulary: HashMap<usize, Vec<(String, Vec<char>)>>,
+    gram_idf: HashMap<String, f32>,
 }
 
 pub struct Hit {
     pub id: String,
     pub title: String,
     pub snippet: String,
+    pub templates: Vec<ReplyTemplate>,
+    /// Relevance in [0, 1].
     pub score: f32,
+    /// The keyword part: squashed BM25, in [0, 1).
+    pub keyword_score: f32,
+    /// The n-gram part: cosine similarity, in [0, 1].
+    pub ngram_score: f32,
+}
+
+fn normalize(v: &mut HashMap<String, f32>) {
+    let norm = v.values().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.values_mut().for_each(|x| *x /= norm);
+    }
 }
 
 impl KnowledgeIndex {
     pub fn build(articles: &[Article]) -> KnowledgeIndex {
         let mut docs = Vec::new();
         let mut doc_freq: HashMap<String, u32> = HashMap::new();
+        let mut gram_freq: HashMap<String, u32> = HashMap::new();
         for a in articles.iter().filter(|a| a.published) {
             let mut terms: HashMap<String, f32> = HashMap::new();
             let mut add = |field: &str, weight: f32| {
@@ -64,23 +147,49 @@ impl KnowledgeIndex {
             add(&a.title, TITLE_WEIGHT);
             add(&a.keywords.join(" "), KEYWORD_WEIGHT);
             // "refund", "after_sales": lets a caller that knows the intent say so in the query.
-            add(
-                &format!("{} {}", a.problem_type, a.scenario),
-                KEYWORD_WEIGHT,
-            );
+            let kind = format!("{} {}", a.problem_type, a.scenario).replace('_', " ");
+            add(&kind, KEYWORD_WEIGHT);
             add(&a.body, 1.0);
             for t in terms.keys() {
                 *doc_freq.entry(t.clone()).or_default() += 1;
+            }
+            let grams = trigrams(&format!("{} {} {kind}", a.title, a.keywords.join(" ")));
+            for g in grams.keys() {
+                *gram_freq.entry(g.clone()).or_default() += 1;
             }
             let length = terms.values().sum();
             docs.push(Doc {
                 id: a.id.clone(),
                 title: a.title.clone(),
                 snippet: a.body.chars().take(160).collect(),
+                templates: a.templates.clone(),
                 terms,
                 length,
+                grams,
             });
         }
+        let n = docs.len() as f32;
+        let gram_idf: HashMap<String, f32> = gram_freq
+            .into_iter()
+            .map(|(g, df)| (g, (1.0 + n / df as f32).ln()))
+            .collect();
+        for doc in &mut docs {
+            for (g, w) in doc.grams.iter_mut() {
+                *w *= gram_idf[g];
+            }
+            normalize(&mut doc.grams);
+        }
+        let mut vocabulary: HashMap<usize, Vec<(String, Vec<char>)>> = HashMap::new();
+        for t in doc_freq.keys().filter(|t| is_latin_word(t)) {
+            let chars: Vec<char> = t.chars().collect();
+            if chars.len() >= FUZZY_MIN_CHARS - 1 && chars.iter().all(|c| c.is_alphabetic()) {
+                vocabulary
+                    .entry(chars.len())
+                    .or_default()
+                    .push((t.clone(), chars));
+            }
+        }
+        vocabulary.values_mut().for_each(|v| v.sort());
         let avg_length = if docs.is_empty() {
             1.0
         } else {
@@ -90,45 +199,113 @@ impl KnowledgeIndex {
             docs,
             doc_freq,
             avg_length,
+            vocabulary,
+            gram_idf,
         }
+    }
+
+    /// Article words within typo distance of `word`, which the articles never use.
+    fn near_words(&self, word: &str) -> Vec<&str> {
+        let chars: Vec<char> = word.chars().collect();
+        if chars.len() < FUZZY_MIN_CHARS || !chars.iter().all(|c| c.is_alphabetic()) {
+            return vec![];
+        }
+        let max = if chars.len() >= 9 { 2 } else { 1 };
+        let mut out = Vec::new();
+        for len in chars.len().saturating_sub(max)..=chars.len() + max {
+            for (w, wc) in self.vocabulary.get(&len).into_iter().flatten() {
+                // Typos rarely hit the first letter, and requiring it keeps
+                // "card" from standing in for "ward".
+                if wc[0] == chars[0] && text::edit_distance_chars(&chars, wc, max) <= max {
+                    out.push(w.as_str());
+                }
+            }
+        }
+        out
     }
 
     /// Best `limit` articles for `query`, each with a relevance in [0, 1].
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        self.search_with(query, limit, SearchMode::default())
+    }
+
+    /// [`search`](Self::search) with the parts chosen, for measuring them.
+    pub fn search_with(&self, query: &str, limit: usize, mode: SearchMode) -> Vec<Hit> {
+        if self.docs.is_empty() {
+            return vec![];
+        }
+        // (term, query weight): the query's own terms, and article words
+        // standing in for the ones no article uses.
         let mut query_terms: Vec<String> = terms(query).collect();
         query_terms.sort();
         query_terms.dedup();
+        let mut weighted: Vec<(&str, f32)> = Vec::new();
+        for t in &query_terms {
+            let single_cjk = t.chars().count() == 1 && t.chars().all(text::is_cjk);
+            if self.doc_freq.contains_key(t.as_str()) {
+                weighted.push((t, if single_cjk { CJK_CHAR_WEIGHT } else { 1.0 }));
+            } else if mode.fuzzy_terms && is_latin_word(t) {
+                for w in self.near_words(t) {
+                    if !weighted.iter().any(|(x, _)| *x == w) {
+                        weighted.push((w, FUZZY_WEIGHT));
+                    }
+                }
+            }
+        }
+        let mut query_grams = trigrams(query);
+        query_grams.retain(|g, w| match self.gram_idf.get(g) {
+            Some(idf) => {
+                *w *= idf;
+                true
+            }
+            None => false,
+        });
+        normalize(&mut query_grams);
+
         let n = self.docs.len() as f32;
-        let mut scored: Vec<(f32, &Doc)> = self
+        let mut scored: Vec<(f32, f32, f32, &Doc)> = self
             .docs
             .iter()
             .filter_map(|doc| {
-                let score: f32 = query_terms
+                let bm25: f32 = weighted
                     .iter()
-                    .filter_map(|t| {
+                    .filter_map(|&(t, weight)| {
                         let tf = *doc.terms.get(t)?;
                         let df = *self.doc_freq.get(t)? as f32;
                         let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                        let single_cjk = t.chars().count() == 1 && t.chars().all(text::is_cjk);
-                        let weight = if single_cjk { CJK_CHAR_WEIGHT } else { 1.0 };
                         Some(
                             weight * idf * tf * (K1 + 1.0)
                                 / (tf + K1 * (1.0 - B + B * doc.length / self.avg_length)),
                         )
                     })
                     .sum();
-                (score > 0.0).then_some((score, doc))
+                let keyword = bm25 / (bm25 + HALF_SCORE);
+                let ngram: f32 = if mode.ngram_weight > 0.0 {
+                    query_grams
+                        .iter()
+                        .filter_map(|(g, w)| Some(w * doc.grams.get(g)?))
+                        .sum()
+                } else {
+                    0.0
+                };
+                let score =
+                    (1.0 - mode.ngram_weight) * keyword + mode.ngram_weight * ngram.min(1.0);
+                // An n-gram overlap alone is too weak to show: some word must match.
+                (bm25 > 0.0).then_some((score, keyword, ngram, doc))
             })
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.3.id.cmp(&b.3.id)));
         scored
             .into_iter()
             .take(limit)
-            .map(|(score, doc)| Hit {
+            .map(|(score, keyword, ngram, doc)| Hit {
                 id: doc.id.clone(),
                 title: doc.title.clone(),
                 snippet: doc.snippet.clone(),
-                score: score / (score + HALF_SCORE),
+                templates: doc.templates.clone(),
+                score,
+                keyword_score: keyword,
+                ngram_score: ngram.min(1.0),
             })
             .collect()
     }
@@ -146,7 +323,10 @@ mod tests {
             problem_type: String::new(),
             keywords: keywords.iter().map(|k| k.to_string()).collect(),
             body: body.into(),
+            templates: vec![],
             published: true,
+            mined: None,
+            updated_at_ms: 0,
         }
     }
 
@@ -193,6 +373,35 @@ mod tests {
         );
         // The intent's name finds the article of that problem type.
         assert_eq!(index.search("钱呢 refund", 2)[0].id, "refund");
+    }
+
+    #[test]
+    fn misspelt_words_still_find_the_article_but_plain_bm25_does_not() {
+        let index = KnowledgeIndex::build(&[
+            article(
+                "address",
+                "Change the delivery address",
+                &["address", "delivery"],
+                "Edit the address on the order page before the parcel ships.",
+            ),
+            article(
+                "invoice",
+                "Get an invoice",
+                &["invoice"],
+                "Request an electronic invoice on the order page.",
+            ),
+        ]);
+        let query = "how to chnage my delivry adress";
+        assert!(
+            index
+                .search_with(query, 3, SearchMode::KEYWORD_ONLY)
+                .is_empty()
+        );
+        let hits = index.search(query, 3);
+        assert_eq!(hits[0].id, "address");
+        assert!(hits[0].keyword_score > 0.0 && hits[0].ngram_score > 0.0);
+        // Short words are not stretched to near neighbours.
+        assert!(index.search("cat", 3).is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod imports;
 pub mod knowledge;
 pub mod lifecycle;
 pub mod metrics;
+pub mod mining;
 pub mod model;
 pub mod pii;
 pub mod pipeline;

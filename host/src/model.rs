@@ -160,9 +160,51 @@ pub struct Article {
     pub problem_type: String,
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// The solution. A draft may leave it empty; publishing needs it.
+    #[serde(default)]
     pub body: String,
+    /// Ready-made replies an agent (or the bot) can send, per language.
+    #[serde(default)]
+    pub templates: Vec<ReplyTemplate>,
     #[serde(default = "yes")]
     pub published: bool,
+    /// Set on drafts that blind-spot mining made: which messages the cluster
+    /// came from. Read-only through the API (the host keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mined: Option<MinedFrom>,
+    /// Set by the host on every write.
+    #[serde(default)]
+    pub updated_at_ms: u64,
+}
+
+/// Where a stored message is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageRef {
+    pub conversation_id: String,
+    pub message_id: String,
+}
+
+/// A reply template: text for one language ("zh", "en"), `{order_id}` filled in by the assistant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyTemplate {
+    pub lang: String,
+    pub text: String,
+}
+
+/// Where a mined draft came from. Messages are kept by id, not copied, so a
+/// customer's deletion also removes them from every draft's examples.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinedFrom {
+    pub messages: Vec<MessageRef>,
+    pub mined_at_ms: u64,
+    /// The intent the classifier guessed most often in the cluster, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent_guess: Option<String>,
+    /// How many of the messages escalated.
+    pub escalated: u32,
 }
 
 fn yes() -> bool {

@@ -531,6 +531,11 @@ impl Storage {
         Ok(())
     }
 
+    /// Remove an article; false when there was none.
+    pub fn delete_article(&self, tenant: &str, id: &str) -> Result<bool> {
+        Ok(self.articles.remove(key(tenant, id))?.is_some())
+    }
+
     pub fn article(&self, tenant: &str, id: &str) -> Result<Option<Article>> {
         Self::get(&self.articles, &key(tenant, id))
     }
@@ -550,6 +555,12 @@ impl Storage {
         let mut p = key(tenant, conversation);
         p.push(0);
         Self::scan(&self.messages, &p)
+    }
+
+    /// Every message of a tenant, by conversation then arrival. A full scan:
+    /// for operator jobs such as blind-spot mining, not for serving messages.
+    pub fn tenant_messages(&self, tenant: &str) -> Result<Vec<MessageRecord>> {
+        Self::scan(&self.messages, &prefix(tenant))
     }
 
     /// The newest `limit` messages of a conversation, oldest first.

@@ -47,7 +47,7 @@ pub mod wit {
 #[cfg(feature = "guest")]
 pub mod types {
     pub use crate::wit::switchyard::plugin::conversation::PastMessage;
-    pub use crate::wit::switchyard::plugin::knowledge::ArticleHit;
+    pub use crate::wit::switchyard::plugin::knowledge::{ArticleHit, ReplyTemplate};
     pub use crate::wit::switchyard::plugin::log::Level;
     pub use crate::wit::switchyard::plugin::roster::{Agent, AgentStatus};
     pub use crate::wit::switchyard::plugin::tickets::{TicketStatus, TicketSummary};
@@ -140,6 +140,14 @@ impl Lang {
             Lang::Zh
         } else {
             Lang::En
+        }
+    }
+
+    /// The language's code as reply templates carry it: "zh" or "en".
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct MockArticle {
     pub title: String,
     pub body: String,
     pub keywords: Vec<String>,
+    /// (lang, text) reply templates.
+    pub templates: Vec<(String, String)>,
 }
 
 impl Default for MockHost {
@@ -94,6 +96,14 @@ impl MockHost {
                     title: a.title.clone(),
                     snippet: a.body.chars().take(120).collect(),
                     score: shared as f32 / query_tokens.len().max(1) as f32,
+                    templates: a
+                        .templates
+                        .iter()
+                        .map(|(lang, text)| crate::types::ReplyTemplate {
+                            lang: lang.clone(),
+                            text: text.clone(),
+                        })
+                        .collect(),
                 })
             })
             .collect();

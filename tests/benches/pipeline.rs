@@ -160,6 +160,7 @@ fn main() {
             title: a.title,
             body: a.body,
             keywords: a.keywords,
+            templates: a.templates.into_iter().map(|t| (t.lang, t.text)).collect(),
         })
         .collect();
     testing::install(host);

@@ -5,6 +5,7 @@
 //! - `containment`: purpose-built misbehaving plugins never take a message down
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
 //! - `durability`: acknowledged writes survive a restart
+//! - `knowledge`: drafts, publishing, hybrid search, blind-spot mining to a suggestion without a restart
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
 //! - `pharmacy`: the pharmacy tenant and its knowledge pack (demo graph; the real graph when `../shared/data` is there)
@@ -17,6 +18,7 @@ mod containment;
 mod conversations;
 mod durability;
 mod fuzz;
+mod knowledge;
 mod lifecycle;
 mod observability;
 mod operator;

@@ -1,14 +1,16 @@
-//! Knowledge-base articles and search.
+//! Knowledge-base articles (drafts and published), search, and blind-spot
+//! mining with its drafts.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::TenantCaller;
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
-use crate::model::Article;
+use crate::mining::{Draft, MineOptions, MineReport};
+use crate::model::{Article, ReplyTemplate};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -18,17 +20,111 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/knowledge/articles/{article_id}",
-            get(get_article).put(put_article),
+            get(get_article).put(put_article).delete(delete_article),
+        )
+        .route(
+            "/knowledge/articles/{article_id}/publish",
+            post(publish_article),
+        )
+        .route(
+            "/knowledge/articles/{article_id}/unpublish",
+            post(unpublish_article),
         )
         .route("/knowledge/search", get(search))
+        .route("/knowledge/mine", post(mine))
+        .route("/knowledge/drafts", get(drafts))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    /// "draft", "published" or "all" (the default).
+    #[serde(default)]
+    status: Option<String>,
 }
 
 async fn list_articles(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Article>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let wanted: Option<bool> = match query.status.as_deref() {
+        None | Some("all") => None,
+        Some("published") => Some(true),
+        Some("draft") => Some(false),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "status {other:?} is not one of draft, published, all"
+            )));
+        }
+    };
     let app = state.app.clone();
-    blocking(move || Ok(Json(app.storage.articles(&tenant)?))).await
+    blocking(move || {
+        let mut articles = app.storage.articles(&tenant)?;
+        articles.retain(|a| wanted.is_none_or(|p| a.published == p));
+        Ok(Json(articles))
+    })
+    .await
+}
+
+async fn delete_article(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    ApiPath(article_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let app = state.app.clone();
+    blocking(move || app.delete_article(&tenant, &article_id)).await?;
+    state.app.storage.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn publish_article(
+    state: State<AppState>,
+    caller: TenantCaller,
+    path: ApiPath<String>,
+) -> Result<Json<Article>, ApiError> {
+    set_published(state, caller, path, true).await
+}
+
+async fn unpublish_article(
+    state: State<AppState>,
+    caller: TenantCaller,
+    path: ApiPath<String>,
+) -> Result<Json<Article>, ApiError> {
+    set_published(state, caller, path, false).await
+}
+
+async fn set_published(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    ApiPath(article_id): ApiPath<String>,
+    published: bool,
+) -> Result<Json<Article>, ApiError> {
+    let app = state.app.clone();
+    let article =
+        blocking(move || app.set_article_published(&tenant, &article_id, published)).await?;
+    state.app.storage.flush().await?;
+    Ok(Json(article))
+}
+
+async fn mine(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    ApiJson(options): ApiJson<MineOptions>,
+) -> Result<Json<MineReport>, ApiError> {
+    let app = state.app.clone();
+    let report = blocking(move || app.mine_blind_spots(&tenant, &options)).await?;
+    state.app.storage.flush().await?;
+    Ok(Json(report))
+}
+
+async fn drafts(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+) -> Result<Json<Vec<Draft>>, ApiError> {
+    let app = state.app.clone();
+    blocking(move || Ok(Json(app.drafts(&tenant)?))).await
 }
 
 async fn get_article(
@@ -55,11 +151,7 @@ async fn create_article(
     ApiJson(article): ApiJson<Article>,
 ) -> Result<(StatusCode, Json<Article>), ApiError> {
     let app = state.app.clone();
-    let article = blocking(move || {
-        app.put_article(&tenant, &article, true)?;
-        Ok(article)
-    })
-    .await?;
+    let article = blocking(move || app.put_article(&tenant, &article, true)).await?;
     state.app.storage.flush().await?;
     Ok((StatusCode::CREATED, Json(article)))
 }
@@ -77,11 +169,7 @@ async fn put_article(
         )));
     }
     let app = state.app.clone();
-    let article = blocking(move || {
-        app.put_article(&tenant, &article, false)?;
-        Ok(article)
-    })
-    .await?;
+    let article = blocking(move || app.put_article(&tenant, &article, false)).await?;
     state.app.storage.flush().await?;
     Ok(Json(article))
 }
@@ -103,7 +191,11 @@ struct SearchHit {
     id: String,
     title: String,
     snippet: String,
+    templates: Vec<ReplyTemplate>,
+    /// Relevance in [0, 1]; the two parts it combines follow.
     score: f32,
+    keyword_score: f32,
+    ngram_score: f32,
 }
 
 async fn search(
@@ -126,7 +218,10 @@ async fn search(
                     id: h.id,
                     title: h.title,
                     snippet: h.snippet,
+                    templates: h.templates,
                     score: h.score,
+                    keyword_score: h.keyword_score,
+                    ngram_score: h.ngram_score,
                 })
                 .collect(),
         ))

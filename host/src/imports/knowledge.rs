@@ -1,6 +1,6 @@
 //! `knowledge`: article search, the plugin's own configuration, knowledge packs.
 
-use crate::bindings::knowledge::{ArticleHit, Host};
+use crate::bindings::knowledge::{ArticleHit, Host, ReplyTemplate};
 use crate::runtime::{HostState, Outcome, SlotOutput};
 
 /// Most hits one search returns.
@@ -29,6 +29,14 @@ impl Host for HostState {
                 title: hit.title,
                 snippet: hit.snippet,
                 score: hit.score,
+                templates: hit
+                    .templates
+                    .into_iter()
+                    .map(|t| ReplyTemplate {
+                        lang: t.lang,
+                        text: t.text,
+                    })
+                    .collect(),
             })
             .collect())
     }

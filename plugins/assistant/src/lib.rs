@@ -1,6 +1,8 @@
 //! Assist-slot plugin: the reply script for the intent (in the customer's
 //! language, with the order number filled in), compliance scripts for flagged
-//! conversations, and the best knowledge-base articles.
+//! conversations, and the best knowledge-base articles with their reply
+//! templates. The bot answers with the intent's script, else the best
+//! article's template, else its snippet.
 //!
 //! Config (JSON): `{"scripts": {intent: {"zh", "en"}}, "compliance": {code: {"zh", "en"}},
 //! "handoff": {"zh", "en"}, "max_articles": 3, "min_article_score": 0.2}`.
@@ -139,6 +141,21 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
             .into_iter()
             .filter(|h| h.score >= config.min_article_score)
         {
+            // The article's own reply, in the customer's language when it has one.
+            let template = hit
+                .templates
+                .iter()
+                .find(|t| t.lang == lang.code())
+                .or(hit.templates.first());
+            if let Some(template) = template {
+                suggestions.push(Suggestion {
+                    kind: SuggestionKind::Reply,
+                    title: format!("reply: {}", hit.title),
+                    text: fill(&template.text),
+                    score: hit.score.clamp(0.0, 1.0),
+                    article_id: Some(hit.id.clone()),
+                });
+            }
             suggestions.push(Suggestion {
                 kind: SuggestionKind::Article,
                 title: hit.title,
@@ -186,6 +203,7 @@ mod tests {
             title: "退款多久到账 / How long does a refund take".into(),
             body: "退款 1-7 个工作日原路退回。Refunds arrive in 1-7 business days.".into(),
             keywords: vec!["退款".into(), "refund".into()],
+            templates: vec![],
         });
         testing::install(host);
         Plugin::init(
@@ -211,6 +229,45 @@ mod tests {
             reason: String::new(),
         });
         t
+    }
+
+    #[test]
+    fn an_articles_reply_template_answers_when_no_intent_script_does() {
+        let mut host = MockHost::default();
+        host.articles.push(MockArticle {
+            id: "kb-address".into(),
+            title: "修改收货地址 / Change the delivery address".into(),
+            body: "Before shipping, edit the address on the order page.".into(),
+            keywords: vec!["address".into(), "地址".into()],
+            templates: vec![
+                ("zh".into(), "{order_id}发货前可在订单页修改地址。".into()),
+                (
+                    "en".into(),
+                    "You can change the address of {order_id} before it ships.".into(),
+                ),
+            ],
+        });
+        testing::install(host);
+        Plugin::init(r#"{"scripts": {}}"#.into()).unwrap();
+        let mut t = turn("can I change my delivery address?", RouteTarget::Bot);
+        t.intent = None;
+        let a = Plugin::assist(t);
+        assert_eq!(
+            a.reply.as_deref(),
+            Some("You can change the address of your order before it ships.")
+        );
+        let reply = a
+            .suggestions
+            .iter()
+            .find(|s| s.kind == SuggestionKind::Reply)
+            .unwrap();
+        assert_eq!(reply.article_id.as_deref(), Some("kb-address"));
+        let mut t = turn("我想改一下地址", RouteTarget::Bot);
+        t.intent = None;
+        assert_eq!(
+            Plugin::assist(t).reply.as_deref(),
+            Some("您的订单发货前可在订单页修改地址。")
+        );
     }
 
     #[test]

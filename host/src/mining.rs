@@ -1,0 +1,551 @@
+//! Blind-spot mining: group the messages the engine did not understand (no
+//! confident intent) or handed to a person (escalated) into clusters of
+//! similar questions, each of which becomes a draft knowledge article.
+//!
+//! Messages are compared as TF-IDF vectors of their words, CJK character
+//! pairs and (at a lower weight) the character trigrams of their words, so
+//! "chnage my adress" lands beside "change my address" and Chinese needs no
+//! segmenter. Clustering is a greedy pass against cluster centroids followed
+//! by one reassignment pass: deterministic for a given message order, and
+//! linear in messages times clusters.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+use switchyard_sdk::text;
+
+use crate::app::{Error, Result, Switchyard};
+use crate::model::{Article, MessageRecord, MessageRef, MinedFrom, now_ms};
+
+/// Most refinement rounds after the greedy pass (it usually settles in 2-4).
+const REFINEMENTS: usize = 10;
+/// Weight of one character trigram next to a whole word.
+const TRIGRAM_WEIGHT: f32 = 0.3;
+/// Words that frame a question rather than say what it is about; on top of
+/// the English function words every matcher drops.
+const QUESTION_FRAME: [&str; 32] = [
+    "can", "could", "would", "will", "get", "got", "need", "want", "have", "has", "there", "here",
+    "what", "how", "when", "where", "which", "who", "why", "not", "no", "yes", "any", "some", "if",
+    "from", "by", "we", "our", "us", "hi", "hello",
+];
+/// Document frequency below which a word counts as this frequent: a word
+/// seen once is no surer a sign of a topic than one seen twice, and in a
+/// small batch of messages one-off words (a country, a product) would
+/// otherwise outweigh the words the messages share.
+const MIN_DOC_FREQ: u32 = 2;
+
+/// One message that may be a blind spot.
+pub struct Candidate {
+    pub text: String,
+}
+
+/// Messages (indices into the candidates) that ask the same thing.
+#[derive(Debug)]
+pub struct Cluster {
+    /// Best first: the member closest to the centroid leads.
+    pub members: Vec<usize>,
+    /// The centroid's heaviest words, for the draft's keywords.
+    pub keywords: Vec<String>,
+}
+
+type Vector = HashMap<String, f32>;
+
+fn features(text: &str) -> Vector {
+    let mut v = Vector::new();
+    for t in text::tokens(text) {
+        if text::is_stopword(&t) || QUESTION_FRAME.contains(&t.as_str()) {
+            continue;
+        }
+        let cjk = t.chars().any(text::is_cjk);
+        match (cjk, t.chars().count()) {
+            // Single ideographs are too common to say what a question is about.
+            (true, 1) => {}
+            (true, _) => *v.entry(t).or_default() += 1.0,
+            (false, _) => {
+                if t.chars().all(|c| c.is_alphabetic()) {
+                    for g in text::char_ngrams(&t, 3) {
+                        *v.entry(format!("#{g}")).or_default() += TRIGRAM_WEIGHT;
+                    }
+                }
+                *v.entry(t).or_default() += 1.0;
+            }
+        }
+    }
+    v
+}
+
+fn cosine(a: &Vector, b: &Vector) -> f32 {
+    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    small
+        .iter()
+        .filter_map(|(k, x)| Some(x * large.get(k)?))
+        .sum()
+}
+
+fn normalize(v: &mut Vector) {
+    let norm = v.values().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.values_mut().for_each(|x| *x /= norm);
+    }
+}
+
+fn centroid<'a>(members: impl Iterator<Item = &'a Vector>) -> Vector {
+    let mut c = Vector::new();
+    for v in members {
+        for (k, x) in v {
+            *c.entry(k.clone()).or_default() += x;
+        }
+    }
+    normalize(&mut c);
+    c
+}
+
+/// Clusters of at least `min_size` candidates whose vectors are at least
+/// `similarity` (cosine) from their cluster's centroid; biggest first.
+/// `background` texts (the tenant's articles) only count toward how common
+/// a word is, so a small batch of messages still weighs words sensibly.
+pub fn cluster(
+    candidates: &[Candidate],
+    background: &[String],
+    similarity: f32,
+    min_size: usize,
+) -> Vec<Cluster> {
+    let raw: Vec<Vector> = candidates.iter().map(|c| features(&c.text)).collect();
+    let background: Vec<Vector> = background.iter().map(|t| features(t)).collect();
+    let mut doc_freq: HashMap<&str, u32> = HashMap::new();
+    for v in raw.iter().chain(&background) {
+        for k in v.keys() {
+            *doc_freq.entry(k).or_default() += 1;
+        }
+    }
+    let n = (raw.len() + background.len()) as f32;
+    let vectors: Vec<Vector> = raw
+        .iter()
+        .map(|v| {
+            let mut w: Vector = v
+                .iter()
+                .map(|(k, x)| {
+                    let df = doc_freq[k.as_str()].max(MIN_DOC_FREQ) as f32;
+                    (k.clone(), x * (1.0 + n / df).ln())
+                })
+                .collect();
+            normalize(&mut w);
+            w
+        })
+        .collect();
+
+    // Greedy pass: join the most similar cluster, or start one.
+    let mut centroids: Vec<Vector> = Vec::new();
+    let mut sums: Vec<Vector> = Vec::new();
+    for v in vectors.iter().filter(|v| !v.is_empty()) {
+        let best = centroids
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, cosine(v, c)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        match best {
+            Some((i, s)) if s >= similarity => {
+                for (k, x) in v {
+                    *sums[i].entry(k.clone()).or_default() += x;
+                }
+                let mut c = sums[i].clone();
+                normalize(&mut c);
+                centroids[i] = c;
+            }
+            _ => {
+                sums.push(v.clone());
+                centroids.push(v.clone());
+            }
+        }
+    }
+    // Refinement: every message moves to the centroid it fits best now that
+    // the clusters have formed, and centroids follow their members, until
+    // nothing moves (k-means style). Early members of the greedy pass are no
+    // longer stuck where the order put them.
+    let mut members: Vec<Vec<(usize, f32)>> = Vec::new();
+    for _ in 0..REFINEMENTS {
+        let mut next: Vec<Vec<(usize, f32)>> = vec![Vec::new(); centroids.len()];
+        for (index, v) in vectors.iter().enumerate() {
+            let best = centroids
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, cosine(v, c)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((i, s)) = best
+                && s >= similarity
+            {
+                next[i].push((index, s));
+            }
+        }
+        let settled = next
+            .iter()
+            .map(|m| m.iter().map(|(i, _)| *i).collect::<Vec<_>>())
+            .eq(members
+                .iter()
+                .map(|m| m.iter().map(|(i, _)| *i).collect::<Vec<_>>()));
+        members = next;
+        if settled {
+            break;
+        }
+        // Empty clusters keep their old centroid: a later round may refill them.
+        for (c, m) in centroids.iter_mut().zip(&members) {
+            if !m.is_empty() {
+                *c = centroid(m.iter().map(|(i, _)| &vectors[*i]));
+            }
+        }
+    }
+    let mut clusters: Vec<Cluster> = members
+        .into_iter()
+        .filter(|m| m.len() >= min_size.max(2))
+        .map(|mut m| {
+            let c = centroid(m.iter().map(|(i, _)| &vectors[*i]));
+            for (i, s) in &mut m {
+                *s = cosine(&vectors[*i], &c);
+            }
+            m.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let mut words: Vec<(&String, &f32)> =
+                c.iter().filter(|(k, _)| !k.starts_with('#')).collect();
+            words.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+            Cluster {
+                members: m.into_iter().map(|(i, _)| i).collect(),
+                keywords: words.into_iter().take(5).map(|(k, _)| k.clone()).collect(),
+            }
+        })
+        .collect();
+    clusters.sort_by(|a, b| {
+        b.members
+            .len()
+            .cmp(&a.members.len())
+            .then(a.members[0].cmp(&b.members[0]))
+    });
+    clusters
+}
+
+/// What counts as a blind spot, and how alike a cluster's messages must be.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MineOptions {
+    /// Only messages received at or after this time (ms since the epoch).
+    pub since_ms: u64,
+    /// An intent below this confidence counts as not understood.
+    pub min_confidence: f32,
+    /// Cosine similarity a message needs to its cluster's centroid.
+    pub similarity: f32,
+    /// Smallest cluster that becomes a draft.
+    pub min_cluster_size: usize,
+    /// A message whose best published article scores this much is answered
+    /// already, not a blind spot.
+    pub answered_score: f32,
+}
+
+impl Default for MineOptions {
+    fn default() -> Self {
+        MineOptions {
+            since_ms: 0,
+            min_confidence: 0.5,
+            similarity: 0.35,
+            min_cluster_size: 3,
+            answered_score: 0.5,
+        }
+    }
+}
+
+/// Newest blind spots looked at in one run: bounds the clustering's cost.
+pub const MAX_CANDIDATES: usize = 5000;
+/// Examples shown with a draft.
+const EXAMPLES: usize = 5;
+
+/// What one mining run found and made.
+#[derive(Debug, Serialize)]
+pub struct MineReport {
+    /// Messages looked at (received since `since_ms`).
+    pub scanned: usize,
+    /// Of those, not understood or escalated.
+    pub blind_spots: usize,
+    /// Blind spots already in an earlier draft, so left alone.
+    pub already_drafted: usize,
+    /// Blind spots a published article answers well already.
+    pub answered: usize,
+    /// Blind spots beyond the newest MAX_CANDIDATES, left for another run.
+    pub skipped: usize,
+    /// Blind spots in no cluster big enough for a draft.
+    pub unclustered: usize,
+    /// New drafts, biggest cluster first.
+    pub drafts: Vec<Draft>,
+}
+
+/// A draft article with the (masked) customer messages it came from.
+#[derive(Debug, Serialize)]
+pub struct Draft {
+    #[serde(flatten)]
+    pub article: Article,
+    /// Up to five of its messages, closest to the cluster's centre first,
+    /// masked; messages deleted since (a customer's erasure) are gone from here.
+    pub examples: Vec<String>,
+}
+
+fn dismissed_key(tenant: &str) -> String {
+    format!("dismissed-blind-spots/{tenant}")
+}
+
+fn is_blind_spot(m: &MessageRecord, options: &MineOptions) -> bool {
+    let d = &m.decision;
+    d.intent.name == "unknown"
+        || d.intent.confidence < options.min_confidence
+        || d.escalation.escalate
+}
+
+/// The text a draft may show: masked by the inspector if it masked it, and
+/// by the host's own masker in any case.
+fn shown_text(m: &MessageRecord) -> String {
+    let text = m.decision.masked_text.as_deref().unwrap_or(&m.text);
+    crate::pii::mask(text).into_owned()
+}
+
+fn first_chars(text: &str, n: usize) -> String {
+    let mut out: String = text.chars().take(n).collect();
+    if text.chars().count() > n {
+        out.push('…');
+    }
+    out
+}
+
+impl Switchyard {
+    /// Cluster the tenant's blind spots and store a draft article for each
+    /// cluster big enough. A message goes into one draft at most, ever.
+    pub fn mine_blind_spots(&self, tenant: &str, options: &MineOptions) -> Result<MineReport> {
+        if !(0.0..=1.0).contains(&options.similarity) || options.similarity == 0.0 {
+            return Err(Error::Invalid("similarity must be in (0, 1]".into()));
+        }
+        if !(0.0..=1.0).contains(&options.min_confidence) {
+            return Err(Error::Invalid("min_confidence must be in [0, 1]".into()));
+        }
+        if !(2..=1000).contains(&options.min_cluster_size) {
+            return Err(Error::Invalid(
+                "min_cluster_size must be between 2 and 1000".into(),
+            ));
+        }
+        self.tenant(tenant)?;
+        // One run at a time: two runs would draft the same messages twice.
+        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let articles = self.storage.articles(tenant)?;
+        let dismissed = self.dismissed_blind_spots(tenant)?;
+        let drafted: HashSet<&str> = articles
+            .iter()
+            .filter_map(|a| a.mined.as_ref())
+            .flat_map(|m| m.messages.iter().map(|r| r.message_id.as_str()))
+            .chain(dismissed.iter().map(String::as_str))
+            .collect();
+        let knowledge = self.knowledge(tenant)?;
+
+        let mut messages = self.storage.tenant_messages(tenant)?;
+        messages.retain(|m| m.received_at_ms >= options.since_ms);
+        let scanned = messages.len();
+        messages.retain(|m| is_blind_spot(m, options));
+        let blind_spots = messages.len();
+        messages.retain(|m| !drafted.contains(m.id.as_str()));
+        let already_drafted = blind_spots - messages.len();
+        let before = messages.len();
+        messages.retain(|m| {
+            knowledge
+                .search(&m.text, 1)
+                .first()
+                .is_none_or(|hit| hit.score < options.answered_score)
+        });
+        let answered = before - messages.len();
+        // Newest first, so the cap keeps what customers ask now.
+        messages.sort_by(|a, b| {
+            b.received_at_ms
+                .cmp(&a.received_at_ms)
+                .then(b.id.cmp(&a.id))
+        });
+        let skipped = messages.len().saturating_sub(MAX_CANDIDATES);
+        messages.truncate(MAX_CANDIDATES);
+        // Clustered in arrival order, whatever order the scan found them in.
+        messages.reverse();
+
+        let texts: Vec<String> = messages.iter().map(shown_text).collect();
+        let candidates: Vec<Candidate> = texts
+            .iter()
+            .map(|t| Candidate { text: t.clone() })
+            .collect();
+        let background: Vec<String> = articles
+            .iter()
+            .filter(|a| a.published)
+            .map(|a| format!("{} {} {}", a.title, a.keywords.join(" "), a.body))
+            .collect();
+        let clusters = cluster(
+            &candidates,
+            &background,
+            options.similarity,
+            options.min_cluster_size,
+        );
+        let clustered: usize = clusters.iter().map(|c| c.members.len()).sum();
+
+        let now = now_ms();
+        let mut drafts = Vec::new();
+        for c in clusters {
+            let members: Vec<&MessageRecord> = c.members.iter().map(|&i| &messages[i]).collect();
+            // Only confident intents (messages that escalated for another
+            // reason) say what the cluster is about.
+            let mut guesses: HashMap<&str, usize> = HashMap::new();
+            for m in &members {
+                let intent = &m.decision.intent;
+                if intent.name != "unknown" && intent.confidence >= options.min_confidence {
+                    *guesses.entry(&m.decision.intent.name).or_default() += 1;
+                }
+            }
+            let intent_guess = guesses
+                .into_iter()
+                .filter(|(_, n)| n * 2 > members.len())
+                .map(|(g, _)| g.to_string())
+                .next();
+            let article = Article {
+                id: format!("mined-{:x}", self.storage.next_id()?),
+                title: first_chars(&texts[c.members[0]], 80),
+                scenario: String::new(),
+                problem_type: intent_guess.clone().unwrap_or_default(),
+                keywords: c.keywords,
+                body: String::new(),
+                templates: vec![],
+                published: false,
+                mined: Some(MinedFrom {
+                    messages: members
+                        .iter()
+                        .map(|m| MessageRef {
+                            conversation_id: m.conversation_id.clone(),
+                            message_id: m.id.clone(),
+                        })
+                        .collect(),
+                    mined_at_ms: now,
+                    intent_guess,
+                    escalated: members
+                        .iter()
+                        .filter(|m| m.decision.escalation.escalate)
+                        .count() as u32,
+                }),
+                updated_at_ms: now,
+            };
+            self.storage.put_article(tenant, &article)?;
+            drafts.push(Draft {
+                article,
+                examples: c
+                    .members
+                    .iter()
+                    .take(EXAMPLES)
+                    .map(|&i| texts[i].clone())
+                    .collect(),
+            });
+        }
+        Ok(MineReport {
+            scanned,
+            blind_spots,
+            already_drafted,
+            answered,
+            skipped,
+            unclustered: candidates.len() - clustered,
+            drafts,
+        })
+    }
+
+    /// Ids of messages whose mined drafts were deleted: a reviewer said no.
+    fn dismissed_blind_spots(&self, tenant: &str) -> Result<Vec<String>> {
+        match self.storage.meta(&dismissed_key(tenant))? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| {
+                Error::Internal(format!(
+                    "dismissed blind spots of {tenant:?} unreadable: {e}"
+                ))
+            }),
+            None => Ok(vec![]),
+        }
+    }
+
+    /// Remember a deleted draft's messages so mining leaves them alone.
+    /// Called with the article lock held.
+    pub(crate) fn dismiss_blind_spots(&self, tenant: &str, mined: &MinedFrom) -> Result<()> {
+        let mut ids = self.dismissed_blind_spots(tenant)?;
+        ids.extend(mined.messages.iter().map(|r| r.message_id.clone()));
+        ids.sort();
+        ids.dedup();
+        let json = serde_json::to_string(&ids).expect("strings serialize");
+        self.storage.put_meta(&dismissed_key(tenant), &json)?;
+        Ok(())
+    }
+
+    /// The tenant's unpublished articles, mined ones with their examples as
+    /// they read now.
+    pub fn drafts(&self, tenant: &str) -> Result<Vec<Draft>> {
+        let mut out = Vec::new();
+        for article in self.storage.articles(tenant)? {
+            if article.published {
+                continue;
+            }
+            let mut examples = Vec::new();
+            if let Some(mined) = &article.mined {
+                let mut by_conversation: HashMap<&str, Vec<MessageRecord>> = HashMap::new();
+                for r in &mined.messages {
+                    if examples.len() == EXAMPLES {
+                        break;
+                    }
+                    if !by_conversation.contains_key(r.conversation_id.as_str()) {
+                        let stored = self.storage.messages(tenant, &r.conversation_id)?;
+                        by_conversation.insert(&r.conversation_id, stored);
+                    }
+                    if let Some(m) = by_conversation[r.conversation_id.as_str()]
+                        .iter()
+                        .find(|m| m.id == r.message_id)
+                    {
+                        examples.push(shown_text(m));
+                    }
+                }
+            }
+            out.push(Draft { article, examples });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidates(texts: &[&str]) -> Vec<Candidate> {
+        texts
+            .iter()
+            .map(|t| Candidate {
+                text: t.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn similar_questions_group_together_in_both_languages_and_with_typos() {
+        let c = candidates(&[
+            "how do I change my delivery address",
+            "can I change the delivery adress of my order",
+            "发票怎么开",
+            "I need to change the address for delivery",
+            "我要开发票，怎么开",
+            "do you ship to Norway",
+            "请问怎么开发票",
+            "change delivery address please",
+        ]);
+        let clusters = cluster(&c, &[], 0.35, 2);
+        assert_eq!(clusters.len(), 2, "{clusters:?}");
+        let mut address = clusters[0].members.clone();
+        address.sort();
+        assert_eq!(address, [0, 1, 3, 7]);
+        assert!(clusters[0].keywords.iter().any(|k| k == "address"));
+        let mut invoice = clusters[1].members.clone();
+        invoice.sort();
+        assert_eq!(invoice, [2, 4, 6]);
+        assert!(clusters[1].keywords.iter().any(|k| k == "发票"));
+    }
+
+    #[test]
+    fn singletons_and_empty_texts_make_no_cluster() {
+        let c = candidates(&["do you ship to Norway", "the a is", "发票怎么开"]);
+        assert!(cluster(&c, &[], 0.35, 2).is_empty());
+        assert!(cluster(&[], &[], 0.35, 2).is_empty());
+    }
+}

@@ -1,0 +1,293 @@
+//! The knowledge base over the API: drafts, publishing, hybrid search, and
+//! blind-spot mining from the messages the demo tenant did not understand,
+//! through to the assistant suggesting a published mined article, all on one
+//! running instance.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchyard_e2e::{DEMO_KEY, TestEnv};
+
+/// Questions the demo tenant has no intent or article for: shipping abroad.
+const ABROAD_EN: [&str; 5] = [
+    "Do you ship to Norway?",
+    "Do you ship abroad?",
+    "can you ship my order abroad to Canada",
+    "do you ship abroad, to Japan for example",
+    "is shipping abroad possible",
+];
+const ABROAD_ZH: [&str; 3] = [
+    "你们能寄到国外吗",
+    "可以寄到国外吗？寄到日本",
+    "支持寄到国外吗",
+];
+
+fn suggestions(r: &Value) -> &Vec<Value> {
+    r["suggestions"].as_array().unwrap()
+}
+
+fn draft_with<'a>(report: &'a Value, example: &str) -> &'a Value {
+    report["drafts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| {
+            d["examples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == example)
+        })
+        .unwrap_or_else(|| panic!("no draft holds {example:?}: {report}"))
+}
+
+#[test]
+fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_a_restart() {
+    let env = TestEnv::demo();
+    // Before: nothing in the knowledge base answers the question.
+    let before = env.send(
+        "before",
+        "Do you ship abroad to Sweden?",
+        "cust-x",
+        "standard",
+    );
+    assert!(
+        suggestions(&before)
+            .iter()
+            .all(|s| s["kind"] != "article" || s["score"].as_f64().unwrap() < 0.3),
+        "{before}"
+    );
+    for (i, text) in ABROAD_EN.iter().chain(&ABROAD_ZH).enumerate() {
+        let r = env.send(
+            &format!("abroad-{i}"),
+            text,
+            &format!("cust-{i}"),
+            "standard",
+        );
+        assert_eq!(r["escalation"]["escalate"], true, "{text}: {r}");
+    }
+    env.send("gift", "can I get gift wrapping", "cust-gift", "standard");
+
+    let (status, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert!(report["blind_spots"].as_u64().unwrap() >= 9, "{report}");
+    let english = draft_with(&report, "Do you ship abroad?");
+    let chinese = draft_with(&report, "你们能寄到国外吗");
+    assert_ne!(english["id"], chinese["id"]);
+    assert_eq!(english["published"], false);
+    assert_eq!(english["body"], "");
+    assert!(
+        english["examples"].as_array().unwrap().len() >= 4,
+        "{english}"
+    );
+    assert!(
+        english["keywords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "ship"),
+        "{english}"
+    );
+    assert_eq!(
+        english["mined"]["escalated"].as_u64().unwrap() as usize,
+        english["mined"]["messages"].as_array().unwrap().len()
+    );
+    // The one-off question about gift wrapping makes no draft of its own.
+    assert!(
+        report["drafts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| !d["examples"].to_string().contains("gift wrapping"))
+    );
+    let id = english["id"].as_str().unwrap().to_string();
+
+    // A draft with no solution cannot be published.
+    let (status, body) = env.post(
+        &format!("/v1/knowledge/articles/{id}/publish"),
+        DEMO_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("solution")
+    );
+
+    // The reviewer edits it: a title, the solution, a reply template.
+    let mut edited = english.clone();
+    let edited_obj = edited.as_object_mut().unwrap();
+    edited_obj.remove("examples");
+    edited_obj.remove("mined"); // the host keeps it regardless
+    edited_obj.insert("title".into(), json!("Shipping abroad / 国际配送"));
+    edited_obj.insert(
+        "body".into(),
+        json!("We ship to 30 countries, including Norway, Canada, Japan and Germany. Delivery takes 7-15 business days; duties are paid by the recipient."),
+    );
+    edited_obj.insert(
+        "templates".into(),
+        json!([{"lang": "en", "text": "Yes, we ship abroad to 30 countries; delivery takes 7-15 business days."}]),
+    );
+    let (status, stored) = env.put(&format!("/v1/knowledge/articles/{id}"), DEMO_KEY, &edited);
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    assert_eq!(stored["mined"], english["mined"]);
+    assert_eq!(stored["published"], false);
+
+    // Drafts are not searched.
+    let r = env.send(
+        "still-draft",
+        "Do you ship abroad to Sweden?",
+        "cust-y",
+        "standard",
+    );
+    assert!(
+        suggestions(&r).iter().all(|s| s["article_id"] != json!(id)),
+        "{r}"
+    );
+
+    let (status, published) = env.post(
+        &format!("/v1/knowledge/articles/{id}/publish"),
+        DEMO_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, StatusCode::OK, "{published}");
+    assert_eq!(published["published"], true);
+
+    // The next matching message, on the same running instance, gets it.
+    let r = env.send(
+        "after",
+        "Do you ship abroad to Sweden?",
+        "cust-z",
+        "standard",
+    );
+    let article = suggestions(&r)
+        .iter()
+        .find(|s| s["kind"] == "article" && s["article_id"] == json!(id))
+        .unwrap_or_else(|| panic!("the published article is not suggested: {r}"));
+    assert!(article["score"].as_f64().unwrap() >= 0.3, "{article}");
+    assert!(
+        suggestions(&r).iter().any(|s| s["kind"] == "reply"
+            && s["article_id"] == json!(id)
+            && s["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Yes, we ship abroad")),
+        "{r}"
+    );
+    // Search finds it with a typo too.
+    let (status, hits) = env.get("/v1/knowledge/search?q=do%20you%20shipp%20abroad", DEMO_KEY);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hits[0]["id"], json!(id), "{hits}");
+    assert!(hits[0]["templates"].as_array().unwrap().len() == 1);
+
+    // Mining again drafts nothing twice; a dismissed draft stays dismissed.
+    let chinese_id = chinese["id"].as_str().unwrap();
+    let (status, _) = env.request(
+        Method::DELETE,
+        &format!("/v1/knowledge/articles/{chinese_id}"),
+        Some(DEMO_KEY),
+        None,
+        "",
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, again) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert!(again["drafts"].as_array().unwrap().is_empty(), "{again}");
+    assert!(again["already_drafted"].as_u64().unwrap() >= 7, "{again}");
+    let (_, drafts) = env.get("/v1/knowledge/drafts", DEMO_KEY);
+    assert!(
+        drafts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["id"] != json!(chinese_id))
+    );
+}
+
+#[test]
+fn a_forgotten_customers_message_leaves_every_drafts_examples() {
+    let env = TestEnv::demo();
+    for (i, text) in ABROAD_EN.iter().enumerate() {
+        env.send(
+            &format!("abroad-{i}"),
+            text,
+            &format!("cust-{i}"),
+            "standard",
+        );
+    }
+    let (_, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
+    let id = draft_with(&report, "Do you ship abroad?")["id"].clone();
+    let (status, _) = env.request(
+        Method::DELETE,
+        "/v1/customers/cust-1",
+        Some(DEMO_KEY),
+        None,
+        "",
+    );
+    assert!(status.is_success(), "{status}");
+    let (_, drafts) = env.get("/v1/knowledge/drafts", DEMO_KEY);
+    let draft = drafts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id)
+        .unwrap();
+    let examples = draft["examples"].to_string();
+    assert!(!examples.contains("Do you ship abroad?"), "{examples}");
+    assert!(examples.contains("Japan"), "{examples}");
+}
+
+#[test]
+fn articles_are_validated_and_listed_by_status() {
+    let env = TestEnv::demo();
+    let (status, body) = env.post(
+        "/v1/knowledge/articles",
+        DEMO_KEY,
+        &json!({"id": "kb-new", "title": "New", "body": "", "published": true}),
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = env.post(
+        "/v1/knowledge/articles",
+        DEMO_KEY,
+        &json!({"id": "kb-new", "title": "New", "templates": [{"lang": "", "text": "x"}], "published": false}),
+    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = env.post(
+        "/v1/knowledge/articles",
+        DEMO_KEY,
+        &json!({"id": "kb-new", "title": "Gift wrapping", "keywords": ["gift wrapping"], "published": false}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["updated_at_ms"].as_u64().unwrap() > 0);
+    let (_, drafts) = env.get("/v1/knowledge/articles?status=draft", DEMO_KEY);
+    assert_eq!(drafts.as_array().unwrap().len(), 1, "{drafts}");
+    let (_, published) = env.get("/v1/knowledge/articles?status=published", DEMO_KEY);
+    assert!(
+        published
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["published"] == true)
+    );
+    let (status, _) = env.get("/v1/knowledge/articles?status=old", DEMO_KEY);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    for bad in [
+        json!({"similarity": 0.0}),
+        json!({"min_cluster_size": 1}),
+        json!({"min_confidence": 2.0}),
+        json!({"colour": "red"}),
+    ] {
+        let (status, body) = env.post("/v1/knowledge/mine", DEMO_KEY, &bad);
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+    let (status, _) = env.post(
+        "/v1/knowledge/articles/kb-missing/publish",
+        DEMO_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nothing was lost: the draft is still there, unpublished.
+    let (_, article) = env.get("/v1/knowledge/articles/kb-new", DEMO_KEY);
+    assert_eq!(article["published"], false);
+}
