@@ -692,3 +692,79 @@ fn intents_train_writes_a_config_and_eval_scores_through_the_plugin() {
     assert!(!output.status.success());
     assert!(!String::from_utf8_lossy(&output.stderr).is_empty());
 }
+
+/// `switchyard kb` against a running server with the demo tenant's key.
+fn kb(args: &[&str], server: &Server) -> std::process::Output {
+    Command::new(BIN)
+        .arg("kb")
+        .args(args)
+        .args(["--server", &server.base, "--key", DEMO_KEY])
+        .output()
+        .unwrap()
+}
+
+fn kb_ok(args: &[&str], server: &Server) -> String {
+    let output = kb(args, server);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn kb_mines_blind_spots_and_a_reviewer_edits_and_publishes_the_draft() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    for (i, text) in [
+        "Do you ship abroad?",
+        "can you ship my order abroad to Canada",
+        "do you ship abroad, to Japan for example",
+        "is shipping abroad possible",
+    ]
+    .iter()
+    .enumerate()
+    {
+        say(&server, &format!("abroad-{i}"), text);
+    }
+    let mined = kb_ok(&["mine"], &server);
+    assert!(mined.contains("1 new drafts"), "{mined}");
+    assert!(mined.contains("    - Do you ship abroad?"), "{mined}");
+    let id = mined
+        .lines()
+        .find_map(|l| l.split_whitespace().next().filter(|w| w.starts_with("mined-")))
+        .expect("a draft id")
+        .to_string();
+    assert!(kb_ok(&["drafts"], &server).contains(&id));
+
+    // A draft without a solution is refused, with the server's reason.
+    let refused = kb(&["publish", &id], &server);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("write the solution"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let mut article: Value = serde_json::from_str(&kb_ok(&["show", &id], &server)).unwrap();
+    article["title"] = json!("Shipping abroad");
+    article["body"] = json!("We ship to 30 countries; delivery takes 7-15 business days.");
+    article["templates"] = json!([{"lang": "en", "text": "Yes, we ship abroad."}]);
+    let file = data.path().join("article.json");
+    std::fs::write(&file, article.to_string()).unwrap();
+    assert!(kb_ok(&["put", file.to_str().unwrap()], &server).contains("draft"));
+    kb_ok(&["publish", &id], &server);
+    let hits = kb_ok(&["search", "can you ship abroad"], &server);
+    assert!(hits.lines().next().unwrap().contains(&id), "{hits}");
+    let r = say(&server, "after", "do you ship abroad to Sweden?");
+    assert!(
+        r["suggestions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["article_id"] == json!(id)),
+        "{r}"
+    );
+}

@@ -1,7 +1,10 @@
-//! The `switchyard` command line: `serve`, `replay`, and the `plugin`
-//! commands (in `plugin.rs`) that drive a running server's operator API.
+//! The `switchyard` command line: `serve`, `replay`, the `plugin` commands
+//! (in `plugin.rs`) that drive a running server's operator API, `kb` (a
+//! tenant's knowledge base on a running server), and the offline `intents`,
+//! `eval` and `pack` commands.
 
 mod intents;
+mod kb;
 mod pack;
 mod plugin;
 
@@ -51,6 +54,10 @@ enum Command {
     /// Knowledge packs: build a pack's data from its sources, write its component.
     #[command(subcommand)]
     Pack(pack::PackCommand),
+    /// A tenant's knowledge base on a running server: mine blind spots into
+    /// drafts, review, edit, publish, search.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
 }
 
 #[derive(Subcommand)]
@@ -140,6 +147,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Intents(IntentsCommand::Train(args)) => intents::train_command(args),
         Command::Eval(args) => intents::eval_command(args),
         Command::Pack(command) => pack::run(command),
+        Command::Kb(command) => kb::run(command),
     }
 }
 

@@ -105,13 +105,15 @@ pub enum PluginCommand {
     },
 }
 
-struct Client {
+/// A JSON client of a running server, with one bearer key.
+pub(super) struct Client {
     agent: ureq::Agent,
     base: String,
     key: String,
 }
 
 impl Client {
+    /// With the operator key.
     fn new(args: &ServerArgs) -> anyhow::Result<Client> {
         let key = match &args.operator_key {
             Some(k) => k.clone(),
@@ -128,19 +130,41 @@ impl Client {
                     .to_string()
             }
         };
+        Ok(Client::with_key(&args.server, key))
+    }
+
+    pub(super) fn with_key(server: &str, key: String) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(120)))
             .build()
             .into();
-        Ok(Client {
+        Client {
             agent,
-            base: args.server.trim_end_matches('/').to_string(),
+            base: server.trim_end_matches('/').to_string(),
             key,
-        })
+        }
     }
 
-    fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(super) fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .send_json(body)?;
+        read_json(response)
+    }
+
+    pub(super) fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .call()?;
+        read_json(response)
+    }
+
+    pub(super) fn get(&self, path: &str) -> anyhow::Result<Value> {
         let response = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -149,7 +173,7 @@ impl Client {
         read_json(response)
     }
 
-    fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    pub(super) fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .agent
             .post(format!("{}{path}", self.base))
