@@ -6,8 +6,8 @@
 //!   matched to the articles' words within one typo (two for long words),
 //!   at a discount: "refnud" still finds "refund".
 //! - **N-gram**: cosine similarity of character-trigram TF-IDF vectors of the
-//!   query and the article's title, keywords and problem type, which holds up
-//!   where words are misspelt, run together or split differently.
+//!   query and the whole article, which holds up where words are misspelt,
+//!   inflected, run together or split differently.
 //!
 //! The relevance is a weighted sum of the squashed BM25 score and the n-gram
 //! similarity, in [0, 1]. The index is rebuilt when an article changes.
@@ -95,18 +95,21 @@ struct Doc {
     title: String,
     snippet: String,
     templates: Vec<ReplyTemplate>,
-    terms: HashMap<String, f32>,
+    /// Field-weighted term count.
     length: f32,
-    /// Unit-length trigram TF-IDF vector of the title, keywords and problem type.
-    grams: HashMap<String, f32>,
 }
 
-/// Searchable published articles of one tenant.
+/// Searchable published articles of one tenant. Both parts are inverted
+/// indexes, so a query costs what its terms' postings hold, not the number
+/// of articles.
 #[derive(Default)]
 pub struct KnowledgeIndex {
     docs: Vec<Doc>,
-    doc_freq: HashMap<String, u32>,
+    /// term -> (doc, field-weighted term frequency).
+    term_postings: HashMap<String, Vec<(u32, f32)>>,
     avg_length: f32,
+    /// trigram -> (doc, weight in the doc's unit-length TF-IDF vector).
+    gram_postings: HashMap<String, Vec<(u32, f32)>>,
     /// Latin words of the articles, by length, for typo matching.
     vocabulary: HashMap<usize, Vec<(String, Vec<char>)>>,
     gram_idf: HashMap<String, f32>,
@@ -135,9 +138,10 @@ fn normalize(v: &mut HashMap<String, f32>) {
 impl KnowledgeIndex {
     pub fn build(articles: &[Article]) -> KnowledgeIndex {
         let mut docs = Vec::new();
-        let mut doc_freq: HashMap<String, u32> = HashMap::new();
-        let mut gram_freq: HashMap<String, u32> = HashMap::new();
+        let mut term_postings: HashMap<String, Vec<(u32, f32)>> = HashMap::new();
+        let mut doc_grams: Vec<HashMap<String, f32>> = Vec::new();
         for a in articles.iter().filter(|a| a.published) {
+            let index = docs.len() as u32;
             let mut terms: HashMap<String, f32> = HashMap::new();
             let mut add = |field: &str, weight: f32| {
                 for t in self::terms(field) {
@@ -150,37 +154,47 @@ impl KnowledgeIndex {
             let kind = format!("{} {}", a.problem_type, a.scenario).replace('_', " ");
             add(&kind, KEYWORD_WEIGHT);
             add(&a.body, 1.0);
-            for t in terms.keys() {
-                *doc_freq.entry(t.clone()).or_default() += 1;
-            }
-            let grams = trigrams(&format!("{} {} {kind}", a.title, a.keywords.join(" ")));
-            for g in grams.keys() {
-                *gram_freq.entry(g.clone()).or_default() += 1;
-            }
             let length = terms.values().sum();
+            for (t, tf) in terms {
+                term_postings.entry(t).or_default().push((index, tf));
+            }
+            doc_grams.push(trigrams(&format!(
+                "{} {} {kind} {}",
+                a.title,
+                a.keywords.join(" "),
+                a.body
+            )));
             docs.push(Doc {
                 id: a.id.clone(),
                 title: a.title.clone(),
                 snippet: a.body.chars().take(160).collect(),
                 templates: a.templates.clone(),
-                terms,
                 length,
-                grams,
             });
         }
         let n = docs.len() as f32;
+        let mut gram_freq: HashMap<&str, u32> = HashMap::new();
+        for grams in &doc_grams {
+            for g in grams.keys() {
+                *gram_freq.entry(g).or_default() += 1;
+            }
+        }
         let gram_idf: HashMap<String, f32> = gram_freq
             .into_iter()
-            .map(|(g, df)| (g, (1.0 + n / df as f32).ln()))
+            .map(|(g, df)| (g.to_string(), (1.0 + n / df as f32).ln()))
             .collect();
-        for doc in &mut docs {
-            for (g, w) in doc.grams.iter_mut() {
+        let mut gram_postings: HashMap<String, Vec<(u32, f32)>> = HashMap::new();
+        for (index, mut grams) in doc_grams.into_iter().enumerate() {
+            for (g, w) in grams.iter_mut() {
                 *w *= gram_idf[g];
             }
-            normalize(&mut doc.grams);
+            normalize(&mut grams);
+            for (g, w) in grams {
+                gram_postings.entry(g).or_default().push((index as u32, w));
+            }
         }
         let mut vocabulary: HashMap<usize, Vec<(String, Vec<char>)>> = HashMap::new();
-        for t in doc_freq.keys().filter(|t| is_latin_word(t)) {
+        for t in term_postings.keys().filter(|t| is_latin_word(t)) {
             let chars: Vec<char> = t.chars().collect();
             if chars.len() >= FUZZY_MIN_CHARS - 1 && chars.iter().all(|c| c.is_alphabetic()) {
                 vocabulary
@@ -197,8 +211,9 @@ impl KnowledgeIndex {
         };
         KnowledgeIndex {
             docs,
-            doc_freq,
+            term_postings,
             avg_length,
+            gram_postings,
             vocabulary,
             gram_idf,
         }
@@ -242,7 +257,7 @@ impl KnowledgeIndex {
         let mut weighted: Vec<(&str, f32)> = Vec::new();
         for t in &query_terms {
             let single_cjk = t.chars().count() == 1 && t.chars().all(text::is_cjk);
-            if self.doc_freq.contains_key(t.as_str()) {
+            if self.term_postings.contains_key(t.as_str()) {
                 weighted.push((t, if single_cjk { CJK_CHAR_WEIGHT } else { 1.0 }));
             } else if mode.fuzzy_terms && is_latin_word(t) {
                 for w in self.near_words(t) {
@@ -263,35 +278,36 @@ impl KnowledgeIndex {
         normalize(&mut query_grams);
 
         let n = self.docs.len() as f32;
+        let mut bm25 = vec![0f32; self.docs.len()];
+        for &(t, weight) in &weighted {
+            let postings = &self.term_postings[t];
+            let df = postings.len() as f32;
+            let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+            for &(doc, tf) in postings {
+                let length = self.docs[doc as usize].length;
+                bm25[doc as usize] += weight * idf * tf * (K1 + 1.0)
+                    / (tf + K1 * (1.0 - B + B * length / self.avg_length));
+            }
+        }
+        let mut ngram = vec![0f32; self.docs.len()];
+        if mode.ngram_weight > 0.0 {
+            for (g, w) in &query_grams {
+                for &(doc, x) in &self.gram_postings[g] {
+                    ngram[doc as usize] += w * x;
+                }
+            }
+        }
         let mut scored: Vec<(f32, f32, f32, &Doc)> = self
             .docs
             .iter()
-            .filter_map(|doc| {
-                let bm25: f32 = weighted
-                    .iter()
-                    .filter_map(|&(t, weight)| {
-                        let tf = *doc.terms.get(t)?;
-                        let df = *self.doc_freq.get(t)? as f32;
-                        let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                        Some(
-                            weight * idf * tf * (K1 + 1.0)
-                                / (tf + K1 * (1.0 - B + B * doc.length / self.avg_length)),
-                        )
-                    })
-                    .sum();
-                let keyword = bm25 / (bm25 + HALF_SCORE);
-                let ngram: f32 = if mode.ngram_weight > 0.0 {
-                    query_grams
-                        .iter()
-                        .filter_map(|(g, w)| Some(w * doc.grams.get(g)?))
-                        .sum()
-                } else {
-                    0.0
-                };
-                let score =
-                    (1.0 - mode.ngram_weight) * keyword + mode.ngram_weight * ngram.min(1.0);
-                // An n-gram overlap alone is too weak to show: some word must match.
-                (bm25 > 0.0).then_some((score, keyword, ngram, doc))
+            .enumerate()
+            // An n-gram overlap alone is too weak to show: some word must match.
+            .filter(|(i, _)| bm25[*i] > 0.0)
+            .map(|(i, doc)| {
+                let keyword = bm25[i] / (bm25[i] + HALF_SCORE);
+                let ngram = ngram[i].min(1.0);
+                let score = (1.0 - mode.ngram_weight) * keyword + mode.ngram_weight * ngram;
+                (score, keyword, ngram, doc)
             })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.3.id.cmp(&b.3.id)));
@@ -305,7 +321,7 @@ impl KnowledgeIndex {
                 templates: doc.templates.clone(),
                 score,
                 keyword_score: keyword,
-                ngram_score: ngram.min(1.0),
+                ngram_score: ngram,
             })
             .collect()
     }

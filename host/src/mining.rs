@@ -48,10 +48,13 @@ pub struct Cluster {
     pub keywords: Vec<String>,
 }
 
-type Vector = HashMap<String, f32>;
+/// Features by name, while a batch is clustered.
+type Named = HashMap<String, f32>;
+/// A message as interned features, sorted by id, unit length.
+type Sparse = Vec<(u32, f32)>;
 
-fn features(text: &str) -> Vector {
-    let mut v = Vector::new();
+fn features(text: &str) -> Named {
+    let mut v = Named::new();
     for t in text::tokens(text) {
         if text::is_stopword(&t) || QUESTION_FRAME.contains(&t.as_str()) {
             continue;
@@ -74,30 +77,73 @@ fn features(text: &str) -> Vector {
     v
 }
 
-fn cosine(a: &Vector, b: &Vector) -> f32 {
-    let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    small
-        .iter()
-        .filter_map(|(k, x)| Some(x * large.get(k)?))
-        .sum()
+/// A cluster's centre. A lone message stays sparse; a cluster of two or
+/// more keeps a dense sum over the batch's features, so comparing a message
+/// with it costs one lookup per feature of the message.
+enum Centre {
+    Single(Sparse),
+    Sum { sum: Vec<f32>, norm: f32 },
 }
 
-fn normalize(v: &mut Vector) {
-    let norm = v.values().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.values_mut().for_each(|x| *x /= norm);
-    }
-}
-
-fn centroid<'a>(members: impl Iterator<Item = &'a Vector>) -> Vector {
-    let mut c = Vector::new();
-    for v in members {
-        for (k, x) in v {
-            *c.entry(k.clone()).or_default() += x;
+impl Centre {
+    fn cosine(&self, v: &Sparse) -> f32 {
+        match self {
+            Centre::Single(c) => {
+                let (mut i, mut j, mut dot) = (0, 0, 0.0);
+                while i < v.len() && j < c.len() {
+                    match v[i].0.cmp(&c[j].0) {
+                        std::cmp::Ordering::Less => i += 1,
+                        std::cmp::Ordering::Greater => j += 1,
+                        std::cmp::Ordering::Equal => {
+                            dot += v[i].1 * c[j].1;
+                            i += 1;
+                            j += 1;
+                        }
+                    }
+                }
+                dot
+            }
+            Centre::Sum { sum, norm } if *norm > 0.0 => {
+                v.iter().map(|(k, x)| x * sum[*k as usize]).sum::<f32>() / norm
+            }
+            Centre::Sum { .. } => 0.0,
         }
     }
-    normalize(&mut c);
-    c
+
+    fn of<'a>(members: impl Iterator<Item = &'a Sparse>, features: usize) -> Centre {
+        let mut sum = vec![0f32; features];
+        for v in members {
+            for (k, x) in v {
+                sum[*k as usize] += x;
+            }
+        }
+        let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt();
+        Centre::Sum { sum, norm }
+    }
+
+    fn add(&mut self, v: &Sparse, features: usize) {
+        if let Centre::Single(first) = self {
+            *self = Centre::of([&*first, v].into_iter(), features);
+            return;
+        }
+        if let Centre::Sum { sum, norm } = self {
+            let mut squared = *norm * *norm;
+            for (k, x) in v {
+                let old = sum[*k as usize];
+                squared += (old + x) * (old + x) - old * old;
+                sum[*k as usize] = old + x;
+            }
+            *norm = squared.max(0.0).sqrt();
+        }
+    }
+}
+
+fn best_centre(centres: &[Centre], v: &Sparse) -> Option<(usize, f32)> {
+    centres
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, c.cosine(v)))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
 }
 
 /// Clusters of at least `min_size` candidates whose vectors are at least
@@ -110,8 +156,8 @@ pub fn cluster(
     similarity: f32,
     min_size: usize,
 ) -> Vec<Cluster> {
-    let raw: Vec<Vector> = candidates.iter().map(|c| features(&c.text)).collect();
-    let background: Vec<Vector> = background.iter().map(|t| features(t)).collect();
+    let raw: Vec<Named> = candidates.iter().map(|c| features(&c.text)).collect();
+    let background: Vec<Named> = background.iter().map(|t| features(t)).collect();
     let mut doc_freq: HashMap<&str, u32> = HashMap::new();
     for v in raw.iter().chain(&background) {
         for k in v.keys() {
@@ -119,96 +165,94 @@ pub fn cluster(
         }
     }
     let n = (raw.len() + background.len()) as f32;
-    let vectors: Vec<Vector> = raw
+    // Only the candidates' features are interned: the background only weighs them.
+    let mut ids: HashMap<&str, u32> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let vectors: Vec<Sparse> = raw
         .iter()
         .map(|v| {
-            let mut w: Vector = v
+            let mut w: Sparse = v
                 .iter()
                 .map(|(k, x)| {
                     let df = doc_freq[k.as_str()].max(MIN_DOC_FREQ) as f32;
-                    (k.clone(), x * (1.0 + n / df).ln())
+                    let id = *ids.entry(k).or_insert_with(|| {
+                        names.push(k);
+                        names.len() as u32 - 1
+                    });
+                    (id, x * (1.0 + n / df).ln())
                 })
                 .collect();
-            normalize(&mut w);
+            w.sort_by_key(|(k, _)| *k);
+            let norm = w.iter().map(|(_, x)| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                w.iter_mut().for_each(|(_, x)| *x /= norm);
+            }
             w
         })
         .collect();
+    let features = names.len();
 
     // Greedy pass: join the most similar cluster, or start one.
-    let mut centroids: Vec<Vector> = Vec::new();
-    let mut sums: Vec<Vector> = Vec::new();
+    let mut centres: Vec<Centre> = Vec::new();
     for v in vectors.iter().filter(|v| !v.is_empty()) {
-        let best = centroids
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i, cosine(v, c)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        match best {
-            Some((i, s)) if s >= similarity => {
-                for (k, x) in v {
-                    *sums[i].entry(k.clone()).or_default() += x;
-                }
-                let mut c = sums[i].clone();
-                normalize(&mut c);
-                centroids[i] = c;
-            }
-            _ => {
-                sums.push(v.clone());
-                centroids.push(v.clone());
-            }
+        match best_centre(&centres, v) {
+            Some((i, s)) if s >= similarity => centres[i].add(v, features),
+            _ => centres.push(Centre::Single(v.clone())),
         }
     }
-    // Refinement: every message moves to the centroid it fits best now that
-    // the clusters have formed, and centroids follow their members, until
+    // Refinement: every message moves to the centre it fits best now that
+    // the clusters have formed, and centres follow their members, until
     // nothing moves (k-means style). Early members of the greedy pass are no
     // longer stuck where the order put them.
-    let mut members: Vec<Vec<(usize, f32)>> = Vec::new();
+    let mut members: Vec<Vec<usize>> = Vec::new();
     for _ in 0..REFINEMENTS {
-        let mut next: Vec<Vec<(usize, f32)>> = vec![Vec::new(); centroids.len()];
+        let mut next: Vec<Vec<usize>> = vec![Vec::new(); centres.len()];
         for (index, v) in vectors.iter().enumerate() {
-            let best = centroids
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (i, cosine(v, c)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((i, s)) = best
+            if let Some((i, s)) = best_centre(&centres, v)
                 && s >= similarity
             {
-                next[i].push((index, s));
+                next[i].push(index);
             }
         }
-        let settled = next
-            .iter()
-            .map(|m| m.iter().map(|(i, _)| *i).collect::<Vec<_>>())
-            .eq(members
-                .iter()
-                .map(|m| m.iter().map(|(i, _)| *i).collect::<Vec<_>>()));
+        let settled = next == members;
         members = next;
         if settled {
             break;
         }
-        // Empty clusters keep their old centroid: a later round may refill them.
-        for (c, m) in centroids.iter_mut().zip(&members) {
-            if !m.is_empty() {
-                *c = centroid(m.iter().map(|(i, _)| &vectors[*i]));
+        // Empty clusters keep their old centre: a later round may refill them.
+        for (c, m) in centres.iter_mut().zip(&members) {
+            match m.len() {
+                0 => {}
+                1 => *c = Centre::Single(vectors[m[0]].clone()),
+                _ => *c = Centre::of(m.iter().map(|&i| &vectors[i]), features),
             }
         }
     }
     let mut clusters: Vec<Cluster> = members
         .into_iter()
         .filter(|m| m.len() >= min_size.max(2))
-        .map(|mut m| {
-            let c = centroid(m.iter().map(|(i, _)| &vectors[*i]));
-            for (i, s) in &mut m {
-                *s = cosine(&vectors[*i], &c);
-            }
-            m.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let mut words: Vec<(&String, &f32)> =
-                c.iter().filter(|(k, _)| !k.starts_with('#')).collect();
-            words.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        .map(|m| {
+            let centre = Centre::of(m.iter().map(|&i| &vectors[i]), features);
+            let mut scored: Vec<(usize, f32)> =
+                m.iter().map(|&i| (i, centre.cosine(&vectors[i]))).collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let Centre::Sum { sum, .. } = &centre else {
+                unreachable!("a centre of several members is a sum")
+            };
+            let mut words: Vec<(usize, f32)> = sum
+                .iter()
+                .enumerate()
+                .filter(|(k, x)| **x > 0.0 && !names[*k].starts_with('#'))
+                .map(|(k, x)| (k, *x))
+                .collect();
+            words.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| names[a.0].cmp(names[b.0])));
             Cluster {
-                members: m.into_iter().map(|(i, _)| i).collect(),
-                keywords: words.into_iter().take(5).map(|(k, _)| k.clone()).collect(),
+                members: scored.into_iter().map(|(i, _)| i).collect(),
+                keywords: words
+                    .into_iter()
+                    .take(5)
+                    .map(|(k, _)| names[k].to_string())
+                    .collect(),
             }
         })
         .collect();
@@ -250,8 +294,9 @@ impl Default for MineOptions {
     }
 }
 
-/// Newest blind spots looked at in one run: bounds the clustering's cost.
-pub const MAX_CANDIDATES: usize = 5000;
+/// Newest blind spots looked at in one run: bounds the clustering's time and
+/// memory (each cluster of two or more keeps a dense sum: 4 bytes a feature).
+pub const MAX_CANDIDATES: usize = 3000;
 /// Examples shown with a draft.
 const EXAMPLES: usize = 5;
 

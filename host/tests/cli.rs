@@ -734,7 +734,11 @@ fn kb_mines_blind_spots_and_a_reviewer_edits_and_publishes_the_draft() {
     assert!(mined.contains("    - Do you ship abroad?"), "{mined}");
     let id = mined
         .lines()
-        .find_map(|l| l.split_whitespace().next().filter(|w| w.starts_with("mined-")))
+        .find_map(|l| {
+            l.split_whitespace()
+                .next()
+                .filter(|w| w.starts_with("mined-"))
+        })
         .expect("a draft id")
         .to_string();
     assert!(kb_ok(&["drafts"], &server).contains(&id));
