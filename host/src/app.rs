@@ -506,6 +506,14 @@ impl Switchyard {
         Ok(article)
     }
 
+    /// One stored article (draft or published).
+    pub fn article(&self, tenant: &str, id: &str) -> Result<Article> {
+        check_id("article id", id)?;
+        self.storage
+            .article(tenant, id)?
+            .ok_or_else(|| Error::NotFound(format!("article {id:?} does not exist")))
+    }
+
     /// Publish (or withdraw) an article; search sees the change from the next
     /// message on. Publishing needs a solution (body) written.
     pub fn set_article_published(
@@ -514,12 +522,8 @@ impl Switchyard {
         id: &str,
         published: bool,
     ) -> Result<Article> {
-        check_id("article id", id)?;
         let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut article = self
-            .storage
-            .article(tenant, id)?
-            .ok_or_else(|| Error::NotFound(format!("article {id:?} does not exist")))?;
+        let mut article = self.article(tenant, id)?;
         article.published = published;
         check_article(&article)?;
         article.updated_at_ms = now_ms();
@@ -531,12 +535,8 @@ impl Switchyard {
     /// Delete an article. A mined draft's messages are remembered as
     /// dismissed first, so mining does not draft them again.
     pub fn delete_article(&self, tenant: &str, id: &str) -> Result<()> {
-        check_id("article id", id)?;
         let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let article = self
-            .storage
-            .article(tenant, id)?
-            .ok_or_else(|| Error::NotFound(format!("article {id:?} does not exist")))?;
+        let article = self.article(tenant, id)?;
         if let Some(mined) = &article.mined {
             self.dismiss_blind_spots(tenant, mined)?;
         }

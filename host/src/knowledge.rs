@@ -4,7 +4,7 @@
 //!   character pairs, Latin words), the title, keywords and problem type
 //!   counting more than the body. A query word the articles never use is
 //!   matched to the articles' words within one typo (two for long words),
-//!   at a discount: "refnud" still finds "refund".
+//!   at a discount: "delivry" still finds "delivery".
 //! - **N-gram**: cosine similarity of character-trigram TF-IDF vectors of the
 //!   query and the whole article, which holds up where words are misspelt,
 //!   inflected, run together or split differently.
@@ -112,7 +112,6 @@ pub struct KnowledgeIndex {
     gram_postings: HashMap<String, Vec<(u32, f32)>>,
     /// Latin words of the articles, by length, for typo matching.
     vocabulary: HashMap<usize, Vec<(String, Vec<char>)>>,
-    gram_idf: HashMap<String, f32>,
 }
 
 pub struct Hit {
@@ -126,6 +125,11 @@ pub struct Hit {
     pub keyword_score: f32,
     /// The n-gram part: cosine similarity, in [0, 1].
     pub ngram_score: f32,
+}
+
+/// Weight of a trigram found in `df` of `n` articles.
+fn gram_idf(n: f32, df: u32) -> f32 {
+    (1.0 + n / df as f32).ln()
 }
 
 fn normalize(v: &mut HashMap<String, f32>) {
@@ -179,18 +183,18 @@ impl KnowledgeIndex {
                 *gram_freq.entry(g).or_default() += 1;
             }
         }
-        let gram_idf: HashMap<String, f32> = gram_freq
-            .into_iter()
-            .map(|(g, df)| (g.to_string(), (1.0 + n / df as f32).ln()))
-            .collect();
         let mut gram_postings: HashMap<String, Vec<(u32, f32)>> = HashMap::new();
-        for (index, mut grams) in doc_grams.into_iter().enumerate() {
-            for (g, w) in grams.iter_mut() {
-                *w *= gram_idf[g];
-            }
-            normalize(&mut grams);
-            for (g, w) in grams {
-                gram_postings.entry(g).or_default().push((index as u32, w));
+        for (index, grams) in doc_grams.iter().enumerate() {
+            let weighted: Vec<(&String, f32)> = grams
+                .iter()
+                .map(|(g, w)| (g, w * gram_idf(n, gram_freq[g.as_str()])))
+                .collect();
+            let norm = weighted.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+            for (g, w) in weighted {
+                gram_postings
+                    .entry(g.clone())
+                    .or_default()
+                    .push((index as u32, w / norm));
             }
         }
         let mut vocabulary: HashMap<usize, Vec<(String, Vec<char>)>> = HashMap::new();
@@ -215,7 +219,6 @@ impl KnowledgeIndex {
             avg_length,
             gram_postings,
             vocabulary,
-            gram_idf,
         }
     }
 
@@ -268,16 +271,16 @@ impl KnowledgeIndex {
             }
         }
         let mut query_grams = trigrams(query);
-        query_grams.retain(|g, w| match self.gram_idf.get(g) {
-            Some(idf) => {
-                *w *= idf;
+        let n = self.docs.len() as f32;
+        query_grams.retain(|g, w| match self.gram_postings.get(g) {
+            Some(postings) => {
+                *w *= gram_idf(n, postings.len() as u32);
                 true
             }
             None => false,
         });
         normalize(&mut query_grams);
 
-        let n = self.docs.len() as f32;
         let mut bm25 = vec![0f32; self.docs.len()];
         for &(t, weight) in &weighted {
             let postings = &self.term_postings[t];

@@ -4,10 +4,11 @@
 //!
 //! Messages are compared as TF-IDF vectors of their words, CJK character
 //! pairs and (at a lower weight) the character trigrams of their words, so
-//! "chnage my adress" lands beside "change my address" and Chinese needs no
-//! segmenter. Clustering is a greedy pass against cluster centroids followed
-//! by one reassignment pass: deterministic for a given message order, and
-//! linear in messages times clusters.
+//! "change the delivery adress" lands beside "change my delivery address" and
+//! Chinese needs no segmenter. Clustering is a greedy pass against cluster
+//! centres followed by refinement rounds (k-means style) until nothing moves:
+//! deterministic for a given message order; each round costs messages times
+//! clusters.
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,12 +35,7 @@ const QUESTION_FRAME: [&str; 32] = [
 /// otherwise outweigh the words the messages share.
 const MIN_DOC_FREQ: u32 = 2;
 
-/// One message that may be a blind spot.
-pub struct Candidate {
-    pub text: String,
-}
-
-/// Messages (indices into the candidates) that ask the same thing.
+/// Messages (indices into the texts clustered) that ask the same thing.
 #[derive(Debug)]
 pub struct Cluster {
     /// Best first: the member closest to the centroid leads.
@@ -146,17 +142,17 @@ fn best_centre(centres: &[Centre], v: &Sparse) -> Option<(usize, f32)> {
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
 }
 
-/// Clusters of at least `min_size` candidates whose vectors are at least
+/// Clusters of at least `min_size` texts whose vectors are at least
 /// `similarity` (cosine) from their cluster's centroid; biggest first.
 /// `background` texts (the tenant's articles) only count toward how common
 /// a word is, so a small batch of messages still weighs words sensibly.
 pub fn cluster(
-    candidates: &[Candidate],
+    texts: &[String],
     background: &[String],
     similarity: f32,
     min_size: usize,
 ) -> Vec<Cluster> {
-    let raw: Vec<Named> = candidates.iter().map(|c| features(&c.text)).collect();
+    let raw: Vec<Named> = texts.iter().map(|t| features(t)).collect();
     let background: Vec<Named> = background.iter().map(|t| features(t)).collect();
     let mut doc_freq: HashMap<&str, u32> = HashMap::new();
     for v in raw.iter().chain(&background) {
@@ -165,7 +161,7 @@ pub fn cluster(
         }
     }
     let n = (raw.len() + background.len()) as f32;
-    // Only the candidates' features are interned: the background only weighs them.
+    // Only the clustered texts' features are interned: the background only weighs them.
     let mut ids: HashMap<&str, u32> = HashMap::new();
     let mut names: Vec<&str> = Vec::new();
     let vectors: Vec<Sparse> = raw
@@ -398,29 +394,24 @@ impl Switchyard {
                 .is_none_or(|hit| hit.score < options.answered_score)
         });
         let answered = before - messages.len();
-        // Newest first, so the cap keeps what customers ask now.
+        // Clustered in arrival order, whatever order the scan found them in;
+        // over the cap, the oldest wait, so a run looks at what customers ask now.
         messages.sort_by(|a, b| {
-            b.received_at_ms
-                .cmp(&a.received_at_ms)
-                .then(b.id.cmp(&a.id))
+            a.received_at_ms
+                .cmp(&b.received_at_ms)
+                .then(a.id.cmp(&b.id))
         });
         let skipped = messages.len().saturating_sub(MAX_CANDIDATES);
-        messages.truncate(MAX_CANDIDATES);
-        // Clustered in arrival order, whatever order the scan found them in.
-        messages.reverse();
+        messages.drain(..skipped);
 
         let texts: Vec<String> = messages.iter().map(shown_text).collect();
-        let candidates: Vec<Candidate> = texts
-            .iter()
-            .map(|t| Candidate { text: t.clone() })
-            .collect();
         let background: Vec<String> = articles
             .iter()
             .filter(|a| a.published)
             .map(|a| format!("{} {} {}", a.title, a.keywords.join(" "), a.body))
             .collect();
         let clusters = cluster(
-            &candidates,
+            &texts,
             &background,
             options.similarity,
             options.min_cluster_size,
@@ -437,7 +428,7 @@ impl Switchyard {
             for m in &members {
                 let intent = &m.decision.intent;
                 if intent.name != "unknown" && intent.confidence >= options.min_confidence {
-                    *guesses.entry(&m.decision.intent.name).or_default() += 1;
+                    *guesses.entry(&intent.name).or_default() += 1;
                 }
             }
             let intent_guess = guesses
@@ -488,7 +479,7 @@ impl Switchyard {
             already_drafted,
             answered,
             skipped,
-            unclustered: candidates.len() - clustered,
+            unclustered: texts.len() - clustered,
             drafts,
         })
     }
@@ -554,13 +545,8 @@ impl Switchyard {
 mod tests {
     use super::*;
 
-    fn candidates(texts: &[&str]) -> Vec<Candidate> {
-        texts
-            .iter()
-            .map(|t| Candidate {
-                text: t.to_string(),
-            })
-            .collect()
+    fn candidates(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| t.to_string()).collect()
     }
 
     #[test]

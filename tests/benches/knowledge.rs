@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use switchyard::cli::{inject_typos, load_examples};
 use switchyard::knowledge::{KnowledgeIndex, SearchMode};
-use switchyard::mining::{Candidate, cluster};
+use switchyard::mining::cluster;
 use switchyard::model::Article;
 
 const ARTICLE_EXAMPLES: usize = 10;
@@ -151,15 +151,10 @@ fn main() {
         "{:>10} {:>8} {:>10} {:>8} {:>10}",
         "similarity", "drafts", "coverage", "purity", "time"
     );
-    let candidates: Vec<Candidate> = test
-        .iter()
-        .map(|e| Candidate {
-            text: e.text.clone(),
-        })
-        .collect();
+    let questions: Vec<String> = test.iter().map(|e| e.text.clone()).collect();
     for similarity in [0.3, 0.35, 0.45] {
         let started = Instant::now();
-        let clusters = cluster(&candidates, &[], similarity, 3);
+        let clusters = cluster(&questions, &[], similarity, 3);
         let elapsed = started.elapsed();
         let clustered: usize = clusters.iter().map(|c| c.members.len()).sum();
         let pure: usize = clusters

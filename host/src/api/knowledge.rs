@@ -133,16 +133,7 @@ async fn get_article(
     ApiPath(article_id): ApiPath<String>,
 ) -> Result<Json<Article>, ApiError> {
     let app = state.app.clone();
-    blocking(move || {
-        crate::app::check_id("article id", &article_id)?;
-        app.storage
-            .article(&tenant, &article_id)?
-            .map(Json)
-            .ok_or_else(|| {
-                crate::app::Error::NotFound(format!("article {article_id:?} does not exist"))
-            })
-    })
-    .await
+    blocking(move || Ok(Json(app.article(&tenant, &article_id)?))).await
 }
 
 async fn create_article(

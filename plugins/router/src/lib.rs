@@ -151,10 +151,7 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     // the customer's language (skill "zh" or "en"), then the least loaded
     // relative to capacity (ties: lower absolute load, then id, so the choice
     // is stable). Agents without language tags count as speaking both.
-    let language = match switchyard_sdk::Lang::detect(&turn.message.text) {
-        switchyard_sdk::Lang::Zh => "zh",
-        switchyard_sdk::Lang::En => "en",
-    };
+    let language = switchyard_sdk::Lang::detect(&turn.message.text).code();
     let speaks = |a: &Agent| {
         let tagged = a.skills.iter().any(|s| s == "zh" || s == "en");
         !tagged || a.skills.iter().any(|s| s == language)
