@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem): everything built for wasm32-wasip2.
-const COMPONENTS: [(&str, &str); 9] = [
+const COMPONENTS: [(&str, &str); 10] = [
     ("switchyard-plugin-inspector", "switchyard_plugin_inspector"),
     (
         "switchyard-plugin-classifier",
@@ -18,6 +18,7 @@ const COMPONENTS: [(&str, &str); 9] = [
     ("switchyard-plugin-assistant", "switchyard_plugin_assistant"),
     ("switchyard-plugin-ticketer", "switchyard_plugin_ticketer"),
     ("switchyard-pack-pharmacy", "switchyard_pack_pharmacy"),
+    ("switchyard-pack-banking", "switchyard_pack_banking"),
     (
         "switchyard-fixture-misbehaving",
         "switchyard_fixture_misbehaving",

@@ -158,41 +158,106 @@ pub fn pharmacy_demo_graph() -> Result<String> {
     serde_json::to_string(&graph).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// The first-party plugin of each slot, each with its config.
+fn first_party_with(
+    configs: [(Slot, &'static str); 6],
+) -> Vec<(&'static str, Slot, &'static [u8], String)> {
+    configs
+        .into_iter()
+        .map(|(slot, config)| {
+            let plugin = FIRST_PARTY
+                .iter()
+                .find(|p| p.slot == slot)
+                .expect("every slot has a first-party plugin");
+            (plugin.name, slot, plugin.component, config.to_string())
+        })
+        .collect()
+}
+
+/// An example tenant from its folder: the first-party plugins configured
+/// from `inspector.json`, `intents.json`, `escalator.json`, `router.json`,
+/// `assistant.json` and `ticketer.json`, its agents and articles, and its
+/// knowledge pack (named like the folder) with the pack's data.
+macro_rules! example_tenant {
+    ($dir:literal, $id:expr, $name:literal, $seeded_flag:expr, $pack:expr, $pack_data:expr) => {{
+        let mut plugins = first_party_with([
+            (Slot::Inspect, example_file!($dir, "inspector.json")),
+            (Slot::Classify, example_file!($dir, "intents.json")),
+            (Slot::Escalate, example_file!($dir, "escalator.json")),
+            (Slot::Route, example_file!($dir, "router.json")),
+            (Slot::Assist, example_file!($dir, "assistant.json")),
+            (Slot::Ticket, example_file!($dir, "ticketer.json")),
+        ]);
+        plugins.push(($dir, Slot::Pack, $pack, $pack_data));
+        ExampleTenant {
+            id: $id,
+            name: $name,
+            seeded_flag: $seeded_flag,
+            agents: example_file!($dir, "agents.json"),
+            articles: example_file!($dir, "articles.json"),
+            router: example_file!($dir, "router.json"),
+            plugins,
+        }
+    }};
+}
+
 fn pharmacy() -> Result<ExampleTenant> {
-    let component = |slot: Slot| {
-        FIRST_PARTY
-            .iter()
-            .find(|p| p.slot == slot)
-            .map(|p| (p.name, p.component))
-            .expect("every slot has a first-party plugin")
-    };
-    let mut plugins = Vec::new();
-    for (slot, config) in [
-        (Slot::Inspect, example_file!("pharmacy", "inspector.json")),
-        (Slot::Classify, example_file!("pharmacy", "intents.json")),
-        (Slot::Escalate, example_file!("pharmacy", "escalator.json")),
-        (Slot::Route, example_file!("pharmacy", "router.json")),
-        (Slot::Assist, example_file!("pharmacy", "assistant.json")),
-        (Slot::Ticket, example_file!("pharmacy", "ticketer.json")),
-    ] {
-        let (name, bytes) = component(slot);
-        plugins.push((name, slot, bytes, config.to_string()));
-    }
-    plugins.push((
+    Ok(example_tenant!(
         "pharmacy",
-        Slot::Pack,
+        PHARMACY_TENANT,
+        "Switchyard Pharmacy (demo)",
+        PHARMACY_SEEDED,
         PHARMACY_PACK,
-        pharmacy_demo_graph()?,
-    ));
-    Ok(ExampleTenant {
-        id: PHARMACY_TENANT,
-        name: "Switchyard Pharmacy (demo)",
-        seeded_flag: PHARMACY_SEEDED,
-        agents: example_file!("pharmacy", "agents.json"),
-        articles: example_file!("pharmacy", "articles.json"),
-        router: example_file!("pharmacy", "router.json"),
-        plugins,
+        pharmacy_demo_graph()?
+    ))
+}
+
+/// The banking knowledge pack, embedded for the banking demo tenant.
+pub const BANKING_PACK: &[u8] = component!("switchyard_pack_banking");
+
+/// The banking demo tenant's id.
+pub const BANKING_TENANT: &str = "banking";
+
+/// Set once the banking tenant is completely seeded.
+const BANKING_SEEDED: &str = "banking-seeded";
+
+/// The banking pack's data for the demo tenant: the full playbook
+/// (`examples/banking/playbook.json`, all 77 BANKING77 intents) with a model
+/// trained on the project's own small example set (14 of those intents,
+/// `examples/banking/demo-train.csv`), temperature fitted on
+/// `demo-validation.csv`. `switchyard pack build banking` makes the real one
+/// from BANKING77; the operator swaps it in like any plugin version.
+pub fn banking_demo_pack() -> Result<String> {
+    let internal = |e: String| Error::Internal(format!("banking demo pack: {e}"));
+    let parse = |text: &str, name: &str| {
+        crate::cli::parse_csv(text.as_bytes(), name).map_err(|e| internal(format!("{e:#}")))
+    };
+    let examples = parse(example_file!("banking", "demo-train.csv"), "demo-train.csv")?;
+    let validation = parse(
+        example_file!("banking", "demo-validation.csv"),
+        "demo-validation.csv",
+    )?;
+    let mut model =
+        switchyard_sdk::intents::train::train(&examples, &Default::default()).map_err(internal)?;
+    switchyard_sdk::intents::train::fit_temperature(&mut model, &validation);
+    let playbook = serde_json::from_str(example_file!("banking", "playbook.json"))
+        .map_err(|e| internal(format!("playbook.json: {e}")))?;
+    serde_json::to_string(&switchyard_pack_banking::PackData {
+        model: model.to_base64(),
+        playbook,
     })
+    .map_err(|e| internal(e.to_string()))
+}
+
+fn banking() -> Result<ExampleTenant> {
+    Ok(example_tenant!(
+        "banking",
+        BANKING_TENANT,
+        "Switchyard Bank (demo)",
+        BANKING_SEEDED,
+        BANKING_PACK,
+        banking_demo_pack()?
+    ))
 }
 
 /// Create the demo tenant with `key` on first start, and finish a seeding a
@@ -210,6 +275,16 @@ pub fn seed_pharmacy(app: &Switchyard, key: &str) -> Result<bool> {
         return Ok(false);
     }
     seed_tenant(app, &pharmacy()?, key)
+}
+
+/// The same for the banking demo tenant (its plugins, agents and the banking
+/// pack with the demo model).
+pub fn seed_banking(app: &Switchyard, key: &str) -> Result<bool> {
+    // Checked here too, so a seeded host does not train the model on every start.
+    if app.storage.meta(BANKING_SEEDED)?.is_some() {
+        return Ok(false);
+    }
+    seed_tenant(app, &banking()?, key)
 }
 
 fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<bool> {

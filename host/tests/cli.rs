@@ -605,7 +605,230 @@ fn pack_build_makes_the_pharmacy_data_and_reports_what_it_cleaned() {
         .arg(&missing)
         .output()
         .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("'bakery'"));
+    let output = Command::new(BIN)
+        .args(["pack", "component", "bakery", "-o"])
+        .arg(&missing)
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("unknown pack \"bakery\""));
+    assert!(!missing.exists());
+}
+
+fn examples_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// `pack build banking` on the project's small example set: the model and
+/// the playbook in one config the pack's own code loads; what is missing is
+/// reported; bad input is refused with the reason and writes nothing.
+#[test]
+fn pack_build_banking_puts_the_model_beside_the_playbook_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let banking = examples_dir().join("banking");
+    let out = dir.path().join("banking.json");
+    let stdout = run_ok([
+        "pack".as_ref(),
+        "build".as_ref(),
+        "banking".as_ref(),
+        "--from".as_ref(),
+        banking.join("demo-train.csv").as_os_str(),
+        "--validation".as_ref(),
+        banking.join("demo-validation.csv").as_os_str(),
+        "--playbook".as_ref(),
+        banking.join("playbook.json").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    for expected in [
+        "model: 140 examples, 14 intents",
+        "on 42 validation examples",
+        "playbook: 77 intents in 6 queues",
+        "every intent the model names has a playbook entry",
+        "63 playbook entries name intents the examples do not have",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+    let mut pack =
+        switchyard_pack_banking::Banking::load(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let answer = pack.classify("somebody stole my card");
+    assert_eq!(answer.intent, "lost_or_stolen_card");
+    assert_eq!(answer.playbook.unwrap().queue, "card-emergency");
+
+    let component = write_banking_component(dir.path());
+    assert!(std::fs::read(&component).unwrap().starts_with(b"\0asm"));
+
+    // A playbook entry without its Chinese script; examples none of whose
+    // intents the playbook covers: refused, naming the problem.
+    let mut playbook: Value =
+        serde_json::from_str(&std::fs::read_to_string(banking.join("playbook.json")).unwrap())
+            .unwrap();
+    playbook["intents"]["card_arrival"]["script"]["zh"] = "".into();
+    let broken = dir.path().join("broken.json");
+    std::fs::write(&broken, playbook.to_string()).unwrap();
+    let other = dir.path().join("other.csv");
+    std::fs::write(
+        &other,
+        "text,label\nhello,greeting\nhi there,greeting\nbye,farewell\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.json");
+    for (examples, playbook, reason) in [
+        (
+            banking.join("demo-train.csv"),
+            broken,
+            "intent \"card_arrival\" needs a script",
+        ),
+        (
+            other,
+            banking.join("playbook.json"),
+            "an entry for none of the 2 intents",
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .args(["pack", "build", "banking", "--from"])
+            .arg(&examples)
+            .arg("--playbook")
+            .arg(&playbook)
+            .arg("-o")
+            .arg(&missing)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(reason),
+            "{reason}: {stderr}"
+        );
+        assert!(!missing.exists());
+    }
+}
+
+/// `switchyard pack component banking` into `dir`; the file written.
+fn write_banking_component(dir: &Path) -> std::path::PathBuf {
+    let component = dir.join("banking.wasm");
+    run_ok([
+        "pack".as_ref(),
+        "component".as_ref(),
+        "banking".as_ref(),
+        "-o".as_ref(),
+        component.as_os_str(),
+    ]);
+    component
+}
+
+fn shared_banking77() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("SWITCHYARD_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join("intents/banking77");
+    if dir.join("train.csv").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: no BANKING77 at {} (set SWITCHYARD_SHARED_DATA to the shared/data folder)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The operator's path with the real data: build the pack from BANKING77,
+/// push it to the banking tenant of a running server, activate, and send
+/// every test question over HTTP.
+#[test]
+fn the_banking77_pack_is_built_pushed_to_a_running_server_and_routes_real_questions() {
+    let Some(banking77) = shared_banking77() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("banking77.json");
+    let playbook = examples_dir().join("banking/playbook.json");
+    let stdout = run_ok([
+        "pack".as_ref(),
+        "build".as_ref(),
+        "banking".as_ref(),
+        "--from".as_ref(),
+        banking77.as_os_str(),
+        "--playbook".as_ref(),
+        playbook.as_os_str(),
+        "-o".as_ref(),
+        config.as_os_str(),
+    ]);
+    assert!(
+        stdout.contains("77 intents") && stdout.contains("every intent the model names"),
+        "{stdout}"
+    );
+    let component = write_banking_component(dir.path());
+
+    let data = dir.path().join("data");
+    let server = serve(&data);
+    let out = cli(
+        &[
+            "plugin",
+            "push",
+            component.to_str().unwrap(),
+            "--name",
+            "banking",
+            "--version",
+            "banking77",
+            "--tenant",
+            "banking",
+            "--slot",
+            "pack",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &server,
+    );
+    let id = out
+        .split("as version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    cli(
+        &[
+            "plugin", "activate", &id, "--tenant", "banking", "--slot", "pack",
+        ],
+        &server,
+    );
+
+    let key = std::fs::read_to_string(data.join("banking.key")).unwrap();
+    let playbook: Value =
+        serde_json::from_str(&std::fs::read_to_string(&playbook).unwrap()).unwrap();
+    let test = std::fs::read_to_string(banking77.join("test.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(test.as_bytes());
+    let (mut total, mut right_intent, mut lost, mut lost_to_emergency) = (0, 0, 0, 0);
+    for (i, record) in reader.records().enumerate() {
+        let record = record.unwrap();
+        let (text, label) = (&record[0], &record[1]);
+        let (status, r) = post(
+            &server.base,
+            &format!("/v1/conversations/q{i}/messages"),
+            key.trim(),
+            &json!({"text": text, "customer": {"id": format!("c{i}")}}),
+        );
+        assert_eq!(status, 201, "{r}");
+        total += 1;
+        right_intent += usize::from(r["intent"]["name"] == label);
+        if label == "lost_or_stolen_card" {
+            lost += 1;
+            lost_to_emergency += usize::from(r["route"]["queue"] == "card-emergency");
+        }
+        assert!(playbook["intents"].get(label).is_some(), "{label}");
+    }
+    eprintln!(
+        "banking77 over HTTP: intent right {right_intent}/{total}; lost or stolen card to card-emergency {lost_to_emergency}/{lost}"
+    );
+    assert_eq!(total, 3080);
+    // `switchyard eval` measures 92.7% through the bare classifier; the
+    // escalator's threshold does not change the intent.
+    assert!(right_intent * 100 >= total * 90, "{right_intent}/{total}");
+    assert!(
+        lost_to_emergency * 100 >= lost * 90,
+        "{lost_to_emergency}/{lost}"
+    );
 }
 
 /// Run the binary with `args`; its standard output, once it succeeded.

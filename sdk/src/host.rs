@@ -63,8 +63,14 @@ mod imp {
     pub fn plugin_config() -> String {
         with_mock(|m| m.config.clone())
     }
-    pub fn query_pack(pack: &str, _query: &str) -> Result<String, String> {
-        Err(format!("no knowledge pack named {pack:?} is installed"))
+    pub fn query_pack(pack: &str, query: &str) -> Result<String, String> {
+        let installed = with_mock(|m| m.packs.iter().find(|(name, _)| name == pack).map(|p| p.1));
+        match installed {
+            Some(query_fn) => query_fn(query),
+            None => Err(format!(
+                "no knowledge pack named {pack:?} is installed for this tenant"
+            )),
+        }
     }
     pub fn open_tickets() -> Vec<TicketSummary> {
         with_mock(|m| m.open_tickets.clone())

@@ -24,9 +24,14 @@ pub struct MockHost {
     pub config: String,
     /// Lines the plugin logged.
     pub logs: Vec<String>,
+    /// Installed knowledge packs: (name, the pack's `query`).
+    pub packs: Vec<(String, MockPack)>,
     /// Tokens of each article, built on the first search after `articles` changed.
     search_cache: Vec<(String, Vec<String>)>,
 }
+
+/// A knowledge pack's `query` in a native build: JSON in, JSON out.
+pub type MockPack = fn(&str) -> Result<String, String>;
 
 /// A knowledge article the mock's search looks through.
 #[derive(Clone, Debug)]
@@ -54,6 +59,7 @@ impl Default for MockHost {
             agents: vec![],
             config: String::new(),
             logs: vec![],
+            packs: vec![],
             search_cache: vec![],
         }
     }

@@ -14,6 +14,7 @@
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
 mod api_errors;
+mod banking;
 mod containment;
 mod conversations;
 mod durability;

@@ -11,7 +11,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use base64::Engine;
 use clap::Args;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 use switchyard_sdk::intents::train::{self, Example, Options};
@@ -42,7 +41,7 @@ pub struct TrainingArgs {
     validation: Option<String>,
     /// The label that means "none of the intents" (used when present).
     #[arg(long, default_value = "oos")]
-    out_of_scope: String,
+    pub(crate) out_of_scope: String,
     /// Hidden units.
     #[arg(long, default_value_t = Options::default().hidden)]
     hidden: usize,
@@ -52,6 +51,19 @@ pub struct TrainingArgs {
     /// Training seed.
     #[arg(long, default_value_t = Options::default().seed)]
     seed: u64,
+}
+
+impl Default for TrainingArgs {
+    /// What the command line gives when no option is set.
+    fn default() -> Self {
+        TrainingArgs {
+            validation: None,
+            out_of_scope: "oos".into(),
+            hidden: Options::default().hidden,
+            epochs: Options::default().epochs,
+            seed: Options::default().seed,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -96,28 +108,7 @@ pub fn load_examples(spec: &str, default_parts: &[&str]) -> anyhow::Result<Vec<E
         }
         out
     } else {
-        let mut reader = csv::Reader::from_reader(bytes.as_slice());
-        let header = reader
-            .headers()
-            .with_context(|| format!("{path}: header"))?;
-        let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
-        let text = column(&["text"]).with_context(|| format!("{path}: no \"text\" column"))?;
-        let label = column(&["label", "category", "intent"])
-            .with_context(|| format!("{path}: no \"label\" (or \"category\") column"))?;
-        let mut out = Vec::new();
-        for (line, record) in reader.records().enumerate() {
-            let record = record.with_context(|| format!("{path}: record {}", line + 1))?;
-            match (record.get(text), record.get(label)) {
-                (Some(t), Some(l)) if !t.trim().is_empty() && !l.trim().is_empty() => {
-                    out.push(Example {
-                        text: t.to_string(),
-                        label: l.trim().to_string(),
-                    })
-                }
-                _ => bail!("{path}: record {} has no text or no label", line + 1),
-            }
-        }
-        out
+        parse_csv(&bytes, path)?
     };
     if examples.is_empty() {
         bail!("{spec}: no examples");
@@ -125,12 +116,39 @@ pub fn load_examples(spec: &str, default_parts: &[&str]) -> anyhow::Result<Vec<E
     Ok(examples)
 }
 
+/// Examples from CSV with a header and `text` and `label` (or `category`,
+/// `intent`) columns; `path` names the file in errors.
+pub fn parse_csv(bytes: &[u8], path: &str) -> anyhow::Result<Vec<Example>> {
+    let mut reader = csv::Reader::from_reader(bytes);
+    let header = reader
+        .headers()
+        .with_context(|| format!("{path}: header"))?;
+    let column = |names: &[&str]| header.iter().position(|h| names.contains(&h.trim()));
+    let text = column(&["text"]).with_context(|| format!("{path}: no \"text\" column"))?;
+    let label = column(&["label", "category", "intent"])
+        .with_context(|| format!("{path}: no \"label\" (or \"category\") column"))?;
+    let mut out = Vec::new();
+    for (line, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{path}: record {}", line + 1))?;
+        match (record.get(text), record.get(label)) {
+            (Some(t), Some(l)) if !t.trim().is_empty() && !l.trim().is_empty() => {
+                out.push(Example {
+                    text: t.to_string(),
+                    label: l.trim().to_string(),
+                })
+            }
+            _ => bail!("{path}: record {} has no text or no label", line + 1),
+        }
+    }
+    Ok(out)
+}
+
 /// A model trained, calibrated and given its threshold, with what was learnt
 /// on the way.
-struct Trained {
-    model: IntentModel,
+pub(crate) struct Trained {
+    pub model: IntentModel,
     /// How the threshold was chosen, for the report.
-    calibration: String,
+    pub calibration: String,
 }
 
 fn options(args: &TrainingArgs, examples: &[Example]) -> Options {
@@ -146,7 +164,10 @@ fn options(args: &TrainingArgs, examples: &[Example]) -> Options {
     }
 }
 
-fn train_calibrated(examples: &[Example], args: &TrainingArgs) -> anyhow::Result<Trained> {
+pub(crate) fn train_calibrated(
+    examples: &[Example],
+    args: &TrainingArgs,
+) -> anyhow::Result<Trained> {
     let options = options(args, examples);
     let validation = match &args.validation {
         Some(spec) => Some(load_examples(spec, &["val", "oos_val"])?),
@@ -261,7 +282,7 @@ fn choose_threshold(model: &IntentModel, validation: &[Example], oos: &str) -> T
 /// The classifier config that carries `model`.
 pub fn classifier_config(model: &IntentModel) -> String {
     serde_json::json!({
-        "model": base64::engine::general_purpose::STANDARD.encode(model.to_bytes())
+        "model": model.to_base64()
     })
     .to_string()
 }

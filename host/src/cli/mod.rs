@@ -9,7 +9,8 @@ mod pack;
 mod plugin;
 
 /// For benchmarks that measure on the same data `eval` reads.
-pub use intents::{inject_typos, load_examples};
+pub use intents::{TrainingArgs, inject_typos, load_examples, parse_csv};
+pub use pack::{BankingBuild, banking_pack_data};
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -183,6 +184,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let storage = Storage::open(&args.data)?;
     let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
     let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
+    let banking_key = key_from(None, &args.data.join("banking.key"), "banking")?;
     let operator_key = key_from(args.operator_key, &args.data.join("operator.key"), "op")?;
     let limits = Limits {
         deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
@@ -207,6 +209,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if demo::seed_pharmacy(&app, &pharmacy_key)? {
         tracing::info!("seeded the pharmacy demo tenant");
+    }
+    if demo::seed_banking(&app, &banking_key)? {
+        tracing::info!("seeded the banking demo tenant");
     }
     // Compile (or load the cached artifacts of) every tenant's plugins now,
     // not on the first customer's message.
@@ -239,6 +244,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("switchyard listening on http://{addr}");
         println!("demo tenant key:  {demo_key}");
         println!("pharmacy key:     {pharmacy_key}");
+        println!("banking key:      {banking_key}");
         println!("operator key:     {operator_key}");
         println!("data directory:   {}", args.data.display());
         axum::serve(listener, api::app(state))
@@ -320,12 +326,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             (app, Some(source))
         }
         None => {
-            if args.tenant != demo::DEMO_TENANT && args.tenant != demo::PHARMACY_TENANT {
-                bail!("without --data only the demo tenants (demo, pharmacy) can be replayed");
-            }
             let app = Switchyard::new(Storage::temporary()?, Runtime::new()?, Limits::default());
-            demo::seed(&app, &new_key("replay"))?;
-            demo::seed_pharmacy(&app, &new_key("replay"))?;
+            let key = new_key("replay");
+            match args.tenant.as_str() {
+                demo::DEMO_TENANT => demo::seed(&app, &key)?,
+                demo::PHARMACY_TENANT => demo::seed_pharmacy(&app, &key)?,
+                demo::BANKING_TENANT => demo::seed_banking(&app, &key)?,
+                _ => bail!(
+                    "without --data only the demo tenants (demo, pharmacy, banking) can be replayed"
+                ),
+            };
             (app, None)
         }
     };

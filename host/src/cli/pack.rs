@@ -1,20 +1,26 @@
 //! `switchyard pack build`: make a knowledge pack's data (its config) from
-//! source files. The pack component itself is embedded in the binary
-//! (`switchyard pack component pharmacy -o pharmacy.wasm` writes it out);
+//! source files. The pack components are embedded in the binary
+//! (`switchyard pack component pharmacy -o pharmacy.wasm` writes one out);
 //! install both with `switchyard plugin push --slot pack`.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use switchyard_sdk::intents::train::Example;
+use switchyard_sdk::playbook::Playbook;
+
+use super::intents::TrainingArgs;
 
 #[derive(Subcommand)]
 pub enum PackCommand {
-    /// Build a pack's data from its sources; prints what was cleaned.
-    Build(BuildArgs),
+    /// Build a pack's data from its sources; prints what went in and what was cleaned.
+    #[command(subcommand)]
+    Build(BuildCommand),
     /// Write a pack's component (.wasm), as embedded in this binary.
     Component {
-        /// Which pack: pharmacy.
+        /// Which pack: pharmacy or banking.
         pack: String,
         /// Where to write the component.
         #[arg(short, long)]
@@ -22,11 +28,18 @@ pub enum PackCommand {
     },
 }
 
+#[derive(Subcommand)]
+pub enum BuildCommand {
+    /// The drug-interaction graph, from the ANSM thesaurus (and the ONC list).
+    Pharmacy(PharmacyArgs),
+    /// The intent model, trained on labelled examples (BANKING77), with the
+    /// playbook: each intent's queue, whether the bot answers it, its scripts.
+    Banking(BankingArgs),
+}
+
 #[derive(Args)]
-pub struct BuildArgs {
-    /// Which pack: pharmacy.
-    pack: String,
-    /// Folder with the sources. For pharmacy: the ANSM files
+pub struct PharmacyArgs {
+    /// Folder with the sources: the ANSM files
     /// `ansm_en_worldvista_interactions_2016.tsv` and
     /// `ansm_en_worldvista_class_members_2016.tsv` (or `interactions.tsv` and
     /// `class_members.tsv`), and optionally the ONC list
@@ -46,26 +59,20 @@ pub struct BuildArgs {
 
 pub fn run(command: PackCommand) -> anyhow::Result<()> {
     match command {
-        PackCommand::Build(args) => build(args),
+        PackCommand::Build(BuildCommand::Pharmacy(args)) => build_pharmacy(args),
+        PackCommand::Build(BuildCommand::Banking(args)) => build_banking(args),
         PackCommand::Component { pack, output } => {
-            check_pack(&pack)?;
-            std::fs::write(&output, crate::demo::PHARMACY_PACK)
+            let component = match pack.as_str() {
+                "pharmacy" => crate::demo::PHARMACY_PACK,
+                "banking" => crate::demo::BANKING_PACK,
+                _ => bail!("unknown pack {pack:?}; this build knows: pharmacy, banking"),
+            };
+            std::fs::write(&output, component)
                 .with_context(|| format!("writing {}", output.display()))?;
-            println!(
-                "wrote {} ({} bytes)",
-                output.display(),
-                crate::demo::PHARMACY_PACK.len()
-            );
+            println!("wrote {} ({} bytes)", output.display(), component.len());
             Ok(())
         }
     }
-}
-
-fn check_pack(pack: &str) -> anyhow::Result<()> {
-    if pack != "pharmacy" {
-        bail!("unknown pack {pack:?}; this build knows: pharmacy");
-    }
-    Ok(())
 }
 
 /// The first of `names` that exists in `dir`.
@@ -77,8 +84,7 @@ fn read(path: &Path) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<()> {
-    check_pack(&args.pack)?;
+fn build_pharmacy(args: PharmacyArgs) -> anyhow::Result<()> {
     let dir = &args.from;
     let interactions = find(dir, &["ansm_en_worldvista_interactions_2016.tsv", "interactions.tsv"])
         .with_context(|| format!("no interaction file (ansm_en_worldvista_interactions_2016.tsv or interactions.tsv) in {}", dir.display()))?;
@@ -97,15 +103,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     )
     .map_err(anyhow::Error::msg)?;
     let json = serde_json::to_string(&graph)?;
-    if json.len() > crate::app::MAX_CONFIG_BYTES {
-        bail!(
-            "the pack's data is {} bytes, above the {} a config may have",
-            json.len(),
-            crate::app::MAX_CONFIG_BYTES
-        );
-    }
-    std::fs::write(&args.output, &json)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    write_pack_data(&args.output, &json)?;
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -151,6 +149,178 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             onc.both_named_by_ansm,
             100.0 * onc.flagged_by_ansm as f64 / onc.both_named_by_ansm.max(1) as f64,
             onc.new_drugs
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BankingArgs {
+    /// Labelled examples (CSV `text,label` or `text,category`, or CLINC150
+    /// JSON), or a folder holding `train.csv` (BANKING77's layout).
+    #[arg(long)]
+    from: PathBuf,
+    /// The playbook (JSON `{"intents": {name: {"queue", "bot", "script": {"en", "zh"}}}}`),
+    /// for example `examples/banking/playbook.json`.
+    #[arg(long)]
+    playbook: PathBuf,
+    /// Where to write the pack's data (its config: the model and the playbook).
+    #[arg(short, long)]
+    output: PathBuf,
+    #[command(flatten)]
+    training: TrainingArgs,
+}
+
+/// Write a pack's config, refusing one the host would refuse to bind.
+fn write_pack_data(output: &Path, json: &str) -> anyhow::Result<()> {
+    check_config_size(json)?;
+    std::fs::write(output, json).with_context(|| format!("writing {}", output.display()))
+}
+
+fn check_config_size(json: &str) -> anyhow::Result<()> {
+    if json.len() > crate::app::MAX_CONFIG_BYTES {
+        bail!(
+            "the pack's data is {} bytes, above the {} a config may have",
+            json.len(),
+            crate::app::MAX_CONFIG_BYTES
+        );
+    }
+    Ok(())
+}
+
+/// A banking pack's data, built and checked, with what went into it.
+pub struct BankingBuild {
+    /// The pack's config (`switchyard_pack_banking::PackData` as JSON).
+    pub json: String,
+    pub examples: usize,
+    pub intents: usize,
+    pub features: usize,
+    pub hidden: usize,
+    pub seconds: f64,
+    /// How temperature and threshold were fitted.
+    pub calibration: String,
+    /// Intents the model names that the playbook has no entry for.
+    pub unscripted: Vec<String>,
+    /// Playbook entries for intents the examples do not have.
+    pub unnamed: Vec<String>,
+}
+
+/// Train the intent model on `examples` and put it beside `playbook` as the
+/// banking pack's data, loaded once by the pack's own code to be sure the
+/// component will accept it. Refused: a playbook entry without a queue or a
+/// script, a playbook that covers none of the intents, data above the
+/// config cap.
+pub fn banking_pack_data(
+    examples: &[Example],
+    playbook: &Playbook,
+    training: &TrainingArgs,
+) -> anyhow::Result<BankingBuild> {
+    playbook.check().map_err(anyhow::Error::msg)?;
+    let started = std::time::Instant::now();
+    let trained = super::intents::train_calibrated(examples, training)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let model = &trained.model;
+    let labels: BTreeSet<&str> = model
+        .labels()
+        .iter()
+        .map(String::as_str)
+        .filter(|l| *l != training.out_of_scope)
+        .collect();
+    let unscripted: Vec<String> = labels
+        .iter()
+        .filter(|l| !playbook.intents.contains_key(**l))
+        .map(|l| l.to_string())
+        .collect();
+    let unnamed: Vec<String> = playbook
+        .intents
+        .keys()
+        .filter(|i| !labels.contains(i.as_str()))
+        .cloned()
+        .collect();
+    if unscripted.len() == labels.len() {
+        bail!(
+            "the playbook has an entry for none of the {} intents of the examples",
+            labels.len()
+        );
+    }
+    let json = serde_json::to_string(&switchyard_pack_banking::PackData {
+        model: model.to_base64(),
+        playbook: playbook.clone(),
+    })?;
+    switchyard_pack_banking::Banking::load(&json).map_err(anyhow::Error::msg)?;
+    check_config_size(&json)?;
+    Ok(BankingBuild {
+        json,
+        examples: examples.len(),
+        intents: labels.len(),
+        features: model.features(),
+        hidden: model.hidden(),
+        seconds,
+        calibration: trained.calibration,
+        unscripted,
+        unnamed,
+    })
+}
+
+fn build_banking(args: BankingArgs) -> anyhow::Result<()> {
+    let examples_path = if args.from.is_dir() {
+        find(&args.from, &["train.csv"])
+            .with_context(|| format!("no train.csv in {}", args.from.display()))?
+    } else {
+        args.from.clone()
+    };
+    let playbook: Playbook = serde_json::from_str(&read(&args.playbook)?)
+        .with_context(|| format!("{}: not a playbook", args.playbook.display()))?;
+    let examples =
+        super::intents::load_examples(&examples_path.to_string_lossy(), &["train", "oos_train"])?;
+    let build = banking_pack_data(&examples, &playbook, &args.training).with_context(|| {
+        format!(
+            "{} with {}",
+            args.playbook.display(),
+            examples_path.display()
+        )
+    })?;
+    write_pack_data(&args.output, &build.json)?;
+
+    println!(
+        "banking pack data: {} ({} bytes)",
+        args.output.display(),
+        build.json.len()
+    );
+    println!(
+        "  model: {} examples, {} intents, {} features, {} hidden units, trained in {:.1} s",
+        build.examples, build.intents, build.features, build.hidden, build.seconds
+    );
+    println!("  {}", build.calibration);
+    let mut queues: BTreeMap<&str, usize> = BTreeMap::new();
+    for entry in playbook.intents.values() {
+        *queues.entry(entry.queue.as_str()).or_default() += 1;
+    }
+    println!(
+        "  playbook: {} intents in {} queues ({}); the bot may answer {}",
+        playbook.intents.len(),
+        queues.len(),
+        queues
+            .iter()
+            .map(|(q, n)| format!("{q} {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        playbook.intents.values().filter(|e| e.bot).count()
+    );
+    if build.unscripted.is_empty() {
+        println!("  every intent the model names has a playbook entry");
+    } else {
+        println!(
+            "  {} intents the model names have no playbook entry (no script; the router's default queue): {}",
+            build.unscripted.len(),
+            build.unscripted.join(", ")
+        );
+    }
+    if !build.unnamed.is_empty() {
+        println!(
+            "  {} playbook entries name intents the examples do not have: {}",
+            build.unnamed.len(),
+            build.unnamed.join(", ")
         );
     }
     Ok(())

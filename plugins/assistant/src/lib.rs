@@ -5,29 +5,20 @@
 //! article's template, else its snippet.
 //!
 //! Config (JSON): `{"scripts": {intent: {"zh", "en"}}, "compliance": {code: {"zh", "en"}},
-//! "handoff": {"zh", "en"}, "max_articles": 3, "min_article_score": 0.2}`.
+//! "handoff": {"zh", "en"}, "max_articles": 3, "min_article_score": 0.2, "pack": "banking"}`.
+//! With `"pack"`, an intent playbook pack supplies the script of an intent
+//! that `scripts` does not have.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use switchyard_sdk::Lang;
+use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
-#[derive(Deserialize)]
-struct Bilingual {
-    zh: String,
-    en: String,
-}
-
-impl Bilingual {
-    fn get(&self, lang: Lang) -> &str {
-        match lang {
-            Lang::Zh => &self.zh,
-            Lang::En => &self.en,
-        }
-    }
-}
+/// A script in Chinese and English.
+type Bilingual = playbook::Script;
 
 #[derive(Deserialize)]
 struct Config {
@@ -42,6 +33,9 @@ struct Config {
     /// Articles scoring below this are not worth the agent's attention.
     #[serde(default = "default_min_article_score")]
     min_article_score: f32,
+    /// An intent playbook pack asked for the scripts `scripts` lacks.
+    #[serde(default)]
+    pack: Option<String>,
 }
 
 fn default_max_articles() -> u32 {
@@ -120,12 +114,15 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
         }
     }
     let intent = turn.intent.as_ref();
-    if let Some((intent, script)) = intent.and_then(|i| config.scripts.get(&i.name).map(|s| (i, s)))
-    {
+    let script = intent.and_then(|i| match config.scripts.get(&i.name) {
+        Some(script) => Some(script.get(lang).to_string()),
+        None => pack_script(config, &i.name, lang),
+    });
+    if let (Some(intent), Some(script)) = (intent, script) {
         suggestions.push(Suggestion {
             kind: SuggestionKind::Reply,
             title: format!("reply: {}", intent.name),
-            text: fill(script.get(lang)),
+            text: fill(&script),
             score: intent.confidence.clamp(0.0, 1.0),
             article_id: None,
         });
@@ -185,6 +182,19 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
         config.handoff.as_ref().map(|h| h.get(lang).to_string())
     };
     Assistance { reply, suggestions }
+}
+
+/// The configured pack's script for `intent`; a pack that is missing or
+/// fails costs the script (logged), never the assistance.
+fn pack_script(config: &Config, intent: &str, lang: Lang) -> Option<String> {
+    let pack = config.pack.as_deref().filter(|_| intent != "unknown")?;
+    match playbook::ask(pack, intent) {
+        Ok(entry) => entry.map(|e| e.script.get(lang).to_string()),
+        Err(e) => {
+            host::log(Level::Warn, &format!("pack {pack}: {e}"));
+            None
+        }
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -268,6 +278,57 @@ mod tests {
             Plugin::assist(t).reply.as_deref(),
             Some("您的订单发货前可在订单页修改地址。")
         );
+    }
+
+    fn playbook_pack(query: &str) -> Result<String, String> {
+        let query: serde_json::Value = serde_json::from_str(query).map_err(|e| e.to_string())?;
+        let intent = query["intent"].as_str().ok_or("no intent")?;
+        let playbook = (intent == "card_arrival").then(|| {
+            serde_json::json!({"queue": "cards", "bot": true,
+                "script": {"en": "Cards arrive by post; track yours in the app.", "zh": "卡片通过邮寄送达，可在应用中查看进度。"}})
+        });
+        Ok(serde_json::json!({"intent": intent, "playbook": playbook}).to_string())
+    }
+
+    #[test]
+    fn a_playbook_pack_supplies_the_scripts_the_config_lacks() {
+        let mut host = MockHost::default();
+        host.packs = vec![("banking".into(), playbook_pack)];
+        testing::install(host);
+        Plugin::init(
+            r#"{"pack": "banking", "max_articles": 0,
+                "scripts": {"refund": {"zh": "退款已受理。", "en": "Your refund is being processed."}}}"#
+                .into(),
+        )
+        .unwrap();
+        let mut t = turn("where is my new card?", RouteTarget::Bot);
+        t.intent = Some(Intent {
+            name: "card_arrival".into(),
+            confidence: 0.9,
+        });
+        assert_eq!(
+            Plugin::assist(t.clone()).reply.as_deref(),
+            Some("Cards arrive by post; track yours in the app.")
+        );
+        t.message.text = "我的新卡到哪了？".into();
+        assert_eq!(
+            Plugin::assist(t.clone()).reply.as_deref(),
+            Some("卡片通过邮寄送达，可在应用中查看进度。")
+        );
+        // The config's own script wins; an intent neither knows gets none.
+        let a = Plugin::assist(turn("refund please", RouteTarget::Bot));
+        assert_eq!(a.reply.as_deref(), Some("Your refund is being processed."));
+        t.intent.as_mut().unwrap().name = "weather".into();
+        assert_eq!(Plugin::assist(t.clone()).reply, None);
+        // Without the pack installed: no script, logged, nothing else lost.
+        testing::install(MockHost::default());
+        t.intent.as_mut().unwrap().name = "card_arrival".into();
+        let a = Plugin::assist(t);
+        assert_eq!(a.reply, None);
+        assert!(testing::with_mock(|m| m
+            .logs
+            .iter()
+            .any(|l| l.contains("banking"))));
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Classify-slot plugin: intent with a calibrated confidence, plus entities
 //! (order numbers, phone numbers, e-mail addresses, amounts).
 //!
-//! One component serves every tenant with its own intents. Two configs (JSON):
+//! One component serves every tenant with its own intents. Three configs (JSON):
 //!
 //! - A trained model: `{"model": "<base64>"}`, as written by
 //!   `switchyard intents train EXAMPLES.csv -o MODEL` (see
 //!   `switchyard_sdk::intents`). For thousands of examples; confidences are
 //!   calibrated on validation data, and a message the model places in its
 //!   out-of-scope class gets the intent "unknown" with confidence 0.
+//! - An industry pack that carries the model: `{"pack": "banking"}`; the pack
+//!   is asked `{"text": ...}` and answers the intent (see the banking pack).
 //! - A small intent set scored at `init` (below):
 //!   `{"intents": [{"name", "keywords": [...], "examples": [...]}],
 //!   "none_score": 0.3, "temperature": 0.08}`.
@@ -84,6 +86,7 @@ const KEYWORD_LIFT: f32 = 0.45;
 thread_local! {
     static MODEL: RefCell<Option<Model>> = const { RefCell::new(None) };
     static TRAINED: RefCell<Option<(TrainedModel, Scratch)>> = const { RefCell::new(None) };
+    static PACK: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 /// `{"model": "<base64>"}`: a model from `switchyard intents train`.
@@ -95,60 +98,118 @@ struct TrainedConfig {
 
 fn load_trained(config: &str) -> Option<Result<TrainedModel, String>> {
     let trained: TrainedConfig = serde_json::from_str(config).ok()?;
-    use base64::Engine;
-    Some(
-        base64::engine::general_purpose::STANDARD
-            .decode(trained.model.trim())
-            .map_err(|e| format!("classifier config: model is not base64: {e}"))
-            .and_then(|bytes| TrainedModel::from_bytes(&bytes))
-            .map_err(|e| format!("classifier config: {e}")),
-    )
+    Some(TrainedModel::from_base64(&trained.model).map_err(|e| format!("classifier config: {e}")))
 }
 
-/// The trained model's answer: the best intent and the runners-up; the
-/// out-of-scope class becomes "unknown" with confidence 0.
-fn classify_trained(
-    model: &TrainedModel,
-    scratch: &mut Scratch,
-    text: &str,
-) -> (Intent, Vec<Intent>) {
-    let predicted = model.predict(text, 6, scratch);
-    // The out-of-scope class on top, or a best answer under the threshold
-    // fitted on validation data: not understood. The in-scope guesses stay
-    // as alternatives for the agent.
-    let understood = predicted.first().is_some_and(|best| model.understood(best));
-    let mut ranked: Vec<Intent> = predicted
-        .iter()
-        .filter(|scored| Some(scored.label) != model.out_of_scope)
-        .map(|scored| Intent {
-            name: model.label(scored.label).to_string(),
-            confidence: scored.confidence,
-        })
-        .collect();
+/// `{"pack": "banking"}`: an industry pack that carries its own model names
+/// the intent (see `switchyard-pack-banking`), so the model ships, and is
+/// swapped, with the pack's scripts and routes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PackConfig {
+    pack: String,
+}
+
+/// What a pack answers to `{"text": ...}` (the fields the classifier reads).
+#[derive(Deserialize)]
+struct PackClassification {
+    intent: String,
+    confidence: f32,
+    understood: bool,
+    #[serde(default)]
+    alternatives: Vec<PackIntent>,
+}
+
+#[derive(Deserialize)]
+struct PackIntent {
+    intent: String,
+    confidence: f32,
+}
+
+/// The best intent and the runners-up; a message not understood (the
+/// out-of-scope class, or under the threshold fitted on validation data)
+/// becomes "unknown" with confidence 0, its in-scope guesses kept as
+/// alternatives for the agent.
+fn best_and_alternatives(understood: bool, mut ranked: Vec<Intent>) -> (Intent, Vec<Intent>) {
     if !understood || ranked.is_empty() {
-        let unknown = Intent {
-            name: "unknown".into(),
-            confidence: 0.0,
-        };
         ranked.truncate(5);
-        return (unknown, ranked);
+        return (unknown(), ranked);
     }
     let best = ranked.remove(0);
     ranked.truncate(5);
     (best, ranked)
 }
 
+fn unknown() -> Intent {
+    Intent {
+        name: "unknown".into(),
+        confidence: 0.0,
+    }
+}
+
+fn classify_trained(
+    model: &TrainedModel,
+    scratch: &mut Scratch,
+    text: &str,
+) -> (Intent, Vec<Intent>) {
+    let ranking = model.rank(text, 6, scratch);
+    let ranked = ranking
+        .intents
+        .iter()
+        .map(|(name, confidence)| Intent {
+            name: name.to_string(),
+            confidence: *confidence,
+        })
+        .collect();
+    best_and_alternatives(ranking.understood, ranked)
+}
+
+/// Ask the pack; a pack that is missing or fails leaves the intent unknown
+/// (logged), which escalates like any message not understood.
+fn classify_by_pack(pack: &str, text: &str) -> (Intent, Vec<Intent>) {
+    let query = serde_json::json!({ "text": text }).to_string();
+    let answer = host::query_pack(pack, &query).and_then(|a| {
+        serde_json::from_str::<PackClassification>(&a).map_err(|e| format!("its answer: {e}"))
+    });
+    match answer {
+        Ok(answer) => {
+            let ranked = std::iter::once(Intent {
+                name: answer.intent,
+                confidence: answer.confidence,
+            })
+            .chain(answer.alternatives.into_iter().map(|a| Intent {
+                name: a.intent,
+                confidence: a.confidence,
+            }))
+            .collect();
+            best_and_alternatives(answer.understood, ranked)
+        }
+        Err(e) => {
+            host::log(Level::Warn, &format!("pack {pack}: {e}"));
+            (unknown(), vec![])
+        }
+    }
+}
+
 pub struct Plugin;
 
 impl switchyard_sdk::classify::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
+        TRAINED.with(|m| *m.borrow_mut() = None);
+        MODEL.with(|m| *m.borrow_mut() = None);
+        PACK.with(|p| *p.borrow_mut() = None);
         if let Some(trained) = load_trained(&config) {
             let model = trained?;
             TRAINED.with(|m| *m.borrow_mut() = Some((model, Scratch::default())));
-            MODEL.with(|m| *m.borrow_mut() = None);
             return Ok(());
         }
-        TRAINED.with(|m| *m.borrow_mut() = None);
+        if let Ok(PackConfig { pack }) = serde_json::from_str(&config) {
+            if pack.trim().is_empty() {
+                return Err("classifier config: \"pack\" names no pack".into());
+            }
+            PACK.with(|p| *p.borrow_mut() = Some(pack));
+            return Ok(());
+        }
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
         let model = Model::train(config)?;
@@ -159,11 +220,19 @@ impl switchyard_sdk::classify::Guest for Plugin {
     fn classify(turn: Turn) -> Classification {
         let text = &turn.message.text;
         let entities = extract_entities(text);
-        let trained = TRAINED.with(|m| {
-            m.borrow_mut()
-                .as_mut()
-                .map(|(model, scratch)| classify_trained(model, scratch, text))
-        });
+        let trained = TRAINED
+            .with(|m| {
+                m.borrow_mut()
+                    .as_mut()
+                    .map(|(model, scratch)| classify_trained(model, scratch, text))
+            })
+            .or_else(|| {
+                PACK.with(|p| {
+                    p.borrow()
+                        .as_deref()
+                        .map(|pack| classify_by_pack(pack, text))
+                })
+            });
         if let Some((intent, alternatives)) = trained {
             return Classification {
                 intent,
@@ -183,10 +252,7 @@ impl switchyard_sdk::classify::Guest for Plugin {
                 }
             }
             None => Classification {
-                intent: Intent {
-                    name: "unknown".into(),
-                    confidence: 0.0,
-                },
+                intent: unknown(),
                 alternatives: vec![],
                 entities,
             },
@@ -621,10 +687,7 @@ mod tests {
             ..Options::default()
         };
         let model = train(&examples, &options).unwrap();
-        use base64::Engine;
-        let config = serde_json::json!({
-            "model": base64::engine::general_purpose::STANDARD.encode(model.to_bytes())
-        });
+        let config = serde_json::json!({ "model": model.to_base64() });
         Plugin::init(config.to_string()).unwrap();
         let c = Plugin::classify(testing::turn("please refund order 2024113012345"));
         assert_eq!(c.intent.name, "refund");
@@ -637,9 +700,7 @@ mod tests {
         // the guess stays as the first alternative.
         let mut strict = model;
         strict.threshold = 1.5;
-        let config = serde_json::json!({
-            "model": base64::engine::general_purpose::STANDARD.encode(strict.to_bytes())
-        });
+        let config = serde_json::json!({ "model": strict.to_base64() });
         Plugin::init(config.to_string()).unwrap();
         let unsure = Plugin::classify(testing::turn("please refund order 2024113012345"));
         assert_eq!(unsure.intent.name, "unknown");
@@ -653,6 +714,51 @@ mod tests {
         // The example-set form still works after a model was loaded.
         demo();
         assert_eq!(intent_of("我要退款").name, "refund");
+    }
+
+    fn banking_pack(query: &str) -> Result<String, String> {
+        let query: serde_json::Value = serde_json::from_str(query).map_err(|e| e.to_string())?;
+        let text = query["text"].as_str().ok_or("text only")?;
+        let (intent, understood) = if text.contains("card") {
+            ("lost_or_stolen_card", true)
+        } else {
+            ("exchange_rate", false)
+        };
+        Ok(
+            serde_json::json!({"intent": intent, "confidence": 0.9, "understood": understood,
+            "alternatives": [{"intent": "compromised_card", "confidence": 0.05}], "playbook": null})
+            .to_string(),
+        )
+    }
+
+    #[test]
+    fn a_pack_that_carries_the_model_names_the_intent() {
+        let mut host = testing::MockHost::default();
+        host.packs = vec![("banking".into(), banking_pack)];
+        testing::install(host);
+        Plugin::init(r#"{"pack": "banking"}"#.into()).unwrap();
+        let c = Plugin::classify(testing::turn("I lost my card, order 2024113012345"));
+        assert_eq!(c.intent.name, "lost_or_stolen_card");
+        assert_eq!(c.intent.confidence, 0.9);
+        assert_eq!(c.alternatives[0].name, "compromised_card");
+        assert_eq!(c.entities[0].kind, "order-id", "entities still come");
+        // Not understood: unknown, the guess kept as the first alternative.
+        let c = Plugin::classify(testing::turn("tell me a joke"));
+        assert_eq!(c.intent.name, "unknown");
+        assert_eq!(c.alternatives[0].name, "exchange_rate");
+        // No such pack: unknown, logged.
+        testing::install(testing::MockHost::default());
+        let c = Plugin::classify(testing::turn("I lost my card"));
+        assert_eq!(c.intent.name, "unknown");
+        assert!(testing::with_mock(|m| m
+            .logs
+            .iter()
+            .any(|l| l.contains("banking"))));
+        assert!(
+            Plugin::init(r#"{"pack": " "}"#.into())
+                .unwrap_err()
+                .contains("names no pack")
+        );
     }
 
     #[test]

@@ -3,12 +3,24 @@
 //! customer tier, and to the least-loaded online agent there who has the
 //! queue's skill and spare capacity.
 //!
-//! Config (JSON): `{"bot_intents": [...], "queues": [{"name", "skill", "intents": [...]}],
-//! "default_queue", "vip_queue", "sensitive_queue"}`; each of the last three names a queue.
+//! Config (JSON): `{"bot_intents": [...], "queues": [{"name", "skill", "intents": [...],
+//! "findings": [...], "min_priority", "urgent"}], "default_queue", "vip_queue",
+//! "sensitive_queue", "pack"}`; each of the queue fields names a queue.
+//!
+//! With `"pack"`, an intent playbook pack (the banking pack) also says which
+//! queue serves an intent and whether the bot may answer it; the config's own
+//! `bot_intents` and queue `intents` come first. The pack names queues, the
+//! tenant's config defines them (skill, priority floor, urgency).
+//!
+//! The queue, in order: a queue listed for one of the message's findings; an
+//! `urgent` queue that serves the intent (a stolen card is blocked by the card
+//! team, whoever the customer is); the sensitive queue for complaints; the VIP
+//! queue; the queue that serves the intent; the default queue.
 
 use std::cell::RefCell;
 
 use serde::Deserialize;
+use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
 #[derive(Deserialize)]
@@ -21,6 +33,9 @@ struct Config {
     vip_queue: Option<String>,
     #[serde(default)]
     sensitive_queue: Option<String>,
+    /// An intent playbook pack asked about intents the config does not place.
+    #[serde(default)]
+    pack: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +50,12 @@ struct QueueSpec {
     /// send an escalated conversation here, before any other rule.
     #[serde(default)]
     findings: Vec<String>,
+    /// Conversations routed here get at least this priority (0-9).
+    #[serde(default)]
+    min_priority: u8,
+    /// The queue's intents come here before the sensitive and VIP rules.
+    #[serde(default)]
+    urgent: bool,
 }
 
 thread_local! {
@@ -58,6 +79,12 @@ impl switchyard_sdk::route::Guest for Plugin {
                 ));
             }
         }
+        if let Some(q) = config.queues.iter().find(|q| q.min_priority > 9) {
+            return Err(format!(
+                "router config: queue {:?} has min_priority {}; priorities run from 0 to 9",
+                q.name, q.min_priority
+            ));
+        }
         CONFIG.with(|c| *c.borrow_mut() = Some(config));
         Ok(())
     }
@@ -79,7 +106,37 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         .map(|e| e.reasons.iter().map(|r| r.code.as_str()).collect())
         .unwrap_or_default();
     let escalate = turn.escalation.as_ref().is_some_and(|e| e.escalate);
-    if !escalate && config.bot_intents.iter().any(|i| i == intent) {
+    let configured_queue = config
+        .queues
+        .iter()
+        .find(|q| q.intents.iter().any(|i| i == intent));
+    let playbook = match &config.pack {
+        Some(pack) if intent != "unknown" => match playbook::ask(pack, intent) {
+            Ok(entry) => entry,
+            Err(e) => {
+                host::log(Level::Warn, &format!("pack {pack}: {e}"));
+                None
+            }
+        },
+        _ => None,
+    };
+    let playbook_queue = playbook.as_ref().and_then(|entry| {
+        let queue = config.queues.iter().find(|q| q.name == entry.queue);
+        if queue.is_none() {
+            host::log(
+                Level::Warn,
+                &format!(
+                    "the pack sends {intent} to queue {:?}, which this router does not define",
+                    entry.queue
+                ),
+            );
+        }
+        queue
+    });
+    let intent_queue = configured_queue.or(playbook_queue);
+    let bot_answers = config.bot_intents.iter().any(|i| i == intent)
+        || (configured_queue.is_none() && playbook.as_ref().is_some_and(|e| e.bot));
+    if !escalate && bot_answers {
         return Route {
             target: RouteTarget::Bot,
             queue: None,
@@ -105,6 +162,7 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         })
         .map(|q| &q.name);
     let queue_name = by_finding
+        .or_else(|| intent_queue.filter(|q| q.urgent).map(|q| &q.name))
         .or_else(|| {
             (reasons.contains(&"sensitive-word") || intent == "complaint")
                 .then_some(config.sensitive_queue.as_ref())
@@ -115,13 +173,7 @@ fn decide(config: &Config, turn: &Turn) -> Route {
                 .then_some(config.vip_queue.as_ref())
                 .flatten()
         })
-        .or_else(|| {
-            config
-                .queues
-                .iter()
-                .find(|q| q.intents.iter().any(|i| i == intent))
-                .map(|q| &q.name)
-        })
+        .or_else(|| intent_queue.map(|q| &q.name))
         .unwrap_or(&config.default_queue);
     let queue = config
         .queues
@@ -144,7 +196,7 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     if reasons.contains(&"repeat-contact") {
         priority += 1;
     }
-    let priority = priority.min(9);
+    let priority = priority.max(queue.min_priority).min(9);
 
     // Keep the customer with the agent already on the conversation while that
     // agent is online and serves the queue; otherwise prefer agents who speak
@@ -330,6 +382,114 @@ mod tests {
         );
         t.message.text = "转人工".into();
         assert_eq!(Plugin::route(t).unwrap().agent.as_deref(), Some("zh-only"));
+    }
+
+    /// A playbook pack as the banking pack answers `{"intent": ...}`.
+    fn playbook_pack(query: &str) -> Result<String, String> {
+        let query: serde_json::Value = serde_json::from_str(query).map_err(|e| e.to_string())?;
+        let intent = query["intent"].as_str().ok_or("no intent")?;
+        let script = serde_json::json!({"en": "script", "zh": "话术"});
+        let playbook = match intent {
+            "lost_or_stolen_card" => {
+                serde_json::json!({"queue": "card-emergency", "bot": false, "script": script})
+            }
+            "exchange_rate" => {
+                serde_json::json!({"queue": "payments", "bot": true, "script": script})
+            }
+            "refund" => serde_json::json!({"queue": "payments", "bot": true, "script": script}),
+            "misplaced" => serde_json::json!({"queue": "nowhere", "bot": false, "script": script}),
+            _ => serde_json::Value::Null,
+        };
+        Ok(serde_json::json!({"intent": intent, "playbook": playbook}).to_string())
+    }
+
+    fn bank(with_pack: bool) {
+        let mut host = MockHost::default();
+        host.agents = vec![
+            agent("card-desk", &["card-emergency"], 4, 0, AgentStatus::Online),
+            agent("pay", &["payments"], 4, 0, AgentStatus::Online),
+            agent("vip-desk", &["vip"], 4, 0, AgentStatus::Online),
+            agent("gen", &["general"], 4, 0, AgentStatus::Online),
+        ];
+        if with_pack {
+            host.packs = vec![("banking".into(), playbook_pack)];
+        }
+        testing::install(host);
+        Plugin::init(
+            r#"{"pack": "banking", "default_queue": "general", "vip_queue": "vip",
+                "queues": [{"name": "general", "skill": "general"}, {"name": "vip", "skill": "vip"},
+                           {"name": "payments", "skill": "payments", "intents": ["refund"]},
+                           {"name": "card-emergency", "skill": "card-emergency", "urgent": true, "min_priority": 8}]}"#
+                .into(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_playbook_pack_places_intents_and_urgent_queues_come_before_vip() {
+        bank(true);
+        let lost = Plugin::route(turn("lost_or_stolen_card", Tier::Standard, &[])).unwrap();
+        assert_eq!(lost.queue.as_deref(), Some("card-emergency"));
+        assert_eq!(lost.agent.as_deref(), Some("card-desk"));
+        assert_eq!(lost.priority, 8, "the queue's floor");
+        let vip_lost = Plugin::route(turn("lost_or_stolen_card", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(
+            vip_lost.queue.as_deref(),
+            Some("card-emergency"),
+            "urgent before VIP"
+        );
+        assert_eq!(vip_lost.priority, 8, "VIP (6) stays under the floor");
+        let mut angry = turn("lost_or_stolen_card", Tier::Vip, &["vip", "anger"]);
+        angry.message.text = "WHERE IS MY MONEY".into();
+        assert_eq!(Plugin::route(angry).unwrap().priority, 8, "6 + 2 for anger");
+
+        // The pack lets the bot answer; once escalated, its queue serves.
+        let rate = Plugin::route(turn("exchange_rate", Tier::Standard, &[])).unwrap();
+        assert_eq!(rate.target, RouteTarget::Bot);
+        let rate =
+            Plugin::route(turn("exchange_rate", Tier::Standard, &["low-confidence"])).unwrap();
+        assert_eq!(rate.queue.as_deref(), Some("payments"));
+        assert_eq!(rate.priority, 3);
+        // A VIP with a non-urgent intent goes to the VIP desk.
+        let rate = Plugin::route(turn("exchange_rate", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(rate.queue.as_deref(), Some("vip"));
+
+        // The tenant's own config comes first: refund is placed by it, so the
+        // pack's "bot" does not apply.
+        let refund = Plugin::route(turn("refund", Tier::Standard, &[])).unwrap();
+        assert_eq!(refund.target, RouteTarget::Agent);
+        assert_eq!(refund.queue.as_deref(), Some("payments"));
+
+        // A queue the router does not define, or an intent the pack does not
+        // know: the default queue; the first is logged.
+        let odd = Plugin::route(turn("misplaced", Tier::Standard, &[])).unwrap();
+        assert_eq!(odd.queue.as_deref(), Some("general"));
+        assert!(
+            testing::with_mock(|m| m.logs.iter().any(|l| l.contains("\"nowhere\""))),
+            "the misplaced queue is logged"
+        );
+        let other = Plugin::route(turn("weather", Tier::Standard, &[])).unwrap();
+        assert_eq!(other.queue.as_deref(), Some("general"));
+    }
+
+    #[test]
+    fn a_missing_pack_costs_its_placement_not_the_route() {
+        bank(false);
+        let lost = Plugin::route(turn("lost_or_stolen_card", Tier::Standard, &[])).unwrap();
+        assert_eq!(lost.queue.as_deref(), Some("general"));
+        assert!(testing::with_mock(|m| m
+            .logs
+            .iter()
+            .any(|l| l.contains("banking"))));
+    }
+
+    #[test]
+    fn a_priority_floor_above_nine_is_refused() {
+        let err = Plugin::init(
+            r#"{"default_queue": "q", "queues": [{"name": "q", "skill": "s", "min_priority": 12}]}"#.into(),
+        )
+        .unwrap_err();
+        assert!(err.contains("min_priority 12"), "{err}");
     }
 
     #[test]

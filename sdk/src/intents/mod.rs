@@ -78,6 +78,15 @@ pub struct Scored {
     pub confidence: f32,
 }
 
+/// What [`IntentModel::rank`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ranking<'a> {
+    /// The best intent is in scope and at least as confident as the threshold.
+    pub understood: bool,
+    /// In-scope intents, best first.
+    pub intents: Vec<(&'a str, f32)>,
+}
+
 /// Buffers for prediction, kept between queries: the feature lists and the
 /// layers are not allocated again for each one (a query still allocates
 /// its word buffers and the ranked list it returns).
@@ -182,6 +191,41 @@ impl IntentModel {
     /// and at least as confident as the threshold.
     pub fn understood(&self, best: &Scored) -> bool {
         Some(best.label) != self.out_of_scope && best.confidence >= self.threshold
+    }
+
+    /// The `top` best in-scope intents of `text` (names and confidences, best
+    /// first), and whether the best counts as understood (see
+    /// [`IntentModel::understood`]). The out-of-scope class is left out of
+    /// the list: its guesses are what an agent wants to see when the model
+    /// did not understand.
+    pub fn rank(&self, text: &str, top: usize, scratch: &mut Scratch) -> Ranking<'_> {
+        let predicted = self.predict(text, top + 1, scratch);
+        let understood = predicted.first().is_some_and(|best| self.understood(best));
+        let mut intents: Vec<(&str, f32)> = predicted
+            .iter()
+            .filter(|scored| Some(scored.label) != self.out_of_scope)
+            .map(|scored| (self.label(scored.label), scored.confidence))
+            .collect();
+        intents.truncate(top);
+        Ranking {
+            understood: understood && !intents.is_empty(),
+            intents,
+        }
+    }
+
+    /// Read a model from base64 (as `{"model": "<base64>"}` configs carry it).
+    pub fn from_base64(text: &str) -> Result<IntentModel, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| format!("the model is not base64: {e}"))?;
+        IntentModel::from_bytes(&bytes)
+    }
+
+    /// The model in base64, for a JSON config.
+    pub fn to_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
     }
 
     /// The model in a compact binary form (little-endian; see `from_bytes`).
