@@ -35,7 +35,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Longest customer message accepted, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 8 * 1024;
 /// Longest plugin configuration accepted, in bytes.
-pub const MAX_CONFIG_BYTES: usize = 4 << 20;
+pub const MAX_CONFIG_BYTES: usize = 8 << 20;
 
 /// A customer message as a channel hands it in.
 #[derive(Clone, Debug)]

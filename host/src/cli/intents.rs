@@ -51,6 +51,19 @@ pub struct TrainingArgs {
     /// Training seed.
     #[arg(long, default_value_t = Options::default().seed)]
     seed: u64,
+    /// Choose the threshold that keeps the most in-scope answers right while
+    /// catching at least this share (0-1) of the validation set's
+    /// out-of-scope queries, instead of the one that maximises in-scope
+    /// accuracy plus out-of-scope recall.
+    #[arg(long, value_parser = share)]
+    min_oos_recall: Option<f64>,
+}
+
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{text:?} is not a share between 0 and 1")),
+    }
 }
 
 impl Default for TrainingArgs {
@@ -62,6 +75,7 @@ impl Default for TrainingArgs {
             hidden: Options::default().hidden,
             epochs: Options::default().epochs,
             seed: Options::default().seed,
+            min_oos_recall: None,
         }
     }
 }
@@ -192,7 +206,7 @@ pub(crate) fn train_calibrated(
         }
     };
     let temperature = train::fit_temperature(&mut model, &validation);
-    let threshold = choose_threshold(&model, &validation, &args.out_of_scope);
+    let threshold = choose_threshold(&model, &validation, &args.out_of_scope, args.min_oos_recall);
     let mut calibration = format!(
         "temperature {temperature:.3} and threshold {:.3} fitted on {} validation examples{}",
         threshold.threshold,
@@ -226,9 +240,16 @@ struct Threshold {
 }
 
 /// The confidence threshold that maximises in-scope accuracy plus
-/// out-of-scope recall on `validation` (0 when it has no out-of-scope
-/// examples: every answer stands).
-fn choose_threshold(model: &IntentModel, validation: &[Example], oos: &str) -> Threshold {
+/// out-of-scope recall on `validation`, or with `min_recall` the one with
+/// the best in-scope accuracy among those that catch at least that share of
+/// the out-of-scope queries (when none does, the one that catches most).
+/// 0 when `validation` has no out-of-scope examples: every answer stands.
+fn choose_threshold(
+    model: &IntentModel,
+    validation: &[Example],
+    oos: &str,
+    min_recall: Option<f64>,
+) -> Threshold {
     let mut scratch = Scratch::default();
     let scored: Vec<(bool, bool, f32, bool)> = validation
         .iter()
@@ -267,8 +288,15 @@ fn choose_threshold(model: &IntentModel, validation: &[Example], oos: &str) -> T
     for step in 0..100 {
         let t = step as f32 / 100.0;
         let (accuracy, recall) = measure(t);
-        if accuracy + recall > best.0 {
-            best = (accuracy + recall, t, accuracy, recall);
+        let merit = match min_recall {
+            None => accuracy + recall,
+            Some(min) if recall >= min => accuracy,
+            // Under the floor: worse than any threshold that reaches it,
+            // and among these the higher recall wins.
+            Some(_) => recall - 2.0,
+        };
+        if merit > best.0 {
+            best = (merit, t, accuracy, recall);
         }
     }
     Threshold {
@@ -538,5 +566,58 @@ mod tests {
             .filter(|(x, y)| x != y)
             .count();
         assert!((1..=8).contains(&changed), "{changed} of 16 words: {a}");
+    }
+
+    fn examples(rows: &[(&str, &str)]) -> Vec<Example> {
+        rows.iter()
+            .map(|(text, label)| Example {
+                text: text.to_string(),
+                label: label.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_floor_on_out_of_scope_recall_moves_the_threshold_up() {
+        let train = examples(&[
+            ("where is my parcel", "track"),
+            ("track my order please", "track"),
+            ("has my package shipped", "track"),
+            ("when will my delivery arrive", "track"),
+            ("I want my money back", "refund"),
+            ("refund this order", "refund"),
+            ("please return my payment", "refund"),
+            ("can I get a refund", "refund"),
+            ("tell me a joke", "oos"),
+            ("what is the weather", "oos"),
+        ]);
+        let validation = examples(&[
+            ("where is my order", "track"),
+            ("has the parcel shipped yet", "track"),
+            ("give me a refund", "refund"),
+            ("I want to return it for money", "refund"),
+            ("sing me a song", "oos"),
+            ("who won the game", "oos"),
+            ("what time is it in paris", "oos"),
+            ("recommend a movie", "oos"),
+        ]);
+        let options = Options {
+            out_of_scope: Some("oos".into()),
+            ..Options::default()
+        };
+        let model = train::train(&train, &options).unwrap();
+        let free = choose_threshold(&model, &validation, "oos", None);
+        let all = choose_threshold(&model, &validation, "oos", Some(1.0));
+        assert!(all.threshold >= free.threshold);
+        assert!(all.out_of_scope_recall >= free.out_of_scope_recall);
+        // Whatever the floor, the recall chosen reaches it when any
+        // threshold does; else it is the best recall there is.
+        let floor = choose_threshold(&model, &validation, "oos", Some(0.5));
+        assert!(
+            floor.out_of_scope_recall >= 0.5 || all.out_of_scope_recall < 0.5,
+            "{} at {}",
+            floor.out_of_scope_recall,
+            floor.threshold
+        );
     }
 }
