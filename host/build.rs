@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem): everything built for wasm32-wasip2.
-const COMPONENTS: [(&str, &str); 10] = [
+const COMPONENTS: [(&str, &str); 11] = [
     ("switchyard-plugin-inspector", "switchyard_plugin_inspector"),
     (
         "switchyard-plugin-classifier",
@@ -26,6 +26,10 @@ const COMPONENTS: [(&str, &str); 10] = [
     (
         "switchyard-fixture-wrong-world",
         "switchyard_fixture_wrong_world",
+    ),
+    (
+        "switchyard-fixture-trapping-pack",
+        "switchyard_fixture_trapping_pack",
     ),
 ];
 

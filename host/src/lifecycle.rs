@@ -390,6 +390,7 @@ impl Switchyard {
             assigned_agent: None,
             knowledge: self.knowledge(tenant)?,
             packs: self.pipeline(tenant)?.packs.clone(),
+            pack_calls: Default::default(),
         };
         Ok(bound.call(context, &turn))
     }

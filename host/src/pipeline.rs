@@ -73,14 +73,34 @@ impl Packs {
     /// for its share of conversations (sticky, as in the pipeline), else the
     /// active one. A shadow pack version is never asked.
     pub fn pick(&self, name: &str, conversation_id: &str) -> Option<&Arc<BoundPlugin>> {
+        self.pick_with_role(name, conversation_id)
+            .map(|(pack, _)| pack)
+    }
+
+    /// [`Packs::pick`], with the role the version plays.
+    pub fn pick_with_role(
+        &self,
+        name: &str,
+        conversation_id: &str,
+    ) -> Option<(&Arc<BoundPlugin>, Role)> {
         let lane = self.by_name.get(name)?;
         if let Some((canary, percent)) = &lane.canary
             && canary_bucket(conversation_id, canary.version_id) < *percent
         {
-            return Some(canary);
+            return Some((canary, Role::Canary));
         }
-        lane.active.as_ref()
+        lane.active.as_ref().map(|active| (active, Role::Active))
     }
+}
+
+/// One question a plugin put to a knowledge pack while a message was
+/// decided: it goes into the decision's trace (after the plugin that asked),
+/// the metrics and the pack version's circuit breaker like a slot call.
+pub struct PackCall {
+    pub pack: Arc<BoundPlugin>,
+    pub role: Role,
+    /// The call's outcome, time and fuel; its output went to the asking plugin.
+    pub result: CallResult,
 }
 
 /// Which version of a lane ran.
@@ -221,6 +241,7 @@ impl Pipeline {
             assigned_agent: inbound.assigned_agent.clone(),
             knowledge,
             packs: self.packs.clone(),
+            pack_calls: Default::default(),
         };
         let mut turn = wit::Turn {
             message: wit::Message {
@@ -466,6 +487,11 @@ impl Run<'_> {
                 result.output = None;
             }
             self.record(slot, plugin, role, &result);
+            // The packs it asked, each as the call it was.
+            let asked: Vec<PackCall> = std::mem::take(&mut *context.pack_calls.lock().unwrap());
+            for call in asked {
+                self.record(Slot::Pack, &call.pack, call.role, &call.result);
+            }
             if let Some(out) = result.output {
                 let stop = done(&out);
                 outputs.push(out);

@@ -206,3 +206,69 @@ fn without_its_pack_the_tenant_still_answers_every_message() {
     assert_eq!(r["route"]["queue"], "general", "{r}");
     assert_eq!(trace_of(&r, "classify")[0]["outcome"], "ok", "{r}");
 }
+
+/// Every pack call is in the decision's trace, after the plugin that asked,
+/// and in the metrics; a pack version that keeps failing is taken out by
+/// its circuit breaker and the previous version answers again.
+#[test]
+fn pack_calls_are_traced_and_counted_and_a_failing_pack_version_is_taken_out() {
+    let env = banking_env();
+    let r = say(&env, "traced", "I lost my card", "standard");
+    let slots: Vec<(&str, &str)> = r["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["slot"].as_str().unwrap(), t["plugin"].as_str().unwrap()))
+        .collect();
+    for asker in ["classifier", "router", "assistant"] {
+        let at = slots.iter().position(|s| s.1 == asker).unwrap();
+        assert_eq!(slots[at + 1], ("pack", "banking"), "{slots:?}");
+    }
+    let first = active_version(&env, BANKING_TENANT, "pack");
+    assert_eq!(trace_of(&r, "pack")[0]["version_id"], first["id"], "{r}");
+
+    // A second version in the pack's lane that traps on messages about
+    // cards (it passes staging: the smoke query does not mention them).
+    let trapping = component("switchyard_fixture_trapping_pack");
+    let (status, body) = env.push_to_lane(
+        BANKING_TENANT,
+        "pack",
+        "banking",
+        "trapping",
+        "1",
+        &trapping,
+        "card",
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_u64().unwrap();
+    env.lifecycle(BANKING_TENANT, "pack", id, "activate");
+    let mut failures = 0;
+    for i in 0..5 {
+        let r = say(&env, &format!("trapped-{i}"), "I lost my card", "standard");
+        let pack = trace_of(&r, "pack");
+        if pack.first().is_some_and(|p| p["outcome"] == "trap") {
+            failures += 1;
+            assert_eq!(pack[0]["version_id"], id, "{r}");
+            assert_eq!(r["intent"]["name"], "unknown", "{r}");
+        }
+    }
+    assert_eq!(
+        failures, 5,
+        "each message's classifier asked the trapping pack"
+    );
+    // The breaker took it out; the first version answers again.
+    assert_eq!(
+        active_version(&env, BANKING_TENANT, "pack")["id"],
+        first["id"]
+    );
+    let r = say(&env, "restored", "I lost my card", "standard");
+    assert_eq!(r["intent"]["name"], "lost_or_stolen_card", "{r}");
+
+    let metrics = env.metrics();
+    for line in [
+        "slot=\"pack\",plugin=\"trapping@1\",outcome=\"trap\"} 5",
+        "switchyard_lifecycle_changes_total{tenant=\"banking\",slot=\"pack\",action=\"breaker\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line}:\n{metrics}");
+    }
+}

@@ -354,14 +354,7 @@ fn the_breaker_takes_a_failing_canary_out_and_the_previous_version_serves() {
         trip["reason"].as_str().unwrap().contains("5 failed calls"),
         "{trip}"
     );
-    let (_, metrics) = env.request(
-        axum::http::Method::GET,
-        "/metrics",
-        Some(OPERATOR_KEY),
-        None,
-        "",
-    );
-    assert!(metrics.as_str().unwrap().contains(
+    assert!(env.metrics().contains(
         "switchyard_lifecycle_changes_total{tenant=\"demo\",slot=\"classify\",action=\"breaker\"} 1"
     ));
 }

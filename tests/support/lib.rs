@@ -153,6 +153,13 @@ impl TestEnv {
         )
     }
 
+    /// The Prometheus text of `/metrics`, read with the operator key.
+    pub fn metrics(&self) -> String {
+        let (status, body) = self.request(Method::GET, "/metrics", Some(OPERATOR_KEY), None, "");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body.as_str().unwrap_or_default().to_string()
+    }
+
     /// A customer message to the demo tenant; panics unless it was accepted.
     pub fn send(&self, conversation: &str, text: &str, customer: &str, tier: &str) -> Value {
         self.send_as(DEMO_KEY, conversation, text, customer, tier)

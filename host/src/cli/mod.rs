@@ -567,7 +567,13 @@ fn summary(r: &MessageRecord) -> String {
         .filter(|t| t.outcome != "ok" && t.outcome != "default")
         .map(|t| format!("{}:{}={}", t.slot, t.plugin, t.outcome))
         .collect();
-    let total: u64 = d.trace.iter().map(|t| t.micros).sum();
+    // A pack's time is inside the time of the plugin that asked it.
+    let total: u64 = d
+        .trace
+        .iter()
+        .filter(|t| t.slot != crate::model::Slot::Pack)
+        .map(|t| t.micros)
+        .sum();
     s += &format!("\n  plugins {total} µs");
     if !failures.is_empty() {
         s += &format!(", failures: {}", failures.join(", "));

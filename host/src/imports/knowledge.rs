@@ -1,6 +1,7 @@
 //! `knowledge`: article search, the plugin's own configuration, knowledge packs.
 
 use crate::bindings::knowledge::{ArticleHit, Host, ReplyTemplate};
+use crate::pipeline::PackCall;
 use crate::runtime::{HostState, Outcome, SlotOutput};
 
 /// Most hits one search returns.
@@ -65,21 +66,27 @@ impl Host for HostState {
                 query.len()
             )));
         }
-        let Some(bound) = call.packs.pick(&pack, &call.conversation_id) else {
+        let Some((bound, role)) = call.packs.pick_with_role(&pack, &call.conversation_id) else {
             return Ok(Err(format!(
                 "no knowledge pack named {pack:?} is installed for this tenant"
             )));
         };
         // The pack runs in its own store under its own limits; its time also
         // counts against the asking plugin's deadline, which keeps ticking.
-        let result = bound.query(&query);
-        Ok(match result.output {
+        let mut result = bound.query(&query);
+        let answer = match result.output.take() {
             Some(SlotOutput::Pack(answer)) if result.outcome == Outcome::Ok => answer,
             _ => Err(format!(
                 "knowledge pack {pack:?} failed: {}: {}",
                 result.outcome.as_str(),
-                result.detail.unwrap_or_default()
+                result.detail.as_deref().unwrap_or_default()
             )),
-        })
+        };
+        call.pack_calls.lock().unwrap().push(PackCall {
+            pack: bound.clone(),
+            role,
+            result,
+        });
+        Ok(answer)
     }
 }

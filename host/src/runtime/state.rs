@@ -2,7 +2,7 @@
 //! network, environment; a frozen clock; seeded randomness), the memory cap,
 //! the per-call budgets, and the context of the message being decided.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::types::Customer;
 use crate::knowledge::KnowledgeIndex;
-use crate::pipeline::Packs;
+use crate::pipeline::{PackCall, Packs};
 use crate::runtime::Limits;
 use crate::storage::Storage;
 
@@ -27,6 +27,9 @@ pub struct CallContext {
     pub knowledge: Arc<KnowledgeIndex>,
     /// The tenant's installed knowledge packs, for `knowledge.query-pack`.
     pub packs: Arc<Packs>,
+    /// The packs asked while deciding this message, in order, for the
+    /// trace, the metrics and the packs' circuit breakers.
+    pub pack_calls: Arc<Mutex<Vec<PackCall>>>,
 }
 
 pub struct HostState {
