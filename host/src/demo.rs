@@ -295,6 +295,17 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
     }
     let tenant = example.id;
     let exists = app.storage.tenant(tenant)?.is_some();
+    // A tenant of that id that seeding did not start is someone's own (an
+    // upgraded host may already have a "banking"): never seed over it.
+    let started_flag = format!("{}-started", example.seeded_flag);
+    if exists && app.storage.meta(&started_flag)?.is_none() {
+        tracing::warn!(
+            tenant,
+            "a tenant with this id exists and is not the example: the example is not seeded"
+        );
+        return Ok(false);
+    }
+    app.storage.put_meta(&started_flag, "1")?;
     let rollouts = app.storage.bindings(tenant)?;
     let has_active = |slot: Slot| {
         rollouts

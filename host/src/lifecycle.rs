@@ -859,7 +859,11 @@ impl Switchyard {
     /// Count failed calls per version; a version past the breaker's threshold
     /// is taken out of service.
     pub(crate) fn observe_calls(&self, tenant: &str, stats: &CallStats) {
-        let failed: Vec<_> = stats.iter().filter(|s| s.outcome != Outcome::Ok).collect();
+        // One failure per version and message: a pack asked by several
+        // plugins of one message counts once, as a slot version does.
+        let mut failed: Vec<_> = stats.iter().filter(|s| s.outcome != Outcome::Ok).collect();
+        failed.sort_by_key(|s| s.version_id);
+        failed.dedup_by_key(|s| s.version_id);
         if failed.is_empty() {
             return;
         }

@@ -35,9 +35,9 @@ pub struct Entry {
     pub script: Script,
 }
 
-/// A reply in both languages the product speaks.
+/// A reply in both languages the product speaks. Other keys are ignored
+/// (assistant configs that carry more stay readable); both texts are required.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[serde(deny_unknown_fields)]
 pub struct Script {
     pub en: String,
     pub zh: String,

@@ -77,10 +77,11 @@ fn a_lost_card_goes_to_the_card_emergency_queue_first_and_routine_questions_to_t
             "{r}"
         );
         assert_eq!(r["ticket"]["department"], "card-security", "{r}");
-        // The pack was asked inside the classifier's, router's and assistant's calls.
+        // The classifier, the router and the assistant each asked the pack.
         for slot in ["classify", "route", "assist"] {
             assert_eq!(trace_of(&r, slot)[0]["outcome"], "ok", "{slot}: {r}");
         }
+        assert_eq!(trace_of(&r, "pack").len(), 3, "{r}");
     }
 
     // A routine question: the bot answers with the pack's script.
@@ -271,4 +272,18 @@ fn pack_calls_are_traced_and_counted_and_a_failing_pack_version_is_taken_out() {
     ] {
         assert!(metrics.contains(line), "{line}:\n{metrics}");
     }
+}
+
+/// An operator's own tenant that happens to be called "banking" (an
+/// upgraded host) is left alone: no demo agents, plugins or key over it.
+#[test]
+fn an_existing_tenant_named_banking_is_not_seeded_over() {
+    let env = TestEnv::demo();
+    let key = env.create_tenant(BANKING_TENANT);
+    assert!(!switchyard::demo::seed_banking(&env.app, BANKING_KEY).unwrap());
+    assert_eq!(env.get("/v1/agents", &key).1, serde_json::json!([]));
+    let (status, _) = env.get("/v1/agents", BANKING_KEY);
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the demo key was not set");
+    let r = env.send_as(&key, "own", "I lost my card", "c1", "standard");
+    assert_eq!(trace_of(&r, "classify")[0]["plugin"], "default", "{r}");
 }

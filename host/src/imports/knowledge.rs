@@ -10,6 +10,9 @@ const MAX_HITS: u32 = 20;
 const MAX_QUERY_BYTES: usize = 2048;
 /// Largest query one plugin may send a pack.
 const MAX_PACK_QUERY_BYTES: usize = 64 * 1024;
+/// Pack calls of one message that go into its trace, metrics and breaker;
+/// a plugin that asks more is still answered, but its record stays bounded.
+const MAX_RECORDED_PACK_CALLS: usize = 16;
 
 impl Host for HostState {
     fn search(&mut self, query: String, limit: u32) -> wasmtime::Result<Vec<ArticleHit>> {
@@ -82,11 +85,14 @@ impl Host for HostState {
                 result.detail.as_deref().unwrap_or_default()
             )),
         };
-        call.pack_calls.lock().unwrap().push(PackCall {
-            pack: bound.clone(),
-            role,
-            result,
-        });
+        let mut recorded = call.pack_calls.lock().unwrap();
+        if recorded.len() < MAX_RECORDED_PACK_CALLS {
+            recorded.push(PackCall {
+                pack: bound.clone(),
+                role,
+                result,
+            });
+        }
         Ok(answer)
     }
 }

@@ -39,6 +39,11 @@ struct Query {
     text: Option<String>,
     #[serde(default)]
     intent: Option<String>,
+    /// Earlier messages, as the inspector sends them: not used (the intent
+    /// is the message's own), accepted so any plugin's query shape works.
+    #[serde(default)]
+    #[allow(dead_code)]
+    context: Vec<String>,
 }
 
 /// The answer to `{"text": ...}`.

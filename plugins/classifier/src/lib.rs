@@ -168,19 +168,39 @@ fn classify_trained(
 /// (logged), which escalates like any message not understood.
 fn classify_by_pack(pack: &str, text: &str) -> (Intent, Vec<Intent>) {
     let query = serde_json::json!({ "text": text }).to_string();
-    let answer = host::query_pack(pack, &query).and_then(|a| {
-        serde_json::from_str::<PackClassification>(&a).map_err(|e| format!("its answer: {e}"))
-    });
+    // What the pack says is checked here, so a pack's bad answer costs the
+    // intent, not this plugin's output (nor its circuit breaker).
+    let sound = |name: &str, confidence: f32| !name.is_empty() && (0.0..=1.0).contains(&confidence);
+    let answer = host::query_pack(pack, &query)
+        .and_then(|a| {
+            serde_json::from_str::<PackClassification>(&a).map_err(|e| format!("its answer: {e}"))
+        })
+        .and_then(|a| {
+            if sound(&a.intent, a.confidence) {
+                Ok(a)
+            } else {
+                Err(format!(
+                    "its answer names intent {:?} at confidence {}",
+                    a.intent, a.confidence
+                ))
+            }
+        });
     match answer {
         Ok(answer) => {
             let ranked = std::iter::once(Intent {
                 name: answer.intent,
                 confidence: answer.confidence,
             })
-            .chain(answer.alternatives.into_iter().map(|a| Intent {
-                name: a.intent,
-                confidence: a.confidence,
-            }))
+            .chain(
+                answer
+                    .alternatives
+                    .into_iter()
+                    .filter(|a| sound(&a.intent, a.confidence))
+                    .map(|a| Intent {
+                        name: a.intent,
+                        confidence: a.confidence,
+                    }),
+            )
             .collect();
             best_and_alternatives(answer.understood, ranked)
         }
@@ -719,6 +739,13 @@ mod tests {
     fn banking_pack(query: &str) -> Result<String, String> {
         let query: serde_json::Value = serde_json::from_str(query).map_err(|e| e.to_string())?;
         let text = query["text"].as_str().ok_or("text only")?;
+        if text.contains("broken") {
+            return Ok(
+                serde_json::json!({"intent": "lost_or_stolen_card", "confidence": 7.5,
+                "understood": true, "alternatives": []})
+                .to_string(),
+            );
+        }
         let (intent, understood) = if text.contains("card") {
             ("lost_or_stolen_card", true)
         } else {
@@ -746,6 +773,16 @@ mod tests {
         let c = Plugin::classify(testing::turn("tell me a joke"));
         assert_eq!(c.intent.name, "unknown");
         assert_eq!(c.alternatives[0].name, "exchange_rate");
+        // A confidence out of range: unknown, logged, nothing invalid passed on.
+        let c = Plugin::classify(testing::turn("broken card"));
+        assert_eq!(
+            (c.intent.name.as_str(), c.intent.confidence),
+            ("unknown", 0.0)
+        );
+        assert!(testing::with_mock(|m| m
+            .logs
+            .iter()
+            .any(|l| l.contains("7.5"))));
         // No such pack: unknown, logged.
         testing::install(testing::MockHost::default());
         let c = Plugin::classify(testing::turn("I lost my card"));

@@ -5,7 +5,8 @@
 //!
 //! Config (JSON): `{"bot_intents": [...], "queues": [{"name", "skill", "intents": [...],
 //! "findings": [...], "min_priority", "urgent"}], "default_queue", "vip_queue",
-//! "sensitive_queue", "pack"}`; each of the queue fields names a queue.
+//! "sensitive_queue", "pack"}`; `default_queue`, `vip_queue` and
+//! `sensitive_queue` each name a queue of `queues`, `pack` a knowledge pack.
 //!
 //! With `"pack"`, an intent playbook pack (the banking pack) also says which
 //! queue serves an intent and whether the bot may answer it; the config's own
@@ -110,8 +111,11 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         .queues
         .iter()
         .find(|q| q.intents.iter().any(|i| i == intent));
+    let placed_by_config =
+        configured_queue.is_some() || config.bot_intents.iter().any(|i| i == intent);
     let playbook = match &config.pack {
-        Some(pack) if intent != "unknown" => match playbook::ask(pack, intent) {
+        Some(pack) if intent != "unknown" && !placed_by_config => match playbook::ask(pack, intent)
+        {
             Ok(entry) => entry,
             Err(e) => {
                 host::log(Level::Warn, &format!("pack {pack}: {e}"));
@@ -134,8 +138,8 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         queue
     });
     let intent_queue = configured_queue.or(playbook_queue);
-    let bot_answers = config.bot_intents.iter().any(|i| i == intent)
-        || (configured_queue.is_none() && playbook.as_ref().is_some_and(|e| e.bot));
+    let bot_answers =
+        config.bot_intents.iter().any(|i| i == intent) || playbook.as_ref().is_some_and(|e| e.bot);
     if !escalate && bot_answers {
         return Route {
             target: RouteTarget::Bot,
@@ -384,10 +388,16 @@ mod tests {
         assert_eq!(Plugin::route(t).unwrap().agent.as_deref(), Some("zh-only"));
     }
 
+    thread_local! {
+        /// Intents the mock pack was asked about.
+        static ASKED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
     /// A playbook pack as the banking pack answers `{"intent": ...}`.
     fn playbook_pack(query: &str) -> Result<String, String> {
         let query: serde_json::Value = serde_json::from_str(query).map_err(|e| e.to_string())?;
         let intent = query["intent"].as_str().ok_or("no intent")?;
+        ASKED.with(|a| a.borrow_mut().push(intent.to_string()));
         let script = serde_json::json!({"en": "script", "zh": "话术"});
         let playbook = match intent {
             "lost_or_stolen_card" => {
@@ -419,7 +429,7 @@ mod tests {
             r#"{"pack": "banking", "default_queue": "general", "vip_queue": "vip",
                 "queues": [{"name": "general", "skill": "general"}, {"name": "vip", "skill": "vip"},
                            {"name": "payments", "skill": "payments", "intents": ["refund"]},
-                           {"name": "card-emergency", "skill": "card-emergency", "urgent": true, "min_priority": 8}]}"#
+                           {"name": "card-emergency", "skill": "card-emergency", "urgent": true, "min_priority": 7}]}"#
                 .into(),
         )
         .unwrap();
@@ -431,17 +441,21 @@ mod tests {
         let lost = Plugin::route(turn("lost_or_stolen_card", Tier::Standard, &[])).unwrap();
         assert_eq!(lost.queue.as_deref(), Some("card-emergency"));
         assert_eq!(lost.agent.as_deref(), Some("card-desk"));
-        assert_eq!(lost.priority, 8, "the queue's floor");
+        assert_eq!(lost.priority, 7, "the queue's floor");
         let vip_lost = Plugin::route(turn("lost_or_stolen_card", Tier::Vip, &["vip"])).unwrap();
         assert_eq!(
             vip_lost.queue.as_deref(),
             Some("card-emergency"),
             "urgent before VIP"
         );
-        assert_eq!(vip_lost.priority, 8, "VIP (6) stays under the floor");
+        assert_eq!(vip_lost.priority, 7, "VIP (6) stays under the floor");
         let mut angry = turn("lost_or_stolen_card", Tier::Vip, &["vip", "anger"]);
         angry.message.text = "WHERE IS MY MONEY".into();
-        assert_eq!(Plugin::route(angry).unwrap().priority, 8, "6 + 2 for anger");
+        assert_eq!(
+            Plugin::route(angry).unwrap().priority,
+            8,
+            "6 + 2 for anger, above the floor"
+        );
 
         // The pack lets the bot answer; once escalated, its queue serves.
         let rate = Plugin::route(turn("exchange_rate", Tier::Standard, &[])).unwrap();
@@ -455,10 +469,12 @@ mod tests {
         assert_eq!(rate.queue.as_deref(), Some("vip"));
 
         // The tenant's own config comes first: refund is placed by it, so the
-        // pack's "bot" does not apply.
+        // pack is not asked and its "bot" does not apply.
+        ASKED.with(|a| a.borrow_mut().clear());
         let refund = Plugin::route(turn("refund", Tier::Standard, &[])).unwrap();
         assert_eq!(refund.target, RouteTarget::Agent);
         assert_eq!(refund.queue.as_deref(), Some("payments"));
+        assert!(ASKED.with(|a| a.borrow().is_empty()));
 
         // A queue the router does not define, or an intent the pack does not
         // know: the default queue; the first is logged.
