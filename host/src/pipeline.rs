@@ -69,20 +69,10 @@ impl Packs {
         }
     }
 
-    /// The version of pack `name` that answers in this conversation: a canary
-    /// for its share of conversations (sticky, as in the pipeline), else the
-    /// active one. A shadow pack version is never asked.
-    pub fn pick(&self, name: &str, conversation_id: &str) -> Option<&Arc<BoundPlugin>> {
-        self.pick_with_role(name, conversation_id)
-            .map(|(pack, _)| pack)
-    }
-
-    /// [`Packs::pick`], with the role the version plays.
-    pub fn pick_with_role(
-        &self,
-        name: &str,
-        conversation_id: &str,
-    ) -> Option<(&Arc<BoundPlugin>, Role)> {
+    /// The version of pack `name` that answers in this conversation, and its
+    /// role: a canary for its share of conversations (sticky, as in the
+    /// pipeline), else the active one. A shadow pack version is never asked.
+    pub fn pick(&self, name: &str, conversation_id: &str) -> Option<(&Arc<BoundPlugin>, Role)> {
         let lane = self.by_name.get(name)?;
         if let Some((canary, percent)) = &lane.canary
             && canary_bucket(conversation_id, canary.version_id) < *percent

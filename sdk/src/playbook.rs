@@ -3,9 +3,11 @@
 //! one beside its intent model (the banking pack), so a vendor ships the
 //! model, the scripts and the routes as one versioned component.
 //!
-//! A playbook pack answers `{"intent": "lost_or_stolen_card"}` with an
-//! [`IntentAnswer`]; the first-party router and assistant ask it through
-//! [`ask`] when their config names the pack.
+//! A playbook pack answers `{"text": "I lost my card"}` with a
+//! [`TextAnswer`] (the intent its model names, and that intent's entry) and
+//! `{"intent": "lost_or_stolen_card"}` with an [`IntentAnswer`]. The
+//! first-party classifier asks through [`classify`], the router and the
+//! assistant through [`ask`], when their config names the pack.
 
 use std::collections::BTreeMap;
 
@@ -81,13 +83,53 @@ pub struct IntentAnswer {
     pub playbook: Option<Entry>,
 }
 
-/// Ask `pack` what to do for `intent`. `Ok(None)`: the pack knows no such
-/// intent. An error: the pack is missing, failed, or answered something else.
+/// A playbook pack's answer to `{"text": message}`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct TextAnswer {
+    /// The best in-scope intent (also when not understood: then it is the
+    /// model's guess).
+    pub intent: String,
+    pub confidence: f32,
+    /// The model places the text in scope with at least its threshold's
+    /// confidence.
+    pub understood: bool,
+    /// The runners-up, best first.
+    #[serde(default)]
+    pub alternatives: Vec<Alternative>,
+    /// The best intent's entry, when understood and the playbook has one.
+    #[serde(default)]
+    pub playbook: Option<Entry>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Alternative {
+    pub intent: String,
+    pub confidence: f32,
+}
+
+/// Ask `pack` what to do for `intent`; `None` when the pack has no entry
+/// for it. A pack that is missing, fails or answers something else costs
+/// the entry and is logged, never the asking plugin's answer.
 #[cfg(feature = "guest")]
-pub fn ask(pack: &str, intent: &str) -> Result<Option<Entry>, String> {
-    let query = serde_json::json!({ "intent": intent }).to_string();
-    let answer = crate::host::query_pack(pack, &query)?;
-    let answer: IntentAnswer = serde_json::from_str(&answer)
-        .map_err(|e| format!("pack {pack:?} answered no playbook entry: {e}"))?;
-    Ok(answer.playbook)
+pub fn ask(pack: &str, intent: &str) -> Option<Entry> {
+    query::<IntentAnswer>(pack, &serde_json::json!({ "intent": intent }))
+        .and_then(|answer| answer.playbook)
+}
+
+/// Ask `pack` about a customer's message; `None` (logged) as for [`ask`].
+#[cfg(feature = "guest")]
+pub fn classify(pack: &str, text: &str) -> Option<TextAnswer> {
+    query(pack, &serde_json::json!({ "text": text }))
+}
+
+#[cfg(feature = "guest")]
+fn query<T: serde::de::DeserializeOwned>(pack: &str, query: &serde_json::Value) -> Option<T> {
+    let answer = crate::host::query_pack(pack, &query.to_string()).and_then(|answer| {
+        serde_json::from_str(&answer).map_err(|e| format!("its answer does not fit: {e}"))
+    });
+    answer
+        .map_err(|e| {
+            crate::host::log(crate::types::Level::Warn, &format!("pack {pack}: {e}"));
+        })
+        .ok()
 }

@@ -14,7 +14,6 @@
 //! Skips with a message when `../shared/data` is absent.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use switchyard::cli::{TrainingArgs, banking_pack_data, load_examples};
@@ -25,17 +24,9 @@ use switchyard_sdk::playbook::Playbook;
 const BANKING_KEY: &str = "banking-bench-key";
 
 fn main() {
-    let dir = std::env::var_os("SWITCHYARD_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join("intents/banking77");
-    if !dir.exists() {
-        println!(
-            "SKIPPED: no BANKING77 at {} (set SWITCHYARD_SHARED_DATA to the shared/data folder)",
-            dir.display()
-        );
+    let Some(dir) = switchyard_e2e::shared_data("intents/banking77", "test.csv") else {
         return;
-    }
+    };
     let train = load_examples(dir.join("train.csv").to_str().unwrap(), &[]).unwrap();
     let test = load_examples(dir.join("test.csv").to_str().unwrap(), &[]).unwrap();
     let playbook: Playbook =
@@ -175,7 +166,7 @@ fn main() {
 
     // The pack asked directly, as the host runs it for a plugin.
     let pipeline = env.app.pipeline(BANKING_TENANT).unwrap();
-    let pack = pipeline.packs.pick("banking", "bench").unwrap();
+    let (pack, _) = pipeline.packs.pick("banking", "bench").unwrap();
     let text_queries: Vec<String> = test
         .iter()
         .map(|e| serde_json::json!({"text": e.text}).to_string())

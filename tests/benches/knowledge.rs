@@ -14,7 +14,6 @@
 //! Skips with a message when `../shared/data` is absent.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -27,17 +26,9 @@ use switchyard::model::Article;
 const ARTICLE_EXAMPLES: usize = 10;
 
 fn main() {
-    let dir = std::env::var_os("SWITCHYARD_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join("intents/banking77");
-    if !dir.exists() {
-        println!(
-            "SKIPPED: no BANKING77 at {} (set SWITCHYARD_SHARED_DATA to the shared/data folder)",
-            dir.display()
-        );
+    let Some(dir) = switchyard_e2e::shared_data("intents/banking77", "test.csv") else {
         return;
-    }
+    };
     let train = load_examples(dir.join("train.csv").to_str().unwrap(), &[]).unwrap();
     let test = load_examples(dir.join("test.csv").to_str().unwrap(), &[]).unwrap();
 

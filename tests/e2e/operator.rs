@@ -58,3 +58,49 @@ fn uploading_the_same_component_twice_stores_it_once() {
         "key hashes never leave the server"
     );
 }
+
+/// A plugin config may be up to 8 MiB (a CLINC150 intent model is 6.0 MB):
+/// a 6 MB one is staged and answers; one byte over the cap is refused with
+/// the cap named, and nothing is staged.
+#[test]
+fn configs_up_to_eight_mib_are_staged_and_larger_ones_refused() {
+    let env = TestEnv::demo();
+    let inspector = switchyard_e2e::component("switchyard_plugin_inspector");
+    let padded = |len: usize| {
+        let config = r#"{"sensitive": [{"word": "regulator", "code": "regulator", "severity": "critical"}]}"#;
+        format!("{config}{}", " ".repeat(len - config.len()))
+    };
+    let (status, body) = env.push(
+        "demo",
+        "inspect",
+        "inspector",
+        "big",
+        &inspector,
+        &padded(6_000_000),
+    );
+    assert_eq!(status, 201, "{body}");
+    env.lifecycle("demo", "inspect", body["id"].as_u64().unwrap(), "activate");
+    let r = env.send("big", "I will write to the regulator", "u", "standard");
+    assert_eq!(r["findings"][0]["code"], "regulator", "{r}");
+
+    let before = switchyard_e2e::active_version(&env, "demo", "inspect");
+    let (status, body) = env.push(
+        "demo",
+        "inspect",
+        "inspector",
+        "too-big",
+        &inspector,
+        &padded((8 << 20) + 1),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.to_string().contains("8388608 bytes"), "{body}");
+    let (_, rollout) = env.get("/v1/tenants/demo/slots/inspect", OPERATOR_KEY);
+    assert!(
+        !rollout.to_string().contains("too-big"),
+        "nothing staged: {rollout}"
+    );
+    assert_eq!(
+        switchyard_e2e::active_version(&env, "demo", "inspect")["id"],
+        before["id"]
+    );
+}

@@ -3,8 +3,6 @@
 //! with the finding attached, packs hot-swap like any plugin, and, when the
 //! shared data is there, the real interaction graph runs in the real host.
 
-use std::path::PathBuf;
-
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard::demo::{PHARMACY_PACK, PHARMACY_TENANT};
@@ -228,30 +226,13 @@ fn a_missing_pack_costs_only_its_findings() {
     assert_eq!(inspect[0]["outcome"], "ok", "{r}");
 }
 
-fn shared_ddi() -> Option<PathBuf> {
-    let dir = std::env::var_os("SWITCHYARD_SHARED_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
-        .join("ddi");
-    if dir
-        .join("ansm_en_worldvista_interactions_2016.tsv")
-        .is_file()
-    {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: no shared interaction data at {} (set SWITCHYARD_SHARED_DATA to the shared/data folder)",
-            dir.display()
-        );
-        None
-    }
-}
-
 /// The real graph as the pack's config, in the real host: the customer's
 /// questions over HTTP, and every ONC pair asked of the installed pack.
 #[test]
 fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
-    let Some(dir) = shared_ddi() else { return };
+    let Some(dir) = shared_data("ddi", "ansm_en_worldvista_interactions_2016.tsv") else {
+        return;
+    };
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let onc = read("onc_high_priority_pairs_mapped.dsv");
     let (graph, _) = switchyard_pack_pharmacy::graph::build(
@@ -282,7 +263,8 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
     let pack = pipeline
         .packs
         .pick("pharmacy", "any")
-        .expect("the pack is installed");
+        .expect("the pack is installed")
+        .0;
     let micros = std::cell::RefCell::new(Vec::new());
     let ask = |query: Value| -> Value {
         let result = pack.query(&query.to_string());

@@ -323,6 +323,27 @@ pub fn active_version(env: &TestEnv, tenant: &str, slot: &str) -> Value {
         .clone()
 }
 
+/// `folder` of the shared data (`SWITCHYARD_SHARED_DATA`, else
+/// `../shared/data` beside the checkout) when it holds `file`; otherwise
+/// `None`, after saying on stderr what was skipped and how to provide it.
+pub fn shared_data(folder: &str, file: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("SWITCHYARD_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data")
+        })
+        .join(folder);
+    if dir.join(file).is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: no {file} in {} (set SWITCHYARD_SHARED_DATA to the shared/data folder)",
+            dir.display()
+        );
+        None
+    }
+}
+
 /// A compiled test component by file stem (see host/build.rs).
 pub fn component(stem: &str) -> Vec<u8> {
     let path = format!("{}/{stem}.wasm", switchyard::demo::COMPONENT_DIR);

@@ -69,7 +69,7 @@ impl Host for HostState {
                 query.len()
             )));
         }
-        let Some((bound, role)) = call.packs.pick_with_role(&pack, &call.conversation_id) else {
+        let Some((bound, role)) = call.packs.pick(&pack, &call.conversation_id) else {
             return Ok(Err(format!(
                 "no knowledge pack named {pack:?} is installed for this tenant"
             )));

@@ -188,13 +188,7 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
 /// fails costs the script (logged), never the assistance.
 fn pack_script(config: &Config, intent: &str, lang: Lang) -> Option<String> {
     let pack = config.pack.as_deref().filter(|_| intent != "unknown")?;
-    match playbook::ask(pack, intent) {
-        Ok(entry) => entry.map(|e| e.script.get(lang).to_string()),
-        Err(e) => {
-            host::log(Level::Warn, &format!("pack {pack}: {e}"));
-            None
-        }
-    }
+    playbook::ask(pack, intent).map(|e| e.script.get(lang).to_string())
 }
 
 #[cfg(target_arch = "wasm32")]

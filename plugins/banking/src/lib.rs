@@ -10,7 +10,7 @@
 //! Queries (JSON), one of:
 //! - `{"text": "I lost my card"}`: the intent, its confidence, whether it is
 //!   understood (the model's threshold), up to five alternatives, and the
-//!   intent's playbook entry; see [`TextAnswer`].
+//!   intent's playbook entry; see [`switchyard_sdk::playbook::TextAnswer`].
 //! - `{"intent": "lost_or_stolen_card"}`: the playbook entry alone (no model
 //!   run); see [`switchyard_sdk::playbook::IntentAnswer`].
 
@@ -18,7 +18,7 @@ use std::cell::RefCell;
 
 use serde::{Deserialize, Serialize};
 use switchyard_sdk::intents::{IntentModel, Scratch};
-use switchyard_sdk::playbook::{Entry, IntentAnswer, Playbook};
+use switchyard_sdk::playbook::{Alternative, IntentAnswer, Playbook, TextAnswer};
 
 /// Alternatives a text answer lists after the best intent.
 const ALTERNATIVES: usize = 5;
@@ -39,32 +39,10 @@ struct Query {
     text: Option<String>,
     #[serde(default)]
     intent: Option<String>,
-    /// Earlier messages, as the inspector sends them: not used (the intent
-    /// is the message's own), accepted so any plugin's query shape works.
-    #[serde(default)]
-    #[allow(dead_code)]
-    context: Vec<String>,
-}
-
-/// The answer to `{"text": ...}`.
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-pub struct TextAnswer {
-    /// The best in-scope intent (also when not understood: then it is the
-    /// model's guess).
-    pub intent: String,
-    pub confidence: f32,
-    /// The model places the text in scope with at least its threshold's
-    /// confidence.
-    pub understood: bool,
-    pub alternatives: Vec<Alternative>,
-    /// The best intent's entry, when understood and the playbook has one.
-    pub playbook: Option<Entry>,
-}
-
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
-pub struct Alternative {
-    pub intent: String,
-    pub confidence: f32,
+    /// Earlier messages, as the inspector sends them: skipped unread (the
+    /// intent is the message's own), accepted so any plugin's query shape works.
+    #[serde(default, rename = "context")]
+    _context: Option<serde::de::IgnoredAny>,
 }
 
 /// A loaded pack.
@@ -86,14 +64,6 @@ impl Banking {
             playbook: data.playbook,
             scratch: Scratch::default(),
         })
-    }
-
-    pub fn model(&self) -> &IntentModel {
-        &self.model
-    }
-
-    pub fn playbook(&self) -> &Playbook {
-        &self.playbook
     }
 
     /// What the pack says about a customer's message.
@@ -165,7 +135,7 @@ switchyard_sdk::pack::export!(Plugin);
 mod tests {
     use super::*;
     use switchyard_sdk::intents::train::{Example, Options, train};
-    use switchyard_sdk::playbook::Script;
+    use switchyard_sdk::playbook::{Entry, Script};
 
     fn data() -> String {
         let rows = [
@@ -243,6 +213,14 @@ mod tests {
         assert_eq!(answer.playbook, None);
         let answer: TextAnswer =
             serde_json::from_str(&pack.query_json(r#"{"text": "card stolen"}"#).unwrap()).unwrap();
+        assert_eq!(answer.intent, "lost_or_stolen_card");
+        // The inspector's shape: the context is accepted and not read.
+        let answer: TextAnswer = serde_json::from_str(
+            &pack
+                .query_json(r#"{"text": "card stolen", "context": ["hello", "wait"]}"#)
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(answer.intent, "lost_or_stolen_card");
         for bad in [
             "{}",

@@ -27,6 +27,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use switchyard_sdk::intents::{IntentModel as TrainedModel, Scratch};
+use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
 #[derive(Deserialize)]
@@ -83,10 +84,15 @@ struct Model {
 /// Weight of a keyword hit added to an intent's similarity.
 const KEYWORD_LIFT: f32 = 0.45;
 
+/// What `init` loaded: one of the three configs.
+enum Loaded {
+    Trained(TrainedModel, Scratch),
+    Pack(String),
+    Examples(Model),
+}
+
 thread_local! {
-    static MODEL: RefCell<Option<Model>> = const { RefCell::new(None) };
-    static TRAINED: RefCell<Option<(TrainedModel, Scratch)>> = const { RefCell::new(None) };
-    static PACK: RefCell<Option<String>> = const { RefCell::new(None) };
+    static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
 }
 
 /// `{"model": "<base64>"}`: a model from `switchyard intents train`.
@@ -108,22 +114,6 @@ fn load_trained(config: &str) -> Option<Result<TrainedModel, String>> {
 #[serde(deny_unknown_fields)]
 struct PackConfig {
     pack: String,
-}
-
-/// What a pack answers to `{"text": ...}` (the fields the classifier reads).
-#[derive(Deserialize)]
-struct PackClassification {
-    intent: String,
-    confidence: f32,
-    understood: bool,
-    #[serde(default)]
-    alternatives: Vec<PackIntent>,
-}
-
-#[derive(Deserialize)]
-struct PackIntent {
-    intent: String,
-    confidence: f32,
 }
 
 /// The best intent and the runners-up; a message not understood (the
@@ -167,116 +157,80 @@ fn classify_trained(
 /// Ask the pack; a pack that is missing or fails leaves the intent unknown
 /// (logged), which escalates like any message not understood.
 fn classify_by_pack(pack: &str, text: &str) -> (Intent, Vec<Intent>) {
-    let query = serde_json::json!({ "text": text }).to_string();
+    let Some(answer) = playbook::classify(pack, text) else {
+        return (unknown(), vec![]);
+    };
     // What the pack says is checked here, so a pack's bad answer costs the
     // intent, not this plugin's output (nor its circuit breaker).
     let sound = |name: &str, confidence: f32| !name.is_empty() && (0.0..=1.0).contains(&confidence);
-    let answer = host::query_pack(pack, &query)
-        .and_then(|a| {
-            serde_json::from_str::<PackClassification>(&a).map_err(|e| format!("its answer: {e}"))
-        })
-        .and_then(|a| {
-            if sound(&a.intent, a.confidence) {
-                Ok(a)
-            } else {
-                Err(format!(
-                    "its answer names intent {:?} at confidence {}",
-                    a.intent, a.confidence
-                ))
-            }
-        });
-    match answer {
-        Ok(answer) => {
-            let ranked = std::iter::once(Intent {
-                name: answer.intent,
-                confidence: answer.confidence,
-            })
-            .chain(
-                answer
-                    .alternatives
-                    .into_iter()
-                    .filter(|a| sound(&a.intent, a.confidence))
-                    .map(|a| Intent {
-                        name: a.intent,
-                        confidence: a.confidence,
-                    }),
-            )
-            .collect();
-            best_and_alternatives(answer.understood, ranked)
-        }
-        Err(e) => {
-            host::log(Level::Warn, &format!("pack {pack}: {e}"));
-            (unknown(), vec![])
-        }
+    if !sound(&answer.intent, answer.confidence) {
+        host::log(
+            Level::Warn,
+            &format!(
+                "pack {pack}: its answer names intent {:?} at confidence {}",
+                answer.intent, answer.confidence
+            ),
+        );
+        return (unknown(), vec![]);
     }
+    let ranked = std::iter::once(Intent {
+        name: answer.intent,
+        confidence: answer.confidence,
+    })
+    .chain(
+        answer
+            .alternatives
+            .into_iter()
+            .filter(|a| sound(&a.intent, a.confidence))
+            .map(|a| Intent {
+                name: a.intent,
+                confidence: a.confidence,
+            }),
+    )
+    .collect();
+    best_and_alternatives(answer.understood, ranked)
 }
 
 pub struct Plugin;
 
 impl switchyard_sdk::classify::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
-        TRAINED.with(|m| *m.borrow_mut() = None);
-        MODEL.with(|m| *m.borrow_mut() = None);
-        PACK.with(|p| *p.borrow_mut() = None);
-        if let Some(trained) = load_trained(&config) {
-            let model = trained?;
-            TRAINED.with(|m| *m.borrow_mut() = Some((model, Scratch::default())));
-            return Ok(());
-        }
-        if let Ok(PackConfig { pack }) = serde_json::from_str(&config) {
+        LOADED.with(|l| *l.borrow_mut() = None);
+        let loaded = if let Some(trained) = load_trained(&config) {
+            Loaded::Trained(trained?, Scratch::default())
+        } else if let Ok(PackConfig { pack }) = serde_json::from_str(&config) {
             if pack.trim().is_empty() {
                 return Err("classifier config: \"pack\" names no pack".into());
             }
-            PACK.with(|p| *p.borrow_mut() = Some(pack));
-            return Ok(());
-        }
-        let config: Config =
-            serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
-        let model = Model::train(config)?;
-        MODEL.with(|m| *m.borrow_mut() = Some(model));
+            Loaded::Pack(pack)
+        } else {
+            let config: Config =
+                serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
+            Loaded::Examples(Model::train(config)?)
+        };
+        LOADED.with(|l| *l.borrow_mut() = Some(loaded));
         Ok(())
     }
 
     fn classify(turn: Turn) -> Classification {
         let text = &turn.message.text;
         let entities = extract_entities(text);
-        let trained = TRAINED
-            .with(|m| {
-                m.borrow_mut()
-                    .as_mut()
-                    .map(|(model, scratch)| classify_trained(model, scratch, text))
-            })
-            .or_else(|| {
-                PACK.with(|p| {
-                    p.borrow()
-                        .as_deref()
-                        .map(|pack| classify_by_pack(pack, text))
-                })
-            });
-        if let Some((intent, alternatives)) = trained {
-            return Classification {
-                intent,
-                alternatives,
-                entities,
-            };
-        }
-        MODEL.with(|m| match &*m.borrow() {
-            Some(model) => {
+        let (intent, alternatives) = LOADED.with(|l| match l.borrow_mut().as_mut() {
+            Some(Loaded::Trained(model, scratch)) => classify_trained(model, scratch, text),
+            Some(Loaded::Pack(pack)) => classify_by_pack(pack, text),
+            Some(Loaded::Examples(model)) => {
                 let mut ranked = model.rank(text);
                 let best = ranked.remove(0);
                 ranked.truncate(5);
-                Classification {
-                    intent: best,
-                    alternatives: ranked,
-                    entities,
-                }
+                (best, ranked)
             }
-            None => Classification {
-                intent: unknown(),
-                alternatives: vec![],
-                entities,
-            },
-        })
+            None => (unknown(), vec![]),
+        });
+        Classification {
+            intent,
+            alternatives,
+            entities,
+        }
     }
 }
 

@@ -114,14 +114,7 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     let placed_by_config =
         configured_queue.is_some() || config.bot_intents.iter().any(|i| i == intent);
     let playbook = match &config.pack {
-        Some(pack) if intent != "unknown" && !placed_by_config => match playbook::ask(pack, intent)
-        {
-            Ok(entry) => entry,
-            Err(e) => {
-                host::log(Level::Warn, &format!("pack {pack}: {e}"));
-                None
-            }
-        },
+        Some(pack) if intent != "unknown" && !placed_by_config => playbook::ask(pack, intent),
         _ => None,
     };
     let playbook_queue = playbook.as_ref().and_then(|entry| {
