@@ -195,6 +195,7 @@ pub struct BankingBuild {
     pub examples: usize,
     pub intents: usize,
     pub features: usize,
+    pub members: usize,
     pub hidden: usize,
     pub seconds: f64,
     /// How temperature and threshold were fitted.
@@ -251,9 +252,10 @@ pub fn banking_pack_data(
     check_config_size(&json)?;
     Ok(BankingBuild {
         json,
-        examples: examples.len(),
+        examples: trained.examples,
         intents: labels.len(),
         features: model.features(),
+        members: model.members(),
         hidden: model.hidden(),
         seconds,
         calibration: trained.calibration,
@@ -288,8 +290,8 @@ fn build_banking(args: BankingArgs) -> anyhow::Result<()> {
         build.json.len()
     );
     println!(
-        "  model: {} examples, {} intents, {} features, {} hidden units, trained in {:.1} s",
-        build.examples, build.intents, build.features, build.hidden, build.seconds
+        "  model: {} examples, {} intents, {} features, {} members of {} hidden units, trained in {:.1} s",
+        build.examples, build.intents, build.features, build.members, build.hidden, build.seconds
     );
     println!("  {}", build.calibration);
     let mut queues: BTreeMap<&str, usize> = BTreeMap::new();

@@ -86,7 +86,7 @@ const KEYWORD_LIFT: f32 = 0.45;
 
 /// What `init` loaded: one of the three configs.
 enum Loaded {
-    Trained(TrainedModel, Scratch),
+    Trained(TrainedModel, Box<Scratch>),
     Pack(String),
     Examples(Model),
 }
@@ -197,7 +197,7 @@ impl switchyard_sdk::classify::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
         LOADED.with(|l| *l.borrow_mut() = None);
         let loaded = if let Some(trained) = load_trained(&config) {
-            Loaded::Trained(trained?, Scratch::default())
+            Loaded::Trained(trained?, Box::default())
         } else if let Ok(PackConfig { pack }) = serde_json::from_str(&config) {
             if pack.trim().is_empty() {
                 return Err("classifier config: \"pack\" names no pack".into());
@@ -639,6 +639,7 @@ mod tests {
 
     #[test]
     fn a_trained_model_is_loaded_from_its_config() {
+        use switchyard_sdk::intents::Threshold;
         use switchyard_sdk::intents::train::{Example, Options, train};
         let examples: Vec<Example> = [
             ("where is my parcel", "track"),
@@ -670,16 +671,18 @@ mod tests {
         let joke = Plugin::classify(testing::turn("tell me a joke"));
         assert_eq!(joke.intent.name, "unknown");
         assert_eq!(joke.intent.confidence, 0.0);
-        // An answer under the model's threshold is not understood either;
-        // the guess stays as the first alternative.
+        // An answer under the model's threshold is not understood either,
+        // whichever kind it is; the guess stays as the first alternative.
         let mut strict = model;
-        strict.threshold = 1.5;
-        let config = serde_json::json!({ "model": strict.to_base64() });
-        Plugin::init(config.to_string()).unwrap();
-        let unsure = Plugin::classify(testing::turn("please refund order 2024113012345"));
-        assert_eq!(unsure.intent.name, "unknown");
-        assert_eq!(unsure.intent.confidence, 0.0);
-        assert_eq!(unsure.alternatives[0].name, "refund");
+        for threshold in [Threshold::Evidence(1e6), Threshold::Confidence(1.5)] {
+            strict.threshold = threshold;
+            let config = serde_json::json!({ "model": strict.to_base64() });
+            Plugin::init(config.to_string()).unwrap();
+            let unsure = Plugin::classify(testing::turn("please refund order 2024113012345"));
+            assert_eq!(unsure.intent.name, "unknown", "{threshold:?}");
+            assert_eq!(unsure.intent.confidence, 0.0);
+            assert_eq!(unsure.alternatives[0].name, "refund");
+        }
 
         let damaged = serde_json::json!({"model": "U1lJTQ=="}).to_string();
         assert!(Plugin::init(damaged).unwrap_err().contains("cut short"));

@@ -6,10 +6,18 @@
 //! config, so one component serves every tenant with its own model. The same
 //! code predicts natively and in WebAssembly.
 //!
+//! A model is an ensemble: several small networks trained apart on the same
+//! features, whose scores are averaged. Averaged scores are the scores of one
+//! wider network whose hidden layer is the members' side by side, so that is
+//! how it is stored and run.
+//!
 //! Confidences are softmax probabilities divided by a temperature fitted on
-//! validation data, so a threshold on them means something: a query unlike
-//! anything the model was trained on gets a low confidence. A model trained
-//! with an out-of-scope label treats that label as "none of the intents".
+//! validation data. Whether an answer counts as understood is decided on the
+//! *evidence*: the best intent's averaged score before the softmax. A query
+//! unlike anything the model was trained on matches no intent's features
+//! strongly, whatever share of a small total the softmax gives the best one.
+//! A model trained with an out-of-scope label treats that label as "none of
+//! the intents".
 
 pub mod features;
 pub mod train;
@@ -19,9 +27,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use features::Block;
 
-/// Format marker and version of [`IntentModel::to_bytes`].
+/// Format marker and version of [`IntentModel::to_bytes`]. Format 1 (one
+/// network, a threshold on confidence) is still read.
 const MAGIC: &[u8; 4] = b"SYIM";
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 
 /// Keys are already FNV hashes: mixing them once more (a multiply and a
 /// shift) is all a hash table needs; SipHash's defence against chosen keys
@@ -46,12 +55,27 @@ impl Hasher for PremixedHasher {
 
 pub(crate) type FeatureRows = HashMap<u64, (u32, f32), BuildHasherDefault<PremixedHasher>>;
 
+/// When a prediction counts as understood (besides not naming the
+/// out-of-scope class).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Threshold {
+    /// Every answer stands.
+    None,
+    /// The best intent's confidence must reach this (format-1 models).
+    Confidence(f32),
+    /// The evidence ([`Prediction::evidence`]) must reach this.
+    Evidence(f32),
+}
+
 /// A trained model, ready to predict.
 pub struct IntentModel {
     labels: Vec<String>,
     /// Feature hash -> (row, idf).
     rows: FeatureRows,
+    /// Hidden units of all members together.
     hidden: usize,
+    /// Networks averaged (their hidden units side by side).
+    members: usize,
     /// Input weights, one row of `hidden` per feature, quantised to i8 with a
     /// scale per row: a quarter of the size of f32.
     embed: Vec<i8>,
@@ -64,9 +88,9 @@ pub struct IntentModel {
     output_bias: Vec<f32>,
     /// Softmax temperature fitted on validation data (1 without it).
     pub temperature: f32,
-    /// Confidence under which the prediction should count as "not understood",
-    /// chosen on validation data by whoever trained the model (0 = none).
-    pub threshold: f32,
+    /// Under it a prediction counts as "not understood"; chosen on
+    /// validation data by whoever trained the model.
+    pub threshold: Threshold,
     /// Label index that means "none of the intents", if trained with one.
     pub out_of_scope: Option<u32>,
 }
@@ -76,6 +100,17 @@ pub struct IntentModel {
 pub struct Scored {
     pub label: u32,
     pub confidence: f32,
+}
+
+/// What [`IntentModel::predict`] found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// The most likely labels, best first.
+    pub ranked: Vec<Scored>,
+    /// The best label's score before the softmax (averaged over the members,
+    /// at temperature 1): how strongly the text matches it, whatever the
+    /// other labels got.
+    pub evidence: f32,
 }
 
 /// What [`IntentModel::rank`] found.
@@ -96,6 +131,72 @@ pub struct Scratch {
     vector: Vec<(u32, f32)>,
     hidden: Vec<f32>,
     scores: Vec<f32>,
+    /// (offset of the feature's input row, its weight times the row's scale
+    /// in steps of `step`).
+    inputs: Vec<(usize, i32)>,
+    sums: Vec<i32>,
+    /// (offset of an active hidden unit's output row, its activation).
+    active: Vec<(usize, f32)>,
+}
+
+/// Units or labels computed together: the dense loops keep this many sums
+/// in registers while they walk the rows, instead of reading and writing
+/// the whole layer once per row (four 128-bit vectors of f32).
+const LANES: usize = 16;
+
+/// [`accumulate`] for the quantised input layer, in integers: each row's
+/// scale is a whole number of steps, so the i8 weights are multiplied and
+/// summed without a conversion to f32 for each one.
+#[inline(always)]
+fn accumulate_i8(sums: &mut [i32], matrix: &[i8], inputs: &[(usize, i32)]) {
+    let width = sums.len();
+    let whole = width - width % LANES;
+    for start in (0..whole).step_by(LANES) {
+        let mut lanes = [0i32; LANES];
+        for &(offset, scale) in inputs {
+            let at = offset + start;
+            let row: &[i8; LANES] = matrix[at..at + LANES].try_into().unwrap();
+            for (sum, w) in lanes.iter_mut().zip(row) {
+                *sum += scale * *w as i32;
+            }
+        }
+        sums[start..start + LANES].copy_from_slice(&lanes);
+    }
+    for (j, sum) in sums.iter_mut().enumerate().skip(whole) {
+        *sum = inputs
+            .iter()
+            .map(|&(offset, scale)| scale * matrix[offset + j] as i32)
+            .sum();
+    }
+}
+
+/// `sums[j] += scale * row[j]` for every (row offset, scale) in `inputs`,
+/// over the first `sums.len()` columns of each row, `LANES` columns at a time.
+#[inline(always)]
+fn accumulate(sums: &mut [f32], matrix: &[f32], inputs: &[(usize, f32)]) {
+    let width = sums.len();
+    let whole = width - width % LANES;
+    for start in (0..whole).step_by(LANES) {
+        let mut lanes = [0f32; LANES];
+        for &(offset, scale) in inputs {
+            let at = offset + start;
+            let row: &[f32; LANES] = matrix[at..at + LANES].try_into().unwrap();
+            for (sum, w) in lanes.iter_mut().zip(row) {
+                *sum += scale * w;
+            }
+        }
+        for (sum, lane) in sums[start..start + LANES].iter_mut().zip(lanes) {
+            *sum += lane;
+        }
+    }
+    for &(offset, scale) in inputs {
+        for (sum, w) in sums[whole..]
+            .iter_mut()
+            .zip(&matrix[offset + whole..offset + width])
+        {
+            *sum += scale * w;
+        }
+    }
 }
 
 impl IntentModel {
@@ -112,8 +213,14 @@ impl IntentModel {
         self.rows.len()
     }
 
+    /// Hidden units of each member.
     pub fn hidden(&self) -> usize {
-        self.hidden
+        self.hidden / self.members
+    }
+
+    /// Networks averaged.
+    pub fn members(&self) -> usize {
+        self.members
     }
 
     /// The weighted feature vector of `text` (row, weight), sorted by row.
@@ -126,49 +233,70 @@ impl IntentModel {
         );
     }
 
-    /// Every label's probability, in label order, for a feature vector.
-    fn probabilities(&self, vector: &[(u32, f32)], hidden: &mut Vec<f32>, scores: &mut Vec<f32>) {
-        hidden.clear();
-        hidden.extend_from_slice(&self.hidden_bias);
-        for &(row, weight) in vector {
-            let row = row as usize;
-            let scale = weight * self.embed_scale[row];
-            let weights = &self.embed[row * self.hidden..(row + 1) * self.hidden];
-            for (h, w) in hidden.iter_mut().zip(weights) {
-                *h += scale * *w as f32;
-            }
-        }
-        for h in hidden.iter_mut() {
-            *h = h.max(0.0);
-        }
-        scores.clear();
-        scores.extend_from_slice(&self.output_bias);
-        let labels = self.output_bias.len();
-        for (unit, h) in hidden.iter().enumerate() {
-            if *h > 0.0 {
-                let weights = &self.output_by_unit[unit * labels..(unit + 1) * labels];
-                for (s, w) in scores.iter_mut().zip(weights) {
-                    *s += h * w;
-                }
-            }
-        }
-        for s in scores.iter_mut() {
-            *s /= self.temperature;
-        }
-        softmax(scores);
-    }
-
-    /// The `top` most likely labels, best first.
-    pub fn predict(&self, text: &str, top: usize, scratch: &mut Scratch) -> Vec<Scored> {
-        self.vector(text, scratch);
+    /// Every label's probability, in label order, for a feature vector; returns
+    /// the evidence (the best score before the softmax).
+    fn probabilities(&self, scratch: &mut Scratch) -> f32 {
         let Scratch {
             vector,
             hidden,
             scores,
+            inputs,
+            sums,
+            active,
             ..
         } = scratch;
-        self.probabilities(vector, hidden, scores);
-        let mut ranked: Vec<Scored> = scores
+        // Scales in whole steps: as fine as a sum of i8 weights times them
+        // can be without overflowing an i32, and never finer than 1/32767
+        // of the largest.
+        let largest = vector
+            .iter()
+            .map(|&(row, weight)| (weight * self.embed_scale[row as usize]).abs())
+            .fold(0f32, f32::max);
+        let most = (i32::MAX as usize / 128 / vector.len().max(1)).min(32767) as f32;
+        let step = if largest > 0.0 { largest / most } else { 1.0 };
+        inputs.clear();
+        inputs.extend(vector.iter().map(|&(row, weight)| {
+            let row = row as usize;
+            let scale = weight * self.embed_scale[row] / step;
+            (row * self.hidden, scale.round() as i32)
+        }));
+        sums.clear();
+        sums.resize(self.hidden, 0);
+        accumulate_i8(sums, &self.embed, inputs);
+        hidden.clear();
+        hidden.extend(
+            self.hidden_bias
+                .iter()
+                .zip(sums.iter())
+                .map(|(bias, sum)| bias + *sum as f32 * step),
+        );
+        // ReLU: only the active units reach the output layer.
+        let labels = self.output_bias.len();
+        active.clear();
+        active.extend(
+            hidden
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| **h > 0.0)
+                .map(|(unit, h)| (unit * labels, *h)),
+        );
+        scores.clear();
+        scores.extend_from_slice(&self.output_bias);
+        accumulate(scores, &self.output_by_unit, active);
+        let evidence = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for s in scores.iter_mut() {
+            *s /= self.temperature;
+        }
+        softmax(scores);
+        evidence
+    }
+
+    /// The `top` most likely labels, best first, and the evidence.
+    pub fn predict(&self, text: &str, top: usize, scratch: &mut Scratch) -> Prediction {
+        self.vector(text, scratch);
+        let evidence = self.probabilities(scratch);
+        let mut ranked: Vec<Scored> = scratch
+            .scores
             .iter()
             .enumerate()
             .map(|(label, p)| Scored {
@@ -184,13 +312,21 @@ impl IntentModel {
             ranked.truncate(top);
         }
         ranked.sort_by(by_confidence);
-        ranked
+        Prediction { ranked, evidence }
     }
 
-    /// Whether a prediction counts as understood: not the out-of-scope label,
-    /// and at least as confident as the threshold.
-    pub fn understood(&self, best: &Scored) -> bool {
-        Some(best.label) != self.out_of_scope && best.confidence >= self.threshold
+    /// Whether a prediction counts as understood: its best label is not the
+    /// out-of-scope one, and it reaches the threshold.
+    pub fn understood(&self, prediction: &Prediction) -> bool {
+        let Some(best) = prediction.ranked.first() else {
+            return false;
+        };
+        Some(best.label) != self.out_of_scope
+            && match self.threshold {
+                Threshold::None => true,
+                Threshold::Confidence(t) => best.confidence >= t,
+                Threshold::Evidence(t) => prediction.evidence >= t,
+            }
     }
 
     /// The `top` best in-scope intents of `text` (names and confidences, best
@@ -200,8 +336,9 @@ impl IntentModel {
     /// did not understand.
     pub fn rank(&self, text: &str, top: usize, scratch: &mut Scratch) -> Ranking<'_> {
         let predicted = self.predict(text, top + 1, scratch);
-        let understood = predicted.first().is_some_and(|best| self.understood(best));
+        let understood = self.understood(&predicted);
         let mut intents: Vec<(&str, f32)> = predicted
+            .ranked
             .iter()
             .filter(|scored| Some(scored.label) != self.out_of_scope)
             .map(|scored| (self.label(scored.label), scored.confidence))
@@ -239,6 +376,7 @@ impl IntentModel {
             out.extend_from_slice(label.as_bytes());
         }
         put_u32(&mut out, self.hidden as u32);
+        put_u32(&mut out, self.members as u32);
         put_u32(&mut out, self.rows.len() as u32);
         let mut rows: Vec<(u64, u32, f32)> = self
             .rows
@@ -268,7 +406,13 @@ impl IntentModel {
             put_f32(&mut out, *v);
         }
         put_f32(&mut out, self.temperature);
-        put_f32(&mut out, self.threshold);
+        let (kind, value) = match self.threshold {
+            Threshold::None => (0, 0.0),
+            Threshold::Confidence(t) => (1, t),
+            Threshold::Evidence(t) => (2, t),
+        };
+        out.push(kind);
+        put_f32(&mut out, value);
         put_u32(&mut out, self.out_of_scope.unwrap_or(u32::MAX));
         out
     }
@@ -281,9 +425,9 @@ impl IntentModel {
             return Err("not a Switchyard intent model (bad magic)".into());
         }
         let version = r.u32()?;
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(format!(
-                "intent model format {version}; this build reads format {FORMAT_VERSION}"
+                "intent model format {version}; this build reads formats 1 to {FORMAT_VERSION}"
             ));
         }
         let label_count = r.count(100_000)?;
@@ -295,9 +439,15 @@ impl IntentModel {
             labels.push(label.to_string());
         }
         let hidden = r.count(4096)?;
+        let members = if version >= 2 { r.count(64)? } else { 1 };
         let row_count = r.count(10_000_000)?;
         if hidden == 0 || label_count == 0 {
             return Err("a model needs labels and a hidden layer".into());
+        }
+        if members == 0 || hidden % members != 0 {
+            return Err(format!(
+                "{hidden} hidden units do not split into {members} members"
+            ));
         }
         let mut rows = FeatureRows::with_capacity_and_hasher(row_count, Default::default());
         let mut embed = Vec::with_capacity(row_count * hidden);
@@ -315,7 +465,25 @@ impl IntentModel {
         let output = r.f32s(hidden * label_count)?;
         let output_bias = r.f32s(label_count)?;
         let temperature = r.f32()?;
-        let threshold = r.f32()?;
+        let threshold = if version >= 2 {
+            match (r.take(1)?[0], r.f32()?) {
+                (0, _) => Threshold::None,
+                (1, t) => Threshold::Confidence(t),
+                (2, t) => Threshold::Evidence(t),
+                (kind, _) => return Err(format!("unknown threshold kind {kind}")),
+            }
+        } else {
+            // Format 1: a confidence threshold, 0 for none.
+            match r.f32()? {
+                0.0 => Threshold::None,
+                t => Threshold::Confidence(t),
+            }
+        };
+        if let Threshold::Confidence(t) | Threshold::Evidence(t) = threshold
+            && !t.is_finite()
+        {
+            return Err("the threshold must be a finite number".into());
+        }
         let out_of_scope = match r.u32()? {
             u32::MAX => None,
             i if (i as usize) < label_count => Some(i),
@@ -331,6 +499,7 @@ impl IntentModel {
             labels,
             rows,
             hidden,
+            members,
             embed,
             embed_scale,
             hidden_bias,

@@ -1,13 +1,15 @@
 //! Training an [`IntentModel`]: build the vocabulary and idf from the
-//! examples, then fit the hidden layer and the softmax by minibatch Adam on
-//! the cross-entropy, with the input rows updated only where a batch has
-//! features (so an epoch costs what the examples contain, not the vocabulary).
-//! Seeded: the same examples and options give the same model.
+//! examples, then train each member network by minibatch Adam on the
+//! cross-entropy, with the input rows updated only where a batch has
+//! features (so an epoch costs what the examples contain, not the
+//! vocabulary), and put the members side by side. Members train on
+//! separate threads where there are cores for them. Seeded: the same
+//! examples and options give the same model.
 
 use std::collections::HashMap;
 
 use super::features::{self, Block};
-use super::{IntentModel, Scratch, softmax};
+use super::{IntentModel, Scratch, Threshold, softmax};
 
 /// One labelled example.
 #[derive(Clone, Debug)]
@@ -20,7 +22,11 @@ pub struct Example {
 /// `switchyard eval` measures what they give.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Units in the hidden layer.
+    /// Networks trained apart (each from its own seed) and averaged: their
+    /// mistakes differ, so the average is right more often and knows better
+    /// when it is unsure than one network with as many units.
+    pub members: usize,
+    /// Units in each member's hidden layer.
     pub hidden: usize,
     /// Passes over the examples (more for small sets: at least
     /// [`MIN_STEPS`] batches in all).
@@ -35,6 +41,9 @@ pub struct Options {
     pub seed: u64,
     /// Share of hidden units switched off at random for each training example.
     pub dropout: f32,
+    /// Share of an example's features left out at random each time it is
+    /// seen, so no intent hangs on one word or n-gram.
+    pub input_dropout: f32,
     /// Label meaning "none of the intents" (for example "oos"), if the
     /// examples include one.
     pub out_of_scope: Option<String>,
@@ -43,7 +52,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            hidden: 128,
+            members: 4,
+            hidden: 64,
             epochs: 10,
             batch: 32,
             learning_rate: 2e-3,
@@ -51,11 +61,14 @@ impl Default for Options {
             min_df: 0,
             seed: 7,
             dropout: 0.5,
+            input_dropout: 0.2,
             out_of_scope: None,
         }
     }
 }
 
+/// Most members a model may have (the model format's limit).
+pub const MAX_MEMBERS: usize = 64;
 /// Fewest minibatch steps a training run takes, whatever the epochs say.
 pub const MIN_STEPS: usize = 400;
 /// From this many examples on, rare features are dropped by default.
@@ -132,6 +145,7 @@ pub fn train(examples: &[Example], options: &Options) -> Result<IntentModel, Str
         return Err("no examples to train on".into());
     }
     let hidden = options.hidden.clamp(4, 1024);
+    let members = options.members.clamp(1, MAX_MEMBERS);
     // Labels in order of first appearance.
     let mut labels: Vec<String> = Vec::new();
     let mut label_index: HashMap<&str, u32> = HashMap::new();
@@ -201,160 +215,78 @@ pub fn train(examples: &[Example], options: &Options) -> Result<IntentModel, Str
         .collect();
     let classes = labels.len();
 
-    // Parameters, Glorot-uniform initialised.
-    let mut rng = Rng::new(options.seed);
-    let mut init = |n: usize, fan_in: usize, fan_out: usize| -> Vec<f32> {
-        let a = (6.0 / (fan_in + fan_out) as f32).sqrt();
-        (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * a).collect()
+    let task = Task {
+        vectors: &vectors,
+        targets: &targets,
+        vocabulary,
+        classes,
+        hidden,
+        options,
     };
-    // The input layer sees about as many features per example as a sentence
-    // has n-grams, not the whole vocabulary: initialise for that fan-in.
-    let mut embed = init(vocabulary * hidden, 64, hidden);
-    let mut output = init(classes * hidden, hidden, classes);
-    let mut hidden_bias = vec![0.0f32; hidden];
+    let seeds: Vec<u64> = (0..members as u64)
+        .map(|k| options.seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(members);
+    let trained: Vec<Member> = if threads <= 1 {
+        seeds.iter().map(|seed| task.train_member(*seed)).collect()
+    } else {
+        // Member k goes to thread k % threads; results keep the seed order.
+        let task = &task;
+        let seeds = &seeds;
+        let mut per_thread: Vec<Vec<(usize, Member)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t..seeds.len())
+                            .step_by(threads)
+                            .map(|k| (k, task.train_member(seeds[k])))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a training thread panicked"))
+                .collect()
+        });
+        let mut all: Vec<(usize, Member)> = per_thread.drain(..).flatten().collect();
+        all.sort_by_key(|(k, _)| *k);
+        all.into_iter().map(|(_, m)| m).collect()
+    };
+
+    // Side by side: member k's units are k*hidden..(k+1)*hidden. Averaging
+    // the members' scores is the wide network with each output weight and
+    // bias divided by the number of members.
+    let wide = hidden * members;
+    let share = 1.0 / members as f32;
+    let mut embed = vec![0.0f32; vocabulary * wide];
+    let mut hidden_bias = Vec::with_capacity(wide);
+    let mut output = vec![0.0f32; classes * wide];
     let mut output_bias = vec![0.0f32; classes];
-    let mut embed_adam = Adam::new(embed.len());
-    let mut output_adam = Adam::new(output.len());
-    let mut hidden_bias_adam = Adam::new(hidden);
-    let mut output_bias_adam = Adam::new(classes);
-
-    let mut embed_grad = vec![0.0f32; embed.len()];
-    let mut touched: Vec<u32> = Vec::new();
-    let mut is_touched = vec![false; vocabulary];
-    let mut output_grad = vec![0.0f32; output.len()];
-    let mut hidden_bias_grad = vec![0.0f32; hidden];
-    let mut output_bias_grad = vec![0.0f32; classes];
-    let mut pre = vec![0.0f32; hidden];
-    let mut h = vec![0.0f32; hidden];
-    let mut dh = vec![0.0f32; hidden];
-    let mut scores = vec![0.0f32; classes];
-
-    let dropout = options.dropout.clamp(0.0, 0.9);
-    let keep_scale = 1.0 / (1.0 - dropout);
-    let mut order: Vec<usize> = (0..examples.len()).collect();
-    let batch = options.batch.max(1);
-    let mut step = 0i32;
-    let batches_per_epoch = examples.len().div_ceil(batch);
-    let epochs = options.epochs.max(MIN_STEPS.div_ceil(batches_per_epoch));
-    for _epoch in 0..epochs {
-        rng.shuffle(&mut order);
-        for chunk in order.chunks(batch) {
-            let scale = 1.0 / chunk.len() as f32;
-            for &i in chunk {
-                let x = &vectors[i];
-                // Forward.
-                pre.copy_from_slice(&hidden_bias);
-                for &(row, w) in x {
-                    let r = row as usize * hidden;
-                    for (p, e) in pre.iter_mut().zip(&embed[r..r + hidden]) {
-                        *p += w * e;
-                    }
-                }
-                for (hj, pj) in h.iter_mut().zip(pre.iter_mut()) {
-                    *hj = pj.max(0.0);
-                    if dropout > 0.0 {
-                        if rng.unit() < dropout {
-                            // Dropped: no output and no gradient.
-                            *hj = 0.0;
-                            *pj = 0.0;
-                        } else {
-                            *hj *= keep_scale;
-                        }
-                    }
-                }
-                for (c, s) in scores.iter_mut().enumerate() {
-                    let o = &output[c * hidden..(c + 1) * hidden];
-                    *s = o.iter().zip(&h).map(|(a, b)| a * b).sum::<f32>() + output_bias[c];
-                }
-                softmax(&mut scores);
-                // Backward: d(loss)/d(score) = p - onehot.
-                scores[targets[i] as usize] -= 1.0;
-                dh.iter_mut().for_each(|d| *d = 0.0);
-                for (c, ds) in scores.iter().enumerate() {
-                    let ds = ds * scale;
-                    output_bias_grad[c] += ds;
-                    let o = &output[c * hidden..(c + 1) * hidden];
-                    let og = &mut output_grad[c * hidden..(c + 1) * hidden];
-                    for j in 0..hidden {
-                        og[j] += ds * h[j];
-                        dh[j] += ds * o[j];
-                    }
-                }
-                for (d, p) in dh.iter_mut().zip(&pre) {
-                    if *p <= 0.0 {
-                        *d = 0.0;
-                    } else {
-                        *d *= keep_scale;
-                    }
-                }
-                for (g, d) in hidden_bias_grad.iter_mut().zip(&dh) {
-                    *g += d;
-                }
-                for &(row, w) in x {
-                    if !is_touched[row as usize] {
-                        is_touched[row as usize] = true;
-                        touched.push(row);
-                    }
-                    let r = row as usize * hidden;
-                    for (g, d) in embed_grad[r..r + hidden].iter_mut().zip(&dh) {
-                        *g += w * d;
-                    }
-                }
+    for (k, m) in trained.iter().enumerate() {
+        for row in 0..vocabulary {
+            embed[row * wide + k * hidden..row * wide + (k + 1) * hidden]
+                .copy_from_slice(&m.embed[row * hidden..(row + 1) * hidden]);
+        }
+        hidden_bias.extend_from_slice(&m.hidden_bias);
+        for c in 0..classes {
+            for (o, w) in output[c * wide + k * hidden..c * wide + (k + 1) * hidden]
+                .iter_mut()
+                .zip(&m.output[c * hidden..(c + 1) * hidden])
+            {
+                *o = w * share;
             }
-            // Adam, bias-corrected step size.
-            step += 1;
-            let step_size =
-                options.learning_rate * (1.0 - BETA2.powi(step)).sqrt() / (1.0 - BETA1.powi(step));
-            let decay = options.weight_decay;
-            for &row in &touched {
-                let r = row as usize * hidden;
-                adam_step(
-                    &mut embed,
-                    &embed_grad,
-                    &mut embed_adam,
-                    r..r + hidden,
-                    step_size,
-                    decay,
-                );
-                embed_grad[r..r + hidden].iter_mut().for_each(|g| *g = 0.0);
-                is_touched[row as usize] = false;
-            }
-            touched.clear();
-            let n = output.len();
-            adam_step(
-                &mut output,
-                &output_grad,
-                &mut output_adam,
-                0..n,
-                step_size,
-                decay,
-            );
-            adam_step(
-                &mut hidden_bias,
-                &hidden_bias_grad,
-                &mut hidden_bias_adam,
-                0..hidden,
-                step_size,
-                0.0,
-            );
-            adam_step(
-                &mut output_bias,
-                &output_bias_grad,
-                &mut output_bias_adam,
-                0..classes,
-                step_size,
-                0.0,
-            );
-            output_grad.iter_mut().for_each(|g| *g = 0.0);
-            hidden_bias_grad.iter_mut().for_each(|g| *g = 0.0);
-            output_bias_grad.iter_mut().for_each(|g| *g = 0.0);
+            output_bias[c] += m.output_bias[c] * share;
         }
     }
+    drop(trained);
 
     // Quantise each input row to i8 with its own scale.
     let mut embed_q = Vec::with_capacity(embed.len());
     let mut embed_scale = Vec::with_capacity(vocabulary);
-    for row in embed.chunks(hidden) {
+    for row in embed.chunks(wide) {
         let max = row.iter().fold(0f32, |m, w| m.max(w.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         embed_scale.push(scale);
@@ -366,16 +298,214 @@ pub fn train(examples: &[Example], options: &Options) -> Result<IntentModel, Str
     Ok(IntentModel {
         labels,
         rows,
-        hidden,
+        hidden: wide,
+        members,
         embed: embed_q,
         embed_scale,
         hidden_bias,
-        output_by_unit: super::transpose(&output, classes, hidden),
+        output_by_unit: super::transpose(&output, classes, wide),
         output_bias,
         temperature: 1.0,
-        threshold: 0.0,
+        threshold: Threshold::None,
         out_of_scope,
     })
+}
+
+/// One member's weights, in f32 (`output` is `classes` rows of `hidden`).
+struct Member {
+    embed: Vec<f32>,
+    hidden_bias: Vec<f32>,
+    output: Vec<f32>,
+    output_bias: Vec<f32>,
+}
+
+/// What every member trains on.
+struct Task<'a> {
+    vectors: &'a [Vec<(u32, f32)>],
+    targets: &'a [u32],
+    vocabulary: usize,
+    classes: usize,
+    hidden: usize,
+    options: &'a Options,
+}
+
+impl Task<'_> {
+    fn train_member(&self, seed: u64) -> Member {
+        let Task {
+            vectors,
+            targets,
+            vocabulary,
+            classes,
+            hidden,
+            options,
+        } = *self;
+        // Parameters, Glorot-uniform initialised.
+        let mut rng = Rng::new(seed);
+        let mut init = |n: usize, fan_in: usize, fan_out: usize| -> Vec<f32> {
+            let a = (6.0 / (fan_in + fan_out) as f32).sqrt();
+            (0..n).map(|_| (rng.unit() * 2.0 - 1.0) * a).collect()
+        };
+        // The input layer sees about as many features per example as a sentence
+        // has n-grams, not the whole vocabulary: initialise for that fan-in.
+        let mut embed = init(vocabulary * hidden, 64, hidden);
+        let mut output = init(classes * hidden, hidden, classes);
+        let mut hidden_bias = vec![0.0f32; hidden];
+        let mut output_bias = vec![0.0f32; classes];
+        let mut embed_adam = Adam::new(embed.len());
+        let mut output_adam = Adam::new(output.len());
+        let mut hidden_bias_adam = Adam::new(hidden);
+        let mut output_bias_adam = Adam::new(classes);
+
+        let mut embed_grad = vec![0.0f32; embed.len()];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut is_touched = vec![false; vocabulary];
+        let mut output_grad = vec![0.0f32; output.len()];
+        let mut hidden_bias_grad = vec![0.0f32; hidden];
+        let mut output_bias_grad = vec![0.0f32; classes];
+        let mut pre = vec![0.0f32; hidden];
+        let mut h = vec![0.0f32; hidden];
+        let mut dh = vec![0.0f32; hidden];
+        let mut scores = vec![0.0f32; classes];
+
+        let dropout = options.dropout.clamp(0.0, 0.9);
+        let keep_scale = 1.0 / (1.0 - dropout);
+        let mut order: Vec<usize> = (0..vectors.len()).collect();
+        let mut kept: Vec<(u32, f32)> = Vec::new();
+        let batch = options.batch.max(1);
+        let mut step = 0i32;
+        let batches_per_epoch = vectors.len().div_ceil(batch);
+        let epochs = options.epochs.max(MIN_STEPS.div_ceil(batches_per_epoch));
+        for _epoch in 0..epochs {
+            rng.shuffle(&mut order);
+            for chunk in order.chunks(batch) {
+                let scale = 1.0 / chunk.len() as f32;
+                for &i in chunk {
+                    let x: &[(u32, f32)] = if options.input_dropout > 0.0 {
+                        kept.clear();
+                        kept.extend(
+                            vectors[i]
+                                .iter()
+                                .filter(|_| rng.unit() >= options.input_dropout),
+                        );
+                        &kept
+                    } else {
+                        &vectors[i]
+                    };
+                    // Forward.
+                    pre.copy_from_slice(&hidden_bias);
+                    for &(row, w) in x {
+                        let r = row as usize * hidden;
+                        for (p, e) in pre.iter_mut().zip(&embed[r..r + hidden]) {
+                            *p += w * e;
+                        }
+                    }
+                    for (hj, pj) in h.iter_mut().zip(pre.iter_mut()) {
+                        *hj = pj.max(0.0);
+                        if dropout > 0.0 {
+                            if rng.unit() < dropout {
+                                // Dropped: no output and no gradient.
+                                *hj = 0.0;
+                                *pj = 0.0;
+                            } else {
+                                *hj *= keep_scale;
+                            }
+                        }
+                    }
+                    for (c, s) in scores.iter_mut().enumerate() {
+                        let o = &output[c * hidden..(c + 1) * hidden];
+                        *s = o.iter().zip(&h).map(|(a, b)| a * b).sum::<f32>() + output_bias[c];
+                    }
+                    softmax(&mut scores);
+                    // Backward: d(loss)/d(score) = p - onehot.
+                    scores[targets[i] as usize] -= 1.0;
+                    dh.iter_mut().for_each(|d| *d = 0.0);
+                    for (c, ds) in scores.iter().enumerate() {
+                        let ds = ds * scale;
+                        output_bias_grad[c] += ds;
+                        let o = &output[c * hidden..(c + 1) * hidden];
+                        let og = &mut output_grad[c * hidden..(c + 1) * hidden];
+                        for j in 0..hidden {
+                            og[j] += ds * h[j];
+                            dh[j] += ds * o[j];
+                        }
+                    }
+                    for (d, p) in dh.iter_mut().zip(&pre) {
+                        if *p <= 0.0 {
+                            *d = 0.0;
+                        } else {
+                            *d *= keep_scale;
+                        }
+                    }
+                    for (g, d) in hidden_bias_grad.iter_mut().zip(&dh) {
+                        *g += d;
+                    }
+                    for &(row, w) in x {
+                        if !is_touched[row as usize] {
+                            is_touched[row as usize] = true;
+                            touched.push(row);
+                        }
+                        let r = row as usize * hidden;
+                        for (g, d) in embed_grad[r..r + hidden].iter_mut().zip(&dh) {
+                            *g += w * d;
+                        }
+                    }
+                }
+                // Adam, bias-corrected step size.
+                step += 1;
+                let step_size = options.learning_rate * (1.0 - BETA2.powi(step)).sqrt()
+                    / (1.0 - BETA1.powi(step));
+                let decay = options.weight_decay;
+                for &row in &touched {
+                    let r = row as usize * hidden;
+                    adam_step(
+                        &mut embed,
+                        &embed_grad,
+                        &mut embed_adam,
+                        r..r + hidden,
+                        step_size,
+                        decay,
+                    );
+                    embed_grad[r..r + hidden].iter_mut().for_each(|g| *g = 0.0);
+                    is_touched[row as usize] = false;
+                }
+                touched.clear();
+                let n = output.len();
+                adam_step(
+                    &mut output,
+                    &output_grad,
+                    &mut output_adam,
+                    0..n,
+                    step_size,
+                    decay,
+                );
+                adam_step(
+                    &mut hidden_bias,
+                    &hidden_bias_grad,
+                    &mut hidden_bias_adam,
+                    0..hidden,
+                    step_size,
+                    0.0,
+                );
+                adam_step(
+                    &mut output_bias,
+                    &output_bias_grad,
+                    &mut output_bias_adam,
+                    0..classes,
+                    step_size,
+                    0.0,
+                );
+                output_grad.iter_mut().for_each(|g| *g = 0.0);
+                hidden_bias_grad.iter_mut().for_each(|g| *g = 0.0);
+                output_bias_grad.iter_mut().for_each(|g| *g = 0.0);
+            }
+        }
+        Member {
+            embed,
+            hidden_bias,
+            output,
+            output_bias,
+        }
+    }
 }
 
 /// Fit the softmax temperature that minimises the negative log-likelihood of
@@ -397,14 +527,8 @@ pub fn fit_temperature(model: &mut IntentModel, validation: &[Example]) -> f32 {
             continue;
         };
         model.vector(&e.text, &mut scratch);
-        let Scratch {
-            vector,
-            hidden,
-            scores,
-            ..
-        } = &mut scratch;
-        model.probabilities(vector, hidden, scores);
-        let logits: Vec<f32> = scores.iter().map(|p| p.max(1e-30).ln()).collect();
+        model.probabilities(&mut scratch);
+        let logits: Vec<f32> = scratch.scores.iter().map(|p| p.max(1e-30).ln()).collect();
         cases.push((logits, target));
     }
     if cases.is_empty() {
@@ -440,6 +564,7 @@ pub fn fit_temperature(model: &mut IntentModel, validation: &[Example]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::intents::Threshold;
 
     fn examples() -> Vec<Example> {
         let data = [
@@ -474,7 +599,7 @@ mod tests {
             ("我想退款", "refund"),
             ("快递到哪里了", "track"),
         ] {
-            let best = &model.predict(text, 1, &mut scratch)[0];
+            let best = &model.predict(text, 1, &mut scratch).ranked[0];
             assert_eq!(model.label(best.label), want, "{text}");
         }
     }
@@ -502,6 +627,69 @@ mod tests {
         let mut extra = bytes.clone();
         extra.push(0);
         assert!(IntentModel::from_bytes(&extra).is_err());
+    }
+
+    #[test]
+    fn members_sit_side_by_side_and_the_threshold_decides_on_evidence() {
+        let model = train(&examples(), &Options::default()).unwrap();
+        assert_eq!((model.members(), model.hidden()), (4, 64));
+        let mut scratch = Scratch::default();
+        let prediction = model.predict("where is my parcel", 3, &mut scratch);
+        let evidence = prediction.evidence;
+        let mut strict = IntentModel::from_bytes(&model.to_bytes()).unwrap();
+        strict.threshold = Threshold::Evidence(evidence + 0.01);
+        assert!(!strict.understood(&prediction));
+        strict.threshold = Threshold::Evidence(evidence - 0.01);
+        assert!(strict.understood(&prediction));
+        assert!(
+            strict
+                .rank("where is my parcel", 2, &mut scratch)
+                .understood
+        );
+    }
+
+    #[test]
+    fn format_one_models_are_still_read_with_their_confidence_threshold() {
+        let options = Options {
+            members: 1,
+            ..Options::default()
+        };
+        let mut model = train(&examples(), &options).unwrap();
+        model.threshold = Threshold::Confidence(0.4);
+        let v2 = model.to_bytes();
+        // Format 1 had no member count after the hidden units, and its
+        // threshold was a bare confidence (kind byte, value, label at the end
+        // of format 2).
+        let hidden_at = 12 + model.labels().iter().map(|l| 4 + l.len()).sum::<usize>();
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(&v2[..4]);
+        v1.extend_from_slice(&1u32.to_le_bytes());
+        v1.extend_from_slice(&v2[8..hidden_at + 4]);
+        v1.extend_from_slice(&v2[hidden_at + 8..v2.len() - 9]);
+        v1.extend_from_slice(&v2[v2.len() - 8..]);
+        let old = IntentModel::from_bytes(&v1).unwrap();
+        assert_eq!(old.threshold, Threshold::Confidence(0.4));
+        assert_eq!(old.to_bytes(), v2);
+        let mut scratch = Scratch::default();
+        assert_eq!(
+            old.predict("refund please", 2, &mut scratch),
+            model.predict("refund please", 2, &mut scratch)
+        );
+        // A threshold of 0 in format 1 meant none.
+        let len = v1.len();
+        v1[len - 8..len - 4].copy_from_slice(&0f32.to_le_bytes());
+        assert_eq!(
+            IntentModel::from_bytes(&v1).unwrap().threshold,
+            Threshold::None
+        );
+        let mut future = v2.clone();
+        future[4..8].copy_from_slice(&3u32.to_le_bytes());
+        assert!(
+            IntentModel::from_bytes(&future)
+                .err()
+                .unwrap()
+                .contains("format 3")
+        );
     }
 
     #[test]
