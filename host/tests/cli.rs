@@ -200,13 +200,7 @@ fn cli(args: &[&str], server: &Server) -> String {
         .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    succeeded(output, &args)
 }
 
 fn say(server: &Server, conversation: &str, text: &str) -> Value {
@@ -836,11 +830,17 @@ fn the_banking77_pack_is_built_pushed_to_a_running_server_and_routes_real_questi
 
 /// Run the binary with `args`; its standard output, once it succeeded.
 fn run_ok<'a>(args: impl IntoIterator<Item = &'a std::ffi::OsStr>) -> String {
-    let output = Command::new(BIN).args(args).output().unwrap();
+    let args: Vec<_> = args.into_iter().collect();
+    succeeded(Command::new(BIN).args(&args).output().unwrap(), &args)
+}
+
+/// The stdout of a run of `args` that must have succeeded (its stderr and
+/// stdout are the failure message).
+fn succeeded(output: std::process::Output, args: &dyn std::fmt::Debug) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "{stdout}{}",
+        "{args:?}: {}{stdout}",
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
@@ -930,14 +930,7 @@ fn kb(args: &[&str], server: &Server) -> std::process::Output {
 }
 
 fn kb_ok(args: &[&str], server: &Server) -> String {
-    let output = kb(args, server);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    succeeded(kb(args, server), &args)
 }
 
 #[test]

@@ -8,6 +8,7 @@
 //! `train+oos_train`, `--validation` `val+oos_val` and `--test`
 //! `test+oos_test`.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -203,26 +204,29 @@ pub(crate) fn train_calibrated(
     args: &TrainingArgs,
 ) -> anyhow::Result<Trained> {
     let options = options(args, examples);
-    let (fitting, validation, held_out) = match &args.validation {
-        Some(spec) => (
-            examples.to_vec(),
-            load_examples(spec, &["val", "oos_val"])?,
-            false,
-        ),
-        None => {
-            let (kept, held): (Vec<_>, Vec<_>) = examples
-                .iter()
-                .cloned()
-                .enumerate()
-                .partition(|(i, _)| i % 10 != 9);
-            (
-                kept.into_iter().map(|(_, e)| e).collect(),
-                held.into_iter().map(|(_, e)| e).collect(),
-                true,
-            )
-        }
-    };
-    // Calibrate a model that has not seen the validation examples...
+    // The calibration model learns from `fitting` and is calibrated on
+    // `validation`; the final model learns from `all`.
+    let (fitting, validation, all): (Cow<[Example]>, Vec<Example>, Cow<[Example]>) =
+        match &args.validation {
+            Some(spec) => {
+                let validation = load_examples(spec, &["val", "oos_val"])?;
+                let all = examples.iter().chain(&validation).cloned().collect();
+                (examples.into(), validation, Cow::Owned(all))
+            }
+            None => {
+                let (kept, held): (Vec<_>, Vec<_>) = examples
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .partition(|(i, _)| i % 10 != 9);
+                (
+                    kept.into_iter().map(|(_, e)| e).collect(),
+                    held.into_iter().map(|(_, e)| e).collect(),
+                    examples.into(),
+                )
+            }
+        };
+    let held_out = args.validation.is_none();
     let mut model = train::train(&fitting, &options).map_err(anyhow::Error::msg)?;
     let temperature = train::fit_temperature(&mut model, &validation);
     let threshold = choose_threshold(&model, &validation, &args.out_of_scope, args.min_oos_recall);
@@ -243,16 +247,9 @@ pub(crate) fn train_calibrated(
             threshold.out_of_scope_recall * 100.0
         );
     }
-    // ...then train the final model on everything with the same options: a
-    // fifth more examples (and, for CLINC150, twice the out-of-scope ones)
-    // are worth more than a threshold fitted on the very model that runs.
-    let all = if held_out {
-        examples.to_vec()
-    } else {
-        let mut all = fitting;
-        all.extend(validation);
-        all
-    };
+    // The final model learns from the validation examples too, with the
+    // same options; its temperature and threshold are the calibration
+    // model's, fitted on examples that model had not seen.
     let mut model = train::train(&all, &options).map_err(anyhow::Error::msg)?;
     model.temperature = temperature;
     model.threshold = threshold.threshold;

@@ -146,7 +146,9 @@ const LANES: usize = 16;
 
 /// [`accumulate`] for the quantised input layer, in integers: each row's
 /// scale is a whole number of steps, so the i8 weights are multiplied and
-/// summed without a conversion to f32 for each one.
+/// summed without a conversion to f32 for each one. Not one generic
+/// function with `accumulate`: that was tried and the plugin ran nearly
+/// twice as slow (CLINC150 `eval` median 89 µs against 48).
 #[inline(always)]
 fn accumulate_i8(sums: &mut [i32], matrix: &[i8], inputs: &[(usize, i32)]) {
     let width = sums.len();

@@ -24,7 +24,8 @@ pub struct Example {
 pub struct Options {
     /// Networks trained apart (each from its own seed) and averaged: their
     /// mistakes differ, so the average is right more often and knows better
-    /// when it is unsure than one network with as many units.
+    /// when it is unsure than one network with as many units (BENCHMARKS.md,
+    /// "The ensemble against one network").
     pub members: usize,
     /// Units in each member's hidden layer.
     pub hidden: usize,
@@ -226,35 +227,28 @@ pub fn train(examples: &[Example], options: &Options) -> Result<IntentModel, Str
     let seeds: Vec<u64> = (0..members as u64)
         .map(|k| options.seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
         .collect();
+    // One thread per core, each training a run of consecutive members, so
+    // the members come back in seed order.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(members);
-    let trained: Vec<Member> = if threads <= 1 {
-        seeds.iter().map(|seed| task.train_member(*seed)).collect()
-    } else {
-        // Member k goes to thread k % threads; results keep the seed order.
-        let task = &task;
-        let seeds = &seeds;
-        let mut per_thread: Vec<Vec<(usize, Member)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    scope.spawn(move || {
-                        (t..seeds.len())
-                            .step_by(threads)
-                            .map(|k| (k, task.train_member(seeds[k])))
-                            .collect::<Vec<_>>()
-                    })
+    let task = &task;
+    let trained: Vec<Member> = std::thread::scope(|scope| {
+        let handles: Vec<_> = seeds
+            .chunks(members.div_ceil(threads))
+            .map(|run| {
+                scope.spawn(move || {
+                    run.iter()
+                        .map(|seed| task.train_member(*seed))
+                        .collect::<Vec<_>>()
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a training thread panicked"))
-                .collect()
-        });
-        let mut all: Vec<(usize, Member)> = per_thread.drain(..).flatten().collect();
-        all.sort_by_key(|(k, _)| *k);
-        all.into_iter().map(|(_, m)| m).collect()
-    };
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a training thread panicked"))
+            .collect()
+    });
 
     // Side by side: member k's units are k*hidden..(k+1)*hidden. Averaging
     // the members' scores is the wide network with each output weight and
