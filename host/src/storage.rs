@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use crate::durability::{Durability, FlushHealth, GroupCommit};
 use crate::model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum StorageError {
     AgentFull(String),
     #[error("storage: inconsistent data: {0}")]
     Inconsistent(String),
+    #[error("storage: {0}")]
+    Flush(std::sync::Arc<str>),
 }
 
 pub type Result<T> = std::result::Result<T, StorageError>;
@@ -35,6 +38,8 @@ pub type Result<T> = std::result::Result<T, StorageError>;
 #[derive(Clone)]
 pub struct Storage {
     db: sled::Db,
+    /// The one flusher: every durable acknowledgement waits on it.
+    commit: std::sync::Arc<GroupCommit>,
     tenants: sled::Tree,
     keys: sled::Tree,
     plugins: sled::Tree,
@@ -159,8 +164,14 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
 }
 
 impl Storage {
-    /// Open (or create) the database in `dir`.
+    /// Open (or create) the database in `dir`, acknowledging writes once
+    /// they are on disk.
     pub fn open(dir: &Path) -> Result<Storage> {
+        Storage::open_with(dir, Durability::GroupCommit)
+    }
+
+    /// Open (or create) the database in `dir` with the given durability.
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<Storage> {
         // No background flush: only what `flush` made durable is, so the
         // crash tests prove every acknowledged write was flushed on purpose.
         let db = sled::Config::new()
@@ -176,16 +187,20 @@ impl Storage {
                 }
                 other => StorageError::Sled(other),
             })?;
-        Storage::from_db(db)
+        Storage::from_db(db, durability)
     }
 
     /// A database that lives in memory and a temporary file, gone on drop.
     pub fn temporary() -> Result<Storage> {
-        Storage::from_db(sled::Config::new().temporary(true).open()?)
+        Storage::from_db(
+            sled::Config::new().temporary(true).open()?,
+            Durability::GroupCommit,
+        )
     }
 
-    fn from_db(db: sled::Db) -> Result<Storage> {
+    fn from_db(db: sled::Db, durability: Durability) -> Result<Storage> {
         Ok(Storage {
+            commit: std::sync::Arc::new(GroupCommit::start(db.clone(), durability)),
             tenants: db.open_tree("tenants")?,
             keys: db.open_tree("keys")?,
             plugins: db.open_tree("plugins")?,
@@ -208,16 +223,23 @@ impl Storage {
         })
     }
 
-    /// Make every write so far durable; call before acknowledging a write.
+    /// Wait until every write that returned before this call is durable;
+    /// call before acknowledging a write. Concurrent callers share one flush
+    /// (group commit, `durability.rs`); never calls the store itself, so it is
+    /// safe on an async worker.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        self.commit.wait().await.map_err(StorageError::Flush)
     }
 
-    /// Blocking variant of [`Storage::flush`] for the CLI and start-up.
+    /// Blocking variant of [`Storage::flush`], for blocking threads, the CLI
+    /// and start-up.
     pub fn flush_blocking(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.commit.wait_blocking().map_err(StorageError::Flush)
+    }
+
+    /// The flusher's state, for `/healthz`; takes no storage call.
+    pub fn flush_health(&self) -> FlushHealth {
+        self.commit.health()
     }
 
     /// A digest of every record in every tree (not the id counter): equal
