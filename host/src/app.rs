@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use std::time::Instant;
 
 use crate::knowledge::KnowledgeIndex;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Stage};
 use crate::model::*;
 use crate::pipeline::{Inbound, Pipeline};
 use crate::runtime::{Limits, Runtime, sha256_hex};
@@ -133,6 +133,25 @@ pub struct Switchyard {
     /// Article changes that read first (publishing, editing a mined draft,
     /// mining itself): one at a time, so none undoes another.
     pub(crate) article_lock: Mutex<()>,
+    /// Which tenant each key acts for, so authentication needs no storage
+    /// call on an async worker.
+    keys: RwLock<KeyCache>,
+}
+
+/// Keys seen valid, by hash. Filled on a miss (on a blocking thread) and
+/// emptied whenever a tenant's keys change; a lookup that began before a
+/// change does not fill the cache after it (the generation moved on), so a
+/// rotated key never comes back from the cache.
+#[derive(Default)]
+struct KeyCache {
+    generation: u64,
+    keys: HashMap<String, KnownKey>,
+}
+
+struct KnownKey {
+    tenant: String,
+    /// A replaced key works until then (ms since the epoch); `None`: current.
+    expires_ms: Option<u64>,
 }
 
 impl Switchyard {
@@ -149,7 +168,24 @@ impl Switchyard {
             lifecycle: crate::lifecycle::LifecycleState::default(),
             tenant_lock: Mutex::new(()),
             article_lock: Mutex::new(()),
+            keys: RwLock::new(KeyCache::default()),
         }
+    }
+
+    /// The tenant a key acts for if the cache knows the key: `Some(None)`
+    /// when it knows the key expired. `None`: ask [`Switchyard::tenant_for_key_hash`].
+    pub fn cached_tenant_for_key(&self, hash: &str) -> Option<Option<String>> {
+        let cache = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let known = cache.keys.get(hash)?;
+        let valid = known.expires_ms.is_none_or(|end| now_ms() < end);
+        Some(valid.then(|| known.tenant.clone()))
+    }
+
+    /// Forget every cached key; call after a tenant's keys changed in storage.
+    fn keys_changed(&self) {
+        let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        cache.generation += 1;
+        cache.keys.clear();
     }
 
     // --- tenants and keys ---
@@ -180,6 +216,7 @@ impl Switchyard {
             settings: Default::default(),
         };
         self.storage.put_tenant(&tenant)?;
+        self.keys_changed();
         Ok((tenant, key))
     }
 
@@ -214,17 +251,40 @@ impl Switchyard {
 
     /// The tenant a key (given by its [`hash_key`]) acts for: its current
     /// key, or the one it replaced while that one's grace period lasts.
+    /// Reads storage: call it on a blocking thread. Remembers the answer for
+    /// [`Switchyard::cached_tenant_for_key`].
     pub fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<String>> {
+        let generation = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation;
         let Some(id) = self.storage.tenant_by_key_hash(hash)? else {
             return Ok(None);
         };
         let Some(tenant) = self.storage.tenant(&id)? else {
             return Ok(None);
         };
-        let current = tenant.key_hash == hash;
-        let in_grace = tenant.previous_key_hash.as_deref() == Some(hash)
-            && now_ms() < tenant.previous_key_expires_ms;
-        Ok((current || in_grace).then_some(id))
+        let known = if tenant.key_hash == hash {
+            KnownKey {
+                tenant: id,
+                expires_ms: None,
+            }
+        } else if tenant.previous_key_hash.as_deref() == Some(hash) {
+            KnownKey {
+                tenant: id,
+                expires_ms: Some(tenant.previous_key_expires_ms),
+            }
+        } else {
+            return Ok(None);
+        };
+        let valid = known.expires_ms.is_none_or(|end| now_ms() < end);
+        let answer = valid.then(|| known.tenant.clone());
+        let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        if cache.generation == generation {
+            cache.keys.insert(hash.to_string(), known);
+        }
+        Ok(answer)
     }
 
     /// Replace a tenant's API key with `new_key` (or a generated one) and
@@ -271,6 +331,7 @@ impl Switchyard {
             },
             &event,
         )?;
+        self.keys_changed();
         self.storage.flush_blocking()?;
         Ok(key)
     }
@@ -640,13 +701,18 @@ impl Switchyard {
         };
         let pipeline = self.pipeline(tenant)?;
         let knowledge = self.knowledge(tenant)?;
+        self.metrics.record_stage(Stage::Load, started);
+        let stage = Instant::now();
         let (result, stats) = pipeline.run(&self.storage, knowledge, &inbound);
+        self.metrics.record_stage(Stage::Pipeline, stage);
         let mut decision = result.decision;
 
+        let stage = Instant::now();
         let ticket = match result.ticket_draft {
             Some(draft) => Some(self.ticket_change(tenant, &inbound, &decision, draft)?),
             None => None,
         };
+        self.metrics.record_stage(Stage::Ticket, stage);
         decision.ticket = ticket.as_ref().map(|(preview, _, action)| TicketResult {
             id: preview.id.clone(),
             action: action.to_string(),
@@ -681,6 +747,7 @@ impl Switchyard {
         // The router saw the loads before this message; if its agent filled up
         // since, the message waits in the queue instead of overloading them.
         let mut ticket_change = ticket_change;
+        let stage = Instant::now();
         loop {
             let mut conversation = conversation.clone();
             let route = &record.decision.route;
@@ -713,6 +780,8 @@ impl Switchyard {
                 Err(e) => return Err(e.into()),
             }
         }
+        self.metrics.record_stage(Stage::Commit, stage);
+        let stage = Instant::now();
         let reasons: Vec<String> = record
             .decision
             .escalation
@@ -732,6 +801,7 @@ impl Switchyard {
             tracing::error!(tenant, message = %record.id, "shadow statistics not updated: {e}");
         }
         self.observe_calls(tenant, &stats);
+        self.metrics.record_stage(Stage::Bookkeeping, stage);
         Ok(record)
     }
 

@@ -10,7 +10,14 @@ fn metrics_count_messages_escalations_and_plugin_calls() {
     env.send("m-2", "where is my package?", "u2", "standard");
     let (status, health) = env.request(Method::GET, "/healthz", None, None, "");
     assert_eq!(status, 200);
-    assert_eq!(health, "ok\n");
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["store"]["durability"], "group-commit", "{health}");
+    assert_eq!(health["store"]["waiting"], 0, "{health}");
+    assert!(
+        health["store"]["flushes"].as_u64().unwrap() >= 2,
+        "{health}"
+    );
+    assert!(health["blocking_pool_wait_us"].is_u64(), "{health}");
     let (status, _) = env.request(Method::GET, "/metrics", None, None, "");
     assert_eq!(status, 401, "metrics list every tenant: operator key only");
     let (status, _) = env.request(

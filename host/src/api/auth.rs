@@ -4,8 +4,20 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, blocking};
 use crate::app::hash_key;
+use crate::metrics::Stage;
+
+/// The tenant a key (by hash) acts for. A cached key costs no storage call;
+/// otherwise the lookup runs on a blocking thread, never on an async worker
+/// (a sled read there once blocked both workers behind a stuck flush).
+async fn tenant_of(state: &AppState, hash: &str) -> Result<Option<String>, ApiError> {
+    if let Some(known) = state.app.cached_tenant_for_key(hash) {
+        return Ok(known);
+    }
+    let (app, hash) = (state.app.clone(), hash.to_string());
+    blocking(move || app.tenant_for_key_hash(&hash)).await
+}
 
 /// The operator key, kept as a hash and compared in constant time.
 pub struct OperatorKey {
@@ -66,6 +78,7 @@ impl FromRequestParts<AppState> for TenantCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let started = std::time::Instant::now();
         let key = bearer(parts)?;
         if state.operator_key.matches(key) {
             return Err(ApiError::Forbidden(
@@ -73,9 +86,10 @@ impl FromRequestParts<AppState> for TenantCaller {
             ));
         }
         let hash = hash_key(key);
-        match state.app.tenant_for_key_hash(&hash)? {
+        match tenant_of(state, &hash).await? {
             Some(tenant) => {
                 state.throttle.admit(&hash)?;
+                state.app.metrics.record_stage(Stage::Auth, started);
                 Ok(TenantCaller(tenant, hash[..12].to_string()))
             }
             None => Err(ApiError::Unauthorized("unknown API key".into())),
@@ -109,7 +123,7 @@ impl FromRequestParts<AppState> for OperatorCaller {
                 key_fingerprint: hash[..12].to_string(),
             });
         }
-        if state.app.tenant_for_key_hash(&hash_key(key))?.is_some() {
+        if tenant_of(state, &hash_key(key)).await?.is_some() {
             return Err(ApiError::Forbidden(
                 "this endpoint needs the operator key".into(),
             ));

@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod conversations;
 mod error;
+pub mod health;
 mod knowledge;
 mod operator;
 mod tenancy;
@@ -51,7 +52,7 @@ pub const MAX_JSON_BODY: usize = 256 << 10;
 /// The whole HTTP application; tests drive it without a socket.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics))
         .nest("/v1", api_router())
         .fallback(not_found)
@@ -69,10 +70,6 @@ fn api_router() -> Router<AppState> {
         .merge(knowledge::router())
         .merge(operator::router())
         .merge(tenancy::router())
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
 }
 
 /// Prometheus text; the operator key is required (scrapers send it as a
@@ -105,16 +102,54 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(match rejection.status() {
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
-                    "send JSON with Content-Type: application/json".into(),
-                ),
-                _ => ApiError::BadRequest(rejection.body_text()),
-            }),
+        let body = JsonBody::from_request(req, state).await?;
+        body.parse().map(ApiJson)
+    }
+}
+
+/// A JSON request body, read (within the body limit) but not yet parsed, so
+/// that a handler can time parsing apart from receiving.
+pub struct JsonBody(axum::body::Bytes);
+
+impl JsonBody {
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        axum::Json::<T>::from_bytes(&self.0)
+            .map(|axum::Json(value)| value)
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_some_and(|essence| {
+                essence == "application/json"
+                    || (essence.starts_with("application/") && essence.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send JSON with Content-Type: application/json".into(),
+            ));
         }
+        axum::body::Bytes::from_request(req, state)
+            .await
+            .map(JsonBody)
+            .map_err(|rejection| match rejection.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest(rejection.body_text()),
+            })
     }
 }
 
