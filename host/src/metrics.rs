@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::model::Slot;
 use crate::pipeline::CallStats;
@@ -45,12 +47,84 @@ struct Inner {
     lifecycle: BTreeMap<(String, Slot, String), u64>,
 }
 
+/// Where the time of one `POST .../messages` goes, from the handler's view.
+/// Summed without a lock (atomics), so that measuring costs nothing
+/// measurable; `benches/load.rs` prints the mean of each per message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Key lookup (a cache hit, or a storage read on a blocking thread).
+    Auth,
+    /// JSON body to the request type.
+    Parse,
+    /// Waiting for the tenant's slot and a blocking thread.
+    Queue,
+    /// The conversation's lock (one message of a conversation at a time),
+    /// then reading the conversation and the tenant's settings.
+    Load,
+    /// The plugins, host imports included.
+    Pipeline,
+    /// Turning a ticket draft into a ticket (reads the customer's ticket).
+    Ticket,
+    /// The storage transaction that writes the message and what it changed.
+    Commit,
+    /// Metrics, shadow statistics and the breaker after the commit.
+    Bookkeeping,
+    /// Waiting for the group commit that makes the message durable.
+    FlushWait,
+    /// The answer to JSON.
+    Serialise,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 10] = [
+        Stage::Auth,
+        Stage::Parse,
+        Stage::Queue,
+        Stage::Load,
+        Stage::Pipeline,
+        Stage::Ticket,
+        Stage::Commit,
+        Stage::Bookkeeping,
+        Stage::FlushWait,
+        Stage::Serialise,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Auth => "auth",
+            Stage::Parse => "parse",
+            Stage::Queue => "queue",
+            Stage::Load => "load",
+            Stage::Pipeline => "pipeline",
+            Stage::Ticket => "ticket",
+            Stage::Commit => "commit",
+            Stage::Bookkeeping => "bookkeeping",
+            Stage::FlushWait => "flush-wait",
+            Stage::Serialise => "serialise",
+        }
+    }
+}
+
+#[derive(Default)]
+struct StageTimes {
+    nanos: [AtomicU64; Stage::ALL.len()],
+    count: [AtomicU64; Stage::ALL.len()],
+}
+
 #[derive(Default)]
 pub struct Metrics {
     inner: Mutex<Inner>,
+    stages: StageTimes,
 }
 
 impl Metrics {
+    /// Add the time since `started` to a stage of message handling.
+    pub fn record_stage(&self, stage: Stage, started: Instant) {
+        let nanos = started.elapsed().as_nanos() as u64;
+        self.stages.nanos[stage as usize].fetch_add(nanos, Ordering::Relaxed);
+        self.stages.count[stage as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn record_message(
         &self,
         tenant: &str,
@@ -189,6 +263,26 @@ impl Metrics {
                 "switchyard_pipeline_seconds",
                 &format!("tenant=\"{}\"", esc(tenant)),
                 h,
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_message_stage_seconds Time spent in each stage of handling a customer message, all tenants."
+        );
+        let _ = writeln!(out, "# TYPE switchyard_message_stage_seconds summary");
+        for stage in Stage::ALL {
+            let i = stage as usize;
+            let nanos = self.stages.nanos[i].load(Ordering::Relaxed);
+            let count = self.stages.count[i].load(Ordering::Relaxed);
+            let name = stage.name();
+            let _ = writeln!(
+                out,
+                "switchyard_message_stage_seconds_sum{{stage=\"{name}\"}} {}",
+                nanos as f64 / 1e9
+            );
+            let _ = writeln!(
+                out,
+                "switchyard_message_stage_seconds_count{{stage=\"{name}\"}} {count}"
             );
         }
         out

@@ -208,8 +208,17 @@ impl TestEnv {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("binding a loopback port");
         let addr = listener.local_addr().unwrap();
+        // The server `serve` runs: connection cap and timeouts included.
         self.runtime.spawn(async move {
-            axum::serve(listener, router).await.unwrap();
+            switchyard::server::serve(
+                listener,
+                router,
+                switchyard::server::ConnectionPolicy::default(),
+                std::future::pending(),
+                std::time::Duration::ZERO,
+            )
+            .await
+            .unwrap();
         });
         format!("http://{addr}")
     }

@@ -1,14 +1,18 @@
 //! Customer messages and conversations.
 
+use std::time::Instant;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::TenantCaller;
-use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
+use super::{ApiError, ApiPath, AppState, JsonBody, blocking};
 use crate::app::NewMessage;
+use crate::metrics::Stage;
 use crate::model::{Conversation, Customer, Decision, MessageRecord};
 
 pub fn router() -> Router<AppState> {
@@ -50,11 +54,17 @@ async fn post_message(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
-    ApiJson(body): ApiJson<PostMessage>,
-) -> Result<(StatusCode, Json<MessageResponse>), ApiError> {
+    body: JsonBody,
+) -> Result<Response, ApiError> {
+    let metrics = &state.app.metrics;
+    let stage = Instant::now();
+    let body: PostMessage = body.parse()?;
+    metrics.record_stage(Stage::Parse, stage);
+    let queued = Instant::now();
     let app = state.app.clone();
     let running = state.throttle.run_slot(&tenant).await;
     let record = blocking(move || {
+        app.metrics.record_stage(Stage::Queue, queued);
         app.handle_message(
             &tenant,
             &conversation_id,
@@ -69,15 +79,23 @@ async fn post_message(
     // The slot covers the plugins' CPU, not the wait for the disk.
     drop(running);
     // Acknowledge only what is on disk.
+    let stage = Instant::now();
     state.app.storage.flush().await?;
+    metrics.record_stage(Stage::FlushWait, stage);
+    let stage = Instant::now();
+    let json = serde_json::to_vec(&MessageResponse {
+        message_id: record.id,
+        conversation_id: record.conversation_id,
+        decision: record.decision,
+    })
+    .map_err(|e| ApiError::Internal(format!("the answer did not serialise: {e}")))?;
+    metrics.record_stage(Stage::Serialise, stage);
     Ok((
         StatusCode::CREATED,
-        Json(MessageResponse {
-            message_id: record.id,
-            conversation_id: record.conversation_id,
-            decision: record.decision,
-        }),
-    ))
+        [(header::CONTENT_TYPE, "application/json")],
+        json,
+    )
+        .into_response())
 }
 
 #[derive(Serialize)]

@@ -109,6 +109,22 @@ struct ServeArgs {
     /// Messages of one tenant running through plugins at once (default: the number of cores).
     #[arg(long)]
     tenant_concurrency: Option<usize>,
+    /// Connections open at once (bounded by the open-file limit); past it a
+    /// new connection gets 503 and is closed.
+    #[arg(long, default_value_t = crate::server::ConnectionPolicy::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers; also how long a
+    /// kept-alive connection may stay idle.
+    #[arg(long, default_value_t = crate::server::ConnectionPolicy::default().header_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, default_value_t = crate::server::ConnectionPolicy::default().body_timeout.as_secs())]
+    body_timeout_secs: u64,
+    /// `group-commit` (default): a write is acknowledged once a flush that
+    /// began after it finished. `off`: acknowledged before it is on disk;
+    /// only to measure the ceiling a durable server is compared with.
+    #[arg(long, default_value = "group-commit", value_parser = ["group-commit", "off"])]
+    durability: String,
 }
 
 #[derive(Args)]
@@ -181,7 +197,16 @@ fn key_from(given: Option<String>, file: &Path, prefix: &str) -> anyhow::Result<
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
-    let storage = Storage::open(&args.data)?;
+    let durability = match args.durability.as_str() {
+        "off" => {
+            tracing::warn!(
+                "--durability off: writes are acknowledged before they are on disk; a crash loses them"
+            );
+            crate::durability::Durability::Off
+        }
+        _ => crate::durability::Durability::GroupCommit,
+    };
+    let storage = Storage::open_with(&args.data, durability)?;
     let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
     let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
     let banking_key = key_from(None, &args.data.join("banking.key"), "banking")?;
@@ -247,13 +272,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("banking key:      {banking_key}");
         println!("operator key:     {operator_key}");
         println!("data directory:   {}", args.data.display());
-        axum::serve(listener, api::app(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let defaults = crate::server::ConnectionPolicy::default();
+        let policy = crate::server::ConnectionPolicy {
+            max_connections: crate::server::ConnectionPolicy::affordable_connections(
+                args.max_connections.max(1),
+            ),
+            header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
+            ..defaults
+        };
+        crate::server::serve(
+            listener,
+            api::app(state),
+            policy,
+            shutdown_signal(),
+            std::time::Duration::from_secs(30),
+        )
+        .await?;
+        tracing::info!("stopped accepting; flushing");
         anyhow::Ok(())
     })
+}
+
+/// Ctrl-C or SIGTERM (what systemd and container runtimes send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[derive(Deserialize)]
