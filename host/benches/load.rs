@@ -118,7 +118,21 @@ fn breakdown(
         total += mean_us;
         parts.push(format!("{stage} {mean_us:.0}"));
     }
-    format!("per message, µs: {} (sum {total:.0})", parts.join(", "))
+    let mut slots = Vec::new();
+    for (name, (s1, n1)) in after {
+        let Some(slot) = name.strip_prefix("slot:") else {
+            continue;
+        };
+        let (s0, n0) = before.get(name).copied().unwrap_or_default();
+        if n1 > &n0 {
+            slots.push(format!("{slot} {:.0}", (s1 - s0) * 1e6 / (n1 - n0) as f64));
+        }
+    }
+    format!(
+        "per message, µs: {} (sum {total:.0}); pipeline by slot, µs a call: {}",
+        parts.join(", "),
+        slots.join(", ")
+    )
 }
 
 fn levels(tokio: &tokio::runtime::Runtime, durability: &str) -> Vec<Row> {

@@ -17,6 +17,7 @@ use switchyard_sdk::text;
 
 use crate::app::{Error, Result, Switchyard};
 use crate::model::{Article, MessageRecord, MessageRef, MinedFrom, now_ms};
+use crate::storage::{Cursor, Page};
 
 /// Most refinement rounds after the greedy pass (it usually settles in 2-4).
 const REFINEMENTS: usize = 10;
@@ -510,12 +511,17 @@ impl Switchyard {
 
     /// The tenant's unpublished articles, mined ones with their examples as
     /// they read now.
-    pub fn drafts(&self, tenant: &str) -> Result<Vec<Draft>> {
+    pub fn drafts(
+        &self,
+        tenant: &str,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<Draft>> {
+        let page = self
+            .storage
+            .articles_page(tenant, Some(false), after, limit)?;
         let mut out = Vec::new();
-        for article in self.storage.articles(tenant)? {
-            if article.published {
-                continue;
-            }
+        for article in page.items {
             let mut examples = Vec::new();
             if let Some(mined) = &article.mined {
                 let mut by_conversation: HashMap<&str, Vec<MessageRecord>> = HashMap::new();
@@ -537,7 +543,10 @@ impl Switchyard {
             }
             out.push(Draft { article, examples });
         }
-        Ok(out)
+        Ok(Page {
+            items: out,
+            next: page.next,
+        })
     }
 }
 

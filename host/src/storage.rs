@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
@@ -34,9 +34,22 @@ pub enum StorageError {
 
 pub type Result<T> = std::result::Result<T, StorageError>;
 
-/// Handle to the database; cheap to clone.
+/// Handle to the database; cheap to clone (one reference count: every
+/// plugin call's context holds one, and cloning 17 tree handles each time
+/// showed in profiles).
 #[derive(Clone)]
-pub struct Storage {
+pub struct Storage(std::sync::Arc<Trees>);
+
+impl std::ops::Deref for Storage {
+    type Target = Trees;
+
+    fn deref(&self) -> &Trees {
+        &self.0
+    }
+}
+
+/// The database and its trees, behind [`Storage`].
+pub struct Trees {
     db: sled::Db,
     /// The one flusher: every durable acknowledgement waits on it.
     commit: std::sync::Arc<GroupCommit>,
@@ -152,6 +165,56 @@ fn never_aborted(e: TransactionError<()>) -> StorageError {
     }
 }
 
+/// What `conversation.history` shows of an earlier message. Decoded on its
+/// own so that the rest of a stored record (trace, suggestions, shadow) is
+/// skipped rather than built: two plugins read up to 20 earlier messages for
+/// every message.
+#[derive(Deserialize)]
+pub struct PastRecord {
+    pub id: String,
+    pub text: String,
+    pub received_at_ms: u64,
+    pub decision: PastDecision,
+}
+
+#[derive(Deserialize)]
+pub struct PastDecision {
+    pub intent: IntentResult,
+    pub escalation: PastEscalation,
+}
+
+#[derive(Deserialize)]
+pub struct PastEscalation {
+    pub escalate: bool,
+}
+
+/// Most records one page request decodes, whatever its filter matches.
+pub const MAX_PAGE_SCAN: usize = 10_000;
+
+/// Where a page ends: the key suffix of its last record. Clients see it as
+/// opaque hex (`?after=`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor(Vec<u8>);
+
+impl Cursor {
+    pub fn parse(text: &str) -> Option<Cursor> {
+        hex::decode(text).ok().map(Cursor)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(&self.0))
+    }
+}
+
+/// One page of a list and where the next one starts (`None`: the last).
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Cursor>,
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("model types always serialize")
 }
@@ -199,7 +262,7 @@ impl Storage {
     }
 
     fn from_db(db: sled::Db, durability: Durability) -> Result<Storage> {
-        Ok(Storage {
+        Ok(Storage(std::sync::Arc::new(Trees {
             commit: std::sync::Arc::new(GroupCommit::start(db.clone(), durability)),
             tenants: db.open_tree("tenants")?,
             keys: db.open_tree("keys")?,
@@ -220,7 +283,7 @@ impl Storage {
             shadow_stats: db.open_tree("shadow_stats")?,
             meta: db.open_tree("meta")?,
             db,
-        })
+        })))
     }
 
     /// Wait until every write that returned before this call is durable;
@@ -270,6 +333,58 @@ impl Storage {
 
     fn get<T: DeserializeOwned>(tree: &sled::Tree, k: &[u8]) -> Result<Option<T>> {
         tree.get(k)?.map(|v| decode(k, &v)).transpose()
+    }
+
+    /// One page of the records under `p`, in key order, starting after the
+    /// key `p ++ after`: at most `limit` that `keep` accepts, having decoded
+    /// at most [`MAX_PAGE_SCAN`] (so a filter that matches little costs a
+    /// bounded amount per request, and the page may come back short with a
+    /// `next`). `next` is `None` when nothing is left.
+    fn scan_page<T: DeserializeOwned>(
+        tree: &sled::Tree,
+        p: &[u8],
+        after: Option<&Cursor>,
+        limit: usize,
+        mut keep: impl FnMut(&T) -> bool,
+    ) -> Result<Page<T>> {
+        Self::page_keys(tree, p, after, limit, |k, v| {
+            let value: T = decode(k, v)?;
+            Ok(keep(&value).then_some(value))
+        })
+    }
+
+    /// The walk under [`Storage::scan_page`]: `take` turns an entry into an
+    /// item, or `None` to skip it.
+    fn page_keys<T>(
+        tree: &sled::Tree,
+        p: &[u8],
+        after: Option<&Cursor>,
+        limit: usize,
+        mut take: impl FnMut(&[u8], &[u8]) -> Result<Option<T>>,
+    ) -> Result<Page<T>> {
+        use std::ops::Bound;
+        let start = match after {
+            Some(cursor) => Bound::Excluded([p, &cursor.0].concat()),
+            None => Bound::Included(p.to_vec()),
+        };
+        let mut entries = tree
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
+            .take_while(|item| item.as_ref().map_or(true, |(k, _)| k.starts_with(p)));
+        let mut items = Vec::new();
+        let mut scanned = 0;
+        while let Some(item) = entries.next() {
+            let (k, v) = item?;
+            scanned += 1;
+            if let Some(value) = take(&k, &v)? {
+                items.push(value);
+            }
+            if items.len() >= limit.max(1) || scanned >= MAX_PAGE_SCAN {
+                let more = entries.next().transpose()?.is_some();
+                let next = more.then(|| Cursor(k[p.len()..].to_vec()));
+                return Ok(Page { items, next });
+            }
+        }
+        Ok(Page { items, next: None })
     }
 
     /// The last `limit` records under a prefix (keys sort by time), oldest first.
@@ -566,6 +681,23 @@ impl Storage {
         Self::scan(&self.articles, &prefix(tenant))
     }
 
+    /// One page of a tenant's articles by id; `published` filters.
+    pub fn articles_page(
+        &self,
+        tenant: &str,
+        published: Option<bool>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<Article>> {
+        Self::scan_page(
+            &self.articles,
+            &prefix(tenant),
+            after,
+            limit,
+            |a: &Article| published.is_none_or(|p| a.published == p),
+        )
+    }
+
     // --- conversations, messages, tickets ---
 
     pub fn conversation(&self, tenant: &str, id: &str) -> Result<Option<Conversation>> {
@@ -579,19 +711,33 @@ impl Storage {
         Self::scan(&self.messages, &p)
     }
 
+    /// One page of a conversation's messages, oldest first.
+    pub fn messages_page(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<MessageRecord>> {
+        let mut p = key(tenant, conversation);
+        p.push(0);
+        Self::scan_page(&self.messages, &p, after, limit, |_| true)
+    }
+
     /// Every message of a tenant, by conversation then arrival. A full scan:
     /// for operator jobs such as blind-spot mining, not for serving messages.
     pub fn tenant_messages(&self, tenant: &str) -> Result<Vec<MessageRecord>> {
         Self::scan(&self.messages, &prefix(tenant))
     }
 
-    /// The newest `limit` messages of a conversation, oldest first.
-    pub fn recent_messages(
+    /// The newest `limit` messages of a conversation, oldest first, as
+    /// `conversation.history` shows them.
+    pub fn recent_history(
         &self,
         tenant: &str,
         conversation: &str,
         limit: usize,
-    ) -> Result<Vec<MessageRecord>> {
+    ) -> Result<Vec<PastRecord>> {
         let mut p = key(tenant, conversation);
         p.push(0);
         Self::scan_newest(&self.messages, &p, limit)
@@ -603,6 +749,31 @@ impl Storage {
 
     pub fn tickets(&self, tenant: &str) -> Result<Vec<Ticket>> {
         Self::scan(&self.tickets, &prefix(tenant))
+    }
+
+    /// One page of a tenant's tickets by id, or of one customer's (through
+    /// the customer index, so the filter costs no scan of other customers'
+    /// tickets); `status` filters.
+    pub fn tickets_page(
+        &self,
+        tenant: &str,
+        customer: Option<&str>,
+        status: Option<TicketStatus>,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<Ticket>> {
+        let wanted = |t: &Ticket| status.is_none_or(|s| t.status == s);
+        match customer {
+            None => Self::scan_page(&self.tickets, &prefix(tenant), after, limit, wanted),
+            Some(customer) => {
+                let mut p = key(tenant, customer);
+                p.push(0);
+                Self::page_keys(&self.customer_tickets, &p, after, limit, |k, _| {
+                    let id = String::from_utf8_lossy(&k[p.len()..]);
+                    Ok(self.ticket(tenant, &id)?.filter(wanted))
+                })
+            }
+        }
     }
 
     pub fn put_ticket(&self, tenant: &str, ticket: &Ticket) -> Result<()> {
@@ -927,6 +1098,49 @@ mod tests {
             updated_at_ms: 0,
             message_count: 1,
         }
+    }
+
+    #[test]
+    fn history_reads_the_stored_records_fields_newest_last() {
+        let storage = Storage::temporary().unwrap();
+        for i in 0..5u64 {
+            let mut m = message(&format!("m-{i}"), "c1");
+            m.text = format!("text {i}");
+            m.received_at_ms = 1_000 + i;
+            m.decision.escalation.escalate = i == 3;
+            let mut conv = conversation("c1", None);
+            conv.message_count = i as u32 + 1;
+            let commit = MessageCommit {
+                tenant: "t".into(),
+                conversation: conv,
+                released_agent: None,
+                assigned_agent: None,
+                message: m,
+                ticket: None,
+            };
+            storage.commit_message(&commit).unwrap();
+        }
+        let past = storage.recent_history("t", "c1", 3).unwrap();
+        let seen: Vec<(&str, &str, u64, bool, &str)> = past
+            .iter()
+            .map(|p| {
+                (
+                    p.id.as_str(),
+                    p.text.as_str(),
+                    p.received_at_ms,
+                    p.decision.escalation.escalate,
+                    p.decision.intent.name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("m-2", "text 2", 1_002, false, "x"),
+                ("m-3", "text 3", 1_003, true, "x"),
+                ("m-4", "text 4", 1_004, false, "x"),
+            ]
+        );
     }
 
     #[test]

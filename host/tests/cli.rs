@@ -130,7 +130,7 @@ fn acknowledged_messages_survive_sigkill() {
     }
     let (_, tickets) = get(&server.base, "/v1/tickets", DEMO_KEY);
     assert_eq!(
-        tickets.as_array().unwrap().len(),
+        tickets["tickets"].as_array().unwrap().len(),
         12,
         "one refund ticket per refund message"
     );

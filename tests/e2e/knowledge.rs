@@ -197,7 +197,7 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
     assert!(again["already_drafted"].as_u64().unwrap() >= 7, "{again}");
     let (_, drafts) = env.get("/v1/knowledge/drafts", DEMO_KEY);
     assert!(
-        drafts
+        drafts["drafts"]
             .as_array()
             .unwrap()
             .iter()
@@ -227,7 +227,7 @@ fn a_forgotten_customers_message_leaves_every_drafts_examples() {
     );
     assert!(status.is_success(), "{status}");
     let (_, drafts) = env.get("/v1/knowledge/drafts", DEMO_KEY);
-    let draft = drafts
+    let draft = drafts["drafts"]
         .as_array()
         .unwrap()
         .iter()
@@ -261,15 +261,14 @@ fn articles_are_validated_and_listed_by_status() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert!(body["updated_at_ms"].as_u64().unwrap() > 0);
     let (_, drafts) = env.get("/v1/knowledge/articles?status=draft", DEMO_KEY);
-    assert_eq!(drafts.as_array().unwrap().len(), 1, "{drafts}");
+    assert_eq!(drafts["articles"].as_array().unwrap().len(), 1, "{drafts}");
     let (_, published) = env.get("/v1/knowledge/articles?status=published", DEMO_KEY);
+    let published = published["articles"].as_array().unwrap();
     assert!(
-        published
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|a| a["published"] == true)
+        !published.is_empty(),
+        "the demo tenant has published articles"
     );
+    assert!(published.iter().all(|a| a["published"] == true));
     let (status, _) = env.get("/v1/knowledge/articles?status=old", DEMO_KEY);
     assert_eq!(status, StatusCode::BAD_REQUEST);
     for bad in [

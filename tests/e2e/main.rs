@@ -10,6 +10,7 @@
 //! - `operator`: tenants, plugin uploads and bindings
 //! - `pharmacy`: the pharmacy tenant and its knowledge pack (demo graph; the real graph when `../shared/data` is there)
 //! - `observability`: `/healthz` and `/metrics`
+//! - `pagination`: every list in pages that join up, limits at their boundary, cursors
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
@@ -23,5 +24,6 @@ mod knowledge;
 mod lifecycle;
 mod observability;
 mod operator;
+mod pagination;
 mod pharmacy;
 mod security;

@@ -335,7 +335,7 @@ fn forgetting_a_customer_deletes_their_data_and_only_theirs() {
         StatusCode::OK
     );
     let (_, tickets) = env.get("/v1/tickets", DEMO_KEY);
-    let owners: Vec<&str> = tickets
+    let owners: Vec<&str> = tickets["tickets"]
         .as_array()
         .unwrap()
         .iter()

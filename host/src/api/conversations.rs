@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::TenantCaller;
+use super::page::{self, PageRequest};
 use super::{ApiError, ApiPath, AppState, JsonBody, blocking};
 use crate::app::NewMessage;
 use crate::metrics::Stage;
@@ -101,14 +102,26 @@ async fn post_message(
 #[derive(Serialize)]
 struct ConversationResponse {
     conversation: Conversation,
+    /// One page of its messages, oldest first.
     messages: Vec<MessageRecord>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesQuery {
+    limit: Option<usize>,
+    after: Option<String>,
 }
 
 async fn get_conversation(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
+    query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConversationResponse>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = PageRequest::new(query.limit, query.after.as_deref())?;
     crate::app::check_id("conversation id", &conversation_id)?;
     let app = state.app.clone();
     blocking(move || {
@@ -120,10 +133,16 @@ async fn get_conversation(
                     "conversation {conversation_id:?} does not exist"
                 ))
             })?;
-        let messages = app.storage.messages(&tenant, &conversation_id)?;
+        let found = app.storage.messages_page(
+            &tenant,
+            &conversation_id,
+            page.after.as_ref(),
+            page.limit,
+        )?;
         Ok(Json(ConversationResponse {
             conversation,
-            messages,
+            messages: found.items,
+            next: page::next(found.next),
         }))
     })
     .await

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::TenantCaller;
+use super::page::{self, PageRequest};
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::mining::{Draft, MineOptions, MineReport};
 use crate::model::{Article, ReplyTemplate};
@@ -41,13 +42,21 @@ struct ListQuery {
     /// "draft", "published" or "all" (the default).
     #[serde(default)]
     status: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ArticlePage {
+    articles: Vec<Article>,
+    next: Option<String>,
 }
 
 async fn list_articles(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<Article>>, ApiError> {
+) -> Result<Json<ArticlePage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let wanted: Option<bool> = match query.status.as_deref() {
         None | Some("all") => None,
@@ -59,11 +68,16 @@ async fn list_articles(
             )));
         }
     };
+    let page = PageRequest::new(query.limit, query.after.as_deref())?;
     let app = state.app.clone();
     blocking(move || {
-        let mut articles = app.storage.articles(&tenant)?;
-        articles.retain(|a| wanted.is_none_or(|p| a.published == p));
-        Ok(Json(articles))
+        let found = app
+            .storage
+            .articles_page(&tenant, wanted, page.after.as_ref(), page.limit)?;
+        Ok(Json(ArticlePage {
+            articles: found.items,
+            next: page::next(found.next),
+        }))
     })
     .await
 }
@@ -119,12 +133,35 @@ async fn mine(
     Ok(Json(report))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct DraftPage {
+    drafts: Vec<Draft>,
+    next: Option<String>,
+}
+
 async fn drafts(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
-) -> Result<Json<Vec<Draft>>, ApiError> {
+    query: Result<Query<DraftQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DraftPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = PageRequest::new(query.limit, query.after.as_deref())?;
     let app = state.app.clone();
-    blocking(move || Ok(Json(app.drafts(&tenant)?))).await
+    blocking(move || {
+        let found = app.drafts(&tenant, page.after.as_ref(), page.limit)?;
+        Ok(Json(DraftPage {
+            drafts: found.items,
+            next: page::next(found.next),
+        }))
+    })
+    .await
 }
 
 async fn get_article(

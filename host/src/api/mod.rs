@@ -9,6 +9,7 @@ mod error;
 pub mod health;
 mod knowledge;
 mod operator;
+mod page;
 mod tenancy;
 pub mod throttle;
 mod tickets;

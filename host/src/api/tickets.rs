@@ -3,9 +3,10 @@
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::TenantCaller;
+use super::page::{self, PageRequest};
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::model::{Ticket, TicketStatus};
 
@@ -20,24 +21,39 @@ pub fn router() -> Router<AppState> {
 struct TicketFilter {
     status: Option<TicketStatus>,
     customer: Option<String>,
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TicketPage {
+    tickets: Vec<Ticket>,
+    next: Option<String>,
 }
 
 async fn list_tickets(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
     filter: Result<Query<TicketFilter>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<Ticket>>, ApiError> {
+) -> Result<Json<TicketPage>, ApiError> {
     let Query(filter) = filter.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = PageRequest::new(filter.limit, filter.after.as_deref())?;
+    if let Some(customer) = &filter.customer {
+        crate::app::check_id("customer id", customer)?;
+    }
     let app = state.app.clone();
     blocking(move || {
-        let tickets = app
-            .storage
-            .tickets(&tenant)?
-            .into_iter()
-            .filter(|t| filter.status.is_none_or(|s| t.status == s))
-            .filter(|t| filter.customer.as_ref().is_none_or(|c| &t.customer_id == c))
-            .collect();
-        Ok(Json(tickets))
+        let found = app.storage.tickets_page(
+            &tenant,
+            filter.customer.as_deref(),
+            filter.status,
+            page.after.as_ref(),
+            page.limit,
+        )?;
+        Ok(Json(TicketPage {
+            tickets: found.items,
+            next: page::next(found.next),
+        }))
     })
     .await
 }

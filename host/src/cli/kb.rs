@@ -140,9 +140,17 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
             }
         }
         KbCommand::Drafts { server } => {
-            let drafts = server.client()?.get("/v1/knowledge/drafts")?;
-            for d in drafts.as_array().into_iter().flatten() {
-                print_draft(d);
+            let client = server.client()?;
+            let mut path = "/v1/knowledge/drafts".to_string();
+            loop {
+                let page = client.get(&path)?;
+                for d in page["drafts"].as_array().into_iter().flatten() {
+                    print_draft(d);
+                }
+                match page["next"].as_str() {
+                    Some(next) => path = format!("/v1/knowledge/drafts?after={next}"),
+                    None => break,
+                }
             }
         }
         KbCommand::Show { id, server } => {

@@ -16,7 +16,7 @@ impl Host for HostState {
         let limit = limit.min(MAX_HISTORY) as usize;
         let records = call
             .storage
-            .recent_messages(&call.tenant, &call.conversation_id, limit + 1)
+            .recent_history(&call.tenant, &call.conversation_id, limit + 1)
             .map_err(super::host_fault)?;
         let mut past: Vec<PastMessage> = records
             .into_iter()

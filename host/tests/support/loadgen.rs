@@ -352,26 +352,28 @@ pub async fn missing(
     let mut client = Client { addr, sender: None };
     let mut lost = Vec::new();
     for (conversation, messages) in by_conversation {
-        let stored: Vec<String> = match client
-            .send(
-                "GET",
-                &format!("/v1/conversations/{conversation}"),
-                key,
-                None,
-            )
-            .await
-        {
-            Ok((200, bytes)) => {
-                let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        // Every page of the conversation (messages come 500 at most a page).
+        let mut stored: Vec<String> = Vec::new();
+        let mut path = format!("/v1/conversations/{conversation}?limit=500");
+        loop {
+            let Ok((200, bytes)) = client.send("GET", &path, key, None).await else {
+                break;
+            };
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            stored.extend(
                 body["messages"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|m| m["id"].as_str().map(str::to_string))
-                    .collect()
+                    .filter_map(|m| m["id"].as_str().map(str::to_string)),
+            );
+            match body["next"].as_str() {
+                Some(next) => {
+                    path = format!("/v1/conversations/{conversation}?limit=500&after={next}")
+                }
+                None => break,
             }
-            _ => Vec::new(),
-        };
+        }
         for m in messages {
             if !stored.iter().any(|s| s == m) {
                 lost.push((conversation.to_string(), m.to_string()));
@@ -385,7 +387,8 @@ pub async fn missing(
 pub const OPERATOR_KEY: &str = "operator-key-for-load-runs";
 
 /// Per-stage time of message handling as `/metrics` reports it so far:
-/// stage name to (seconds, count).
+/// stage name to (seconds, count); plugin calls as `slot:<slot>` (summed
+/// over the slot's plugins).
 pub async fn stage_seconds(addr: SocketAddr) -> BTreeMap<String, (f64, u64)> {
     let mut client = Client { addr, sender: None };
     let Ok((200, bytes)) = client.send("GET", "/metrics", OPERATOR_KEY, None).await else {
@@ -393,23 +396,35 @@ pub async fn stage_seconds(addr: SocketAddr) -> BTreeMap<String, (f64, u64)> {
     };
     let mut stages: BTreeMap<String, (f64, u64)> = BTreeMap::new();
     for line in String::from_utf8_lossy(&bytes).lines() {
-        let Some(rest) = line.strip_prefix("switchyard_message_stage_seconds_") else {
-            continue;
-        };
+        // Stages of a message, and plugin calls by slot ("slot:classify").
+        let (rest, label) =
+            if let Some(rest) = line.strip_prefix("switchyard_message_stage_seconds_") {
+                (rest, "{stage=\"")
+            } else if let Some(rest) = line.strip_prefix("switchyard_plugin_call_seconds_") {
+                (rest, "{slot=\"")
+            } else {
+                continue;
+            };
         let Some((series, value)) = rest.split_once(' ') else {
             continue;
         };
-        let Some(stage) = series
-            .split_once("{stage=\"")
-            .and_then(|(_, s)| s.strip_suffix("\"}"))
+        let Some(name) = series
+            .split_once(label)
+            .and_then(|(_, s)| s.split_once('"'))
+            .map(|(name, _)| name)
         else {
             continue;
         };
-        let entry = stages.entry(stage.to_string()).or_default();
+        let stage = if label.contains("slot") {
+            format!("slot:{name}")
+        } else {
+            name.to_string()
+        };
+        let entry = stages.entry(stage).or_default();
         if series.starts_with("sum") {
-            entry.0 = value.parse().unwrap_or(f64::NAN);
+            entry.0 += value.parse().unwrap_or(f64::NAN);
         } else if series.starts_with("count") {
-            entry.1 = value.parse().unwrap_or(0);
+            entry.1 += value.parse().unwrap_or(0);
         }
     }
     stages
