@@ -24,6 +24,9 @@ pub enum Error {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A tenant's quota (`quotas.rs`) would be exceeded; nothing was written.
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -105,6 +108,29 @@ fn check_article(article: &Article) -> Result<()> {
     Ok(())
 }
 
+/// A customer's tags: at most [`MAX_CUSTOMER_TAGS`], each 1 to
+/// [`MAX_TAG_BYTES`] bytes. They are stored with the conversation and handed
+/// to every plugin, so they are bounded like the text.
+fn check_tags(tags: &[String]) -> Result<()> {
+    use crate::quotas::{MAX_CUSTOMER_TAGS, MAX_TAG_BYTES};
+    if tags.len() > MAX_CUSTOMER_TAGS {
+        return Err(Error::Invalid(format!(
+            "a customer has {} tags; at most {MAX_CUSTOMER_TAGS} are accepted",
+            tags.len()
+        )));
+    }
+    if let Some(bad) = tags
+        .iter()
+        .find(|t| t.trim().is_empty() || t.len() > MAX_TAG_BYTES)
+    {
+        return Err(Error::Invalid(format!(
+            "customer tag {:?} must be 1 to {MAX_TAG_BYTES} bytes",
+            crate::pii::mask(&bad.chars().take(80).collect::<String>())
+        )));
+    }
+    Ok(())
+}
+
 pub fn hash_key(key: &str) -> String {
     sha256_hex(key.as_bytes())
 }
@@ -120,10 +146,12 @@ pub struct Switchyard {
     pub storage: Storage,
     pub runtime: Arc<Runtime>,
     pub limits: Limits,
+    /// What one tenant may store (`quotas.rs`); set before serving.
+    pub quotas: crate::quotas::Quotas,
     pub metrics: Metrics,
     /// One atomically swappable pipeline per tenant.
     pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
-    knowledge: RwLock<HashMap<String, Arc<KnowledgeIndex>>>,
+    knowledge: crate::knowledge_cache::KnowledgeCache,
     conversation_locks: crate::serial::ConversationLocks,
     /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
     pub(crate) binding_lock: Mutex<()>,
@@ -131,8 +159,9 @@ pub struct Switchyard {
     /// Tenant creation and key changes check, then write: one at a time.
     tenant_lock: Mutex<()>,
     /// Article changes that read first (publishing, editing a mined draft,
-    /// mining itself): one at a time, so none undoes another.
-    pub(crate) article_lock: Mutex<()>,
+    /// mining itself): one at a time per tenant, so none undoes another;
+    /// other tenants' never wait for them.
+    pub(crate) article_locks: crate::serial::NamedLocks,
     /// Which tenant each key acts for, so authentication needs no storage
     /// call on an async worker.
     keys: RwLock<KeyCache>,
@@ -160,14 +189,15 @@ impl Switchyard {
             storage,
             runtime,
             limits,
+            quotas: Default::default(),
             metrics: Metrics::default(),
             pipelines: RwLock::new(HashMap::new()),
-            knowledge: RwLock::new(HashMap::new()),
+            knowledge: Default::default(),
             conversation_locks: Default::default(),
             binding_lock: Mutex::new(()),
             lifecycle: crate::lifecycle::LifecycleState::default(),
             tenant_lock: Mutex::new(()),
-            article_lock: Mutex::new(()),
+            article_locks: Default::default(),
             keys: RwLock::new(KeyCache::default()),
         }
     }
@@ -524,20 +554,12 @@ impl Switchyard {
 
     // --- knowledge and agents ---
 
+    /// The tenant's search index (`knowledge_cache.rs`: built outside any
+    /// lock another tenant takes). Reads storage: call on a blocking thread.
     pub fn knowledge(&self, tenant: &str) -> Result<Arc<KnowledgeIndex>> {
-        if let Some(k) = self.knowledge.read().unwrap().get(tenant) {
-            return Ok(k.clone());
-        }
-        // Built under the write lock: `put_article` writes, then removes the
-        // cached index under the same lock, so a build that read the old
-        // articles is always removed after it is inserted.
-        let mut cache = self.knowledge.write().unwrap();
-        if let Some(k) = cache.get(tenant) {
-            return Ok(k.clone());
-        }
-        let index = Arc::new(KnowledgeIndex::build(&self.storage.articles(tenant)?));
-        cache.insert(tenant.to_string(), index.clone());
-        Ok(index)
+        self.knowledge.get_or_build(tenant, || {
+            Ok(KnowledgeIndex::build(&self.storage.articles(tenant)?))
+        })
     }
 
     /// Create or replace an article; search sees it from the next message on.
@@ -547,8 +569,9 @@ impl Switchyard {
     pub fn put_article(&self, tenant: &str, article: &Article, create: bool) -> Result<Article> {
         let mut article = article.clone();
         check_article(&article)?;
-        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.article_locks.lock(tenant);
         article.updated_at_ms = now_ms();
+        self.check_article_quota(tenant, &article)?;
         if create {
             article.mined = None;
             if !self.storage.insert_article(tenant, &article)? {
@@ -564,8 +587,30 @@ impl Switchyard {
                 .and_then(|a| a.mined);
             self.storage.put_article(tenant, &article)?;
         }
-        self.knowledge.write().unwrap().remove(tenant);
+        self.knowledge.invalidate(tenant);
         Ok(article)
+    }
+
+    /// Refuse an article that would take the tenant past its article quotas
+    /// (`article` new, or replacing the one of its id). Call under the
+    /// tenant's article lock, so two writes cannot both take the last place.
+    pub(crate) fn check_article_quota(&self, tenant: &str, article: &Article) -> Result<()> {
+        let (count, bytes) = self.storage.article_usage(tenant, Some(&article.id))?;
+        let size = Storage::stored_bytes(article);
+        if count + 1 > self.quotas.articles {
+            return Err(Error::QuotaExceeded(format!(
+                "the tenant has {count} articles; the quota is {}: delete some first",
+                self.quotas.articles
+            )));
+        }
+        if bytes + size > self.quotas.article_bytes {
+            return Err(Error::QuotaExceeded(format!(
+                "articles would take {} bytes; the quota is {} bytes",
+                bytes + size,
+                self.quotas.article_bytes
+            )));
+        }
+        Ok(())
     }
 
     /// One stored article (draft or published).
@@ -584,26 +629,26 @@ impl Switchyard {
         id: &str,
         published: bool,
     ) -> Result<Article> {
-        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.article_locks.lock(tenant);
         let mut article = self.article(tenant, id)?;
         article.published = published;
         check_article(&article)?;
         article.updated_at_ms = now_ms();
         self.storage.put_article(tenant, &article)?;
-        self.knowledge.write().unwrap().remove(tenant);
+        self.knowledge.invalidate(tenant);
         Ok(article)
     }
 
     /// Delete an article. A mined draft's messages are remembered as
     /// dismissed first, so mining does not draft them again.
     pub fn delete_article(&self, tenant: &str, id: &str) -> Result<()> {
-        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.article_locks.lock(tenant);
         let article = self.article(tenant, id)?;
         if let Some(mined) = &article.mined {
             self.dismiss_blind_spots(tenant, mined)?;
         }
         self.storage.delete_article(tenant, id)?;
-        self.knowledge.write().unwrap().remove(tenant);
+        self.knowledge.invalidate(tenant);
         Ok(())
     }
 
@@ -653,6 +698,7 @@ impl Switchyard {
         if message.channel.is_empty() || message.channel.len() > 32 {
             return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
         }
+        check_tags(&message.customer.tags)?;
         let started = Instant::now();
         let _serial = self
             .conversation_locks

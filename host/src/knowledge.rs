@@ -140,6 +140,15 @@ fn normalize(v: &mut HashMap<String, f32>) {
 }
 
 impl KnowledgeIndex {
+    /// Published articles in the index.
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
     pub fn build(articles: &[Article]) -> KnowledgeIndex {
         let mut docs = Vec::new();
         let mut term_postings: HashMap<String, Vec<(u32, f32)>> = HashMap::new();

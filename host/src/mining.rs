@@ -312,6 +312,11 @@ pub struct MineReport {
     pub skipped: usize,
     /// Blind spots in no cluster big enough for a draft.
     pub unclustered: usize,
+    /// Clusters left undrafted because the tenant's article quota is full
+    /// (`quota_exceeded` says which quota); a later run drafts them.
+    pub over_quota: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_exceeded: Option<String>,
     /// New drafts, biggest cluster first.
     pub drafts: Vec<Draft>,
 }
@@ -369,7 +374,7 @@ impl Switchyard {
         }
         self.tenant(tenant)?;
         // One run at a time: two runs would draft the same messages twice.
-        let _one_at_a_time = self.article_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self.article_locks.lock(tenant);
         let articles = self.storage.articles(tenant)?;
         let dismissed = self.dismissed_blind_spots(tenant)?;
         let drafted: HashSet<&str> = articles
@@ -421,6 +426,7 @@ impl Switchyard {
 
         let now = now_ms();
         let mut drafts = Vec::new();
+        let (mut over_quota, mut quota_exceeded) = (0, None);
         for c in clusters {
             let members: Vec<&MessageRecord> = c.members.iter().map(|&i| &messages[i]).collect();
             // Only confident intents (messages that escalated for another
@@ -463,6 +469,15 @@ impl Switchyard {
                 }),
                 updated_at_ms: now,
             };
+            match self.check_article_quota(tenant, &article) {
+                Ok(()) => {}
+                Err(Error::QuotaExceeded(why)) => {
+                    over_quota += 1;
+                    quota_exceeded = Some(why);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             self.storage.put_article(tenant, &article)?;
             drafts.push(Draft {
                 article,
@@ -481,6 +496,8 @@ impl Switchyard {
             answered,
             skipped,
             unclustered: texts.len() - clustered,
+            over_quota,
+            quota_exceeded,
             drafts,
         })
     }

@@ -101,6 +101,46 @@ impl Drop for TenantGuard<'_> {
     }
 }
 
+/// One holder per name at a time (a tenant's article changes, a tenant's
+/// index build), and nothing shared between names. Names are forgotten when
+/// released, so the set stays as small as what is held.
+#[derive(Default)]
+pub struct NamedLocks {
+    held: Mutex<HashSet<String>>,
+    released: Condvar,
+}
+
+pub struct NamedGuard<'a> {
+    locks: &'a NamedLocks,
+    name: String,
+}
+
+impl NamedLocks {
+    /// Wait until no one holds `name`, then hold it.
+    pub fn lock(&self, name: &str) -> NamedGuard<'_> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        while held.contains(name) {
+            held = self.released.wait(held).unwrap_or_else(|p| p.into_inner());
+        }
+        held.insert(name.to_string());
+        NamedGuard {
+            locks: self,
+            name: name.to_string(),
+        }
+    }
+}
+
+impl Drop for NamedGuard<'_> {
+    fn drop(&mut self) {
+        self.locks
+            .held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.name);
+        self.locks.released.notify_all();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +217,30 @@ mod tests {
         drop(other_tenant);
         assert!(locks.held().per_tenant.is_empty());
         assert!(locks.held().conversations.is_empty());
+    }
+
+    #[test]
+    fn a_named_lock_holds_one_name_and_never_another() {
+        let locks = Arc::new(NamedLocks::default());
+        let a = locks.lock("tenant-a");
+        // Another name is free while "tenant-a" is held.
+        drop(locks.lock("tenant-b"));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (locks, entered) = (locks.clone(), entered.clone());
+            std::thread::spawn(move || {
+                let _a = locks.lock("tenant-a");
+                entered.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(entered.load(Ordering::SeqCst), 0, "the same name waits");
+        drop(a);
+        waiter.join().unwrap();
+        assert_eq!(entered.load(Ordering::SeqCst), 1);
+        assert!(
+            locks.held.lock().unwrap().is_empty(),
+            "released names are forgotten"
+        );
     }
 }

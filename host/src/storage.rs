@@ -621,6 +621,27 @@ impl Storage {
     }
 
     /// Store a new article; false when one with that id exists (nothing written).
+    /// How many articles a tenant has and their stored bytes, leaving out
+    /// `except` (the one about to be replaced). Reads lengths, decodes nothing.
+    pub fn article_usage(&self, tenant: &str, except: Option<&str>) -> Result<(usize, u64)> {
+        let skip = except.map(|id| key(tenant, id));
+        let (mut count, mut bytes) = (0, 0);
+        for item in self.articles.scan_prefix(prefix(tenant)) {
+            let (k, v) = item?;
+            if skip.as_deref() == Some(&k[..]) {
+                continue;
+            }
+            count += 1;
+            bytes += v.len() as u64;
+        }
+        Ok((count, bytes))
+    }
+
+    /// The stored size of `value`, as a quota counts it.
+    pub fn stored_bytes<T: Serialize>(value: &T) -> u64 {
+        encode(value).len() as u64
+    }
+
     pub fn insert_article(&self, tenant: &str, article: &Article) -> Result<bool> {
         Self::insert_new(&self.articles, key(tenant, &article.id), article)
     }
@@ -887,6 +908,11 @@ impl Storage {
                         ticket.summary = summary.clone();
                         ticket.updated_at_ms = *at_ms;
                         ticket.message_ids.push(message_id.clone());
+                        let over = ticket
+                            .message_ids
+                            .len()
+                            .saturating_sub(crate::quotas::MAX_TICKET_MESSAGE_IDS);
+                        ticket.message_ids.drain(..over);
                         Some(ticket)
                     }
                 };
@@ -1223,6 +1249,67 @@ mod tests {
         assert_eq!(stored.priority, 5);
         assert_eq!(stored.message_ids, ["m-1", "m-2"]);
         assert_eq!(storage.ticket("t", "t-1").unwrap().unwrap().facts.len(), 1);
+    }
+
+    /// Regression (issue 14): every update appended to `message_ids`, so a
+    /// customer writing all day to one open ticket made each commit rewrite
+    /// an ever longer record.
+    #[test]
+    fn a_ticket_keeps_only_its_newest_message_ids() {
+        use crate::quotas::MAX_TICKET_MESSAGE_IDS;
+        let storage = Storage::temporary().unwrap();
+        let ticket = Ticket {
+            id: "t-1".into(),
+            conversation_id: "c".into(),
+            customer_id: "c".into(),
+            intent: "refund".into(),
+            title: "refund".into(),
+            department: "after-sales".into(),
+            priority: 3,
+            summary: "s".into(),
+            facts: vec![],
+            status: TicketStatus::Open,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            message_ids: vec!["m-0".into()],
+        };
+        storage.put_ticket("t", &ticket).unwrap();
+        let update = |i: usize| {
+            let id = format!("m-{i:x}");
+            storage
+                .commit_message(&MessageCommit {
+                    tenant: "t".into(),
+                    conversation: conversation("c", None),
+                    released_agent: None,
+                    assigned_agent: None,
+                    message: message(&id, "c"),
+                    ticket: Some(TicketChange::Update {
+                        id: "t-1".into(),
+                        facts: vec![],
+                        priority: 3,
+                        summary: "again".into(),
+                        message_id: id.clone(),
+                        at_ms: i as u64,
+                    }),
+                })
+                .unwrap()
+                .unwrap()
+        };
+        // At the bound: every id kept.
+        for i in 1..MAX_TICKET_MESSAGE_IDS - 1 {
+            update(i);
+        }
+        let at_bound = update(MAX_TICKET_MESSAGE_IDS - 1);
+        assert_eq!(at_bound.message_ids.len(), MAX_TICKET_MESSAGE_IDS);
+        assert_eq!(at_bound.message_ids[0], "m-0");
+        // One over: the oldest goes, the newest is there.
+        let over = update(MAX_TICKET_MESSAGE_IDS);
+        assert_eq!(over.message_ids.len(), MAX_TICKET_MESSAGE_IDS);
+        assert_eq!(over.message_ids[0], "m-1");
+        assert_eq!(
+            over.message_ids.last().unwrap(),
+            &format!("m-{MAX_TICKET_MESSAGE_IDS:x}")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! - `conversations`: Chinese and English conversations through every slot of the demo tenant
 //! - `containment`: purpose-built misbehaving plugins never take a message down
+//! - `abuse`: per-tenant quotas at their boundary, bounded customer fields
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
 //! - `durability`: acknowledged writes survive a restart
 //! - `knowledge`: drafts, publishing, hybrid search, blind-spot mining to a suggestion without a restart
@@ -14,6 +15,7 @@
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
+mod abuse;
 mod api_errors;
 mod banking;
 mod containment;

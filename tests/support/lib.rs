@@ -61,10 +61,27 @@ impl TestEnv {
         env
     }
 
+    /// A server with these per-tenant quotas and no tenant yet (the demo
+    /// tenant's seeded articles would not fit small ones).
+    pub fn empty_with_quotas(quotas: switchyard::quotas::Quotas) -> TestEnv {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        TestEnv::open_with(dir, Limits::default(), quotas)
+    }
+
     /// Open (or reopen) the database in `dir`, as a restarted server would.
     pub fn open(dir: Arc<tempfile::TempDir>, limits: Limits) -> TestEnv {
+        TestEnv::open_with(dir, limits, Default::default())
+    }
+
+    pub fn open_with(
+        dir: Arc<tempfile::TempDir>,
+        limits: Limits,
+        quotas: switchyard::quotas::Quotas,
+    ) -> TestEnv {
         let storage = Storage::open(dir.path()).expect("opening sled");
-        let app = Arc::new(Switchyard::new(storage, runtime(), limits));
+        let mut app = Switchyard::new(storage, runtime(), limits);
+        app.quotas = quotas;
+        let app = Arc::new(app);
         // Tests and benchmarks send faster than any key's default rate; the
         // rate limit has its own tests with a policy of their own.
         let unlimited = Throttle::new(

@@ -28,6 +28,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{0}")]
+    QuotaExceeded(String),
     #[error("too many requests for this key; retry after {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("internal error")]
@@ -52,6 +54,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota_exceeded"),
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }
@@ -83,6 +86,7 @@ impl From<app::Error> for ApiError {
             app::Error::NotFound(m) => ApiError::NotFound(m),
             app::Error::Invalid(m) => ApiError::Unprocessable(m),
             app::Error::Conflict(m) => ApiError::Conflict(m),
+            app::Error::QuotaExceeded(m) => ApiError::QuotaExceeded(m),
             app::Error::Storage(e) => ApiError::Internal(e.to_string()),
             app::Error::Internal(m) => ApiError::Internal(m),
         }

@@ -1,0 +1,33 @@
+//! How much one tenant may keep of what the host holds in memory or walks on
+//! every request: a tenant that fills them gets a clear 403
+//! (`quota_exceeded`) naming the quota, and other tenants are unaffected.
+//! Field bounds that hold for everyone (a customer's tags, a ticket's message
+//! list) live here too, so the numbers are in one place.
+
+/// Per-tenant quotas. The defaults are generous for a real shop's knowledge
+/// base; the search index of a tenant at its quota is rebuilt in tens of
+/// milliseconds (BENCHMARKS.md).
+#[derive(Clone, Debug)]
+pub struct Quotas {
+    /// Articles, drafts included.
+    pub articles: usize,
+    /// Bytes of stored articles (JSON), drafts included.
+    pub article_bytes: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            articles: 5_000,
+            article_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Most tags a customer may carry on a message.
+pub const MAX_CUSTOMER_TAGS: usize = 32;
+/// Longest customer tag, in bytes.
+pub const MAX_TAG_BYTES: usize = 64;
+/// Message ids a ticket keeps (the newest): a customer who writes all day to
+/// one open ticket must not make every update rewrite a growing record.
+pub const MAX_TICKET_MESSAGE_IDS: usize = 200;

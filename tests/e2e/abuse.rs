@@ -1,0 +1,142 @@
+//! One tenant or customer cannot make the server hold more than its share:
+//! per-tenant article quotas (count and bytes) checked at their exact
+//! boundary, bounded customer tags, and a refused write that stores nothing
+//! and leaves other tenants able to write.
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use switchyard::quotas::{MAX_CUSTOMER_TAGS, MAX_TAG_BYTES, Quotas};
+use switchyard_e2e::{DEMO_KEY, TestEnv};
+
+fn article(id: &str) -> Value {
+    json!({"id": id, "title": "Gift wrapping", "keywords": ["gift"], "body": "We wrap any order for 5 yuan.", "published": true})
+}
+
+fn assert_quota_refused(status: StatusCode, body: &Value, needle: &str) {
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "quota_exceeded", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(needle), "{message}");
+}
+
+#[test]
+fn the_article_count_quota_holds_at_its_boundary_and_only_for_its_tenant() {
+    let env = TestEnv::empty_with_quotas(Quotas {
+        articles: 3,
+        ..Quotas::default()
+    });
+    let key = env.create_tenant("small-shop");
+    for i in 0..3 {
+        let (status, body) = env.post("/v1/knowledge/articles", &key, &article(&format!("a-{i}")));
+        assert_eq!(status, StatusCode::CREATED, "article {i} of 3: {body}");
+    }
+    let before = env.app.storage.fingerprint().unwrap();
+    let (status, body) = env.post("/v1/knowledge/articles", &key, &article("a-3"));
+    assert_quota_refused(status, &body, "the quota is 3");
+    assert_eq!(
+        env.app.storage.fingerprint().unwrap(),
+        before,
+        "nothing stored"
+    );
+    // Replacing one of the three is no new article.
+    let (status, body) = env.put("/v1/knowledge/articles/a-1", &key, &article("a-1"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Each tenant has its own: another is not held by what small-shop uses.
+    let other = env.create_tenant("other-shop");
+    let (status, body) = env.post("/v1/knowledge/articles", &other, &article("b-0"));
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another tenant is not held: {body}"
+    );
+    // Deleting makes room again.
+    let (status, _) = env.request(
+        axum::http::Method::DELETE,
+        "/v1/knowledge/articles/a-0",
+        Some(&key),
+        None,
+        "",
+    );
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = env.post("/v1/knowledge/articles", &key, &article("a-3"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[test]
+fn the_article_bytes_quota_holds_at_its_boundary() {
+    // Articles of one shape store the same number of bytes (ids of one
+    // length, a 13-digit millisecond time); the quota fits exactly two.
+    let stored = |id: &str| {
+        let mut a: switchyard::model::Article = serde_json::from_value(article(id)).unwrap();
+        a.updated_at_ms = 1_800_000_000_000;
+        switchyard::storage::Storage::stored_bytes(&a)
+    };
+    let size = stored("a-0");
+    assert_eq!(stored("a-1"), size);
+    let env = TestEnv::empty_with_quotas(Quotas {
+        articles: 100,
+        article_bytes: 2 * size,
+    });
+    let key = env.create_tenant("byte-shop");
+    for id in ["a-0", "a-1"] {
+        let (status, body) = env.post("/v1/knowledge/articles", &key, &article(id));
+        assert_eq!(status, StatusCode::CREATED, "{id} fits: {body}");
+    }
+    let (status, body) = env.post("/v1/knowledge/articles", &key, &article("a-2"));
+    assert_quota_refused(status, &body, &format!("the quota is {} bytes", 2 * size));
+    let (status, _) = env.get("/v1/knowledge/articles/a-2", &key);
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the refused article is not stored"
+    );
+}
+
+#[test]
+fn customer_tags_are_bounded_in_count_and_length() {
+    let env = TestEnv::demo();
+    let send = |conversation: &str, tags: Vec<String>| {
+        env.post(
+            &format!("/v1/conversations/{conversation}/messages"),
+            DEMO_KEY,
+            &json!({"text": "where is my package?", "customer": {"id": "tagged", "tags": tags}}),
+        )
+    };
+    let at_limit: Vec<String> = (0..MAX_CUSTOMER_TAGS).map(|i| format!("tag-{i}")).collect();
+    let (status, body) = send("tags-ok", at_limit.clone());
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, stored) = env.get("/v1/conversations/tags-ok", DEMO_KEY);
+    assert_eq!(
+        stored["conversation"]["customer"]["tags"]
+            .as_array()
+            .unwrap()
+            .len(),
+        MAX_CUSTOMER_TAGS
+    );
+    let (status, body) = send("tags-long-ok", vec!["x".repeat(MAX_TAG_BYTES)]);
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let before = env.app.storage.fingerprint().unwrap();
+    let mut one_over = at_limit;
+    one_over.push("one-too-many".into());
+    for (tags, needle) in [
+        (one_over, format!("at most {MAX_CUSTOMER_TAGS}")),
+        (
+            vec!["x".repeat(MAX_TAG_BYTES + 1)],
+            format!("1 to {MAX_TAG_BYTES} bytes"),
+        ),
+        (vec![" ".into()], format!("1 to {MAX_TAG_BYTES} bytes")),
+    ] {
+        let (status, body) = send("tags-bad", tags);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(&needle),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        env.app.storage.fingerprint().unwrap(),
+        before,
+        "nothing stored"
+    );
+}
