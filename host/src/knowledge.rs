@@ -35,6 +35,12 @@ const FUZZY_WEIGHT: f32 = 0.7;
 /// Shortest query word tried against the vocabulary for typos: shorter ones
 /// are within one edit of too many words.
 const FUZZY_MIN_CHARS: usize = 4;
+/// Query words one search tries against the vocabulary for typos. Each try
+/// walks every article word of a similar length; without a cap, a 2 KiB query
+/// of unknown words against a large knowledge base cost tens of milliseconds
+/// a search, and a plugin searching in a loop ran for seconds (issue 14).
+/// A customer's message rarely has more misspelt words that matter.
+pub const MAX_FUZZY_WORDS: usize = 8;
 
 /// How the parts are combined; [`SearchMode::default`] is what the host serves.
 #[derive(Clone, Copy, Debug)]
@@ -267,11 +273,16 @@ impl KnowledgeIndex {
         query_terms.sort();
         query_terms.dedup();
         let mut weighted: Vec<(&str, f32)> = Vec::new();
+        let mut fuzzy_tries = 0;
         for t in &query_terms {
             let single_cjk = t.chars().count() == 1 && t.chars().all(text::is_cjk);
             if self.term_postings.contains_key(t.as_str()) {
                 weighted.push((t, if single_cjk { CJK_CHAR_WEIGHT } else { 1.0 }));
-            } else if mode.fuzzy_terms && is_latin_word(t) {
+            } else if mode.fuzzy_terms && is_latin_word(t) && fuzzy_tries < MAX_FUZZY_WORDS {
+                // Only words long enough to be tried count against the cap.
+                if t.chars().count() >= FUZZY_MIN_CHARS {
+                    fuzzy_tries += 1;
+                }
                 for w in self.near_words(t) {
                     if !weighted.iter().any(|(x, _)| *x == w) {
                         weighted.push((w, FUZZY_WEIGHT));

@@ -6,7 +6,9 @@
 //! even `/healthz`. Durability now goes through one flusher (group commit)
 //! and no storage call runs on an async worker.
 //!
-//! `STRESS_SECS` (default 20) and `STRESS_CONNECTIONS` (default 32).
+//! `STRESS_SECS` (default 20) and `STRESS_CONNECTIONS` (default 32);
+//! `STRESS_BIN` runs another build of the binary (an older commit, to see
+//! whether it stalls).
 
 #[path = "support/loadgen.rs"]
 mod loadgen;
@@ -54,7 +56,8 @@ fn thirty_two_connections_for_twenty_seconds_never_stall_and_lose_nothing() {
     let connections: usize = env_or("STRESS_CONNECTIONS", 32);
     let data = tempfile::tempdir().unwrap();
     // Rates are not what this test is about: one key sends everything.
-    let server = Server::start(BIN, data.path(), DEMO_KEY, &["--rate-per-sec", "1000000"]);
+    let bin = std::env::var("STRESS_BIN").unwrap_or_else(|_| BIN.to_string());
+    let server = Server::start(&bin, data.path(), DEMO_KEY, &["--rate-per-sec", "1000000"]);
     let running = Arc::new(AtomicBool::new(true));
     let prober = {
         let running = running.clone();

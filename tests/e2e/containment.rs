@@ -324,3 +324,50 @@ fn a_tenant_stuck_in_its_plugin_holds_up_no_other_tenant() {
         "a demo message waited {slowest:?}"
     );
 }
+
+/// Regression (issue 14): the deadline was enforced by the epoch, which
+/// interrupts wasm only, so a plugin that spent its time inside host imports
+/// (searching a large knowledge base in a loop with hundreds of unknown
+/// words, each tried for typos) ran for seconds. Imports now check the
+/// deadline on entry, and one search tries at most `MAX_FUZZY_WORDS` words.
+#[test]
+fn a_plugin_searching_in_a_loop_stops_at_its_deadline() {
+    let (env, bad) = demo_with_bad_classifier("only:退款:search-storm");
+    // A large knowledge base: 3,000 published articles over 30,000 words.
+    let mut seed = 0x9e37_79b9_u64;
+    let mut word = || {
+        let mut w = String::new();
+        for _ in 0..5 + (seed % 4) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            w.push((b'a' + (seed % 26) as u8) as char);
+        }
+        w
+    };
+    for i in 0..3_000 {
+        let words: Vec<String> = (0..10).map(|_| word()).collect();
+        let article: switchyard::model::Article = serde_json::from_value(json!({
+            "id": format!("big-{i}"), "title": words[..3].join(" "),
+            "keywords": [words[3].clone()], "body": words.join(" "), "published": true
+        }))
+        .unwrap();
+        env.app.put_article("demo", &article, true).unwrap();
+    }
+    let started = Instant::now();
+    let r = env.send(
+        "storm",
+        "我要退款，订单号 2024113012345",
+        "cust-x",
+        "standard",
+    );
+    let elapsed = started.elapsed();
+    let classify = trace_of(&r, "classify");
+    assert_eq!(classify[0]["sha256"], bad.as_str());
+    assert_eq!(classify[0]["outcome"], "timeout", "{}", classify[0]);
+    let detail = classify[0]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("knowledge.search"), "{detail}");
+    assert_eq!(classify[1]["outcome"], "ok", "the next classifier decided");
+    assert_eq!(r["intent"]["name"], "refund");
+    assert!(elapsed < DEADLINE + MARGIN, "answered in {elapsed:?}");
+}

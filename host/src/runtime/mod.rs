@@ -483,7 +483,9 @@ impl BoundPlugin {
                 }
             },
         };
-        warm.store.data_mut().begin_call(context);
+        warm.store
+            .data_mut()
+            .begin_call(context, self.limits.deadline);
         warm.store
             .set_epoch_deadline(Self::ticks(self.limits.deadline));
         let _ = warm.store.set_fuel(self.limits.fuel);
@@ -540,7 +542,9 @@ fn first_line(e: &wasmtime::Error) -> String {
 fn classify_error(store: &Store<HostState>, e: &wasmtime::Error) -> Outcome {
     if store.data().memory_refused() {
         Outcome::OutOfMemory
-    } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+    } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt)
+        || e.downcast_ref::<state::DeadlinePassed>().is_some()
+    {
         Outcome::Timeout
     } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
         Outcome::OutOfFuel

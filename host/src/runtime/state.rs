@@ -3,6 +3,7 @@
 //! the per-call budgets, and the context of the message being decided.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -46,7 +47,30 @@ pub struct HostState {
     pub(crate) log_bytes: usize,
     pub(crate) logs_dropped: u32,
     pub(crate) host_calls: u32,
+    /// When the current call's deadline passes. The epoch interrupts wasm
+    /// only; a host import checks this on entry, so a plugin that spends its
+    /// time inside imports (a search in a loop ran 9.1 s) stops too.
+    deadline: Option<Instant>,
 }
+
+/// A host import was called after the plugin's deadline passed; the call
+/// counts as a timeout, as if the epoch had interrupted it.
+#[derive(Debug)]
+pub struct DeadlinePassed {
+    pub import: String,
+}
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "deadline passed while calling host imports (at {})",
+            self.import
+        )
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
 
 /// Caps what one instance may allocate across all its memories and tables,
 /// and remembers a refusal, so a trap that follows is reported as
@@ -161,6 +185,7 @@ impl HostState {
             log_bytes: 0,
             logs_dropped: 0,
             host_calls: 0,
+            deadline: None,
         }
     }
 
@@ -172,8 +197,9 @@ impl HostState {
         self.memory.refused
     }
 
-    pub(crate) fn begin_call(&mut self, call: Option<CallContext>) {
+    pub(crate) fn begin_call(&mut self, call: Option<CallContext>, deadline: Duration) {
         self.call = call;
+        self.deadline = Some(Instant::now() + deadline);
         // A refusal a guest survived in an earlier call says nothing about this one.
         self.memory.refused = false;
         self.log_bytes = 0;
@@ -183,10 +209,16 @@ impl HostState {
 
     pub(crate) fn end_call(&mut self) {
         self.call = None;
+        self.deadline = None;
     }
 
     /// Count one host call; trap a plugin that calls the host in a tight loop.
     pub(crate) fn charge_host_call(&mut self, what: &str) -> wasmtime::Result<()> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(wasmtime::Error::new(DeadlinePassed {
+                import: what.to_string(),
+            }));
+        }
         self.host_calls += 1;
         if self.host_calls > self.limits.host_calls {
             wasmtime::bail!(
