@@ -19,6 +19,7 @@ async fn list_agents(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
 ) -> Result<Json<Vec<AgentWithLoad>>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.storage.agents(&tenant)?))).await
 }
@@ -28,6 +29,7 @@ async fn get_agent(
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<AgentWithLoad>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         app.storage
@@ -47,6 +49,7 @@ async fn create_agent(
     TenantCaller(tenant, _): TenantCaller,
     ApiJson(agent): ApiJson<Agent>,
 ) -> Result<(StatusCode, Json<Agent>), ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let agent = blocking(move || {
         app.put_agent(&tenant, &agent, true)?;
@@ -69,6 +72,7 @@ async fn put_agent(
             agent.id
         )));
     }
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let agent = blocking(move || {
         app.put_agent(&tenant, &agent, false)?;

@@ -123,6 +123,7 @@ async fn get_conversation(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let page = PageRequest::new(query.limit, query.after.as_deref())?;
     crate::app::check_id("conversation id", &conversation_id)?;
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         let conversation = app
@@ -153,6 +154,7 @@ async fn close_conversation(
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
 ) -> Result<Json<Conversation>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let closed = blocking(move || app.close_conversation(&tenant, &conversation_id)).await?;
     state.app.storage.flush().await?;

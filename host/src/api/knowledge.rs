@@ -69,6 +69,7 @@ async fn list_articles(
         }
     };
     let page = PageRequest::new(query.limit, query.after.as_deref())?;
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         let found = app
@@ -87,6 +88,7 @@ async fn delete_article(
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(article_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || app.delete_article(&tenant, &article_id)).await?;
     state.app.storage.flush().await?;
@@ -115,6 +117,7 @@ async fn set_published(
     ApiPath(article_id): ApiPath<String>,
     published: bool,
 ) -> Result<Json<Article>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let article =
         blocking(move || app.set_article_published(&tenant, &article_id, published)).await?;
@@ -127,6 +130,9 @@ async fn mine(
     TenantCaller(tenant, _): TenantCaller,
     ApiJson(options): ApiJson<MineOptions>,
 ) -> Result<Json<MineReport>, ApiError> {
+    // Not one of the tenant's message slots: a run takes seconds. One run per
+    // tenant, and few across tenants (`Throttle::background_slot`).
+    let _run = state.throttle.background_slot(&tenant).await?;
     let app = state.app.clone();
     let report = blocking(move || app.mine_blind_spots(&tenant, &options)).await?;
     state.app.storage.flush().await?;
@@ -153,6 +159,7 @@ async fn drafts(
 ) -> Result<Json<DraftPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let page = PageRequest::new(query.limit, query.after.as_deref())?;
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         let found = app.drafts(&tenant, page.after.as_ref(), page.limit)?;
@@ -169,6 +176,7 @@ async fn get_article(
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(article_id): ApiPath<String>,
 ) -> Result<Json<Article>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.article(&tenant, &article_id)?))).await
 }
@@ -178,6 +186,7 @@ async fn create_article(
     TenantCaller(tenant, _): TenantCaller,
     ApiJson(article): ApiJson<Article>,
 ) -> Result<(StatusCode, Json<Article>), ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let article = blocking(move || app.put_article(&tenant, &article, true)).await?;
     state.app.storage.flush().await?;
@@ -196,6 +205,7 @@ async fn put_article(
             article.id
         )));
     }
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let article = blocking(move || app.put_article(&tenant, &article, false)).await?;
     state.app.storage.flush().await?;
@@ -235,6 +245,7 @@ async fn search(
     if query.q.len() > 2048 {
         return Err(ApiError::BadRequest("q is longer than 2048 bytes".into()));
     }
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         let hits = app

@@ -25,6 +25,7 @@ async fn get_settings(
     State(state): State<AppState>,
     caller: TenantCaller,
 ) -> Result<Json<TenantSettings>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.0).await;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.settings(&caller.0)?))).await
 }
@@ -34,6 +35,7 @@ async fn put_settings(
     caller: TenantCaller,
     ApiJson(body): ApiJson<TenantSettings>,
 ) -> Result<Json<TenantSettings>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.0).await;
     let app = state.app.clone();
     let actor = caller.actor();
     blocking(move || Ok(Json(app.set_settings(&caller.0, body, &actor)?))).await
@@ -107,6 +109,7 @@ async fn forget_customer(
     caller: TenantCaller,
     ApiPath(customer_id): ApiPath<String>,
 ) -> Result<Json<ForgetReport>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.0).await;
     let app = state.app.clone();
     let actor = caller.actor();
     blocking(move || {

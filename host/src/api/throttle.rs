@@ -4,7 +4,7 @@
 //! what a looping neighbour then costs others is measured by the isolation
 //! benchmark (BENCHMARKS.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,36 @@ pub struct Throttle {
     /// Messages of one tenant running through plugins at once.
     concurrency: usize,
     running: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Tenants with a long job (blind-spot mining) under way: one each.
+    background_tenants: Arc<Mutex<HashSet<String>>>,
+    /// Long jobs running at once across tenants; the others wait.
+    background: Arc<Semaphore>,
+}
+
+/// Most long jobs (blind-spot mining) running at once across tenants: one
+/// core's worth, so they never take every core from messages.
+pub const BACKGROUND_JOBS: usize = 1;
+
+/// Held while a tenant's long job runs (or waits for its place).
+pub struct BackgroundSlot {
+    _permit: OwnedSemaphorePermit,
+    _mark: TenantMark,
+}
+
+/// The tenant's "one job under way" mark; removed on drop, also when the
+/// request is dropped while it waits for a place.
+struct TenantMark {
+    tenants: Arc<Mutex<HashSet<String>>>,
+    tenant: String,
+}
+
+impl Drop for TenantMark {
+    fn drop(&mut self) {
+        self.tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.tenant);
+    }
 }
 
 impl Throttle {
@@ -53,6 +83,8 @@ impl Throttle {
             buckets: Mutex::new(HashMap::new()),
             concurrency: concurrency.max(1),
             running: Mutex::new(HashMap::new()),
+            background_tenants: Arc::new(Mutex::new(HashSet::new())),
+            background: Arc::new(Semaphore::new(BACKGROUND_JOBS)),
         }
     }
 
@@ -112,6 +144,38 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// A place for one of `tenant`'s long jobs: refused (409) while the
+    /// tenant already has one under way, else waits for a free place.
+    pub async fn background_slot(&self, tenant: &str) -> Result<BackgroundSlot, ApiError> {
+        if !self
+            .background_tenants
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.to_string())
+        {
+            return Err(ApiError::Conflict(
+                "a mining run of this tenant is already under way; try again when it ends".into(),
+            ));
+        }
+        // Marked first, so that a second request is refused, not queued.
+        let mark = TenantMark {
+            tenants: self.background_tenants.clone(),
+            tenant: tenant.to_string(),
+        };
+        let permit = self
+            .background
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the background semaphore is never closed");
+        Ok(BackgroundSlot {
+            _permit: permit,
+            _mark: mark,
+        })
+    }
+}
+
 fn refill(bucket: &Bucket, now: Instant, policy: RatePolicy) -> f64 {
     let elapsed = now.duration_since(bucket.at).as_secs_f64();
     (bucket.tokens + elapsed * policy.per_second).min(policy.burst)
@@ -138,5 +202,26 @@ mod tests {
             other => panic!("expected 429, got {other:?}"),
         }
         throttle.admit("b").unwrap();
+    }
+
+    #[tokio::test]
+    async fn one_long_job_per_tenant_and_few_across_tenants() {
+        let throttle = Throttle::with_defaults();
+        let first = throttle.background_slot("a").await.unwrap();
+        // The same tenant again: refused at once, not queued.
+        assert!(matches!(
+            throttle.background_slot("a").await,
+            Err(ApiError::Conflict(_))
+        ));
+        // Another tenant waits for the one place...
+        let waiting =
+            tokio::time::timeout(Duration::from_millis(50), throttle.background_slot("b")).await;
+        assert!(waiting.is_err(), "only {BACKGROUND_JOBS} job runs at once");
+        // ...and its request, dropped while waiting, left no mark behind.
+        drop(first);
+        let b = throttle.background_slot("b").await.unwrap();
+        drop(b);
+        let again = throttle.background_slot("a").await;
+        assert!(again.is_ok(), "a's first run ended: it may run again");
     }
 }

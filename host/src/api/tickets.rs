@@ -41,6 +41,7 @@ async fn list_tickets(
     if let Some(customer) = &filter.customer {
         crate::app::check_id("customer id", customer)?;
     }
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         let found = app.storage.tickets_page(
@@ -64,6 +65,7 @@ async fn get_ticket(
     ApiPath(ticket_id): ApiPath<String>,
 ) -> Result<Json<Ticket>, ApiError> {
     crate::app::check_id("ticket id", &ticket_id)?;
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
         app.storage
@@ -89,6 +91,7 @@ async fn update_ticket(
     ApiJson(update): ApiJson<TicketUpdate>,
 ) -> Result<Json<Ticket>, ApiError> {
     crate::app::check_id("ticket id", &ticket_id)?;
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let ticket = blocking(move || {
         app.storage

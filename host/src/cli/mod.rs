@@ -125,6 +125,9 @@ struct ServeArgs {
     /// only to measure the ceiling a durable server is compared with.
     #[arg(long, default_value = "group-commit", value_parser = ["group-commit", "off"])]
     durability: String,
+    /// The store's page cache in MiB: most of the server's memory under load.
+    #[arg(long, default_value_t = crate::storage::DEFAULT_CACHE_BYTES >> 20)]
+    cache_mib: u64,
 }
 
 #[derive(Args)]
@@ -206,7 +209,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => crate::durability::Durability::GroupCommit,
     };
-    let storage = Storage::open_with(&args.data, durability)?;
+    let storage = Storage::open_configured(&args.data, durability, args.cache_mib.max(16) << 20)?;
     let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
     let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
     let banking_key = key_from(None, &args.data.join("banking.key"), "banking")?;
