@@ -13,7 +13,7 @@
 //! memory at start and end, database size per 1,000 messages.
 //!
 //! Environment: `BENCH_SECS` per level (default 20), `BENCH_LEVELS`
-//! (default `1,4,16,64,256`).
+//! (default `1,4,16,64,256`), `BENCH_CEILING=0` for the durable levels only.
 
 #[path = "../tests/support/loadgen.rs"]
 mod loadgen;
@@ -261,6 +261,10 @@ fn main() {
         .expect("a tokio runtime");
     if std::env::args().any(|a| a == "soak") {
         soak(&tokio);
+        return;
+    }
+    if std::env::var("BENCH_CEILING").is_ok_and(|v| v == "0") {
+        levels(&tokio, "group-commit");
         return;
     }
     let mut durable = levels(&tokio, "group-commit");
