@@ -140,3 +140,29 @@ fn customer_tags_are_bounded_in_count_and_length() {
         "nothing stored"
     );
 }
+
+/// The first-party plugins must decide the longest message a customer may
+/// send within the default limits, however it is tokenised: 8 KiB of
+/// one-letter words, of CJK characters, and of digits and punctuation.
+/// Regression (issue 14): the classifier ran out of its default fuel on the
+/// one-letter words (the intent model read the whole text) and on the digits
+/// (every number run was checked for entities); it now reads the first
+/// 1,000 characters and the first 64 numbers.
+#[test]
+fn first_party_plugins_decide_an_8_kib_message_of_short_tokens_within_default_limits() {
+    let env = TestEnv::demo();
+    let max = switchyard::app::MAX_MESSAGE_BYTES;
+    let fill = |unit: &str| unit.repeat(max / unit.len());
+    for (i, text) in [fill("a "), fill("退"), fill("1,"), fill("ab ")]
+        .iter()
+        .enumerate()
+    {
+        assert!(text.len() <= max && text.len() > max - 4, "{}", text.len());
+        let r = env.send(&format!("long-{i}"), text, "long-writer", "standard");
+        let trace = r["trace"].as_array().unwrap();
+        assert!(!trace.is_empty());
+        for call in trace {
+            assert_eq!(call["outcome"], "ok", "message {i}: {call}");
+        }
+    }
+}
