@@ -131,6 +131,7 @@ fn main() {
     let breaker_off = BreakerPolicy {
         failures: u32::MAX,
         window: Duration::from_secs(60),
+        ..BreakerPolicy::default()
     };
     let scenarios = [
         Scenario {

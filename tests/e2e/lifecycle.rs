@@ -351,7 +351,10 @@ fn the_breaker_takes_a_failing_canary_out_and_the_previous_version_serves() {
     );
     assert_eq!(trip["to"][0]["id"], original);
     assert!(
-        trip["reason"].as_str().unwrap().contains("5 failed calls"),
+        trip["reason"]
+            .as_str()
+            .unwrap()
+            .contains("5 of 5 calls failed"),
         "{trip}"
     );
     assert!(env.metrics().contains(
@@ -655,4 +658,73 @@ fn hot_swaps_under_load_drop_nothing() {
         "{} messages on 4 connections, {ops} lifecycle changes, 0 failed, 0 misdecided ({narrow} with a version excluded)",
         results.len()
     );
+}
+
+/// Regression (issue 14): the breaker counted failures only, so five odd
+/// messages among thousands took a busy tenant's active version out. It
+/// now also needs a share of the version's calls (20% by default) to fail.
+#[test]
+fn a_few_failures_among_many_good_calls_do_not_trip_the_breaker() {
+    let env = TestEnv::demo();
+    let broken = stage_fixture(&env, "only:boom:trap");
+    env.lifecycle("demo", "classify", broken, "activate");
+    // The first failure opens the window; then 25 good calls per failure.
+    for i in 0..5 {
+        env.send(&format!("rare-boom-{i}"), "boom", "c", "standard");
+        for j in 0..25 {
+            env.send(
+                &format!("rare-ok-{i}-{j}"),
+                "where is my package?",
+                "c",
+                "standard",
+            );
+        }
+    }
+    assert_eq!(
+        active_version(&env, "demo", "classify")["id"],
+        broken,
+        "5 failures in 130 calls (4%) keep it serving"
+    );
+    // A failure rate past the share trips it, and the previous version serves.
+    for i in 0..40 {
+        env.send(&format!("many-boom-{i}"), "boom", "c", "standard");
+        if active_version(&env, "demo", "classify")["id"] != broken {
+            return;
+        }
+    }
+    panic!("40 more failures in a row did not trip the breaker");
+}
+
+/// Regression (issue 14): a failing active version with nothing before it
+/// was retired, leaving its lane to the slot default for every message.
+#[test]
+fn the_breaker_keeps_an_active_version_with_nothing_to_fall_back_to() {
+    let env = TestEnv::demo();
+    let key = env.create_tenant("lonely");
+    let (status, meta) = env.upload(
+        "misbehaving",
+        "1",
+        &switchyard_e2e::component("switchyard_fixture_misbehaving"),
+    );
+    assert_eq!(status, 201, "{meta}");
+    let sha = meta["sha256"].as_str().unwrap();
+    let (status, body) = env.bind("lonely", "classify", &[(sha, "only:boom:trap")]);
+    assert_eq!(status, 200, "{body}");
+    let only = active_version(&env, "lonely", "classify")["id"].clone();
+    for i in 0..8 {
+        env.send_as(&key, &format!("lonely-{i}"), "boom", "c", "standard");
+    }
+    assert_eq!(
+        active_version(&env, "lonely", "classify")["id"],
+        only,
+        "still active: there is nothing to fall back to"
+    );
+    assert!(
+        env.metrics().contains(
+            "switchyard_lifecycle_changes_total{tenant=\"lonely\",slot=\"classify\",action=\"breaker-kept\"}"
+        ),
+        "the operator is told"
+    );
+    let r = env.send_as(&key, "lonely-ok", "where is my package?", "c", "standard");
+    assert_eq!(trace_of(&r, "classify")[0]["outcome"], "ok");
 }

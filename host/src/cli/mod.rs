@@ -94,6 +94,11 @@ struct ServeArgs {
     /// Circuit breaker window in seconds.
     #[arg(long, default_value_t = 60)]
     breaker_window_secs: u64,
+    /// Circuit breaker: the share of a version's calls (counted from its
+    /// first recent failure) that must have failed, with at least
+    /// --breaker-failures of them, before it is taken out (0 to 1).
+    #[arg(long, default_value_t = crate::lifecycle::BreakerPolicy::default().rate)]
+    breaker_rate: f64,
     /// Plugin fuel (instruction budget) per call; tenants and versions may override.
     #[arg(long, default_value_t = Limits::default().fuel)]
     plugin_fuel: u64,
@@ -225,6 +230,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.set_breaker_policy(crate::lifecycle::BreakerPolicy {
         failures: args.breaker_failures.max(1),
         window: std::time::Duration::from_secs(args.breaker_window_secs.max(1)),
+        rate: if args.breaker_rate.is_finite() {
+            args.breaker_rate.clamp(0.0, 1.0)
+        } else {
+            crate::lifecycle::BreakerPolicy::default().rate
+        },
     });
     if demo::seed(&app, &demo_key)? {
         tracing::info!("seeded the demo tenant");
