@@ -1141,6 +1141,25 @@ mod tests {
         }
     }
 
+    /// An open refund ticket of `customer` in conversation "c".
+    fn ticket(id: impl Into<String>, customer: &str) -> Ticket {
+        Ticket {
+            id: id.into(),
+            conversation_id: "c".into(),
+            customer_id: customer.into(),
+            intent: "refund".into(),
+            title: "refund".into(),
+            department: "after-sales".into(),
+            priority: 3,
+            summary: "s".into(),
+            facts: vec![],
+            status: TicketStatus::Open,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            message_ids: vec![],
+        }
+    }
+
     fn conversation(id: &str, agent: Option<&str>) -> Conversation {
         Conversation {
             id: id.into(),
@@ -1233,19 +1252,8 @@ mod tests {
     fn a_ticket_update_keeps_a_status_set_meanwhile() {
         let storage = Storage::temporary().unwrap();
         let ticket = Ticket {
-            id: "t-1".into(),
-            conversation_id: "c".into(),
-            customer_id: "c".into(),
-            intent: "refund".into(),
-            title: "refund".into(),
-            department: "after-sales".into(),
-            priority: 3,
-            summary: "s".into(),
-            facts: vec![],
-            status: TicketStatus::Open,
-            created_at_ms: 0,
-            updated_at_ms: 0,
             message_ids: vec!["m-1".into()],
+            ..ticket("t-1", "c")
         };
         storage.put_ticket("t", &ticket).unwrap();
         // An agent marks it pending after the message read it, before it commits.
@@ -1287,19 +1295,8 @@ mod tests {
         use crate::quotas::MAX_TICKET_MESSAGE_IDS;
         let storage = Storage::temporary().unwrap();
         let ticket = Ticket {
-            id: "t-1".into(),
-            conversation_id: "c".into(),
-            customer_id: "c".into(),
-            intent: "refund".into(),
-            title: "refund".into(),
-            department: "after-sales".into(),
-            priority: 3,
-            summary: "s".into(),
-            facts: vec![],
-            status: TicketStatus::Open,
-            created_at_ms: 0,
-            updated_at_ms: 0,
             message_ids: vec!["m-0".into()],
+            ..ticket("t-1", "c")
         };
         storage.put_ticket("t", &ticket).unwrap();
         let update = |i: usize| {
@@ -1346,19 +1343,10 @@ mod tests {
     fn open_tickets_look_at_the_customers_newest_tickets_only() {
         let storage = Storage::temporary().unwrap();
         let ticket = |n: usize| Ticket {
-            id: format!("t-{:x}", 0x100 + n),
-            conversation_id: "c".into(),
-            customer_id: "cust".into(),
-            intent: "refund".into(),
-            title: "refund".into(),
-            department: "after-sales".into(),
-            priority: 3,
-            summary: "s".into(),
-            facts: vec![],
-            status: TicketStatus::Open,
             created_at_ms: n as u64,
             updated_at_ms: n as u64,
             message_ids: vec![],
+            ..ticket(format!("t-{:x}", 0x100 + n), "cust")
         };
         for n in 0..MAX_CUSTOMER_TICKETS_SCANNED {
             storage.put_ticket("t", &ticket(n)).unwrap();

@@ -59,6 +59,20 @@ fn check_contained_with(mode: &str, expected_outcome: &str, limits: Option<Value
             deadline = Duration::from_millis(ms);
         }
     }
+    send_contained(&env, &bad, mode, expected_outcome, deadline)
+}
+
+/// A refund message through the demo tenant with the misbehaving version
+/// `bad` first in its classify slot: its call ends as `expected_outcome`
+/// with the failure explained, the classifier behind it decides, and the
+/// answer comes within the deadline. Returns the failure's detail.
+fn send_contained(
+    env: &TestEnv,
+    bad: &str,
+    mode: &str,
+    expected_outcome: &str,
+    deadline: Duration,
+) -> String {
     let started = Instant::now();
     let r = env.send(
         &format!("contain-{mode}"),
@@ -68,7 +82,7 @@ fn check_contained_with(mode: &str, expected_outcome: &str, limits: Option<Value
     );
     let elapsed = started.elapsed();
     let classify = trace_of(&r, "classify");
-    assert_eq!(classify[0]["sha256"], bad.as_str());
+    assert_eq!(classify[0]["sha256"], bad);
     assert_eq!(
         classify[0]["outcome"], expected_outcome,
         "{mode}: {}",
@@ -354,20 +368,6 @@ fn a_plugin_searching_in_a_loop_stops_at_its_deadline() {
         .unwrap();
         env.app.put_article("demo", &article, true).unwrap();
     }
-    let started = Instant::now();
-    let r = env.send(
-        "storm",
-        "我要退款，订单号 2024113012345",
-        "cust-x",
-        "standard",
-    );
-    let elapsed = started.elapsed();
-    let classify = trace_of(&r, "classify");
-    assert_eq!(classify[0]["sha256"], bad.as_str());
-    assert_eq!(classify[0]["outcome"], "timeout", "{}", classify[0]);
-    let detail = classify[0]["detail"].as_str().unwrap_or_default();
+    let detail = send_contained(&env, &bad, "search-storm", "timeout", DEADLINE);
     assert!(detail.contains("knowledge.search"), "{detail}");
-    assert_eq!(classify[1]["outcome"], "ok", "the next classifier decided");
-    assert_eq!(r["intent"]["name"], "refund");
-    assert!(elapsed < DEADLINE + MARGIN, "answered in {elapsed:?}");
 }
