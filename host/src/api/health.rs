@@ -32,6 +32,19 @@ pub struct Health {
     blocking_pool_wait_us: Option<u64>,
 }
 
+/// The verdict: a flush stuck for more than [`FLUSH_STALL_BOUND`] (exactly
+/// the bound is still healthy), or a blocking pool that did not start a no-op
+/// within [`BLOCKING_POOL_BOUND`] (`None`), is unhealthy.
+fn status(store: &FlushHealth, blocking_pool_wait_us: Option<u64>) -> &'static str {
+    if store.stuck_ms > FLUSH_STALL_BOUND.as_millis() as u64 {
+        "store-stalled"
+    } else if blocking_pool_wait_us.is_none() {
+        "blocking-pool-starved"
+    } else {
+        "ok"
+    }
+}
+
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let store = state.app.storage.flush_health();
     let asked = Instant::now();
@@ -44,13 +57,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
         Ok(Ok(waited)) => Some(waited.as_micros() as u64),
         _ => None,
     };
-    let status = if store.stuck_ms > FLUSH_STALL_BOUND.as_millis() as u64 {
-        "store-stalled"
-    } else if blocking_pool_wait_us.is_none() {
-        "blocking-pool-starved"
-    } else {
-        "ok"
-    };
+    let status = status(&store, blocking_pool_wait_us);
     let code = if status == "ok" {
         StatusCode::OK
     } else {
@@ -64,4 +71,31 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
             blocking_pool_wait_us,
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stuck_for(ms: u64) -> FlushHealth {
+        FlushHealth {
+            durability: "group-commit",
+            waiting: 3,
+            stuck_ms: ms,
+            since_last_flush_ms: ms,
+            flushes: 10,
+            mean_batch: 2.0,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn a_flush_stuck_past_the_bound_is_unhealthy_and_at_the_bound_is_not() {
+        let bound = FLUSH_STALL_BOUND.as_millis() as u64;
+        assert_eq!(status(&stuck_for(bound), Some(50)), "ok");
+        assert_eq!(status(&stuck_for(bound + 1), Some(50)), "store-stalled");
+        assert_eq!(status(&stuck_for(0), None), "blocking-pool-starved");
+        // A stuck store is named first: it is the cause a pool waits on.
+        assert_eq!(status(&stuck_for(bound + 1), None), "store-stalled");
+    }
 }
