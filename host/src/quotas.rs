@@ -5,8 +5,7 @@
 //! list) live here too, so the numbers are in one place.
 
 /// Per-tenant quotas. The defaults are generous for a real shop's knowledge
-/// base; the search index of a tenant at its quota is rebuilt in tens of
-/// milliseconds (BENCHMARKS.md).
+/// base (how long an index at the quota takes to build is not measured yet).
 #[derive(Clone, Debug)]
 pub struct Quotas {
     /// Articles, drafts included.

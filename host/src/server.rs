@@ -3,8 +3,9 @@
 //! also closes a keep-alive connection idle that long), a deadline for each
 //! request's body, and a deadline on any write the client does not read.
 //!
-//! `axum::serve` has none of these: 300 half-sent requests once exhausted
-//! the process's file descriptors and it stopped accepting anyone.
+//! `axum::serve` has none of these, so a client that opens connections and
+//! never finishes its requests would hold descriptors until none were left.
+//! `tests/connections.rs` checks each bound on the real binary.
 
 use std::future::Future;
 use std::io;
@@ -239,8 +240,17 @@ impl<S> WriteDeadline<S> {
         }
     }
 
-    /// After the inner stream said Pending: fail once the deadline passed.
-    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    /// Pass a ready result on and disarm the deadline; on Pending, fail
+    /// once the deadline passed.
+    fn settle<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        inner: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if inner.is_ready() {
+            self.waiting = None;
+            return inner;
+        }
         let timeout = self.timeout;
         let sleep = self
             .waiting
@@ -271,13 +281,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write(cx, buf) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let inner = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.settle(cx, inner)
     }
 
     fn poll_write_vectored(
@@ -285,13 +290,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let inner = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.settle(cx, inner)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -299,13 +299,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<S> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.inner).poll_flush(cx) {
-            Poll::Pending => self.pending(cx),
-            ready => {
-                self.waiting = None;
-                ready
-            }
-        }
+        let inner = Pin::new(&mut self.inner).poll_flush(cx);
+        self.settle(cx, inner)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
