@@ -13,7 +13,8 @@
 //! memory at start and end, database size per 1,000 messages.
 //!
 //! Environment: `BENCH_SECS` per level (default 20), `BENCH_LEVELS`
-//! (default `1,4,16,64,256`), `BENCH_CEILING=0` for the durable levels only.
+//! (default `1,4,16,64,256`), `BENCH_CEILING=0` for the durable levels only,
+//! `BENCH_SERVE_ARGS` for extra `serve` flags (`--commit-delay-us 0`).
 
 #[path = "../tests/support/loadgen.rs"]
 mod loadgen;
@@ -50,19 +51,18 @@ fn config(server: &Server, connections: usize, seconds: u64, run: &str) -> LoadC
 /// so the first level does not pay for warming instances.
 fn start(durability: &str) -> (tempfile::TempDir, Server) {
     let data = tempfile::tempdir().expect("a temp dir");
-    let server = Server::start(
-        BIN,
-        data.path(),
-        KEY,
-        &[
-            "--rate-per-sec",
-            "1000000000",
-            "--rate-burst",
-            "1000000000",
-            "--durability",
-            durability,
-        ],
-    );
+    let mut args = vec![
+        "--rate-per-sec",
+        "1000000000",
+        "--rate-burst",
+        "1000000000",
+        "--durability",
+        durability,
+    ];
+    // Extra `serve` flags, to compare settings: BENCH_SERVE_ARGS="--commit-delay-us 0".
+    let extra = std::env::var("BENCH_SERVE_ARGS").unwrap_or_default();
+    args.extend(extra.split_whitespace());
+    let server = Server::start(BIN, data.path(), KEY, &args);
     (data, server)
 }
 
@@ -93,7 +93,7 @@ fn breakdown(
     before: &BTreeMap<String, (f64, u64)>,
     after: &BTreeMap<String, (f64, u64)>,
 ) -> String {
-    const ORDER: [&str; 10] = [
+    const ORDER: [&str; 9] = [
         "auth",
         "parse",
         "queue",
@@ -102,7 +102,6 @@ fn breakdown(
         "ticket",
         "commit",
         "bookkeeping",
-        "flush-wait",
         "serialise",
     ];
     let mut parts = Vec::new();

@@ -684,6 +684,23 @@ impl Switchyard {
         conversation_id: &str,
         message: NewMessage,
     ) -> Result<MessageRecord> {
+        let write = self.storage.begin_write();
+        self.handle_admitted(tenant, conversation_id, message, (), write)
+    }
+
+    /// [`App::handle_message`] for a message that holds `slot`, its tenant's
+    /// place for plugin work, released as soon as the plugins are done (the
+    /// commit waits for the disk without it), and `write`, its announcement
+    /// to the flusher ([`Storage::begin_write`]). Returns once the message is
+    /// durable.
+    pub fn handle_admitted<Slot>(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+        message: NewMessage,
+        slot: Slot,
+        write: crate::durability::WriteIntent,
+    ) -> Result<MessageRecord> {
         check_id("conversation id", conversation_id)?;
         check_id("customer id", &message.customer.id)?;
         if message.text.trim().is_empty() {
@@ -768,6 +785,8 @@ impl Switchyard {
             facts: preview.facts.clone(),
         });
         let ticket_change = ticket.map(|(_, change, _)| change);
+        // The plugins are done: the slot goes to the tenant's next message.
+        drop(slot);
         if decision.route.queue.is_some() {
             conversation.queue = decision.route.queue.clone();
         }
@@ -792,7 +811,7 @@ impl Switchyard {
         };
         // The router saw the loads before this message; if its agent filled up
         // since, the message waits in the queue instead of overloading them.
-        let mut ticket_change = ticket_change;
+        let mut write = Some(write);
         let stage = Instant::now();
         loop {
             let mut conversation = conversation.clone();
@@ -809,12 +828,12 @@ impl Switchyard {
                 released_agent,
                 assigned_agent,
                 message: record.clone(),
-                ticket: ticket_change.take(),
+                ticket: ticket_change.clone(),
             };
-            match self.storage.commit_message(&commit) {
+            // Applied with the other messages queued meanwhile, then flushed.
+            match self.storage.commit_durably(commit, write.take()) {
                 Ok(_) => break,
                 Err(StorageError::AgentFull(agent)) if record.decision.route.to == "agent" => {
-                    ticket_change = commit.ticket;
                     let route = &mut record.decision.route;
                     route.to = "queue".into();
                     route.agent = None;

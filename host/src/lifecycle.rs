@@ -436,6 +436,7 @@ impl Switchyard {
             knowledge: self.knowledge(tenant)?,
             packs: self.pipeline(tenant)?.packs.clone(),
             pack_calls: Default::default(),
+            reads: Default::default(),
         };
         Ok(bound.call(context, &turn))
     }

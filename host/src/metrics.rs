@@ -65,18 +65,17 @@ pub enum Stage {
     Pipeline,
     /// Turning a ticket draft into a ticket (reads the customer's ticket).
     Ticket,
-    /// The storage transaction that writes the message and what it changed.
+    /// Queued for the flusher, the transaction it applies for every queued
+    /// message at once, and the flush that makes them durable (group commit).
     Commit,
     /// Metrics, shadow statistics and the breaker after the commit.
     Bookkeeping,
-    /// Waiting for the group commit that makes the message durable.
-    FlushWait,
     /// The answer to JSON.
     Serialise,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 10] = [
+    pub const ALL: [Stage; 9] = [
         Stage::Auth,
         Stage::Parse,
         Stage::Queue,
@@ -85,7 +84,6 @@ impl Stage {
         Stage::Ticket,
         Stage::Commit,
         Stage::Bookkeeping,
-        Stage::FlushWait,
         Stage::Serialise,
     ];
 
@@ -99,7 +97,6 @@ impl Stage {
             Stage::Ticket => "ticket",
             Stage::Commit => "commit",
             Stage::Bookkeeping => "bookkeeping",
-            Stage::FlushWait => "flush-wait",
             Stage::Serialise => "serialise",
         }
     }

@@ -232,6 +232,7 @@ impl Pipeline {
             knowledge,
             packs: self.packs.clone(),
             pack_calls: Default::default(),
+            reads: Default::default(),
         };
         let mut turn = wit::Turn {
             message: wit::Message {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::durability::{Durability, FlushHealth, GroupCommit};
+use crate::durability::{DEFAULT_COMMIT_DELAY, Durability, FlushHealth, GroupCommit, WriteIntent};
 use crate::model::*;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,7 @@ pub struct MessageCommit {
 
 /// What a message does to a ticket. An update is merged into the ticket as it
 /// is stored at commit time, so a status an agent set meanwhile is kept.
+#[derive(Clone)]
 pub enum TicketChange {
     Open(Ticket),
     Update {
@@ -106,6 +107,174 @@ enum Abort {
     /// The agent reached capacity between routing and commit.
     AgentFull(String),
     Corrupt(String),
+}
+
+/// The trees a message's commit writes; the flusher holds a copy to apply
+/// queued commits (`durability.rs`).
+#[derive(Clone)]
+pub(crate) struct MessageTrees {
+    conversations: sled::Tree,
+    messages: sled::Tree,
+    tickets: sled::Tree,
+    customer_tickets: sled::Tree,
+    loads: sled::Tree,
+    agents: sled::Tree,
+}
+
+/// One commit's outcome inside a batch: written (with the ticket as
+/// stored), or refused with nothing of it written.
+type CommitOutcome = std::result::Result<Option<Ticket>, Abort>;
+
+impl MessageTrees {
+    pub(crate) fn open(db: &sled::Db) -> Result<MessageTrees> {
+        Ok(MessageTrees {
+            conversations: db.open_tree("conversations")?,
+            messages: db.open_tree("messages")?,
+            tickets: db.open_tree("tickets")?,
+            customer_tickets: db.open_tree("customer_tickets")?,
+            loads: db.open_tree("agent_load")?,
+            agents: db.open_tree("agents")?,
+        })
+    }
+
+    /// Apply `commits` in one transaction: one outcome per commit, in order.
+    /// A commit whose agent is full, or whose ticket is unreadable, writes
+    /// nothing and gets its error; the others are written. One transaction
+    /// for many messages because sled 0.34 seals and writes its IO buffer
+    /// twice for every transaction (`PageCache::pin_log` rolls the buffer
+    /// before and after; each write wakes every sled IO thread): per message
+    /// that was most of the store's CPU at 64 connections.
+    pub(crate) fn apply(&self, commits: &[&MessageCommit]) -> Result<Vec<Result<Option<Ticket>>>> {
+        let trees = (
+            &self.conversations,
+            &self.messages,
+            &self.tickets,
+            &self.customer_tickets,
+            &self.loads,
+            &self.agents,
+        );
+        // The closure may run again on a conflict: outcomes start afresh.
+        let outcomes = trees
+            .transaction(|trees| {
+                let mut outcomes = Vec::with_capacity(commits.len());
+                for commit in commits {
+                    outcomes.push(apply_one(trees, commit)?);
+                }
+                Ok(outcomes)
+            })
+            .map_err(never_aborted)?;
+        Ok(outcomes
+            .into_iter()
+            .map(|outcome| {
+                outcome.map_err(|refused| match refused {
+                    Abort::AgentFull(agent) => StorageError::AgentFull(agent),
+                    Abort::Corrupt(what) => StorageError::Inconsistent(what),
+                })
+            })
+            .collect())
+    }
+}
+
+type TxTree = sled::transaction::TransactionalTree;
+
+/// One commit inside the batch's transaction: every check first, so that a
+/// refused commit has written nothing.
+fn apply_one(
+    (conversations, messages, tickets, customer_tickets, loads, agents): &(
+        TxTree,
+        TxTree,
+        TxTree,
+        TxTree,
+        TxTree,
+        TxTree,
+    ),
+    commit: &MessageCommit,
+) -> std::result::Result<CommitOutcome, ConflictableTransactionError<()>> {
+    let tenant = commit.tenant.as_str();
+    let seq = commit
+        .message
+        .id
+        .rsplit('-')
+        .next()
+        .and_then(|n| u64::from_str_radix(n, 16).ok())
+        .unwrap_or(0);
+    let load_of = |agent: &str| -> std::result::Result<i64, ConflictableTransactionError<()>> {
+        Ok(loads
+            .get(key(tenant, agent))?
+            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
+            .unwrap_or(0))
+    };
+    if let Some(agent) = &commit.assigned_agent {
+        let capacity = agents
+            .get(key(tenant, agent))?
+            .and_then(|v| serde_json::from_slice::<Agent>(&v).ok())
+            .map_or(0, |a| i64::from(a.capacity));
+        if load_of(agent)? >= capacity {
+            return Ok(Err(Abort::AgentFull(agent.clone())));
+        }
+    }
+    let ticket = match &commit.ticket {
+        None => None,
+        Some(TicketChange::Open(ticket)) => Some(ticket.clone()),
+        Some(TicketChange::Update {
+            id,
+            facts,
+            priority,
+            summary,
+            message_id,
+            at_ms,
+        }) => {
+            let Some(bytes) = tickets.get(key(tenant, id))? else {
+                return Ok(Err(Abort::Corrupt(format!("ticket {id} vanished"))));
+            };
+            let mut ticket: Ticket = match serde_json::from_slice(&bytes) {
+                Ok(ticket) => ticket,
+                Err(e) => return Ok(Err(Abort::Corrupt(format!("ticket {id}: {e}")))),
+            };
+            for fact in facts {
+                if !ticket
+                    .facts
+                    .iter()
+                    .any(|f| f.key == fact.key && f.value == fact.value)
+                {
+                    ticket.facts.push(fact.clone());
+                }
+            }
+            ticket.priority = ticket.priority.max(*priority);
+            ticket.summary = summary.clone();
+            ticket.updated_at_ms = *at_ms;
+            ticket.message_ids.push(message_id.clone());
+            let over = ticket
+                .message_ids
+                .len()
+                .saturating_sub(crate::quotas::MAX_TICKET_MESSAGE_IDS);
+            ticket.message_ids.drain(..over);
+            Some(ticket)
+        }
+    };
+    conversations.insert(
+        key(tenant, &commit.conversation.id),
+        encode(&commit.conversation),
+    )?;
+    messages.insert(
+        message_key(tenant, &commit.conversation.id, seq),
+        encode(&commit.message),
+    )?;
+    if let Some(ticket) = &ticket {
+        tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
+        customer_tickets.insert(
+            customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
+            &[],
+        )?;
+    }
+    if let Some(agent) = &commit.released_agent {
+        release_agent(loads, tenant, agent)?;
+    }
+    if let Some(agent) = &commit.assigned_agent {
+        let load = load_of(agent)?;
+        loads.insert(key(tenant, agent), encode(&(load + 1)))?;
+    }
+    Ok(Ok(ticket))
 }
 
 fn key(tenant: &str, id: &str) -> Vec<u8> {
@@ -169,7 +338,7 @@ fn never_aborted(e: TransactionError<()>) -> StorageError {
 /// own so that the rest of a stored record (trace, suggestions, shadow) is
 /// skipped rather than built: two plugins read up to 20 earlier messages for
 /// every message.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct PastRecord {
     pub id: String,
     pub text: String,
@@ -177,20 +346,52 @@ pub struct PastRecord {
     pub decision: PastDecision,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct PastDecision {
     pub intent: IntentResult,
     pub escalation: PastEscalation,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct PastEscalation {
     pub escalate: bool,
+}
+
+/// What `tickets.open-tickets` shows of a ticket, decoded on its own (the
+/// rest of the record is skipped, not built).
+#[derive(Clone, Debug, Deserialize)]
+pub struct TicketHead {
+    pub id: String,
+    pub title: String,
+    pub department: String,
+    pub intent: String,
+    pub status: TicketStatus,
+    pub created_at_ms: u64,
 }
 
 /// sled's page cache unless `serve --cache-mib` says otherwise: sled's own
 /// default (1 GiB); the soak measured the server's RSS level off at 1.47 GiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
+
+/// How the store is opened (`serve` flags).
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    /// sled's page cache, bytes.
+    pub cache_bytes: u64,
+    /// Longest a flush waits for writers still at work (`durability.rs`).
+    pub commit_delay: std::time::Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::GroupCommit,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            commit_delay: DEFAULT_COMMIT_DELAY,
+        }
+    }
+}
 
 /// A customer's newest tickets that `open_tickets_of` looks at.
 pub const MAX_CUSTOMER_TICKETS_SCANNED: usize = 100;
@@ -242,21 +443,22 @@ impl Storage {
 
     /// Open (or create) the database in `dir` with the given durability.
     pub fn open_with(dir: &Path, durability: Durability) -> Result<Storage> {
-        Storage::open_configured(dir, durability, DEFAULT_CACHE_BYTES)
+        Storage::open_configured(
+            dir,
+            &StoreOptions {
+                durability,
+                ..StoreOptions::default()
+            },
+        )
     }
 
-    /// As [`Storage::open_with`], with sled's page cache capped at
-    /// `cache_bytes` (most of the server's resident memory under load).
-    pub fn open_configured(
-        dir: &Path,
-        durability: Durability,
-        cache_bytes: u64,
-    ) -> Result<Storage> {
+    /// As [`Storage::open_with`], with every option.
+    pub fn open_configured(dir: &Path, options: &StoreOptions) -> Result<Storage> {
         // No background flush: only what `flush` made durable is, so the
         // crash tests prove every acknowledged write was flushed on purpose.
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(cache_bytes)
+            .cache_capacity(options.cache_bytes)
             .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
@@ -268,7 +470,7 @@ impl Storage {
                 }
                 other => StorageError::Sled(other),
             })?;
-        Storage::from_db(db, durability)
+        Storage::from_db(db, options.durability, options.commit_delay)
     }
 
     /// A database that lives in memory and a temporary file, gone on drop.
@@ -276,12 +478,22 @@ impl Storage {
         Storage::from_db(
             sled::Config::new().temporary(true).open()?,
             Durability::GroupCommit,
+            DEFAULT_COMMIT_DELAY,
         )
     }
 
-    fn from_db(db: sled::Db, durability: Durability) -> Result<Storage> {
+    fn from_db(
+        db: sled::Db,
+        durability: Durability,
+        commit_delay: std::time::Duration,
+    ) -> Result<Storage> {
         Ok(Storage(std::sync::Arc::new(Trees {
-            commit: std::sync::Arc::new(GroupCommit::start(db.clone(), durability)),
+            commit: std::sync::Arc::new(GroupCommit::start(
+                db.clone(),
+                MessageTrees::open(&db)?,
+                durability,
+                commit_delay,
+            )),
             tenants: db.open_tree("tenants")?,
             keys: db.open_tree("keys")?,
             plugins: db.open_tree("plugins")?,
@@ -310,6 +522,14 @@ impl Storage {
     /// safe on an async worker.
     pub async fn flush(&self) -> Result<()> {
         self.commit.wait().await.map_err(StorageError::Flush)
+    }
+
+    /// Announce a message that will commit through
+    /// [`Storage::commit_durably`]: a flush about to start waits briefly for
+    /// it (the commit delay, `durability.rs`). Take it before the message's
+    /// plugins run.
+    pub fn begin_write(&self) -> WriteIntent {
+        self.commit.begin_write()
     }
 
     /// Blocking variant of [`Storage::flush`], for blocking threads, the CLI
@@ -829,7 +1049,9 @@ impl Storage {
     /// [`MAX_CUSTOMER_TICKETS_SCANNED`], newest first. Every message reads
     /// this (the ticket slot asks): it decoded every ticket the customer ever
     /// had, so the cost of a message grew with the customer's history.
-    pub fn open_tickets_of(&self, tenant: &str, customer: &str) -> Result<Vec<Ticket>> {
+    /// Only what `tickets.open-tickets` shows is decoded ([`TicketHead`]):
+    /// a ticket keeps up to 200 message ids and every fact.
+    pub fn open_tickets_of(&self, tenant: &str, customer: &str) -> Result<Vec<TicketHead>> {
         let mut p = key(tenant, customer);
         p.push(0);
         let mut open = Vec::new();
@@ -843,7 +1065,7 @@ impl Storage {
         {
             let (k, _) = item?;
             let ticket_id = String::from_utf8_lossy(&k[p.len()..]).into_owned();
-            if let Some(t) = self.ticket(tenant, &ticket_id)?
+            if let Some(t) = Self::get::<TicketHead>(&self.tickets, &key(tenant, &ticket_id))?
                 && matches!(t.status, TicketStatus::Open | TicketStatus::Pending)
             {
                 open.push(t);
@@ -857,119 +1079,33 @@ impl Storage {
     /// conversation, the agents' loads, the ticket (returned as stored). Not
     /// durable until [`Storage::flush`]. Fails with [`StorageError::AgentFull`]
     /// when the assigned agent has no room left; nothing is written then.
+    /// The server commits through [`Storage::commit_durably`] instead.
     pub fn commit_message(&self, commit: &MessageCommit) -> Result<Option<Ticket>> {
-        let tenant = commit.tenant.as_str();
-        let seq = commit
-            .message
-            .id
-            .rsplit('-')
-            .next()
-            .and_then(|n| u64::from_str_radix(n, 16).ok())
-            .unwrap_or(0);
-        let trees = (
-            &self.conversations,
-            &self.messages,
-            &self.tickets,
-            &self.customer_tickets,
-            &self.agent_load,
-            &self.agents,
-        );
-        let result = trees.transaction(
-            |(conversations, messages, tickets, customer_tickets, loads, agents)| {
-                let load_of =
-                    |agent: &str| -> std::result::Result<i64, ConflictableTransactionError<Abort>> {
-                        Ok(loads
-                            .get(key(tenant, agent))?
-                            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-                            .unwrap_or(0))
-                    };
-                if let Some(agent) = &commit.assigned_agent {
-                    let capacity = agents
-                        .get(key(tenant, agent))?
-                        .and_then(|v| serde_json::from_slice::<Agent>(&v).ok())
-                        .map_or(0, |a| i64::from(a.capacity));
-                    if load_of(agent)? >= capacity {
-                        return Err(ConflictableTransactionError::Abort(Abort::AgentFull(
-                            agent.clone(),
-                        )));
-                    }
-                }
-                conversations.insert(
-                    key(tenant, &commit.conversation.id),
-                    encode(&commit.conversation),
-                )?;
-                messages.insert(
-                    message_key(tenant, &commit.conversation.id, seq),
-                    encode(&commit.message),
-                )?;
-                let ticket = match &commit.ticket {
-                    None => None,
-                    Some(TicketChange::Open(ticket)) => Some(ticket.clone()),
-                    Some(TicketChange::Update {
-                        id,
-                        facts,
-                        priority,
-                        summary,
-                        message_id,
-                        at_ms,
-                    }) => {
-                        let bytes = tickets.get(key(tenant, id))?.ok_or_else(|| {
-                            ConflictableTransactionError::Abort(Abort::Corrupt(format!(
-                                "ticket {id} vanished"
-                            )))
-                        })?;
-                        let mut ticket: Ticket = serde_json::from_slice(&bytes).map_err(|e| {
-                            ConflictableTransactionError::Abort(Abort::Corrupt(format!(
-                                "ticket {id}: {e}"
-                            )))
-                        })?;
-                        for fact in facts {
-                            if !ticket
-                                .facts
-                                .iter()
-                                .any(|f| f.key == fact.key && f.value == fact.value)
-                            {
-                                ticket.facts.push(fact.clone());
-                            }
-                        }
-                        ticket.priority = ticket.priority.max(*priority);
-                        ticket.summary = summary.clone();
-                        ticket.updated_at_ms = *at_ms;
-                        ticket.message_ids.push(message_id.clone());
-                        let over = ticket
-                            .message_ids
-                            .len()
-                            .saturating_sub(crate::quotas::MAX_TICKET_MESSAGE_IDS);
-                        ticket.message_ids.drain(..over);
-                        Some(ticket)
-                    }
-                };
-                if let Some(ticket) = &ticket {
-                    tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
-                    customer_tickets.insert(
-                        customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
-                        &[],
-                    )?;
-                }
-                if let Some(agent) = &commit.released_agent {
-                    release_agent(loads, tenant, agent)?;
-                }
-                if let Some(agent) = &commit.assigned_agent {
-                    let load = load_of(agent)?;
-                    loads.insert(key(tenant, agent), encode(&(load + 1)))?;
-                }
-                Ok(ticket)
-            },
-        );
-        match result {
-            Ok(ticket) => Ok(ticket),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(Abort::AgentFull(agent))) => {
-                Err(StorageError::AgentFull(agent))
-            }
-            Err(TransactionError::Abort(Abort::Corrupt(what))) => {
-                Err(StorageError::Inconsistent(what))
-            }
+        let mut outcomes = self.message_trees().apply(&[commit])?;
+        outcomes.pop().expect("one outcome per commit")
+    }
+
+    /// [`Storage::commit_message`] through the flusher: applied in one
+    /// transaction with the other messages queued meanwhile, and returned
+    /// once a flush after it succeeded (durable). `intent` is the write's
+    /// announcement ([`Storage::begin_write`]), ended as the commit queues.
+    /// Blocks: call from a blocking thread.
+    pub fn commit_durably(
+        &self,
+        commit: MessageCommit,
+        intent: Option<WriteIntent>,
+    ) -> Result<Option<Ticket>> {
+        self.commit.commit_blocking(commit, intent)
+    }
+
+    fn message_trees(&self) -> MessageTrees {
+        MessageTrees {
+            conversations: self.conversations.clone(),
+            messages: self.messages.clone(),
+            tickets: self.tickets.clone(),
+            customer_tickets: self.customer_tickets.clone(),
+            loads: self.agent_load.clone(),
+            agents: self.agents.clone(),
         }
     }
 
@@ -1246,6 +1382,118 @@ mod tests {
             "nothing written"
         );
         assert_eq!(storage.agents("t").unwrap()[0].load, 1);
+    }
+
+    /// Commits queued together are applied in one transaction: a commit
+    /// refused there (its agent filled up by an earlier commit of the same
+    /// batch) writes nothing, and the others are written.
+    #[test]
+    fn one_refused_commit_in_a_batch_leaves_the_others_written() {
+        let storage = Storage::temporary().unwrap();
+        let agent = Agent {
+            id: "a".into(),
+            name: "A".into(),
+            skills: vec![],
+            capacity: 2,
+            status: AgentStatus::Online,
+        };
+        storage.put_agent("t", &agent).unwrap();
+        let commit = |conv: &str, seq: &str, agent: Option<&str>| MessageCommit {
+            tenant: "t".into(),
+            conversation: conversation(conv, agent),
+            released_agent: None,
+            assigned_agent: agent.map(str::to_string),
+            message: message(seq, conv),
+            ticket: None,
+        };
+        let batch = [
+            commit("c1", "m-1", Some("a")),
+            commit("c2", "m-2", Some("a")),
+            commit("c3", "m-3", Some("a")),
+            commit("c4", "m-4", None),
+        ];
+        let outcomes = storage
+            .message_trees()
+            .apply(&batch.iter().collect::<Vec<_>>())
+            .unwrap();
+        let refused: Vec<bool> = outcomes.iter().map(Result::is_err).collect();
+        assert_eq!(refused, [false, false, true, false]);
+        assert!(matches!(&outcomes[2], Err(StorageError::AgentFull(a)) if a == "a"));
+        assert!(
+            storage.conversation("t", "c3").unwrap().is_none(),
+            "nothing of c3"
+        );
+        assert_eq!(
+            storage
+                .messages_page("t", "c3", None, 10)
+                .unwrap()
+                .items
+                .len(),
+            0
+        );
+        for written in ["c1", "c2", "c4"] {
+            assert!(
+                storage.conversation("t", written).unwrap().is_some(),
+                "{written}"
+            );
+        }
+        assert_eq!(
+            storage.agents("t").unwrap()[0].load,
+            2,
+            "exactly at capacity"
+        );
+    }
+
+    /// Many threads committing through the flusher: every commit is applied
+    /// once, and they share transactions and flushes.
+    #[test]
+    fn concurrent_durable_commits_share_flushes_and_all_land() {
+        let storage = Storage::temporary().unwrap();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let storage = storage.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        let conv = format!("c{t}");
+                        let mut conversation = conversation(&conv, None);
+                        conversation.message_count = i as u32 + 1;
+                        let write = storage.begin_write();
+                        storage
+                            .commit_durably(
+                                MessageCommit {
+                                    tenant: "t".into(),
+                                    conversation,
+                                    released_agent: None,
+                                    assigned_agent: None,
+                                    message: message(&format!("m-{:x}", t * 100 + i + 1), &conv),
+                                    ticket: None,
+                                },
+                                Some(write),
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        for t in 0..8 {
+            let conv = format!("c{t}");
+            let stored = storage.messages_page("t", &conv, None, 100).unwrap().items;
+            assert_eq!(stored.len(), 25, "{conv}");
+            assert_eq!(
+                storage
+                    .conversation("t", &conv)
+                    .unwrap()
+                    .unwrap()
+                    .message_count,
+                25
+            );
+        }
+        let health = storage.flush_health();
+        assert_eq!(health.waiting, 0);
+        assert!(health.flushes >= 1 && health.flushes <= 200, "{health:?}");
     }
 
     #[test]

@@ -64,9 +64,13 @@ async fn post_message(
     let queued = Instant::now();
     let app = state.app.clone();
     let running = state.throttle.run_slot(&tenant).await;
+    // From here the message is a writer the next flush may wait for.
+    let write = state.app.storage.begin_write();
+    // The slot covers the plugins' CPU, not the wait for the disk: the
+    // message gives it up once its plugins are done, and returns durable.
     let record = blocking(move || {
         app.metrics.record_stage(Stage::Queue, queued);
-        app.handle_message(
+        app.handle_admitted(
             &tenant,
             &conversation_id,
             NewMessage {
@@ -74,15 +78,11 @@ async fn post_message(
                 channel: body.channel,
                 customer: body.customer,
             },
+            running,
+            write,
         )
     })
     .await?;
-    // The slot covers the plugins' CPU, not the wait for the disk.
-    drop(running);
-    // Acknowledge only what is on disk.
-    let stage = Instant::now();
-    state.app.storage.flush().await?;
-    metrics.record_stage(Stage::FlushWait, stage);
     let stage = Instant::now();
     let json = serde_json::to_vec(&MessageResponse {
         message_id: record.id,

@@ -133,6 +133,11 @@ struct ServeArgs {
     /// The store's page cache in MiB: most of the server's memory under load.
     #[arg(long, default_value_t = crate::storage::DEFAULT_CACHE_BYTES >> 20)]
     cache_mib: u64,
+    /// Microseconds a flush may wait for messages still being decided, so
+    /// that they share it (0: flush at once). A message waits at most this
+    /// much longer; with one message at a time it never waits.
+    #[arg(long, default_value_t = crate::durability::DEFAULT_COMMIT_DELAY.as_micros() as u64)]
+    commit_delay_us: u64,
 }
 
 #[derive(Args)]
@@ -214,7 +219,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         _ => crate::durability::Durability::GroupCommit,
     };
-    let storage = Storage::open_configured(&args.data, durability, args.cache_mib.max(16) << 20)?;
+    let storage = Storage::open_configured(
+        &args.data,
+        &crate::storage::StoreOptions {
+            durability,
+            cache_bytes: args.cache_mib.max(16) << 20,
+            // More than 100 ms would trade seconds of latency for nothing.
+            commit_delay: std::time::Duration::from_micros(args.commit_delay_us.min(100_000)),
+        },
+    )?;
     let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
     let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
     let banking_key = key_from(None, &args.data.join("banking.key"), "banking")?;

@@ -14,10 +14,28 @@ impl Host for HostState {
             return Ok(Vec::new());
         };
         let limit = limit.min(MAX_HISTORY) as usize;
-        let records = call
-            .storage
-            .recent_history(&call.tenant, &call.conversation_id, limit + 1)
-            .map_err(super::host_fault)?;
+        // One more than asked: the current message, if already stored, is
+        // left out below.
+        let wanted = limit + 1;
+        let records = {
+            let mut memo = call.reads.history.lock().unwrap_or_else(|p| p.into_inner());
+            match &*memo {
+                Some((fetched, records)) if *fetched >= wanted => {
+                    // The newest `wanted` of what an earlier call read.
+                    let skip = records.len().saturating_sub(wanted);
+                    records[skip..].to_vec()
+                }
+                _ => {
+                    let records: std::sync::Arc<[_]> = call
+                        .storage
+                        .recent_history(&call.tenant, &call.conversation_id, wanted)
+                        .map_err(super::host_fault)?
+                        .into();
+                    *memo = Some((wanted, records.clone()));
+                    records.to_vec()
+                }
+            }
+        };
         let mut past: Vec<PastMessage> = records
             .into_iter()
             .filter(|m| m.id != call.message_id)

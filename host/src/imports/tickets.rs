@@ -13,13 +13,29 @@ impl Host for HostState {
         let Some(call) = self.context("tickets.open-tickets")? else {
             return Ok(Vec::new());
         };
-        let tickets = call
-            .storage
-            .open_tickets_of(&call.tenant, &call.customer.id)
-            .map_err(super::host_fault)?;
+        let tickets = {
+            let mut memo = call
+                .reads
+                .open_tickets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match &*memo {
+                Some(tickets) => tickets.clone(),
+                None => {
+                    let tickets: std::sync::Arc<[_]> = call
+                        .storage
+                        .open_tickets_of(&call.tenant, &call.customer.id)
+                        .map_err(super::host_fault)?
+                        .into();
+                    *memo = Some(tickets.clone());
+                    tickets
+                }
+            }
+        };
         Ok(tickets
-            .into_iter()
+            .iter()
             .take(MAX_TICKETS)
+            .cloned()
             .map(|t| TicketSummary {
                 id: t.id,
                 title: t.title,

@@ -13,7 +13,7 @@ use crate::bindings::types::Customer;
 use crate::knowledge::KnowledgeIndex;
 use crate::pipeline::{PackCall, Packs};
 use crate::runtime::Limits;
-use crate::storage::Storage;
+use crate::storage::{PastRecord, Storage, TicketHead};
 
 /// The message a plugin is being called for; host imports read only through it.
 #[derive(Clone)]
@@ -31,6 +31,21 @@ pub struct CallContext {
     /// The packs asked while deciding this message, in order, for the
     /// trace, the metrics and the packs' circuit breakers.
     pub pack_calls: Arc<Mutex<Vec<PackCall>>>,
+    /// Store reads already made for this message, shared by its plugins.
+    pub reads: Arc<MessageReads>,
+}
+
+/// What the plugins of one message read from the store, read once: the
+/// escalator and the ticketer both ask for the customer's open tickets, the
+/// escalator and a pack's inspector for the conversation's history, on every
+/// message. The message's conversation is locked while it is decided, so its
+/// history cannot change between them.
+#[derive(Default)]
+pub struct MessageReads {
+    /// The newest records fetched so far (oldest first) and how many were
+    /// asked for: a later call for as many or fewer is served from them.
+    pub history: Mutex<Option<(usize, Arc<[PastRecord]>)>>,
+    pub open_tickets: Mutex<Option<Arc<[TicketHead]>>>,
 }
 
 pub struct HostState {
