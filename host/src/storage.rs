@@ -64,6 +64,11 @@ pub struct Trees {
     articles: sled::Tree,
     conversations: sled::Tree,
     messages: sled::Tree,
+    /// Per message, under the message's key, the few fields
+    /// `conversation.history` shows (`PastRecord`): two plugins read up to
+    /// 20 earlier messages on every message, and decoding them from the full
+    /// records (about 5 KB of JSON each) was most of the escalator's time.
+    history: sled::Tree,
     tickets: sled::Tree,
     /// `tenant \0 customer \0 ticket` -> (): a customer's tickets without a scan.
     customer_tickets: sled::Tree,
@@ -115,6 +120,7 @@ enum Abort {
 pub(crate) struct MessageTrees {
     conversations: sled::Tree,
     messages: sled::Tree,
+    history: sled::Tree,
     tickets: sled::Tree,
     customer_tickets: sled::Tree,
     loads: sled::Tree,
@@ -130,6 +136,7 @@ impl MessageTrees {
         Ok(MessageTrees {
             conversations: db.open_tree("conversations")?,
             messages: db.open_tree("messages")?,
+            history: db.open_tree("history")?,
             tickets: db.open_tree("tickets")?,
             customer_tickets: db.open_tree("customer_tickets")?,
             loads: db.open_tree("agent_load")?,
@@ -148,6 +155,7 @@ impl MessageTrees {
         let trees = (
             &self.conversations,
             &self.messages,
+            &self.history,
             &self.tickets,
             &self.customer_tickets,
             &self.loads,
@@ -180,7 +188,8 @@ type TxTree = sled::transaction::TransactionalTree;
 /// One commit inside the batch's transaction: every check first, so that a
 /// refused commit has written nothing.
 fn apply_one(
-    (conversations, messages, tickets, customer_tickets, loads, agents): &(
+    (conversations, messages, history, tickets, customer_tickets, loads, agents): &(
+        TxTree,
         TxTree,
         TxTree,
         TxTree,
@@ -256,10 +265,12 @@ fn apply_one(
         key(tenant, &commit.conversation.id),
         encode(&commit.conversation),
     )?;
-    messages.insert(
-        message_key(tenant, &commit.conversation.id, seq),
-        encode(&commit.message),
+    let message_key = message_key(tenant, &commit.conversation.id, seq);
+    history.insert(
+        message_key.clone(),
+        encode(&PastRecord::of(&commit.message)),
     )?;
+    messages.insert(message_key, encode(&commit.message))?;
     if let Some(ticket) = &ticket {
         tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
         customer_tickets.insert(
@@ -338,7 +349,7 @@ fn never_aborted(e: TransactionError<()>) -> StorageError {
 /// own so that the rest of a stored record (trace, suggestions, shadow) is
 /// skipped rather than built: two plugins read up to 20 earlier messages for
 /// every message.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PastRecord {
     pub id: String,
     pub text: String,
@@ -346,16 +357,37 @@ pub struct PastRecord {
     pub decision: PastDecision,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PastDecision {
     pub intent: IntentResult,
     pub escalation: PastEscalation,
 }
 
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct PastEscalation {
     pub escalate: bool,
 }
+
+impl PastRecord {
+    /// The history line of a stored message: what `conversation.history`
+    /// shows, kept beside the record (tree `history`, same key).
+    fn of(record: &MessageRecord) -> PastRecord {
+        PastRecord {
+            id: record.id.clone(),
+            text: record.text.clone(),
+            received_at_ms: record.received_at_ms,
+            decision: PastDecision {
+                intent: record.decision.intent.clone(),
+                escalation: PastEscalation {
+                    escalate: record.decision.escalation.escalate,
+                },
+            },
+        }
+    }
+}
+
+/// Set in `meta` once every stored message has its history line.
+const HISTORY_LINES_BUILT: &str = "history-lines-built";
 
 /// What `tickets.open-tickets` shows of a ticket, decoded on its own (the
 /// rest of the record is skipped, not built).
@@ -487,7 +519,7 @@ impl Storage {
         durability: Durability,
         commit_delay: std::time::Duration,
     ) -> Result<Storage> {
-        Ok(Storage(std::sync::Arc::new(Trees {
+        Storage(std::sync::Arc::new(Trees {
             commit: std::sync::Arc::new(GroupCommit::start(
                 db.clone(),
                 MessageTrees::open(&db)?,
@@ -507,13 +539,47 @@ impl Storage {
             articles: db.open_tree("articles")?,
             conversations: db.open_tree("conversations")?,
             messages: db.open_tree("messages")?,
+            history: db.open_tree("history")?,
             tickets: db.open_tree("tickets")?,
             customer_tickets: db.open_tree("customer_tickets")?,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
             meta: db.open_tree("meta")?,
             db,
-        })))
+        }))
+        .with_history_lines()
+    }
+
+    /// A database written before the `history` tree existed gets a history
+    /// line for every stored message, once, at open (about a second per
+    /// 100,000 messages); later messages write theirs in their commit.
+    fn with_history_lines(self) -> Result<Storage> {
+        if self.meta(HISTORY_LINES_BUILT)?.is_some() {
+            return Ok(self);
+        }
+        let started = std::time::Instant::now();
+        let mut lines = 0usize;
+        let mut batch = sled::Batch::default();
+        for item in self.messages.iter() {
+            let (k, v) = item?;
+            let line: PastRecord = decode(&k, &v)?;
+            batch.insert(k, encode(&line));
+            lines += 1;
+            if lines.is_multiple_of(10_000) {
+                self.history.apply_batch(std::mem::take(&mut batch))?;
+            }
+        }
+        self.history.apply_batch(batch)?;
+        self.put_meta(HISTORY_LINES_BUILT, "1")?;
+        self.flush_blocking()?;
+        if lines > 0 {
+            tracing::info!(
+                lines,
+                ms = started.elapsed().as_millis() as u64,
+                "history lines built for the messages stored before them"
+            );
+        }
+        Ok(self)
     }
 
     /// Wait until every write that returned before this call is durable;
@@ -999,7 +1065,7 @@ impl Storage {
     ) -> Result<Vec<PastRecord>> {
         let mut p = key(tenant, conversation);
         p.push(0);
-        Self::scan_newest(&self.messages, &p, limit)
+        Self::scan_newest(&self.history, &p, limit)
     }
 
     pub fn ticket(&self, tenant: &str, id: &str) -> Result<Option<Ticket>> {
@@ -1102,6 +1168,7 @@ impl Storage {
         MessageTrees {
             conversations: self.conversations.clone(),
             messages: self.messages.clone(),
+            history: self.history.clone(),
             tickets: self.tickets.clone(),
             customer_tickets: self.customer_tickets.clone(),
             loads: self.agent_load.clone(),
@@ -1177,12 +1244,13 @@ impl Storage {
         (
             &self.conversations,
             &self.messages,
+            &self.history,
             &self.tickets,
             &self.customer_tickets,
             &self.agent_load,
             &self.audit,
         )
-            .transaction(|(convs, messages, tickets, index, loads, audit)| {
+            .transaction(|(convs, messages, history, tickets, index, loads, audit)| {
                 for c in &conversations {
                     convs.remove(key(tenant, &c.id))?;
                     if c.status == ConversationStatus::Open
@@ -1193,6 +1261,7 @@ impl Storage {
                 }
                 for k in &message_keys {
                     messages.remove(k.clone())?;
+                    history.remove(k.clone())?;
                 }
                 for (index_key, ticket_key) in &ticket_keys {
                     index.remove(index_key.clone())?;
@@ -1307,6 +1376,44 @@ mod tests {
             updated_at_ms: 0,
             message_count: 1,
         }
+    }
+
+    /// A database from before the `history` tree: its messages get their
+    /// history lines at the next open, and the history reads them.
+    #[test]
+    fn messages_stored_before_history_lines_get_them_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            for i in 1..=3u64 {
+                let mut m = message(&format!("m-{i}"), "c1");
+                m.text = format!("text {i}");
+                storage
+                    .commit_message(&MessageCommit {
+                        tenant: "t".into(),
+                        conversation: conversation("c1", None),
+                        released_agent: None,
+                        assigned_agent: None,
+                        message: m,
+                        ticket: None,
+                    })
+                    .unwrap();
+            }
+            // As the old code left it: records, no lines, no mark.
+            storage.history.clear().unwrap();
+            storage.meta.remove(HISTORY_LINES_BUILT).unwrap();
+            storage.flush_blocking().unwrap();
+            assert!(storage.recent_history("t", "c1", 10).unwrap().is_empty());
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        let texts: Vec<String> = storage
+            .recent_history("t", "c1", 10)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.text)
+            .collect();
+        assert_eq!(texts, ["text 1", "text 2", "text 3"]);
+        assert!(storage.meta(HISTORY_LINES_BUILT).unwrap().is_some());
     }
 
     #[test]

@@ -329,7 +329,24 @@ fn forgetting_a_customer_deletes_their_data_and_only_theirs() {
             env.get(&format!("/v1/conversations/{c}"), DEMO_KEY).0,
             StatusCode::NOT_FOUND
         );
+        // The history lines plugins read go with the messages.
+        assert!(
+            env.app
+                .storage
+                .recent_history("demo", c, 10)
+                .unwrap()
+                .is_empty(),
+            "{c}"
+        );
     }
+    assert_eq!(
+        env.app
+            .storage
+            .recent_history("demo", "kept-1", 10)
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         env.get("/v1/conversations/kept-1", DEMO_KEY).0,
         StatusCode::OK
