@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use switchyard::runtime::Limits;
+use switchyard::runtime::{Limits, MAX_HOST_RESOURCES};
 use switchyard_e2e::{OPERATOR_KEY, TestEnv, trace_of};
 
 fn fixture() -> Vec<u8> {
@@ -177,6 +177,46 @@ fn aliased_strings_cannot_amplify_what_the_host_copies() {
 fn calling_the_host_in_a_tight_loop_is_cut_off() {
     let detail = check_contained("flood", "trap");
     assert!(detail.contains("host calls"), "{detail}");
+}
+
+/// Regression (issue 14): host resources a plugin creates (WASI pollables,
+/// streams) live in the host's memory, outside the plugin's memory cap, and
+/// wasmtime allows a million by default. The table is capped: at the cap a
+/// plugin runs, one over it is refused and contained, and one that never
+/// stops creating them is stopped at the cap, not the deadline.
+#[test]
+fn host_resources_stop_at_the_table_cap() {
+    let at_cap = format!("hold:{MAX_HOST_RESOURCES}");
+    let (env, bad) = demo_with_bad_classifier(&format!("only:退款:{at_cap}"));
+    let r = env.send(
+        "hold-at-cap",
+        "我要退款，订单号 2024113012345",
+        "cust-h",
+        "standard",
+    );
+    let classify = trace_of(&r, "classify");
+    assert_eq!(classify[0]["sha256"], bad);
+    assert_eq!(classify[0]["outcome"], "ok", "at the cap: {}", classify[0]);
+    // Its answer is among the alternatives (the classifier behind it is
+    // more confident about "refund").
+    let held = format!("held-{MAX_HOST_RESOURCES}");
+    assert!(
+        r["alternatives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == held.as_str()),
+        "{}",
+        r["alternatives"]
+    );
+
+    let detail = check_contained(&format!("hold:{}", MAX_HOST_RESOURCES + 1), "trap");
+    assert!(
+        detail.contains("resource table"),
+        "one over the cap: {detail}"
+    );
+    let detail = check_contained("hoard", "trap");
+    assert!(detail.contains("resource table"), "{detail}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 pub use limits::{LimitOverrides, Limits};
-pub use state::{CallContext, HostState};
+pub use state::{CallContext, HostState, MAX_HOST_RESOURCES};
 
 use crate::bindings::types::*;
 use crate::bindings::{self, PluginHost};

@@ -102,6 +102,12 @@ struct MemoryCap {
 /// Most table elements one instance may hold, across its tables.
 const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
+/// Most host resources (WASI streams, pollables and the like) one instance
+/// may hold at once. They live in the host's memory, outside the plugin's
+/// memory cap: wasmtime's default (1,000,000) let one call create about a
+/// million of them within its deadline. A plugin needs a handful.
+pub const MAX_HOST_RESOURCES: usize = 1_024;
+
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
@@ -186,7 +192,11 @@ impl HostState {
             .build();
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HOST_RESOURCES);
+                table
+            },
             memory: MemoryCap {
                 max_bytes: limits.memory_bytes,
                 memory_bytes: 0,
