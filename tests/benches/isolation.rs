@@ -17,8 +17,9 @@
 //! - `noisy, looping, breaker on`: the default breaker policy (5 failures in
 //!   60 s), which takes the looping version out of service.
 //!
-//! The server runs with the defaults `serve` uses: per-tenant concurrency as
-//! many as the machine has cores (no request rate limit, so the load generator
+//! The server runs with the defaults `serve` uses: per-tenant concurrency
+//! `Throttle::default_tenant_concurrency` (`BENCH_TENANT_CONCURRENCY` to
+//! compare others; no request rate limit, so the load generator
 //! is never refused). Environment: `BENCH_SECS` per scenario (default 15),
 //! `BENCH_HEALTHY_CLIENTS` (2), `BENCH_HEALTHY_RATE` messages per second per
 //! healthy client (50), `BENCH_NOISY_CLIENTS` (4).
@@ -112,13 +113,17 @@ fn main() {
     let healthy_rate: u64 = env_or("BENCH_HEALTHY_RATE", 50);
     let noisy_clients: usize = env_or("BENCH_NOISY_CLIENTS", 4);
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let concurrency: usize = env_or(
+        "BENCH_TENANT_CONCURRENCY",
+        Throttle::default_tenant_concurrency(),
+    );
 
     let env = TestEnv::demo().with_throttle(Throttle::new(
         RatePolicy {
             per_second: 1e9,
             burst: 1e9,
         },
-        cores,
+        concurrency,
     ));
     // Two noisy tenants: the breaker-on run needs one whose failures were
     // not already counted by the breaker-off run.
@@ -162,7 +167,7 @@ fn main() {
 
     println!(
         "isolation: {cores} cores, {seconds} s per scenario, healthy {healthy_clients} clients × {healthy_rate} msg/s, \
-         noisy {noisy_clients} clients as fast as answered, per-tenant concurrency {cores}, deadline 50 ms"
+         noisy {noisy_clients} clients as fast as answered, per-tenant concurrency {concurrency}, deadline 50 ms"
     );
     let mut baseline: Option<(Duration, Duration)> = None;
     for (round, scenario) in scenarios.iter().enumerate() {

@@ -88,11 +88,19 @@ impl Throttle {
         }
     }
 
-    /// Defaults: [`RatePolicy::default`], and as many messages per tenant at
-    /// once as the machine has cores.
+    /// Defaults: [`RatePolicy::default`] and
+    /// [`Throttle::default_tenant_concurrency`].
     pub fn with_defaults() -> Throttle {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Throttle::new(RatePolicy::default(), cores)
+        Throttle::new(
+            RatePolicy::default(),
+            Throttle::default_tenant_concurrency(),
+        )
+    }
+
+    /// Messages of one tenant in plugins at once unless `serve
+    /// --tenant-concurrency` says otherwise: as many as the machine has cores.
+    pub fn default_tenant_concurrency() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 
     /// Take one request from the bucket of `key_id` (a key's hash, never the

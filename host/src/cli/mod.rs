@@ -272,7 +272,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.storage.flush_blocking()?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "plugins ready");
 
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state = AppState {
         app,
         operator_key: Arc::new(OperatorKey::new(&operator_key)),
@@ -281,7 +280,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 per_second: args.rate_per_sec.max(0.001),
                 burst: args.rate_burst.max(1.0),
             },
-            args.tenant_concurrency.unwrap_or(cores),
+            args.tenant_concurrency
+                .unwrap_or_else(crate::api::throttle::Throttle::default_tenant_concurrency),
         )),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
