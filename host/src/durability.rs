@@ -178,12 +178,12 @@ impl GroupCommit {
         }
     }
 
-    /// Announce a write that will wait for durability (see the module's
-    /// commit delay).
+    /// Announce a write that will commit through the flusher (see the
+    /// module's commit delay). Counted with durability off too: the delay
+    /// also gathers the commits into one transaction, and a ceiling without
+    /// it measured slower than the durable server (one transaction per
+    /// message at 64 connections).
     pub fn begin_write(&self) -> WriteIntent {
-        if self.mode == Durability::Off {
-            return WriteIntent { shared: None };
-        }
         self.shared.queue().writers += 1;
         WriteIntent {
             shared: Some(self.shared.clone()),
