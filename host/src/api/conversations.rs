@@ -64,6 +64,7 @@ async fn post_message(
     let queued = Instant::now();
     let app = state.app.clone();
     let running = state.throttle.run_slot(&tenant).await;
+    let hog_check = tenant.clone();
     // From here the message is a writer the next flush may wait for.
     let write = state.app.storage.begin_write();
     // The slot covers the plugins' CPU, not the wait for the disk: the
@@ -83,6 +84,21 @@ async fn post_message(
         )
     })
     .await?;
+    // A plugin that ran to its deadline burnt that much CPU: its tenant runs
+    // one message at a time for a while (throttle.rs).
+    let timed_out =
+        |trace: &[crate::model::TraceEntry]| trace.iter().any(|t| t.outcome == "timeout");
+    if timed_out(&record.decision.trace)
+        || record
+            .decision
+            .shadow
+            .as_ref()
+            .is_some_and(|s| timed_out(&s.trace))
+    {
+        state
+            .throttle
+            .hogged(&hog_check, Instant::now() + super::throttle::HOG_PENALTY);
+    }
     let stage = Instant::now();
     let json = serde_json::to_vec(&MessageResponse {
         message_id: record.id,

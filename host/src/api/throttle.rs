@@ -48,7 +48,17 @@ pub struct Throttle {
     background_tenants: Arc<Mutex<HashSet<String>>>,
     /// Long jobs running at once across tenants; the others wait.
     background: Arc<Semaphore>,
+    /// Tenants whose plugins recently burnt a whole deadline, until when:
+    /// their requests take every one of their slots (one at a time).
+    hogs: Mutex<HashMap<String, Instant>>,
 }
+
+/// How long a tenant whose plugin call ran to its deadline (a loop, a
+/// plugin too slow for its limits) runs one request at a time. With its
+/// usual slots, such a tenant kept as many threads burning whole deadlines
+/// as the machine has cores, and a healthy neighbour's p99 rose to 3.0–3.2×
+/// of alone (isolation benchmark, BENCHMARKS.md).
+pub const HOG_PENALTY: Duration = Duration::from_secs(10);
 
 /// Most long jobs (blind-spot mining) running at once across tenants: one
 /// core's worth, so they never take every core from messages.
@@ -85,6 +95,7 @@ impl Throttle {
             running: Mutex::new(HashMap::new()),
             background_tenants: Arc::new(Mutex::new(HashSet::new())),
             background: Arc::new(Semaphore::new(BACKGROUND_JOBS)),
+            hogs: Mutex::new(HashMap::new()),
         }
     }
 
@@ -136,7 +147,8 @@ impl Throttle {
     }
 
     /// Wait for a slot to run one of `tenant`'s messages; the slot is freed
-    /// when the permit drops.
+    /// when the permit drops. A tenant marked with [`Throttle::hogged`]
+    /// takes all its slots at once, so its requests run one at a time.
     pub async fn run_slot(&self, tenant: &str) -> OwnedSemaphorePermit {
         let semaphore = {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
@@ -145,10 +157,36 @@ impl Throttle {
                 .or_insert_with(|| Arc::new(Semaphore::new(self.concurrency)))
                 .clone()
         };
+        let permits = if self.is_hogging(tenant) {
+            self.concurrency as u32
+        } else {
+            1
+        };
         semaphore
-            .acquire_owned()
+            .acquire_many_owned(permits)
             .await
             .expect("the semaphore is never closed")
+    }
+
+    /// `tenant`'s plugin ran to its deadline: one request at a time until
+    /// `until` (`Instant::now() + HOG_PENALTY` from the API).
+    pub fn hogged(&self, tenant: &str, until: Instant) {
+        self.hogs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(tenant.to_string(), until);
+    }
+
+    fn is_hogging(&self, tenant: &str) -> bool {
+        let mut hogs = self.hogs.lock().unwrap_or_else(|p| p.into_inner());
+        match hogs.get(tenant) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                hogs.remove(tenant);
+                false
+            }
+            None => false,
+        }
     }
 }
 
@@ -192,6 +230,35 @@ fn refill(bucket: &Bucket, now: Instant, policy: RatePolicy) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_hogging_tenant_runs_one_request_at_a_time_until_its_penalty_ends() {
+        let throttle = Throttle::new(RatePolicy::default(), 2);
+        let waits = |t: &'static str| {
+            let fut = throttle.run_slot(t);
+            async move {
+                tokio::time::timeout(Duration::from_millis(50), fut)
+                    .await
+                    .ok()
+            }
+        };
+        // Unmarked: two at once.
+        let a = waits("noisy").await.expect("first slot");
+        let b = waits("noisy").await.expect("second slot");
+        drop((a, b));
+        throttle.hogged("noisy", Instant::now() + Duration::from_secs(60));
+        let only = waits("noisy").await.expect("one request runs");
+        assert!(waits("noisy").await.is_none(), "the second waits");
+        // Another tenant is not affected.
+        let other = waits("healthy").await.expect("slot");
+        let other2 = waits("healthy").await.expect("second slot");
+        drop((only, other, other2));
+        // The penalty over: two at once again.
+        throttle.hogged("noisy", Instant::now());
+        let a = waits("noisy").await.expect("first slot");
+        let b = waits("noisy").await.expect("second slot again");
+        drop((a, b));
+    }
 
     #[test]
     fn a_key_gets_its_burst_then_waits_and_other_keys_are_unaffected() {
