@@ -111,7 +111,7 @@ struct ServeArgs {
     /// Requests each API key may make at once before the average applies.
     #[arg(long, default_value_t = crate::api::throttle::RatePolicy::default().burst)]
     rate_burst: f64,
-    /// Messages of one tenant running through plugins at once (default: the number of cores).
+    /// Messages of one tenant running through plugins at once (default: twice the number of cores).
     #[arg(long)]
     tenant_concurrency: Option<usize>,
     /// Connections open at once (bounded by the open-file limit); past it a
