@@ -1459,27 +1459,40 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_agent_at_capacity_is_not_assigned_and_nothing_is_written() {
-        let storage = Storage::temporary().unwrap();
+    /// Tenant "t" gets an online agent "a" with `capacity`.
+    fn put_agent_a(storage: &Storage, capacity: u32) {
         let agent = Agent {
             id: "a".into(),
             name: "A".into(),
             skills: vec![],
-            capacity: 1,
+            capacity,
             status: AgentStatus::Online,
         };
         storage.put_agent("t", &agent).unwrap();
-        let commit = |conv: &str, seq: &str| MessageCommit {
+    }
+
+    /// Message `seq` of conversation `conv`, which it assigns to `agent`.
+    fn assigning(conv: &str, seq: &str, agent: Option<&str>) -> MessageCommit {
+        MessageCommit {
             tenant: "t".into(),
-            conversation: conversation(conv, Some("a")),
+            conversation: conversation(conv, agent),
             released_agent: None,
-            assigned_agent: Some("a".into()),
+            assigned_agent: agent.map(str::to_string),
             message: message(seq, conv),
             ticket: None,
-        };
-        storage.commit_message(&commit("c1", "m-1")).unwrap();
-        let err = storage.commit_message(&commit("c2", "m-2")).unwrap_err();
+        }
+    }
+
+    #[test]
+    fn an_agent_at_capacity_is_not_assigned_and_nothing_is_written() {
+        let storage = Storage::temporary().unwrap();
+        put_agent_a(&storage, 1);
+        storage
+            .commit_message(&assigning("c1", "m-1", Some("a")))
+            .unwrap();
+        let err = storage
+            .commit_message(&assigning("c2", "m-2", Some("a")))
+            .unwrap_err();
         assert!(
             matches!(err, StorageError::AgentFull(ref a) if a == "a"),
             "{err}"
@@ -1497,27 +1510,12 @@ mod tests {
     #[test]
     fn one_refused_commit_in_a_batch_leaves_the_others_written() {
         let storage = Storage::temporary().unwrap();
-        let agent = Agent {
-            id: "a".into(),
-            name: "A".into(),
-            skills: vec![],
-            capacity: 2,
-            status: AgentStatus::Online,
-        };
-        storage.put_agent("t", &agent).unwrap();
-        let commit = |conv: &str, seq: &str, agent: Option<&str>| MessageCommit {
-            tenant: "t".into(),
-            conversation: conversation(conv, agent),
-            released_agent: None,
-            assigned_agent: agent.map(str::to_string),
-            message: message(seq, conv),
-            ticket: None,
-        };
+        put_agent_a(&storage, 2);
         let batch = [
-            commit("c1", "m-1", Some("a")),
-            commit("c2", "m-2", Some("a")),
-            commit("c3", "m-3", Some("a")),
-            commit("c4", "m-4", None),
+            assigning("c1", "m-1", Some("a")),
+            assigning("c2", "m-2", Some("a")),
+            assigning("c3", "m-3", Some("a")),
+            assigning("c4", "m-4", None),
         ];
         let outcomes = storage
             .message_trees()

@@ -15,7 +15,15 @@
 //!   and the circuit breaker never takes the plugin out of service (the worst
 //!   case: only limits and the per-tenant concurrency cap contain it);
 //! - `noisy, looping, breaker on`: the default breaker policy (5 failures in
-//!   60 s), which takes the looping version out of service.
+//!   60 s), which takes the looping version out of service;
+//! - `noisy, rebuilding its index`: the other tenant rewrites large articles
+//!   and searches, so its knowledge index is rebuilt again and again;
+//! - `noisy, mining`: it asks for blind-spot mining as fast as answered;
+//! - `noisy, 300 half-sent requests`: it holds 300 connections that sent
+//!   half a request's headers, reopened as the header deadline cuts them.
+//!
+//! `BENCH_SCENARIOS=mining,half-sent` runs only the scenarios whose name
+//! contains one of the words (and `alone`, the baseline).
 //!
 //! The server runs with the defaults `serve` uses: per-tenant concurrency
 //! `Throttle::default_tenant_concurrency` (`BENCH_TENANT_CONCURRENCY` to
@@ -91,12 +99,134 @@ struct Noisy {
     slowest: Duration,
 }
 
+/// What the other tenant does meanwhile.
+#[derive(Clone, Copy)]
+enum Noise {
+    Idle,
+    /// Messages with this text, each client as fast as answered.
+    Messages(&'static str),
+    /// Each client rewrites a large article and searches, so the tenant's
+    /// knowledge index is rebuilt again and again.
+    Rebuild,
+    /// Each client asks for blind-spot mining as fast as answered (one run
+    /// at a time is allowed; the others get 409).
+    Mining,
+    /// Hundreds of connections that send half a request's headers and
+    /// hold, reopened as the header deadline cuts them.
+    HalfSent,
+}
+
 struct Scenario {
     name: &'static str,
-    noisy_text: Option<&'static str>,
+    noise: Noise,
     /// Which of the noisy tenants sends.
     noisy: usize,
     breaker: BreakerPolicy,
+}
+
+/// Connections the half-sent scenario holds open at once.
+const HALF_SENT_CONNECTIONS: usize = 300;
+
+/// One request other than a message; the status, counted by the caller.
+fn call(agent: &ureq::Agent, method: &str, url: &str, key: &str, body: Option<&Value>) -> u16 {
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/json");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    match agent.run(request.body(body).expect("a valid request")) {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    }
+}
+
+/// One round of `noise` by one noisy client; returns what to count.
+fn make_noise(
+    noise: Noise,
+    agent: &ureq::Agent,
+    base: &str,
+    key: &str,
+    client: usize,
+    n: usize,
+) -> (Duration, String) {
+    let started = Instant::now();
+    let outcome = match noise {
+        Noise::Idle => unreachable!("an idle neighbour sends nothing"),
+        Noise::Messages(text) => {
+            let conversation = format!("n-{client}-{}", n % 64);
+            let (_, body) = send(agent, base, key, &conversation, text);
+            body["trace"]
+                .as_array()
+                .and_then(|t| t.iter().find(|e| e["slot"] == "classify"))
+                .map_or("default".to_string(), |e| {
+                    e["outcome"].as_str().unwrap_or("?").to_string()
+                })
+        }
+        Noise::Rebuild => {
+            // 16 KB of text that changes every time: the index is rebuilt.
+            let body: String = (0..800)
+                .map(|w| format!("word{}x{} ", (w * 7 + n) % 997, client))
+                .collect();
+            let id = format!("big-{client}");
+            let article = json!({"id": id, "title": format!("Large article {n}"),
+                "keywords": ["large"], "body": body, "published": true});
+            let put = call(
+                agent,
+                "PUT",
+                &format!("{base}/v1/knowledge/articles/{id}"),
+                key,
+                Some(&article),
+            );
+            let search = call(
+                agent,
+                "GET",
+                &format!("{base}/v1/knowledge/search?q=word{n}x{client}"),
+                key,
+                None,
+            );
+            format!("put {put}, search {search}")
+        }
+        Noise::Mining => {
+            let status = call(
+                agent,
+                "POST",
+                &format!("{base}/v1/knowledge/mine"),
+                key,
+                Some(&json!({})),
+            );
+            format!("mine {status}")
+        }
+        Noise::HalfSent => unreachable!("held by its own thread"),
+    };
+    (started.elapsed(), outcome)
+}
+
+/// Hold [`HALF_SENT_CONNECTIONS`] half-sent requests until `stop`; returns
+/// how many connections were opened in all.
+fn hold_half_sent(base: &str, stop: &AtomicBool) -> usize {
+    use std::io::Write;
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut held: Vec<std::net::TcpStream> = Vec::new();
+    let mut opened = 0;
+    while !stop.load(Ordering::Relaxed) {
+        // Connections the server cut at its header deadline are replaced.
+        held.retain(|c| {
+            let mut probe = [0u8; 1];
+            c.set_nonblocking(true).ok();
+            !matches!(std::io::Read::read(&mut &*c, &mut probe), Ok(0))
+        });
+        while held.len() < HALF_SENT_CONNECTIONS {
+            let Ok(mut c) = std::net::TcpStream::connect(&addr) else {
+                break;
+            };
+            let _ = c.write_all(b"POST /v1/conversations/x/messages HTTP/1.1\r\nHost: x\r\n");
+            held.push(c);
+            opened += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    opened
 }
 
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
@@ -142,28 +272,51 @@ fn main() {
         Scenario {
             name: "alone",
             noisy: 0,
-            noisy_text: None,
+            noise: Noise::Idle,
             breaker: breaker_off,
         },
         Scenario {
             name: "noisy, behaving",
             noisy: 0,
-            noisy_text: Some(BEHAVING),
+            noise: Noise::Messages(BEHAVING),
             breaker: breaker_off,
         },
         Scenario {
             name: "noisy, looping, breaker off",
             noisy: 0,
-            noisy_text: Some(LOOPING),
+            noise: Noise::Messages(LOOPING),
             breaker: breaker_off,
         },
         Scenario {
             name: "noisy, looping, breaker on",
             noisy: 1,
-            noisy_text: Some(LOOPING),
+            noise: Noise::Messages(LOOPING),
+            breaker: BreakerPolicy::default(),
+        },
+        Scenario {
+            name: "noisy, rebuilding its index",
+            noisy: 0,
+            noise: Noise::Rebuild,
+            breaker: BreakerPolicy::default(),
+        },
+        Scenario {
+            name: "noisy, mining",
+            noisy: 0,
+            noise: Noise::Mining,
+            breaker: BreakerPolicy::default(),
+        },
+        Scenario {
+            name: "noisy, 300 half-sent requests",
+            noisy: 0,
+            noise: Noise::HalfSent,
             breaker: BreakerPolicy::default(),
         },
     ];
+    // BENCH_SCENARIOS=alone,mining,... runs some (by the name's last word
+    // or whole name); all by default.
+    let only: Option<Vec<String>> = std::env::var("BENCH_SCENARIOS")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
 
     println!(
         "isolation: {cores} cores, {seconds} s per scenario, healthy {healthy_clients} clients × {healthy_rate} msg/s, \
@@ -171,43 +324,54 @@ fn main() {
     );
     let mut baseline: Option<(Duration, Duration)> = None;
     for (round, scenario) in scenarios.iter().enumerate() {
+        // "alone" always runs: it is what the others are compared with.
+        if let Some(only) = &only
+            && round > 0
+            && !only.iter().any(|o| scenario.name.contains(o.as_str()))
+        {
+            continue;
+        }
         env.app.set_breaker_policy(scenario.breaker);
         let stop = Arc::new(AtomicBool::new(false));
-        let noisy: Vec<_> = scenario
-            .noisy_text
-            .map(|text| {
-                (0..noisy_clients)
-                    .map(|client| {
-                        let (base, key, stop) = (
-                            base.clone(),
-                            noisy_keys[scenario.noisy].clone(),
-                            stop.clone(),
-                        );
-                        std::thread::spawn(move || {
-                            let agent = agent();
-                            let mut noisy = Noisy::default();
-                            while !stop.load(Ordering::Relaxed) {
-                                let conversation = format!("n{round}-{client}-{}", noisy.sent % 64);
-                                let (elapsed, body) =
-                                    send(&agent, &base, &key, &conversation, text);
-                                noisy.sent += 1;
-                                noisy.slowest = noisy.slowest.max(elapsed);
-                                let outcome = body["trace"]
-                                    .as_array()
-                                    .and_then(|t| t.iter().find(|e| e["slot"] == "classify"))
-                                    .map_or("default".to_string(), |e| {
-                                        e["outcome"].as_str().unwrap_or("?").to_string()
-                                    });
-                                *noisy.outcomes.entry(outcome).or_default() += 1;
-                            }
-                            noisy
-                        })
+        let noisy: Vec<_> = match scenario.noise {
+            Noise::Idle => Vec::new(),
+            Noise::HalfSent => {
+                let (base, stop) = (base.clone(), stop.clone());
+                vec![std::thread::spawn(move || Noisy {
+                    sent: hold_half_sent(&base, &stop),
+                    ..Noisy::default()
+                })]
+            }
+            noise => (0..noisy_clients)
+                .map(|client| {
+                    let (base, key, stop) = (
+                        base.clone(),
+                        noisy_keys[scenario.noisy].clone(),
+                        stop.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        let agent = agent();
+                        let mut noisy = Noisy::default();
+                        while !stop.load(Ordering::Relaxed) {
+                            let (elapsed, outcome) = make_noise(
+                                noise,
+                                &agent,
+                                &base,
+                                &key,
+                                client + 10 * round,
+                                noisy.sent,
+                            );
+                            noisy.sent += 1;
+                            noisy.slowest = noisy.slowest.max(elapsed);
+                            *noisy.outcomes.entry(outcome).or_default() += 1;
+                        }
+                        noisy
                     })
-                    .collect()
-            })
-            .unwrap_or_default();
+                })
+                .collect(),
+        };
         // Let the noisy tenant reach its steady state before measuring.
-        if scenario.noisy_text.is_some() {
+        if !matches!(scenario.noise, Noise::Idle) {
             std::thread::sleep(Duration::from_millis(500));
         }
 
@@ -280,7 +444,7 @@ fn main() {
                 }
             }
             println!(
-                "        noisy tenant: {sent} messages ({:.0}/s), slowest answer {:.1} ms, classify outcomes {outcomes:?}",
+                "        noisy tenant: {sent} requests or connections ({:.0}/s), slowest answer {:.1} ms, outcomes {outcomes:?}",
                 sent as f64 / (seconds as f64 + 0.5),
                 ms(slowest),
             );
