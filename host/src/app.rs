@@ -685,21 +685,21 @@ impl Switchyard {
         message: NewMessage,
     ) -> Result<MessageRecord> {
         let write = self.storage.begin_write();
-        self.handle_admitted(tenant, conversation_id, message, (), write)
+        self.handle_admitted(tenant, conversation_id, message, (), Some(write))
     }
 
     /// [`App::handle_message`] for a message that holds `slot`, its tenant's
     /// place for plugin work, released as soon as the plugins are done (the
     /// commit waits for the disk without it), and `write`, its announcement
-    /// to the flusher ([`Storage::begin_write`]). Returns once the message is
-    /// durable.
+    /// to the flusher ([`Storage::begin_write`]; none for a message the
+    /// flusher should not wait for). Returns once the message is durable.
     pub fn handle_admitted<Slot>(
         &self,
         tenant: &str,
         conversation_id: &str,
         message: NewMessage,
         slot: Slot,
-        write: crate::durability::WriteIntent,
+        write: Option<crate::durability::WriteIntent>,
     ) -> Result<MessageRecord> {
         check_id("conversation id", conversation_id)?;
         check_id("customer id", &message.customer.id)?;
@@ -811,7 +811,7 @@ impl Switchyard {
         };
         // The router saw the loads before this message; if its agent filled up
         // since, the message waits in the queue instead of overloading them.
-        let mut write = Some(write);
+        let mut write = write;
         let stage = Instant::now();
         loop {
             let mut conversation = conversation.clone();

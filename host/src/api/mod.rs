@@ -8,6 +8,7 @@ mod conversations;
 mod error;
 pub mod health;
 mod knowledge;
+pub mod low_priority;
 mod operator;
 mod page;
 mod tenancy;

@@ -49,6 +49,8 @@ pub struct Throttle {
     background_tenants: Arc<Mutex<HashSet<String>>>,
     /// Long jobs running at once across tenants; the others wait.
     background: Arc<Semaphore>,
+    /// Where penalised tenants' requests run; started at the first.
+    low_priority: std::sync::OnceLock<super::low_priority::LowPriorityPool>,
     /// Tenants resting after a long job, until when (429 meanwhile).
     background_rests: Arc<Mutex<HashMap<String, Instant>>>,
     /// Tenants whose plugins recently burnt a whole deadline, until when:
@@ -123,7 +125,14 @@ impl Throttle {
             background: Arc::new(Semaphore::new(BACKGROUND_JOBS)),
             hogs: Mutex::new(HashMap::new()),
             background_rests: Arc::new(Mutex::new(HashMap::new())),
+            low_priority: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The low-priority threads for penalised tenants' requests.
+    pub fn low_priority(&self) -> &super::low_priority::LowPriorityPool {
+        self.low_priority
+            .get_or_init(super::low_priority::LowPriorityPool::start)
     }
 
     /// Defaults: [`RatePolicy::default`] and
@@ -209,7 +218,8 @@ impl Throttle {
             .insert(tenant.to_string(), until);
     }
 
-    fn is_hogging(&self, tenant: &str) -> bool {
+    /// Whether `tenant` is penalised now ([`Throttle::hogged`]).
+    pub fn is_hogging(&self, tenant: &str) -> bool {
         let mut hogs = self.hogs.lock().unwrap_or_else(|p| p.into_inner());
         match hogs.get(tenant) {
             Some(until) if *until > Instant::now() => true,
