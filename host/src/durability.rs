@@ -16,7 +16,7 @@
 //! On shutdown the flusher drains: it exits only once no waiter is queued,
 //! so a request that wrote is never left waiting forever.
 //!
-//! Commit delay: a flush as soon as one waiter is queued shared 1.24
+//! Commit delay: a flush as soon as one waiter is queued shared 1.27
 //! messages per flush at 64 connections (the plugins finish messages one at
 //! a time, two cores' worth), and each flush costs the store a sealed
 //! buffer, a write, a sync and a wake of every sled IO thread. Writers
@@ -28,10 +28,10 @@
 //! flushes at once.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-
-use crate::storage::{MessageCommit, MessageTrees, StorageError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use crate::storage::{MessageCommit, MessageTrees, StorageError};
 
 /// Whether an acknowledged write is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -72,6 +72,8 @@ pub struct Trees {
     tickets: sled::Tree,
     /// `tenant \0 customer \0 ticket` -> (): a customer's tickets without a scan.
     customer_tickets: sled::Tree,
+    /// The same handles as above, for applying message commits.
+    message_trees: MessageTrees,
     /// `tenant \0 id` (big-endian) -> AuditEvent.
     audit: sled::Tree,
     /// `tenant \0 slot \0 version id` -> ShadowStats.
@@ -519,10 +521,13 @@ impl Storage {
         durability: Durability,
         commit_delay: std::time::Duration,
     ) -> Result<Storage> {
+        // The trees a message writes are opened once: the flusher and
+        // `commit_message` apply commits through the same handles.
+        let message_trees = MessageTrees::open(&db)?;
         Storage(std::sync::Arc::new(Trees {
             commit: std::sync::Arc::new(GroupCommit::start(
                 db.clone(),
-                MessageTrees::open(&db)?,
+                message_trees.clone(),
                 durability,
                 commit_delay,
             )),
@@ -534,14 +539,15 @@ impl Storage {
             // "rollouts", not "bindings": the lifecycle format replaced the
             // first one, and a demo tenant without rollouts is seeded again.
             bindings: db.open_tree("rollouts")?,
-            agents: db.open_tree("agents")?,
-            agent_load: db.open_tree("agent_load")?,
+            agents: message_trees.agents.clone(),
+            agent_load: message_trees.loads.clone(),
             articles: db.open_tree("articles")?,
-            conversations: db.open_tree("conversations")?,
-            messages: db.open_tree("messages")?,
-            history: db.open_tree("history")?,
-            tickets: db.open_tree("tickets")?,
-            customer_tickets: db.open_tree("customer_tickets")?,
+            conversations: message_trees.conversations.clone(),
+            messages: message_trees.messages.clone(),
+            history: message_trees.history.clone(),
+            tickets: message_trees.tickets.clone(),
+            customer_tickets: message_trees.customer_tickets.clone(),
+            message_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
             meta: db.open_tree("meta")?,
@@ -1147,7 +1153,7 @@ impl Storage {
     /// when the assigned agent has no room left; nothing is written then.
     /// The server commits through [`Storage::commit_durably`] instead.
     pub fn commit_message(&self, commit: &MessageCommit) -> Result<Option<Ticket>> {
-        let mut outcomes = self.message_trees().apply(&[commit])?;
+        let mut outcomes = self.message_trees.apply(&[commit])?;
         outcomes.pop().expect("one outcome per commit")
     }
 
@@ -1162,18 +1168,6 @@ impl Storage {
         intent: Option<WriteIntent>,
     ) -> Result<Option<Ticket>> {
         self.commit.commit_blocking(commit, intent)
-    }
-
-    fn message_trees(&self) -> MessageTrees {
-        MessageTrees {
-            conversations: self.conversations.clone(),
-            messages: self.messages.clone(),
-            history: self.history.clone(),
-            tickets: self.tickets.clone(),
-            customer_tickets: self.customer_tickets.clone(),
-            loads: self.agent_load.clone(),
-            agents: self.agents.clone(),
-        }
     }
 
     /// Set a ticket's status as one read-modify-write.
@@ -1518,7 +1512,7 @@ mod tests {
             assigning("c4", "m-4", None),
         ];
         let outcomes = storage
-            .message_trees()
+            .message_trees
             .apply(&batch.iter().collect::<Vec<_>>())
             .unwrap();
         let refused: Vec<bool> = outcomes.iter().map(Result::is_err).collect();
