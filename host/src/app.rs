@@ -437,7 +437,7 @@ impl Switchyard {
         reason: String,
     ) -> Result<AuditEvent> {
         Ok(AuditEvent {
-            id: self.storage.next_id()?,
+            id: self.storage.next_id(tenant)?,
             at_ms: now_ms(),
             tenant: tenant.into(),
             slot: None,
@@ -747,7 +747,7 @@ impl Switchyard {
         }
         conversation.customer = message.customer.clone();
 
-        let message_id = format!("m-{:x}", self.storage.next_id()?);
+        let message_id = format!("m-{:x}", self.storage.next_id(tenant)?);
         // Read once per message: the pipeline checks routes against the
         // declared queues, and the commit below may mask the stored text.
         let settings = self.tenant(tenant)?.settings;
@@ -920,7 +920,7 @@ impl Switchyard {
             }
             None => {
                 let ticket = Ticket {
-                    id: format!("t-{:x}", self.storage.next_id()?),
+                    id: format!("t-{:x}", self.storage.next_id(&inbound.tenant)?),
                     conversation_id: inbound.conversation_id.clone(),
                     customer_id: inbound.customer.id.clone(),
                     intent: decision.intent.name.clone(),

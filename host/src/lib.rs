@@ -8,6 +8,7 @@ pub mod bindings;
 pub mod cli;
 pub mod demo;
 pub mod durability;
+pub mod ids;
 mod imports;
 pub mod knowledge;
 pub mod knowledge_cache;

@@ -100,8 +100,9 @@ pub struct LifecycleState {
     policy: Mutex<BreakerPolicy>,
     /// (tenant, version id) -> its calls since its first recent failure.
     failures: Mutex<HashMap<(String, u64), CallWindow>>,
-    /// Version id -> the plugin bound (and initialised) when it was staged.
-    prepared: Mutex<HashMap<u64, Arc<BoundPlugin>>>,
+    /// (tenant, version id) -> the plugin bound (and initialised) when it
+    /// was staged. Version ids are counted per tenant (`ids.rs`).
+    prepared: Mutex<HashMap<(String, u64), Arc<BoundPlugin>>>,
 }
 
 /// A tenant's plugin limits: the server's defaults, the tenant's overrides,
@@ -183,6 +184,16 @@ impl Switchyard {
     pub fn rollouts(&self, tenant: &str) -> Result<Bindings> {
         self.tenant(tenant)?;
         Ok(self.storage.bindings(tenant)?)
+    }
+
+    /// A config one of the tenant's versions names (`config_sha256`).
+    pub fn rollout_config(&self, tenant: &str, sha256: &str) -> Result<String> {
+        self.tenant(tenant)?;
+        self.storage.config(tenant, sha256)?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "tenant {tenant} has no config with sha256 {sha256}"
+            ))
+        })
     }
 
     pub fn rollout(&self, tenant: &str, slot: Slot) -> Result<SlotRollout> {
@@ -325,7 +336,7 @@ impl Switchyard {
         }
         limits.check().map_err(Error::Invalid)?;
         let effective = self.limits.with(&self.tenant(tenant)?.limits).with(&limits);
-        let id = self.storage.next_id()?;
+        let id = self.storage.next_id(tenant)?;
         let bound = self
             .runtime
             .bind(compiled, meta.clone(), id, config.clone(), effective)
@@ -454,7 +465,7 @@ impl Switchyard {
             if prepared.len() >= PREPARED {
                 prepared.clear();
             }
-            prepared.insert(version.id, bound);
+            prepared.insert((tenant.to_string(), version.id), bound);
         }
         let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.storage.bindings(tenant)?;
@@ -638,7 +649,7 @@ impl Switchyard {
                 .prepared
                 .lock()
                 .unwrap()
-                .insert(version.id, bound);
+                .insert((tenant.to_string(), version.id), bound);
             staged.push(version);
         }
         let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -750,7 +761,7 @@ impl Switchyard {
                 .map_err(|e| refuse(e.to_string()))?;
         }
         let event = AuditEvent {
-            id: self.storage.next_id()?,
+            id: self.storage.next_id(tenant)?,
             at_ms: now_ms(),
             tenant: tenant.into(),
             slot: version.map(|(slot, _)| slot),
@@ -812,7 +823,7 @@ impl Switchyard {
         }
         let after = deciding(rollout);
         let event = AuditEvent {
-            id: self.storage.next_id()?,
+            id: self.storage.next_id(tenant)?,
             at_ms: now_ms(),
             tenant: tenant.into(),
             slot: Some(slot),
@@ -843,8 +854,10 @@ impl Switchyard {
         }
         {
             let prepared = self.lifecycle.prepared.lock().unwrap();
-            for (id, bound) in prepared.iter() {
-                reuse.entry(*id).or_default().push(bound.clone());
+            for ((of, id), bound) in prepared.iter() {
+                if *of == tenant.id {
+                    reuse.entry(*id).or_default().push(bound.clone());
+                }
             }
         }
         let get = |v: &SlotVersion| -> Result<Arc<BoundPlugin>> {
@@ -856,9 +869,10 @@ impl Switchyard {
             }
             let (meta, compiled) = self.stored_plugin(&v.sha256)?;
             let tenant = &tenant.id;
+            let config = self.storage.version_config(tenant, v)?;
             let bound = self
                 .runtime
-                .bind(&compiled, meta, v.id, v.config.clone(), limits)
+                .bind(&compiled, meta, v.id, config, limits)
                 .map_err(|e| {
                     Error::Internal(format!("tenant {tenant}: version {}: {e:#}", v.id))
                 })?;
@@ -898,7 +912,7 @@ impl Switchyard {
             .prepared
             .lock()
             .unwrap()
-            .retain(|id, _| !serving.contains(id));
+            .retain(|(of, id), _| *of != tenant.id || !serving.contains(id));
         Ok(pipeline)
     }
 

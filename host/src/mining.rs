@@ -444,7 +444,7 @@ impl Switchyard {
                 .map(|(g, _)| g.to_string())
                 .next();
             let article = Article {
-                id: format!("mined-{:x}", self.storage.next_id()?),
+                id: format!("mined-{:x}", self.storage.next_id(tenant)?),
                 title: first_chars(&texts[c.members[0]], 80),
                 scenario: String::new(),
                 problem_type: intent_guess.clone().unwrap_or_default(),

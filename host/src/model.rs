@@ -476,7 +476,7 @@ pub enum RolloutState {
 /// other, in `SlotRollout::lanes` order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SlotVersion {
-    /// Unique within the database; what lifecycle commands name.
+    /// Unique within the tenant; what lifecycle commands name.
     pub id: u64,
     /// The place in the slot this version competes for (by default its
     /// plugin's name): a new classifier named differently can still replace
@@ -485,6 +485,10 @@ pub struct SlotVersion {
     pub name: String,
     pub version: String,
     pub sha256: String,
+    /// Empty as stored and as the API shows it: the config lives once under
+    /// its sha256 (`GET /v1/tenants/{id}/configs/{sha256}`); set only on a
+    /// version on its way to the store.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub config: String,
     /// sha256 of `config`: with `sha256`, exactly what decided.
     pub config_sha256: String,

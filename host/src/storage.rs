@@ -11,7 +11,26 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::durability::{DEFAULT_COMMIT_DELAY, Durability, FlushHealth, GroupCommit, WriteIntent};
+use crate::ids::{FLOOR_META, TenantIds};
 use crate::model::*;
+
+/// The tree of per-tenant id leases (`ids.rs`).
+const ID_LEASES: &str = "id_leases";
+
+/// Where per-tenant ids start: saved at the first open with them, from the
+/// global counter the host used before (0 on a fresh database), so no id is
+/// given twice within a tenant across the upgrade.
+fn id_floor(db: &sled::Db, meta: &sled::Tree, commit: &GroupCommit) -> Result<u64> {
+    if let Some(saved) = meta.get(FLOOR_META)? {
+        return String::from_utf8_lossy(&saved)
+            .parse()
+            .map_err(|_| StorageError::Inconsistent(format!("meta {FLOOR_META}")));
+    }
+    let floor = db.generate_id()?;
+    meta.insert(FLOOR_META, floor.to_string().as_bytes())?;
+    commit.wait_blocking().map_err(StorageError::Flush)?;
+    Ok(floor)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -53,12 +72,15 @@ pub struct Trees {
     db: sled::Db,
     /// The one flusher: every durable acknowledgement waits on it.
     commit: std::sync::Arc<GroupCommit>,
+    ids: TenantIds,
     tenants: sled::Tree,
     keys: sled::Tree,
     plugins: sled::Tree,
     plugin_meta: sled::Tree,
     artifacts: sled::Tree,
     bindings: sled::Tree,
+    /// Rollout configs by `tenant \0 sha256`.
+    configs: sled::Tree,
     agents: sled::Tree,
     agent_load: sled::Tree,
     articles: sled::Tree,
@@ -340,6 +362,60 @@ fn release_agent<E>(
 }
 
 /// The error of a transaction that never aborts on purpose.
+/// Whether a version holds its config (not yet stored by sha256, or the
+/// empty config) rather than only naming it.
+fn carries_config(version: &SlotVersion) -> bool {
+    !version.config.is_empty() || version.config_sha256 == EMPTY_CONFIG_SHA256
+}
+
+/// sha256 of the empty config.
+const EMPTY_CONFIG_SHA256: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// The rollouts as the record stores them: configs only named.
+fn without_configs(bindings: &Bindings) -> Bindings {
+    let mut stored = bindings.clone();
+    for version in stored.slots.values_mut().flat_map(|r| &mut r.versions) {
+        version.config = String::new();
+    }
+    stored
+}
+
+/// Inside a rollout write: store each config a version carries that is not
+/// stored yet (a config is written once, not on every change), refuse a
+/// version that names a config nobody stored, and remove `stale` configs.
+fn store_configs(
+    configs: &TxTree,
+    tenant: &str,
+    bindings: &Bindings,
+    stale: &[Vec<u8>],
+) -> std::result::Result<(), ConflictableTransactionError<String>> {
+    for k in stale {
+        configs.remove(k.as_slice())?;
+    }
+    for version in bindings.slots.values().flat_map(|r| &r.versions) {
+        let k = key(tenant, &version.config_sha256);
+        if configs.get(&k)?.is_some() {
+            continue;
+        }
+        if !carries_config(version) {
+            return Err(ConflictableTransactionError::Abort(format!(
+                "tenant {tenant}: version {} names config {} that is not stored",
+                version.id, version.config_sha256
+            )));
+        }
+        configs.insert(k, version.config.as_bytes())?;
+    }
+    Ok(())
+}
+
+fn configs_aborted(e: TransactionError<String>) -> StorageError {
+    match e {
+        TransactionError::Abort(what) => StorageError::Inconsistent(what),
+        TransactionError::Storage(e) => StorageError::Sled(e),
+    }
+}
+
 fn never_aborted(e: TransactionError<()>) -> StorageError {
     match e {
         TransactionError::Storage(e) => StorageError::Sled(e),
@@ -389,7 +465,14 @@ impl PastRecord {
 }
 
 /// Set in `meta` once every stored message has its history line.
+/// How long an open waits for a file lock held by a database of this
+/// process that is closing (see `Storage::open_configured`).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 const HISTORY_LINES_BUILT: &str = "history-lines-built";
+
+/// Meta flag: rollout configs are stored by sha256 (`with_split_configs`).
+const CONFIGS_SPLIT: &str = "rollout-configs-split";
 
 /// What `tickets.open-tickets` shows of a ticket, decoded on its own (the
 /// rest of the record is skipped, not built).
@@ -490,20 +573,30 @@ impl Storage {
     pub fn open_configured(dir: &Path, options: &StoreOptions) -> Result<Storage> {
         // No background flush: only what `flush` made durable is, so the
         // crash tests prove every acknowledged write was flushed on purpose.
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_bytes)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StorageError::Locked(dir.display().to_string())
+            .flush_every_ms(None);
+        let locked = |e: &sled::Error| {
+            matches!(e, sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock"))
+        };
+        // A database this process just closed may hold its file lock a few
+        // moments longer: sled releases it from a background thread after
+        // `Db` is dropped (spacejam/sled#1234, #1289). Wait for it briefly;
+        // another process holding it is refused after that.
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(e) if locked(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                other => StorageError::Sled(other),
-            })?;
+                Err(e) if locked(&e) => {
+                    return Err(StorageError::Locked(dir.display().to_string()));
+                }
+                other => break other?,
+            }
+        };
         Storage::from_db(db, options.durability, options.commit_delay)
     }
 
@@ -524,13 +617,21 @@ impl Storage {
         // The trees a message writes are opened once: the flusher and
         // `commit_message` apply commits through the same handles.
         let message_trees = MessageTrees::open(&db)?;
+        let commit = std::sync::Arc::new(GroupCommit::start(
+            db.clone(),
+            message_trees.clone(),
+            durability,
+            commit_delay,
+        ));
+        let meta = db.open_tree("meta")?;
+        let ids = TenantIds::new(
+            db.open_tree(ID_LEASES)?,
+            id_floor(&db, &meta, &commit)?,
+            commit.clone(),
+        );
         Storage(std::sync::Arc::new(Trees {
-            commit: std::sync::Arc::new(GroupCommit::start(
-                db.clone(),
-                message_trees.clone(),
-                durability,
-                commit_delay,
-            )),
+            commit,
+            ids,
             tenants: db.open_tree("tenants")?,
             keys: db.open_tree("keys")?,
             plugins: db.open_tree("plugins")?,
@@ -539,6 +640,7 @@ impl Storage {
             // "rollouts", not "bindings": the lifecycle format replaced the
             // first one, and a demo tenant without rollouts is seeded again.
             bindings: db.open_tree("rollouts")?,
+            configs: db.open_tree("rollout_configs")?,
             agents: message_trees.agents.clone(),
             agent_load: message_trees.loads.clone(),
             articles: db.open_tree("articles")?,
@@ -550,10 +652,11 @@ impl Storage {
             message_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
-            meta: db.open_tree("meta")?,
+            meta,
             db,
         }))
-        .with_history_lines()
+        .with_history_lines()?
+        .with_split_configs()
     }
 
     /// A database written before the `history` tree existed gets a history
@@ -615,13 +718,16 @@ impl Storage {
         self.commit.health()
     }
 
-    /// A digest of every record in every tree (not the id counter): equal
+    /// A digest of every record in every tree (not the id leases): equal
     /// digests mean nothing was written. For checks that a refused request
     /// stored nothing.
     pub fn fingerprint(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
         let mut hasher = Sha256::new();
         for name in self.db.tree_names() {
+            if name == ID_LEASES {
+                continue;
+            }
             let tree = self.db.open_tree(&name)?;
             hasher.update((name.len() as u64).to_be_bytes());
             hasher.update(&name);
@@ -636,9 +742,10 @@ impl Storage {
         Ok(hex::encode(hasher.finalize()))
     }
 
-    /// A fresh id, unique and increasing for the life of the database.
-    pub fn next_id(&self) -> Result<u64> {
-        Ok(self.db.generate_id()?)
+    /// A fresh id for a record of `tenant`: unique and increasing among the
+    /// tenant's ids for the life of the database (`ids.rs`).
+    pub fn next_id(&self, tenant: &str) -> Result<u64> {
+        self.ids.next(tenant)
     }
 
     fn get<T: DeserializeOwned>(tree: &sled::Tree, k: &[u8]) -> Result<Option<T>> {
@@ -844,13 +951,91 @@ impl Storage {
         Ok(())
     }
 
+    /// A tenant's rollouts as stored: versions name their config by
+    /// `config_sha256` and carry none (`config` is empty; [`Storage::config`]
+    /// returns it). A rollout record is rewritten on every lifecycle change:
+    /// with configs inline (up to 16 MiB each) every change rewrote them all.
     pub fn bindings(&self, tenant: &str) -> Result<Bindings> {
         Ok(Self::get(&self.bindings, tenant.as_bytes())?.unwrap_or_default())
     }
 
+    /// As [`Storage::bindings`], every version with its config.
+    pub fn bindings_with_configs(&self, tenant: &str) -> Result<Bindings> {
+        let mut bindings = self.bindings(tenant)?;
+        for version in bindings.slots.values_mut().flat_map(|r| &mut r.versions) {
+            version.config = self.version_config(tenant, version)?;
+        }
+        Ok(bindings)
+    }
+
+    /// A config of the tenant's rollouts by its sha256.
+    pub fn config(&self, tenant: &str, sha256: &str) -> Result<Option<String>> {
+        Ok(self
+            .configs
+            .get(key(tenant, sha256))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The config `version` runs with: its own when it carries one (a
+    /// version not yet committed), else the stored one.
+    pub fn version_config(&self, tenant: &str, version: &SlotVersion) -> Result<String> {
+        if carries_config(version) {
+            return Ok(version.config.clone());
+        }
+        self.config(tenant, &version.config_sha256)?.ok_or_else(|| {
+            StorageError::Inconsistent(format!(
+                "tenant {tenant}: config {} of version {} is missing",
+                version.config_sha256, version.id
+            ))
+        })
+    }
+
     pub fn put_bindings(&self, tenant: &str, bindings: &Bindings) -> Result<()> {
-        self.bindings.insert(tenant.as_bytes(), encode(bindings))?;
-        Ok(())
+        let stale = self.unreferenced_configs(tenant, bindings)?;
+        let stored = without_configs(bindings);
+        (&self.bindings, &self.configs)
+            .transaction(|(rollouts, configs)| {
+                store_configs(configs, tenant, bindings, &stale)?;
+                rollouts.insert(tenant.as_bytes(), encode(&stored))?;
+                Ok(())
+            })
+            .map_err(configs_aborted)
+    }
+
+    /// The tenant's stored configs that no version of `bindings` names.
+    fn unreferenced_configs(&self, tenant: &str, bindings: &Bindings) -> Result<Vec<Vec<u8>>> {
+        let named: std::collections::HashSet<&str> = bindings
+            .slots
+            .values()
+            .flat_map(|r| &r.versions)
+            .map(|v| v.config_sha256.as_str())
+            .collect();
+        let p = prefix(tenant);
+        let mut stale = Vec::new();
+        for item in self.configs.scan_prefix(&p) {
+            let (k, _) = item?;
+            if !named.contains(String::from_utf8_lossy(&k[p.len()..]).as_ref()) {
+                stale.push(k.to_vec());
+            }
+        }
+        Ok(stale)
+    }
+
+    /// Once per database: rollout records written with their configs inline
+    /// store them by sha256 instead.
+    fn with_split_configs(self) -> Result<Storage> {
+        if self.meta(CONFIGS_SPLIT)?.is_some() {
+            return Ok(self);
+        }
+        for item in self.bindings.iter() {
+            let (k, v) = item?;
+            let tenant = String::from_utf8_lossy(&k).into_owned();
+            let bindings: Bindings = decode(&k, &v)?;
+            self.put_bindings(&tenant, &bindings)?;
+        }
+        self.put_meta(CONFIGS_SPLIT, "1")?;
+        self.flush_blocking()?;
+        Ok(self)
     }
 
     pub fn meta(&self, name: &str) -> Result<Option<String>> {
@@ -865,7 +1050,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Write a tenant's rollouts and the audit event of the change together.
+    /// Write a tenant's rollouts and the audit event of the change together
+    /// (configs as [`Storage::put_bindings`] stores them).
     pub fn commit_rollouts(
         &self,
         tenant: &str,
@@ -873,13 +1059,16 @@ impl Storage {
         event: &AuditEvent,
     ) -> Result<()> {
         let entry_key = audit_key(event);
-        (&self.bindings, &self.audit)
-            .transaction(|(bindings, audit)| {
-                bindings.insert(tenant.as_bytes(), encode(rollouts))?;
+        let stale = self.unreferenced_configs(tenant, rollouts)?;
+        let stored = without_configs(rollouts);
+        (&self.bindings, &self.configs, &self.audit)
+            .transaction(|(bindings, configs, audit)| {
+                store_configs(configs, tenant, rollouts, &stale)?;
+                bindings.insert(tenant.as_bytes(), encode(&stored))?;
                 audit.insert(entry_key.clone(), encode(event))?;
-                Ok::<(), ConflictableTransactionError<()>>(())
+                Ok(())
             })
-            .map_err(never_aborted)
+            .map_err(configs_aborted)
     }
 
     // --- lifecycle: audit log and shadow statistics ---
@@ -1318,6 +1507,130 @@ impl Storage {
 mod tests {
     use super::*;
 
+    fn version_with_config(id: u64, config: &str) -> SlotVersion {
+        SlotVersion {
+            id,
+            lane: "classifier".into(),
+            name: "classifier".into(),
+            version: "1".into(),
+            sha256: "plugin".into(),
+            config: config.into(),
+            config_sha256: crate::runtime::sha256_hex(config.as_bytes()),
+            state: RolloutState::Staged,
+            percent: 0,
+            limits: LimitOverrides::default(),
+            staged_at_ms: 0,
+            changed_at_ms: 0,
+        }
+    }
+
+    fn rollouts_of(versions: Vec<SlotVersion>) -> Bindings {
+        let mut slot = SlotRollout::default();
+        for version in versions {
+            slot.add(version);
+        }
+        let mut bindings = Bindings::default();
+        bindings.slots.insert(Slot::Classify, slot);
+        bindings
+    }
+
+    /// The defect: every rollout change rewrote every version's config
+    /// inline, up to 16 MiB each.
+    #[test]
+    fn rollout_records_name_configs_and_each_is_stored_once() {
+        let storage = Storage::temporary().unwrap();
+        let big = "x".repeat(1 << 20);
+        storage
+            .put_bindings("t", &rollouts_of(vec![version_with_config(1, &big)]))
+            .unwrap();
+        let record = storage.bindings.get("t").unwrap().unwrap();
+        assert!(record.len() < 1_000, "{} bytes", record.len());
+        let stored = storage.bindings("t").unwrap();
+        let version = &stored.slots[&Slot::Classify].versions[0];
+        assert!(version.config.is_empty());
+        assert_eq!(
+            storage.config("t", &version.config_sha256).unwrap(),
+            Some(big.clone())
+        );
+        assert_eq!(
+            storage.config("other", &version.config_sha256).unwrap(),
+            None
+        );
+
+        // A change that carries the config by name only keeps it.
+        let mut changed = stored.clone();
+        changed.slots.get_mut(&Slot::Classify).unwrap().versions[0].state = RolloutState::Active;
+        changed
+            .slots
+            .get_mut(&Slot::Classify)
+            .unwrap()
+            .add(version_with_config(2, "small"));
+        storage.put_bindings("t", &changed).unwrap();
+        let filled = storage.bindings_with_configs("t").unwrap();
+        let configs: Vec<&str> = filled.slots[&Slot::Classify]
+            .versions
+            .iter()
+            .map(|v| v.config.as_str())
+            .collect();
+        assert_eq!(configs, [big.as_str(), "small"]);
+
+        // A version dropped from the rollouts takes its config with it.
+        let mut pruned = storage.bindings("t").unwrap();
+        pruned
+            .slots
+            .get_mut(&Slot::Classify)
+            .unwrap()
+            .versions
+            .remove(0);
+        storage.put_bindings("t", &pruned).unwrap();
+        assert_eq!(storage.configs.scan_prefix(prefix("t")).count(), 1);
+        assert_eq!(storage.config("t", &version.config_sha256).unwrap(), None);
+    }
+
+    #[test]
+    fn a_rollout_naming_a_config_nobody_stored_is_refused_and_writes_nothing() {
+        let storage = Storage::temporary().unwrap();
+        let mut version = version_with_config(1, "real");
+        version.config = String::new();
+        let before = storage.fingerprint().unwrap();
+        let err = storage
+            .put_bindings("t", &rollouts_of(vec![version]))
+            .unwrap_err();
+        assert!(err.to_string().contains("not stored"), "{err}");
+        assert_eq!(storage.fingerprint().unwrap(), before);
+        // The empty config is a config, not a missing one.
+        storage
+            .put_bindings("t", &rollouts_of(vec![version_with_config(2, "")]))
+            .unwrap();
+        let version =
+            &storage.bindings_with_configs("t").unwrap().slots[&Slot::Classify].versions[0];
+        assert_eq!(version.config, "");
+    }
+
+    /// A database written with configs inline has them moved at open, once.
+    #[test]
+    fn inline_configs_of_an_older_database_are_stored_by_sha256_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = "{\"threshold\": 0.7}";
+        {
+            let storage = Storage::open(dir.path()).unwrap();
+            storage
+                .bindings
+                .insert(
+                    "t",
+                    encode(&rollouts_of(vec![version_with_config(1, config)])),
+                )
+                .unwrap();
+            storage.meta.remove(CONFIGS_SPLIT).unwrap();
+            storage.flush_blocking().unwrap();
+        }
+        let storage = Storage::open(dir.path()).unwrap();
+        let stored = storage.bindings("t").unwrap();
+        let version = &stored.slots[&Slot::Classify].versions[0];
+        assert!(version.config.is_empty());
+        assert_eq!(storage.version_config("t", version).unwrap(), config);
+    }
+
     fn message(id: &str, conversation: &str) -> MessageRecord {
         MessageRecord {
             id: id.into(),
@@ -1736,7 +2049,7 @@ mod tests {
         };
         storage.put_tenant(&tenant).unwrap();
         let event = |action: &str| AuditEvent {
-            id: storage.next_id().unwrap(),
+            id: storage.next_id("t").unwrap(),
             at_ms: 0,
             tenant: "t".into(),
             slot: None,

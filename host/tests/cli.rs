@@ -419,11 +419,19 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
             .find(|v| v["state"] == "active")
             .unwrap()
             .clone();
+        let (_, config) = get(
+            &server.base,
+            &format!(
+                "/v1/tenants/demo/configs/{}",
+                active["config_sha256"].as_str().unwrap()
+            ),
+            OPERATOR_KEY,
+        );
         let (status, staged) = post(
             &server.base,
             "/v1/tenants/demo/slots/classify/versions",
             OPERATOR_KEY,
-            &json!({"sha256": active["sha256"], "config": active["config"]}),
+            &json!({"sha256": active["sha256"], "config": config["config"]}),
         );
         assert_eq!(status, 201, "{staged}");
         (

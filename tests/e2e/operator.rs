@@ -104,3 +104,89 @@ fn configs_up_to_sixteen_mib_are_staged_and_larger_ones_refused() {
         before["id"]
     );
 }
+
+/// The digits after the dash of an id such as `m-1f`.
+fn id_number(id: &serde_json::Value) -> u64 {
+    let id = id.as_str().unwrap();
+    u64::from_str_radix(id.rsplit('-').next().unwrap(), 16).unwrap()
+}
+
+/// The defect: one id counter for the whole database, so a tenant read every
+/// other tenant's traffic off two of its own message ids.
+#[test]
+fn a_tenants_ids_do_not_move_with_another_tenants_traffic() {
+    let env = TestEnv::demo();
+    let key = env.create_tenant("quiet");
+    let classifier = switchyard_e2e::active_version(&env, "demo", "classify");
+    let (status, body) = env.bind(
+        "quiet",
+        "classify",
+        &[(
+            classifier["sha256"].as_str().unwrap(),
+            classifier["config"].as_str().unwrap(),
+        )],
+    );
+    assert_eq!(status, 200, "{body}");
+    let first = env.send_as(&key, "q-1", "where is my package?", "u", "standard");
+    for i in 0..20 {
+        let busy = env.send(
+            &format!("busy-{i}"),
+            "我要退款，东西坏了",
+            "busy",
+            "standard",
+        );
+        assert!(busy["message_id"].is_string(), "{busy}");
+    }
+    let second = env.send_as(&key, "q-1", "still waiting for it", "u", "standard");
+    assert_eq!(
+        id_number(&second["message_id"]),
+        id_number(&first["message_id"]) + 1,
+        "{first} then {second}"
+    );
+}
+
+/// Rollouts name configs by sha256; the config itself is one request away,
+/// for the operator only and within the tenant that stored it.
+#[test]
+fn a_rollouts_config_is_fetched_by_its_sha256_by_the_operator_only() {
+    let env = TestEnv::demo();
+    let other = env.create_tenant("other");
+    let (status, rollout) = env.get("/v1/tenants/demo/slots/classify", OPERATOR_KEY);
+    assert_eq!(status, 200, "{rollout}");
+    let versions = rollout["versions"].as_array().unwrap();
+    assert!(!versions.is_empty());
+    for version in versions {
+        assert!(version.get("config").is_none(), "inline config: {version}");
+    }
+    let sha = versions[0]["config_sha256"].as_str().unwrap();
+    let path = format!("/v1/tenants/demo/configs/{sha}");
+    let (status, config) = env.get(&path, OPERATOR_KEY);
+    assert_eq!(status, 200, "{config}");
+    assert_eq!(config["sha256"], sha);
+    let text = config["config"].as_str().unwrap();
+    assert_eq!(
+        switchyard::runtime::sha256_hex(text.as_bytes()),
+        sha,
+        "the config is the one its hash names"
+    );
+
+    let (status, body) = env.get(&path, switchyard_e2e::DEMO_KEY);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("operator key")
+    );
+    let (status, body) = env.get(&path, &other);
+    assert_eq!(status, 403, "{body}");
+    // Another tenant's path does not reach the demo tenant's configs.
+    let (status, body) = env.get(&format!("/v1/tenants/other/configs/{sha}"), OPERATOR_KEY);
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains(sha),
+        "{body}"
+    );
+    let (status, body) = env.get("/v1/tenants/nobody/configs/abc", OPERATOR_KEY);
+    assert_eq!(status, 404, "{body}");
+}

@@ -336,17 +336,25 @@ pub fn looping_tenant(env: &TestEnv, id: &str, deadline_ms: Option<u64>) -> Stri
     key
 }
 
-/// The active version of a tenant's slot, as the operator API lists it.
+/// The active version of a tenant's slot, as the operator API lists it,
+/// with its `config` fetched by sha256 (rollouts name configs, not carry them).
 pub fn active_version(env: &TestEnv, tenant: &str, slot: &str) -> Value {
     let (status, rollout) = env.get(&format!("/v1/tenants/{tenant}/slots/{slot}"), OPERATOR_KEY);
     assert_eq!(status, StatusCode::OK, "{rollout}");
-    rollout["versions"]
+    let mut version = rollout["versions"]
         .as_array()
         .unwrap()
         .iter()
         .find(|v| v["state"] == "active")
         .unwrap_or_else(|| panic!("no active version on {tenant}/{slot}: {rollout}"))
-        .clone()
+        .clone();
+    assert!(version.get("config").is_none(), "inline config: {version}");
+    let sha = version["config_sha256"].as_str().unwrap().to_string();
+    let (status, config) = env.get(&format!("/v1/tenants/{tenant}/configs/{sha}"), OPERATOR_KEY);
+    assert_eq!(status, StatusCode::OK, "{config}");
+    assert_eq!(config["sha256"], sha.as_str());
+    version["config"] = config["config"].clone();
+    version
 }
 
 /// `folder` of the shared data (`SWITCHYARD_SHARED_DATA`, else

@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
             put(put_version_limits),
         )
         .route("/tenants/{tenant_id}/slots/{slot}", get(get_rollout))
+        .route("/tenants/{tenant_id}/configs/{sha256}", get(get_config))
         .route(
             "/tenants/{tenant_id}/slots/{slot}/versions",
             post(stage_version).layer(DefaultBodyLimit::max(
@@ -227,6 +228,27 @@ async fn get_rollout(
     let slot = parse_slot(&slot)?;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.rollout(&tenant_id, slot)?))).await
+}
+
+/// A config of the tenant's rollouts, by the `config_sha256` a version names
+/// (rollouts list configs by hash only: they can be 16 MiB each).
+#[derive(Serialize)]
+struct RolloutConfig {
+    sha256: String,
+    config: String,
+}
+
+async fn get_config(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath((tenant_id, sha256)): ApiPath<(String, String)>,
+) -> Result<Json<RolloutConfig>, ApiError> {
+    let app = state.app.clone();
+    blocking(move || {
+        let config = app.rollout_config(&tenant_id, &sha256)?;
+        Ok(Json(RolloutConfig { sha256, config }))
+    })
+    .await
 }
 
 /// Stage a version on a slot: either upload a component (`component`, base64)

@@ -363,7 +363,7 @@ fn scratch_copy(source: &Storage, tenant: &str, replayed: Option<&str>) -> anyho
         .tenant(tenant)?
         .with_context(|| format!("no tenant {tenant:?} in the data directory"))?;
     scratch.put_tenant(&record)?;
-    let bindings = source.bindings(tenant)?;
+    let bindings = source.bindings_with_configs(tenant)?;
     for version in bindings.slots.values().flat_map(|r| &r.versions) {
         let meta = source
             .plugin_meta(&version.sha256)?
