@@ -402,7 +402,7 @@ impl Switchyard {
             // shape packs that read messages take. An error answer is fine:
             // the pack may not take that shape. A trap is not.
             let query = serde_json::json!({ "text": text }).to_string();
-            return Ok(bound.query(&query));
+            return Ok(bound.query(&query).0);
         }
         let customer = wit::Customer {
             id: "smoke-test".into(),
@@ -897,6 +897,11 @@ impl Switchyard {
                     shadow: find(RolloutState::Shadow).map(&get).transpose()?,
                 };
                 if *slot == Slot::Pack {
+                    // Plugins ask packs inside their own deadline: have an
+                    // instance ready before the first message asks.
+                    for pack in lane.active.iter().chain(lane.canary.iter().map(|c| &c.0)) {
+                        pack.prewarm();
+                    }
                     packs.push((name.clone(), lane.active.clone(), lane.canary.clone()));
                 }
                 if lane.active.is_some() || lane.canary.is_some() || lane.shadow.is_some() {

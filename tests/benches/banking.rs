@@ -182,7 +182,7 @@ fn main() {
         let mut micros: Vec<u64> = queries
             .iter()
             .map(|query| {
-                let result = pack.query(query);
+                let (result, _) = pack.query(query);
                 assert_eq!(result.outcome.as_str(), "ok", "{:?}", result.detail);
                 result.micros
             })

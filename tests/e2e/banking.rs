@@ -276,6 +276,54 @@ fn pack_calls_are_traced_and_counted_and_a_failing_pack_version_is_taken_out() {
 
 /// An operator's own tenant that happens to be called "banking" (an
 /// upgraded host) is left alone: no demo agents, plugins or key over it.
+/// The defect: a plugin that asked a pack with no warm instance paid for
+/// the pack's instantiation and `init` inside its own deadline, so a pack
+/// slow to make ready timed the asking classifier out (and, repeated,
+/// tripped its breaker). With no instance ever kept (pool of 0), every
+/// question makes a pack that takes longer than the asker's whole deadline.
+#[test]
+fn a_packs_cold_start_is_not_charged_to_the_plugin_that_asks_it() {
+    let env = TestEnv::demo_with(switchyard::runtime::Limits {
+        pool_size: 0,
+        ..Default::default()
+    });
+    switchyard::demo::seed_banking(&env.app, BANKING_KEY).expect("seeding the banking tenant");
+    let slow = component("switchyard_fixture_trapping_pack");
+    let (status, body) = env.push_to_lane(
+        BANKING_TENANT,
+        "pack",
+        "banking",
+        "slow-start",
+        "1",
+        &slow,
+        "spin:100 never-asked",
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    env.lifecycle(
+        BANKING_TENANT,
+        "pack",
+        body["id"].as_u64().unwrap(),
+        "activate",
+    );
+    let classifier = active_version(&env, BANKING_TENANT, "classify");
+
+    let r = say(&env, "cold", "I lost my card", "standard");
+    let asked = trace_of(&r, "pack");
+    assert!(!asked.is_empty(), "nobody asked the pack: {r}");
+    let deadline_us = 50_000;
+    assert!(
+        asked[0]["micros"].as_u64().unwrap() > deadline_us,
+        "the pack started faster than the asker's deadline: the test proves nothing: {r}"
+    );
+    let classify = trace_of(&r, "classify");
+    assert_eq!(classify[0]["version_id"], classifier["id"], "{r}");
+    assert_eq!(classify[0]["outcome"], "ok", "{r}");
+    assert_eq!(
+        active_version(&env, BANKING_TENANT, "classify")["id"],
+        classifier["id"]
+    );
+}
+
 #[test]
 fn an_existing_tenant_named_banking_is_not_seeded_over() {
     let env = TestEnv::demo();

@@ -267,7 +267,7 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
         .0;
     let micros = std::cell::RefCell::new(Vec::new());
     let ask = |query: Value| -> Value {
-        let result = pack.query(&query.to_string());
+        let (result, _) = pack.query(&query.to_string());
         micros.borrow_mut().push(result.micros);
         assert_eq!(result.outcome.as_str(), "ok", "{:?}", result.detail);
         match result.output {

@@ -74,9 +74,12 @@ impl Host for HostState {
                 "no knowledge pack named {pack:?} is installed for this tenant"
             )));
         };
-        // The pack runs in its own store under its own limits; its time also
-        // counts against the asking plugin's deadline, which keeps ticking.
-        let mut result = bound.query(&query);
+        // The pack runs in its own store under its own limits; its call's
+        // time counts against the asking plugin's deadline, which keeps
+        // ticking. Making a fresh pack instance (no warm one free) does not:
+        // that is the host's cost, not the plugin's.
+        let (mut result, cold_start) = bound.query(&query);
+        self.excuse(cold_start);
         let answer = match result.output.take() {
             Some(SlotOutput::Pack(answer)) if result.outcome == Outcome::Ok => answer,
             _ => Err(format!(

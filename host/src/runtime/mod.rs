@@ -411,7 +411,13 @@ impl BoundPlugin {
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| s.limiter());
         store.set_epoch_deadline(Self::ticks(self.limits.init_deadline));
-        store.epoch_deadline_trap();
+        // The call's deadline is the state's (`HostState::deadline`), which
+        // an import may push back for host work it does not charge (a pack
+        // made ready for the call); the epoch only says when to look again.
+        store.epoch_deadline_callback(|store| match store.data().time_left() {
+            Some(left) => Ok(wasmtime::UpdateDeadline::Continue(Self::ticks(left))),
+            None => Err(wasmtime::Error::new(Trap::Interrupt)),
+        });
         store.set_hostcall_fuel(self.limits.transfer_bytes());
         // Fuel is only enabled on stores of this engine, so this cannot fail.
         let _ = store.set_fuel(self.limits.init_fuel);
@@ -460,29 +466,55 @@ impl BoundPlugin {
 
     /// Ask a knowledge pack. The pack runs with no conversation: its
     /// conversation imports answer empty and it cannot ask other packs.
-    pub fn query(&self, query: &str) -> CallResult {
-        self.run(None, Input::Query(query))
+    /// Also returns how long making a fresh instance took (zero when a warm
+    /// one was free): the asking plugin is not charged for it.
+    pub fn query(&self, query: &str) -> (CallResult, Duration) {
+        self.run_timed(None, Input::Query(query))
+    }
+
+    /// Make one instance ready if none is, so that the first call after a
+    /// (re)build does not pay for it.
+    pub fn prewarm(&self) {
+        if self.limits.pool_size > 0
+            && self.pool.lock().unwrap().is_empty()
+            && let Ok(warm) = self.instantiate()
+        {
+            self.release(warm);
+        }
     }
 
     fn run(&self, context: Option<CallContext>, input: Input) -> CallResult {
+        self.run_timed(context, input).0
+    }
+
+    fn run_timed(&self, context: Option<CallContext>, input: Input) -> (CallResult, Duration) {
         let started = Instant::now();
-        let micros = |started: Instant| started.elapsed().as_micros() as u64;
         let taken = self.pool.lock().unwrap().pop();
-        let mut warm = match taken {
-            Some(w) => w,
-            None => match self.instantiate() {
-                Ok(w) => w,
-                Err((outcome, detail)) => {
-                    return CallResult {
-                        outcome,
-                        output: None,
-                        micros: micros(started),
-                        fuel: 0,
-                        detail: Some(detail),
-                    };
-                }
+        let (warm, cold) = match taken {
+            Some(w) => (Ok(w), Duration::ZERO),
+            None => (self.instantiate(), started.elapsed()),
+        };
+        let result = match warm {
+            Ok(warm) => self.call_warm(warm, context, input, started),
+            Err((outcome, detail)) => CallResult {
+                outcome,
+                output: None,
+                micros: started.elapsed().as_micros() as u64,
+                fuel: 0,
+                detail: Some(detail),
             },
         };
+        (result, cold)
+    }
+
+    fn call_warm(
+        &self,
+        mut warm: Warm,
+        context: Option<CallContext>,
+        input: Input,
+        started: Instant,
+    ) -> CallResult {
+        let micros = |started: Instant| started.elapsed().as_micros() as u64;
         warm.store
             .data_mut()
             .begin_call(context, self.limits.deadline);

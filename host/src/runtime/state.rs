@@ -66,6 +66,8 @@ pub struct HostState {
     /// only; a host import checks this on entry, so a plugin that spends its
     /// time inside imports (a search in a loop ran 9.1 s) stops too.
     deadline: Option<Instant>,
+    /// How far imports pushed `deadline` back in this call ([`HostState::excuse`]).
+    excused: Duration,
 }
 
 /// A host import was called after the plugin's deadline passed; the call
@@ -211,6 +213,7 @@ impl HostState {
             logs_dropped: 0,
             host_calls: 0,
             deadline: None,
+            excused: Duration::ZERO,
         }
     }
 
@@ -225,6 +228,7 @@ impl HostState {
     pub(crate) fn begin_call(&mut self, call: Option<CallContext>, deadline: Duration) {
         self.call = call;
         self.deadline = Some(Instant::now() + deadline);
+        self.excused = Duration::ZERO;
         // A refusal a guest survived in an earlier call says nothing about this one.
         self.memory.refused = false;
         self.log_bytes = 0;
@@ -235,6 +239,27 @@ impl HostState {
     pub(crate) fn end_call(&mut self) {
         self.call = None;
         self.deadline = None;
+    }
+
+    /// Time left before the current call's deadline; `None` once it passed
+    /// or outside a call (`init` runs under the epoch deadline alone).
+    pub(crate) fn time_left(&self) -> Option<Duration> {
+        self.deadline
+            .and_then(|d| d.checked_duration_since(Instant::now()))
+            .filter(|left| !left.is_zero())
+    }
+
+    /// Push the current call's deadline back by `spent`: host work an import
+    /// did that the plugin must not pay for (a knowledge pack's instance
+    /// made for this call: a cold start would otherwise time the asking
+    /// plugin out and trip its breaker). At most one `init_deadline` per
+    /// call in all, so a plugin cannot run long by asking packs.
+    pub(crate) fn excuse(&mut self, spent: Duration) {
+        let spent = spent.min(self.limits.init_deadline.saturating_sub(self.excused));
+        if let Some(deadline) = &mut self.deadline {
+            *deadline += spent;
+            self.excused += spent;
+        }
     }
 
     /// Count one host call; trap a plugin that calls the host in a tight loop.
