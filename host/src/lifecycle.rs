@@ -103,6 +103,9 @@ pub struct LifecycleState {
     /// (tenant, version id) -> the plugin bound (and initialised) when it
     /// was staged. Version ids are counted per tenant (`ids.rs`).
     prepared: Mutex<HashMap<(String, u64), Arc<BoundPlugin>>>,
+    /// (tenant, version id) -> when the breaker last logged keeping it (a
+    /// version failing on every message would log every fifth message).
+    kept_logged: Mutex<HashMap<(String, u64), std::time::Instant>>,
 }
 
 /// A tenant's plugin limits: the server's defaults, the tenant's overrides,
@@ -986,6 +989,20 @@ impl Switchyard {
         }
     }
 
+    /// Whether this is the first time within a breaker window that the
+    /// breaker kept `id` of `tenant` (so it is logged).
+    fn breaker_kept_first_in_window(&self, tenant: &str, id: u64) -> bool {
+        let window = self.lifecycle.policy.lock().unwrap().window;
+        let now = std::time::Instant::now();
+        let mut logged = self.lifecycle.kept_logged.lock().unwrap();
+        logged.retain(|_, at| now.duration_since(*at) < window);
+        let first = !logged.contains_key(&(tenant.to_string(), id));
+        if first {
+            logged.insert((tenant.to_string(), id), now);
+        }
+        first
+    }
+
     /// Take a version out of service: a canary or shadow is retired; an active
     /// version is replaced by the version of the same plugin that was active
     /// before it, or retired when there is none.
@@ -1025,10 +1042,12 @@ impl Switchyard {
                         // lane to the slot default for every message, which a
                         // version failing a share of calls still beats. It
                         // stays; the operator is told (log and metrics).
-                        tracing::error!(
-                            tenant, %slot, version = id,
-                            "circuit breaker: kept the failing active version, nothing to fall back to: {reason}"
-                        );
+                        if self.breaker_kept_first_in_window(tenant, id) {
+                            tracing::error!(
+                                tenant, %slot, version = id,
+                                "circuit breaker: kept the failing active version, nothing to fall back to: {reason} (logged once per breaker window; the metric counts each)"
+                            );
+                        }
                         self.metrics.record_lifecycle(tenant, slot, "breaker-kept");
                         return Ok(());
                     }

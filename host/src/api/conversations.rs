@@ -1,6 +1,6 @@
 //! Customer messages and conversations.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -65,12 +65,16 @@ async fn post_message(
     let app = state.app.clone();
     let running = state.throttle.run_slot(&tenant).await;
     let hog_check = tenant.clone();
-    let penalised = state.throttle.is_hogging(&tenant);
+    // A tenant whose plugin just ran to its deadline, or that keeps more than
+    // its part of the cores busy while others wait (`fair_share.rs`), runs at
+    // the lowest scheduling priority: it takes the cores nobody else wants.
+    let low_priority =
+        state.throttle.is_hogging(&tenant) || state.throttle.fair_share.is_heavy(&tenant);
     // From here the message is a writer the next flush may wait for; not a
-    // penalised tenant's, whose plugins may run to their deadline: every
-    // flush would wait the whole commit delay for it (the healthy
-    // neighbour's p50 rose from 2 to 5 ms).
-    let write = (!penalised).then(|| state.app.storage.begin_write());
+    // low-priority one, whose plugins may wait for a core or run to their
+    // deadline: every flush would wait the whole commit delay for it (the
+    // healthy neighbour's p50 rose from 2 to 5 ms).
+    let write = (!low_priority).then(|| state.app.storage.begin_write());
     // The slot covers the plugins' CPU, not the wait for the disk: the
     // message gives it up once its plugins are done, and returns durable.
     let work = move || {
@@ -87,9 +91,7 @@ async fn post_message(
             write,
         )
     };
-    // A tenant whose plugin just ran to its deadline runs at the lowest
-    // scheduling priority: its loop takes a core only when nobody else does.
-    let record = if penalised {
+    let record = if low_priority {
         state
             .throttle
             .low_priority()
@@ -99,6 +101,25 @@ async fn post_message(
     } else {
         blocking(work).await?
     };
+    // Packs run inside the plugin that asked them: its time includes theirs.
+    let plugin_time = |trace: &[crate::model::TraceEntry]| {
+        Duration::from_micros(
+            trace
+                .iter()
+                .filter(|t| t.slot != crate::model::Slot::Pack)
+                .map(|t| t.micros)
+                .sum(),
+        )
+    };
+    state.throttle.fair_share.charge(
+        &hog_check,
+        plugin_time(&record.decision.trace)
+            + record
+                .decision
+                .shadow
+                .as_ref()
+                .map_or(Duration::ZERO, |s| plugin_time(&s.trace)),
+    );
     // A plugin that ran to its deadline burnt that much CPU: its tenant runs
     // one message at a time for a while (throttle.rs).
     let timed_out =

@@ -6,6 +6,7 @@ mod agents;
 mod auth;
 mod conversations;
 mod error;
+pub mod fair_share;
 pub mod health;
 mod knowledge;
 pub mod low_priority;
