@@ -653,12 +653,42 @@ impl Switchyard {
     }
 
     /// Create or replace an agent. With `create`, an existing id is a conflict.
+    /// A new agent past the tenant's agent quota is refused (403); the
+    /// check runs before the write, so requests racing it may each pass.
     pub fn put_agent(&self, tenant: &str, agent: &Agent, create: bool) -> Result<()> {
+        use crate::quotas::{MAX_AGENT_NAME_BYTES, MAX_AGENT_SKILLS, MAX_SKILL_BYTES};
         check_id("agent id", &agent.id)?;
         if agent.capacity == 0 || agent.capacity > 1000 {
             return Err(Error::Invalid(
                 "agent capacity must be between 1 and 1000".into(),
             ));
+        }
+        if agent.name.len() > MAX_AGENT_NAME_BYTES {
+            return Err(Error::Invalid(format!(
+                "agent name is {} bytes; at most {MAX_AGENT_NAME_BYTES}",
+                agent.name.len()
+            )));
+        }
+        if agent.skills.len() > MAX_AGENT_SKILLS {
+            return Err(Error::Invalid(format!(
+                "an agent has at most {MAX_AGENT_SKILLS} skills, not {}",
+                agent.skills.len()
+            )));
+        }
+        if let Some(long) = agent.skills.iter().find(|s| s.len() > MAX_SKILL_BYTES) {
+            return Err(Error::Invalid(format!(
+                "a skill is {} bytes; at most {MAX_SKILL_BYTES}",
+                long.len()
+            )));
+        }
+        if self.storage.agent(tenant, &agent.id)?.is_none() {
+            let count = self.storage.agent_count(tenant)?;
+            if count >= self.quotas.agents {
+                return Err(Error::QuotaExceeded(format!(
+                    "the tenant has {count} agents; the quota is {}",
+                    self.quotas.agents
+                )));
+            }
         }
         if create {
             if !self.storage.insert_agent(tenant, agent)? {

@@ -12,6 +12,9 @@ pub struct Quotas {
     pub articles: usize,
     /// Bytes of stored articles (JSON), drafts included.
     pub article_bytes: u64,
+    /// Agents: the roster import hands every one of them to the router on
+    /// every message.
+    pub agents: usize,
 }
 
 impl Default for Quotas {
@@ -19,6 +22,7 @@ impl Default for Quotas {
         Quotas {
             articles: 5_000,
             article_bytes: 32 << 20,
+            agents: 1_000,
         }
     }
 }
@@ -27,6 +31,11 @@ impl Default for Quotas {
 pub const MAX_CUSTOMER_TAGS: usize = 32;
 /// Longest customer tag, in bytes.
 pub const MAX_TAG_BYTES: usize = 64;
+/// Longest agent name, in bytes.
+pub const MAX_AGENT_NAME_BYTES: usize = 200;
+/// Most skills an agent may have, and the longest, in bytes.
+pub const MAX_AGENT_SKILLS: usize = 32;
+pub const MAX_SKILL_BYTES: usize = 64;
 /// Message ids a ticket keeps (the newest): a customer who writes all day to
 /// one open ticket must not make every update rewrite a growing record.
 pub const MAX_TICKET_MESSAGE_IDS: usize = 200;

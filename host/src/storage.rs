@@ -1167,6 +1167,44 @@ impl Storage {
         Self::get(&self.agents, &key(tenant, id))
     }
 
+    /// One page of the tenant's agents, by id, each with its live load.
+    pub fn agents_page(
+        &self,
+        tenant: &str,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<AgentWithLoad>> {
+        let page = Self::scan_page::<Agent>(&self.agents, &prefix(tenant), after, limit, |_| true)?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|agent| {
+                let load =
+                    Self::get::<u32>(&self.agent_load, &key(tenant, &agent.id))?.unwrap_or(0);
+                Ok(AgentWithLoad { agent, load })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Open conversations assigned to an agent.
+    pub fn agent_load(&self, tenant: &str, agent: &str) -> Result<u32> {
+        Ok(Self::get::<u32>(&self.agent_load, &key(tenant, agent))?.unwrap_or(0))
+    }
+
+    /// How many agents the tenant has (keys only, nothing decoded).
+    pub fn agent_count(&self, tenant: &str) -> Result<usize> {
+        let mut count = 0;
+        for item in self.agents.scan_prefix(prefix(tenant)).keys() {
+            item?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Every agent of the tenant, by id, with the open conversations assigned to them.
     pub fn agents(&self, tenant: &str) -> Result<Vec<AgentWithLoad>> {
         let agents: Vec<Agent> = Self::scan(&self.agents, &prefix(tenant))?;

@@ -1,6 +1,6 @@
 //! One tenant or customer cannot make the server hold more than its share:
-//! per-tenant article quotas (count and bytes) checked at their exact
-//! boundary, bounded customer tags, and a refused write that stores nothing
+//! per-tenant article and agent quotas checked at their exact
+//! boundary, bounded customer tags and agent fields, and a refused write that stores nothing
 //! and leaves other tenants able to write.
 
 use axum::http::StatusCode;
@@ -76,6 +76,7 @@ fn the_article_bytes_quota_holds_at_its_boundary() {
     let env = TestEnv::empty_with_quotas(Quotas {
         articles: 100,
         article_bytes: 2 * size,
+        ..Quotas::default()
     });
     let key = env.create_tenant("byte-shop");
     for id in ["a-0", "a-1"] {
@@ -164,5 +165,70 @@ fn first_party_plugins_decide_an_8_kib_message_of_short_tokens_within_default_li
         for call in trace {
             assert_eq!(call["outcome"], "ok", "message {i}: {call}");
         }
+    }
+}
+
+fn agent(id: &str) -> Value {
+    json!({"id": id, "name": "Agent", "skills": ["general"], "capacity": 5})
+}
+
+/// The defect: a tenant could create agents without end (the roster import
+/// hands every one to the router on every message), each with a name and
+/// skills of any size.
+#[test]
+fn the_agent_quota_holds_at_its_boundary_and_agent_fields_are_bounded() {
+    let env = TestEnv::empty_with_quotas(Quotas {
+        agents: 3,
+        ..Default::default()
+    });
+    let key = env.create_tenant("staffed");
+    let other = env.create_tenant("other");
+    for i in 0..3 {
+        let (status, body) = env.post("/v1/agents", &key, &agent(&format!("a{i}")));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let before = env.app.storage.fingerprint().unwrap();
+    let (status, body) = env.post("/v1/agents", &key, &agent("a3"));
+    assert_quota_refused(status, &body, "3 agents");
+    let (status, body) = env.put("/v1/agents/a3", &key, &agent("a3"));
+    assert_quota_refused(status, &body, "3 agents");
+    assert_eq!(
+        env.app.storage.fingerprint().unwrap(),
+        before,
+        "nothing stored"
+    );
+    // Replacing one of the three is not a new agent; another tenant has its own quota.
+    let (status, body) = env.put("/v1/agents/a0", &key, &agent("a0"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = env.post("/v1/agents", &other, &agent("a3"));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let max_name = switchyard::quotas::MAX_AGENT_NAME_BYTES;
+    let max_skills = switchyard::quotas::MAX_AGENT_SKILLS;
+    let max_skill = switchyard::quotas::MAX_SKILL_BYTES;
+    let with = |name: usize, skills: usize, skill: usize| json!({"id": "a1", "name": "n".repeat(name), "skills": (0..skills).map(|i| format!("{i}{}", "s".repeat(skill - i.to_string().len()))).collect::<Vec<_>>(), "capacity": 5});
+    let (status, body) = env.put(
+        "/v1/agents/a1",
+        &key,
+        &with(max_name, max_skills, max_skill),
+    );
+    assert_eq!(status, StatusCode::OK, "at every bound: {body}");
+    for (bad, what) in [
+        (with(max_name + 1, 1, 8), "name"),
+        (with(8, max_skills + 1, 8), "skills"),
+        (with(8, 1, max_skill + 1), "skill"),
+    ] {
+        let before = env.app.storage.fingerprint().unwrap();
+        let (status, body) = env.put("/v1/agents/a1", &key, &bad);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(what),
+            "{body}"
+        );
+        assert_eq!(
+            env.app.storage.fingerprint().unwrap(),
+            before,
+            "{what}: nothing stored"
+        );
     }
 }

@@ -131,7 +131,10 @@ fn keys_are_checked_and_tenants_are_isolated() {
         env.get("/v1/tickets", &other).1,
         json!({"tickets": [], "next": null})
     );
-    assert_eq!(env.get("/v1/agents", &other).1, json!([]));
+    assert_eq!(
+        env.get("/v1/agents", &other).1,
+        json!({"agents": [], "next": null})
+    );
     assert_eq!(
         env.get("/v1/knowledge/articles", &other).1,
         json!({"articles": [], "next": null})

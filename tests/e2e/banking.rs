@@ -329,7 +329,10 @@ fn an_existing_tenant_named_banking_is_not_seeded_over() {
     let env = TestEnv::demo();
     let key = env.create_tenant(BANKING_TENANT);
     assert!(!switchyard::demo::seed_banking(&env.app, BANKING_KEY).unwrap());
-    assert_eq!(env.get("/v1/agents", &key).1, serde_json::json!([]));
+    assert_eq!(
+        env.get("/v1/agents", &key).1,
+        serde_json::json!({"agents": [], "next": null})
+    );
     let (status, _) = env.get("/v1/agents", BANKING_KEY);
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the demo key was not set");
     let r = env.send_as(&key, "own", "I lost my card", "c1", "standard");

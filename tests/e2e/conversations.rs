@@ -4,8 +4,7 @@ use serde_json::Value;
 use switchyard_e2e::{DEMO_KEY, TestEnv, reasons, trace_of};
 
 fn agents(env: &TestEnv) -> Vec<Value> {
-    env.get("/v1/agents", DEMO_KEY)
-        .1
+    env.get("/v1/agents", DEMO_KEY).1["agents"]
         .as_array()
         .unwrap()
         .clone()

@@ -1,5 +1,5 @@
 //! Every list is paged (`?limit=`, `?after=`): tickets (all, by status, by
-//! customer), a conversation's messages, articles and drafts. Pages join up
+//! customer), a conversation's messages, articles and drafts, agents. Pages join up
 //! to the whole list with nothing twice and nothing missed; the limit is
 //! checked at its boundary; a cursor is opaque and bad ones are refused.
 
@@ -176,6 +176,29 @@ fn articles_and_drafts_come_in_pages() {
     assert_eq!(sizes, [2, 1]);
 }
 
+/// The defect: `/v1/agents` answered every agent in one array.
+#[test]
+fn agents_come_in_pages_with_their_load() {
+    let env = TestEnv::demo();
+    let (_, whole) = env.get("/v1/agents?limit=500", DEMO_KEY);
+    let whole = whole["agents"].as_array().unwrap().clone();
+    assert!(whole.len() >= 3, "the demo tenant has agents: {whole:?}");
+    let (paged, sizes) = all_pages(&env, DEMO_KEY, "/v1/agents", "agents", 2);
+    assert_eq!(ids(&paged), ids(&whole));
+    assert!(sizes.iter().all(|n| *n == 2) || sizes.last() < Some(&2));
+    for agent in &paged {
+        assert!(agent["load"].is_u64(), "{agent}");
+    }
+    // One agent by id carries the same load as the list.
+    let first = &paged[0];
+    let (status, one) = env.get(
+        &format!("/v1/agents/{}", first["id"].as_str().unwrap()),
+        DEMO_KEY,
+    );
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(&one, first);
+}
+
 #[test]
 fn the_page_limit_is_checked_at_its_boundary_and_bad_cursors_are_refused() {
     let env = TestEnv::demo();
@@ -185,6 +208,7 @@ fn the_page_limit_is_checked_at_its_boundary_and_bad_cursors_are_refused() {
         "/v1/conversations/limits",
         "/v1/knowledge/articles",
         "/v1/knowledge/drafts",
+        "/v1/agents",
     ] {
         let (status, body) = env.get(&format!("{path}?limit=500"), DEMO_KEY);
         assert_eq!(status, StatusCode::OK, "{path}: {body}");

@@ -361,7 +361,7 @@ fn forgetting_a_customer_deletes_their_data_and_only_theirs() {
     assert_eq!(owners, ["stayer"]);
     // The agent who had the VIP conversation has the load back.
     let load = |agents: &Value| -> u64 {
-        agents
+        agents["agents"]
             .as_array()
             .unwrap()
             .iter()

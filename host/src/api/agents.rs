@@ -1,11 +1,14 @@
 //! The tenant's agents: skills, capacity, status and live load.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 
+use serde::{Deserialize, Serialize};
+
 use super::auth::TenantCaller;
+use super::page::{self, PageRequest};
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::model::{Agent, AgentWithLoad};
 
@@ -15,13 +18,38 @@ pub fn router() -> Router<AppState> {
         .route("/agents/{agent_id}", put(put_agent).get(get_agent))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct AgentPage {
+    agents: Vec<AgentWithLoad>,
+    next: Option<String>,
+}
+
 async fn list_agents(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
-) -> Result<Json<Vec<AgentWithLoad>>, ApiError> {
+    query: Result<Query<AgentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AgentPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = PageRequest::new(query.limit, query.after.as_deref())?;
     let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
-    blocking(move || Ok(Json(app.storage.agents(&tenant)?))).await
+    blocking(move || {
+        let found = app
+            .storage
+            .agents_page(&tenant, page.after.as_ref(), page.limit)?;
+        Ok(Json(AgentPage {
+            agents: found.items,
+            next: page::next(found.next),
+        }))
+    })
+    .await
 }
 
 async fn get_agent(
@@ -32,14 +60,11 @@ async fn get_agent(
     let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || {
-        app.storage
-            .agents(&tenant)?
-            .into_iter()
-            .find(|a| a.agent.id == agent_id)
-            .map(Json)
-            .ok_or_else(|| {
-                crate::app::Error::NotFound(format!("agent {agent_id:?} does not exist"))
-            })
+        let agent = app.storage.agent(&tenant, &agent_id)?.ok_or_else(|| {
+            crate::app::Error::NotFound(format!("agent {agent_id:?} does not exist"))
+        })?;
+        let load = app.storage.agent_load(&tenant, &agent.id)?;
+        Ok(Json(AgentWithLoad { agent, load }))
     })
     .await
 }
