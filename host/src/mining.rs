@@ -541,20 +541,18 @@ impl Switchyard {
         for article in page.items {
             let mut examples = Vec::new();
             if let Some(mined) = &article.mined {
-                let mut by_conversation: HashMap<&str, Vec<MessageRecord>> = HashMap::new();
+                // By key, one record each: loading each example's whole
+                // conversation made a page of drafts cost as much as the
+                // longest conversations they quote.
                 for r in &mined.messages {
                     if examples.len() == EXAMPLES {
                         break;
                     }
-                    if !by_conversation.contains_key(r.conversation_id.as_str()) {
-                        let stored = self.storage.messages(tenant, &r.conversation_id)?;
-                        by_conversation.insert(&r.conversation_id, stored);
-                    }
-                    if let Some(m) = by_conversation[r.conversation_id.as_str()]
-                        .iter()
-                        .find(|m| m.id == r.message_id)
+                    if let Some(m) =
+                        self.storage
+                            .message(tenant, &r.conversation_id, &r.message_id)?
                     {
-                        examples.push(shown_text(m));
+                        examples.push(shown_text(&m));
                     }
                 }
             }

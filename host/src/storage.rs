@@ -224,13 +224,7 @@ fn apply_one(
     commit: &MessageCommit,
 ) -> std::result::Result<CommitOutcome, ConflictableTransactionError<()>> {
     let tenant = commit.tenant.as_str();
-    let seq = commit
-        .message
-        .id
-        .rsplit('-')
-        .next()
-        .and_then(|n| u64::from_str_radix(n, 16).ok())
-        .unwrap_or(0);
+    let seq = message_seq(&commit.message.id).unwrap_or(0);
     let load_of = |agent: &str| -> std::result::Result<i64, ConflictableTransactionError<()>> {
         Ok(loads
             .get(key(tenant, agent))?
@@ -336,6 +330,13 @@ fn audit_key(event: &AuditEvent) -> Vec<u8> {
     let mut k = prefix(&event.tenant);
     k.extend_from_slice(&event.id.to_be_bytes());
     k
+}
+
+/// The arrival number a message id (`m-<hex>`) carries, which orders its key.
+fn message_seq(id: &str) -> Option<u64> {
+    id.rsplit('-')
+        .next()
+        .and_then(|n| u64::from_str_radix(n, 16).ok())
 }
 
 /// Message keys sort by conversation, then by arrival (the id counter is big-endian).
@@ -1262,6 +1263,22 @@ impl Storage {
         Self::get(&self.conversations, &key(tenant, id))
     }
 
+    /// One message of a conversation by its id, read by key.
+    pub fn message(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        message_id: &str,
+    ) -> Result<Option<MessageRecord>> {
+        let Some(seq) = message_seq(message_id) else {
+            return Ok(None);
+        };
+        Ok(
+            Self::get::<MessageRecord>(&self.messages, &message_key(tenant, conversation, seq))?
+                .filter(|m| m.id == message_id),
+        )
+    }
+
     /// Messages of a conversation, oldest first.
     pub fn messages(&self, tenant: &str, conversation: &str) -> Result<Vec<MessageRecord>> {
         let mut p = key(tenant, conversation);
@@ -1759,6 +1776,39 @@ mod tests {
             .collect();
         assert_eq!(texts, ["text 1", "text 2", "text 3"]);
         assert!(storage.meta(HISTORY_LINES_BUILT).unwrap().is_some());
+    }
+
+    /// Drafts quote their example messages through this: by key, one
+    /// record, never the whole conversation.
+    #[test]
+    fn a_message_is_read_by_its_id_within_its_tenant_and_conversation() {
+        let storage = Storage::temporary().unwrap();
+        for (tenant, id) in [("t", "m-1f"), ("t", "m-20"), ("u", "m-1f")] {
+            let mut m = message(id, "c1");
+            m.text = format!("{tenant} {id}");
+            let commit = MessageCommit {
+                tenant: tenant.into(),
+                conversation: conversation("c1", None),
+                released_agent: None,
+                assigned_agent: None,
+                message: m,
+                ticket: None,
+            };
+            storage.commit_message(&commit).unwrap();
+        }
+        let text = |tenant: &str, conversation: &str, id: &str| {
+            storage
+                .message(tenant, conversation, id)
+                .unwrap()
+                .map(|m| m.text)
+        };
+        assert_eq!(text("t", "c1", "m-1f").as_deref(), Some("t m-1f"));
+        assert_eq!(text("u", "c1", "m-1f").as_deref(), Some("u m-1f"));
+        assert_eq!(text("t", "c1", "m-21"), None);
+        assert_eq!(text("t", "c2", "m-20"), None);
+        assert_eq!(text("t", "c1", "not-an-id"), None);
+        // Another id that parses to the same number is not that message.
+        assert_eq!(text("t", "c1", "x-1f"), None);
     }
 
     #[test]
