@@ -1,8 +1,9 @@
 //! What one client can hold of the real `switchyard serve`, at the socket:
 //! connections over `--max-connections` get a 503 and are closed (and room
 //! comes back when a connection ends), headers that never end and bodies
-//! that never arrive are cut off at their deadlines, and nothing is stored
-//! from a request whose body did not arrive.
+//! that never arrive are cut off at their deadlines, nothing is stored
+//! from a request whose body did not arrive, and a client that never reads
+//! its answers loses its connection at the write deadline.
 
 #[path = "support/loadgen.rs"]
 mod loadgen;
@@ -134,4 +135,67 @@ fn a_body_that_never_arrives_is_refused_and_nothing_is_stored() {
         answer.starts_with("HTTP/1.1 404"),
         "nothing stored: {answer}"
     );
+}
+
+/// A client that pipelines requests for large answers and never reads them
+/// fills the socket buffers; the server's write then waits on it. Without
+/// the write deadline such a client held its connection (its place under the
+/// cap, and the answers' memory) for as long as it liked.
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_off_at_the_write_deadline() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        BIN,
+        data.path(),
+        DEMO_KEY,
+        &["--max-connections", "1", "--write-timeout-secs", "1"],
+    );
+    let mut hoarder = TcpStream::connect(server.addr).unwrap();
+    hoarder
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let request = format!(
+        "GET /v1/knowledge/articles?limit=500 HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {DEMO_KEY}\r\n\r\n"
+    );
+    let writer = std::thread::spawn(move || {
+        let started = Instant::now();
+        let mut sent = 0usize;
+        // Write until the server closes the connection; never read.
+        while started.elapsed() < Duration::from_secs(60) {
+            match hoarder.write(request.as_bytes()) {
+                Ok(n) => sent += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return (sent, Some(e.kind()), started.elapsed()),
+            }
+        }
+        (sent, None, started.elapsed())
+    });
+    // The one place under the cap is the hoarder's until the deadline cuts it.
+    let started = Instant::now();
+    let mut refused = 0;
+    loop {
+        let mut probe = TcpStream::connect(server.addr).unwrap();
+        let answer = exchange(&mut probe, healthz(), Duration::from_secs(5));
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        refused += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the hoarder kept its connection for 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (sent, closed, after) = writer.join().unwrap();
+    assert!(refused > 0, "the hoarder never held the only place");
+    assert!(
+        closed.is_some(),
+        "the server never closed the hoarder's connection ({sent} bytes sent in {after:?})"
+    );
+    assert!(sent > 0);
 }

@@ -125,6 +125,10 @@ struct ServeArgs {
     /// Seconds a client has to send a request's body.
     #[arg(long, default_value_t = crate::server::ConnectionPolicy::default().body_timeout.as_secs())]
     body_timeout_secs: u64,
+    /// Seconds a write of an answer may wait for a client that reads
+    /// nothing; then the connection is closed.
+    #[arg(long, default_value_t = crate::server::ConnectionPolicy::default().write_timeout.as_secs())]
+    write_timeout_secs: u64,
     /// `group-commit` (default): a write is acknowledged once a flush that
     /// began after it finished. `off`: acknowledged before it is on disk;
     /// only to measure the ceiling a durable server is compared with.
@@ -298,14 +302,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("banking key:      {banking_key}");
         println!("operator key:     {operator_key}");
         println!("data directory:   {}", args.data.display());
-        let defaults = crate::server::ConnectionPolicy::default();
         let policy = crate::server::ConnectionPolicy {
             max_connections: crate::server::ConnectionPolicy::affordable_connections(
                 args.max_connections.max(1),
             ),
             header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             body_timeout: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
-            ..defaults
+            write_timeout: std::time::Duration::from_secs(args.write_timeout_secs.max(1)),
         };
         crate::server::serve(
             listener,
