@@ -914,6 +914,11 @@ impl Storage {
         Self::scan(&self.tenants, b"")
     }
 
+    /// One page of every tenant, by id.
+    pub fn tenants_page(&self, after: Option<&Cursor>, limit: usize) -> Result<Page<Tenant>> {
+        Self::scan_page(&self.tenants, b"", after, limit, |_| true)
+    }
+
     /// The tenant whose key hashes to `key_hash`.
     pub fn tenant_by_key_hash(&self, key_hash: &str) -> Result<Option<String>> {
         Ok(self
@@ -941,6 +946,11 @@ impl Storage {
 
     pub fn plugins(&self) -> Result<Vec<PluginMeta>> {
         Self::scan(&self.plugin_meta, b"")
+    }
+
+    /// One page of every stored plugin, by sha256.
+    pub fn plugins_page(&self, after: Option<&Cursor>, limit: usize) -> Result<Page<PluginMeta>> {
+        Self::scan_page(&self.plugin_meta, b"", after, limit, |_| true)
     }
 
     pub fn artifact(&self, key: &str) -> Result<Option<Vec<u8>>> {

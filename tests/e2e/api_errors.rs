@@ -205,8 +205,7 @@ fn bad_plugin_uploads_and_bindings_are_refused_with_the_reason() {
         "{body}"
     );
     assert_eq!(
-        env.get("/v1/plugins", OPERATOR_KEY)
-            .1
+        env.get("/v1/plugins", OPERATOR_KEY).1["plugins"]
             .as_array()
             .unwrap()
             .len(),

@@ -13,8 +13,7 @@ use switchyard_e2e::{DEMO_KEY, OPERATOR_KEY, TestEnv, active_version, component,
 const FIXTURE: &str = "switchyard_fixture_misbehaving";
 
 fn plugin_count(env: &TestEnv) -> usize {
-    env.get("/v1/plugins", OPERATOR_KEY)
-        .1
+    env.get("/v1/plugins", OPERATOR_KEY).1["plugins"]
         .as_array()
         .unwrap()
         .len()

@@ -44,14 +44,13 @@ fn uploading_the_same_component_twice_stores_it_once() {
     let (_, second) = env.upload("router", "0.1.0", &bytes);
     assert_eq!(first["sha256"], second["sha256"]);
     assert_eq!(
-        env.get("/v1/plugins", OPERATOR_KEY)
-            .1
+        env.get("/v1/plugins", OPERATOR_KEY).1["plugins"]
             .as_array()
             .unwrap()
             .len(),
         6
     );
-    let tenants = env.get("/v1/tenants", OPERATOR_KEY).1;
+    let tenants = env.get("/v1/tenants", OPERATOR_KEY).1["tenants"].clone();
     assert_eq!(tenants[0]["id"], "demo");
     assert!(
         tenants[0].get("key_hash").is_none(),

@@ -1,11 +1,12 @@
 //! Every list is paged (`?limit=`, `?after=`): tickets (all, by status, by
-//! customer), a conversation's messages, articles and drafts, agents. Pages join up
+//! customer), a conversation's messages, articles and drafts, agents, and
+//! the operator's tenants and plugins. Pages join up
 //! to the whole list with nothing twice and nothing missed; the limit is
 //! checked at its boundary; a cursor is opaque and bad ones are refused.
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
-use switchyard_e2e::{DEMO_KEY, TestEnv};
+use switchyard_e2e::{DEMO_KEY, OPERATOR_KEY, TestEnv};
 
 /// Every page of `path` (which has no query yet, or ends in one) at `limit`;
 /// the items under `field`, page sizes, and checks that only the last page
@@ -197,6 +198,44 @@ fn agents_come_in_pages_with_their_load() {
     );
     assert_eq!(status, StatusCode::OK, "{one}");
     assert_eq!(&one, first);
+}
+
+/// The defect: the operator's `/v1/tenants` and `/v1/plugins` answered
+/// everything in one array.
+#[test]
+fn the_operators_tenants_and_plugins_come_in_pages() {
+    let env = TestEnv::demo();
+    for i in 0..4 {
+        env.create_tenant(&format!("paged-{i}"));
+    }
+    for (path, field, by) in [
+        ("/v1/tenants", "tenants", "id"),
+        ("/v1/plugins", "plugins", "sha256"),
+    ] {
+        let (status, whole) = env.get(&format!("{path}?limit=500"), OPERATOR_KEY);
+        assert_eq!(status, StatusCode::OK, "{whole}");
+        let whole = whole[field].as_array().unwrap().clone();
+        assert!(whole.len() >= 5, "{path}: {whole:?}");
+        let (paged, sizes) = all_pages(&env, OPERATOR_KEY, path, field, 2);
+        let keys = |items: &[Value]| -> Vec<String> {
+            items
+                .iter()
+                .map(|i| i[by].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(keys(&paged), keys(&whole), "{path}");
+        assert_eq!(sizes.len(), whole.len().div_ceil(2), "{path}: {sizes:?}");
+        for bad in ["501", "0"] {
+            let (status, body) = env.get(&format!("{path}?limit={bad}"), OPERATOR_KEY);
+            assert_eq!(
+                status,
+                StatusCode::BAD_REQUEST,
+                "{path} limit={bad}: {body}"
+            );
+        }
+        let (status, body) = env.get(&format!("{path}?after=zz"), OPERATOR_KEY);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::auth::OperatorCaller;
+use super::page::PageRequest;
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::app::MAX_CONFIG_BYTES;
 use crate::lifecycle::{LimitsReport, Transition};
@@ -95,19 +96,40 @@ impl From<Tenant> for TenantView {
     }
 }
 
+/// `?limit=&after=` of the operator's lists.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+type ListQueryResult = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
+
+fn page_request(query: ListQueryResult) -> Result<PageRequest, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    PageRequest::new(query.limit, query.after.as_deref())
+}
+
+#[derive(Serialize)]
+struct TenantPage {
+    tenants: Vec<TenantView>,
+    next: Option<String>,
+}
+
 async fn list_tenants(
     State(state): State<AppState>,
     _: OperatorCaller,
-) -> Result<Json<Vec<TenantView>>, ApiError> {
+    query: ListQueryResult,
+) -> Result<Json<TenantPage>, ApiError> {
+    let page = page_request(query)?;
     let app = state.app.clone();
     blocking(move || {
-        Ok(Json(
-            app.storage
-                .tenants()?
-                .into_iter()
-                .map(TenantView::from)
-                .collect(),
-        ))
+        let found = app.storage.tenants_page(page.after.as_ref(), page.limit)?;
+        Ok(Json(TenantPage {
+            tenants: found.items.into_iter().map(TenantView::from).collect(),
+            next: super::page::next(found.next),
+        }))
     })
     .await
 }
@@ -144,12 +166,27 @@ async fn create_tenant(
     ))
 }
 
+#[derive(Serialize)]
+struct PluginPage {
+    plugins: Vec<PluginMeta>,
+    next: Option<String>,
+}
+
 async fn list_plugins(
     State(state): State<AppState>,
     _: OperatorCaller,
-) -> Result<Json<Vec<PluginMeta>>, ApiError> {
+    query: ListQueryResult,
+) -> Result<Json<PluginPage>, ApiError> {
+    let page = page_request(query)?;
     let app = state.app.clone();
-    blocking(move || Ok(Json(app.storage.plugins()?))).await
+    blocking(move || {
+        let found = app.storage.plugins_page(page.after.as_ref(), page.limit)?;
+        Ok(Json(PluginPage {
+            plugins: found.items,
+            next: super::page::next(found.next),
+        }))
+    })
+    .await
 }
 
 #[derive(Deserialize)]

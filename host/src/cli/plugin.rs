@@ -242,12 +242,22 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             tenant: None,
             server,
         } => {
-            let plugins = Client::new(&server)?.get("/v1/plugins")?;
+            let client = Client::new(&server)?;
+            let mut plugins = Vec::new();
+            let mut path = "/v1/plugins?limit=500".to_string();
+            loop {
+                let page = client.get(&path)?;
+                plugins.extend(page["plugins"].as_array().into_iter().flatten().cloned());
+                match page["next"].as_str() {
+                    Some(next) => path = format!("/v1/plugins?limit=500&after={next}"),
+                    None => break,
+                }
+            }
             println!(
                 "{:<12} {:<18} {:<12} {:<9} sha256",
                 "slot", "name", "version", "size"
             );
-            for p in plugins.as_array().into_iter().flatten() {
+            for p in &plugins {
                 println!(
                     "{:<12} {:<18} {:<12} {:<9} {}",
                     str_of(p, "slot"),
