@@ -2,13 +2,12 @@
 
 use switchyard_e2e::{OPERATOR_KEY, TestEnv};
 
-#[test]
-fn a_new_tenant_with_only_a_classifier_uses_defaults_for_the_other_slots() {
-    let env = TestEnv::demo();
-    let key = env.create_tenant("tiny");
-    let classifier = &switchyard_e2e::active_version(&env, "demo", "classify");
+/// A new tenant whose only plugin is the demo tenant's classifier; its key.
+fn tenant_with_the_demo_classifier(env: &TestEnv, id: &str) -> String {
+    let key = env.create_tenant(id);
+    let classifier = switchyard_e2e::active_version(env, "demo", "classify");
     let (status, body) = env.bind(
-        "tiny",
+        id,
         "classify",
         &[(
             classifier["sha256"].as_str().unwrap(),
@@ -16,6 +15,13 @@ fn a_new_tenant_with_only_a_classifier_uses_defaults_for_the_other_slots() {
         )],
     );
     assert_eq!(status, 200, "{body}");
+    key
+}
+
+#[test]
+fn a_new_tenant_with_only_a_classifier_uses_defaults_for_the_other_slots() {
+    let env = TestEnv::demo();
+    let key = tenant_with_the_demo_classifier(&env, "tiny");
     let r = env.send_as(&key, "t-1", "where is my package?", "u", "standard");
     assert_eq!(r["intent"]["name"], "logistics");
     // No escalator, router, assistant or ticketer: each slot's default, in the trace.
@@ -115,17 +121,7 @@ fn id_number(id: &serde_json::Value) -> u64 {
 #[test]
 fn a_tenants_ids_do_not_move_with_another_tenants_traffic() {
     let env = TestEnv::demo();
-    let key = env.create_tenant("quiet");
-    let classifier = switchyard_e2e::active_version(&env, "demo", "classify");
-    let (status, body) = env.bind(
-        "quiet",
-        "classify",
-        &[(
-            classifier["sha256"].as_str().unwrap(),
-            classifier["config"].as_str().unwrap(),
-        )],
-    );
-    assert_eq!(status, 200, "{body}");
+    let key = tenant_with_the_demo_classifier(&env, "quiet");
     let first = env.send_as(&key, "q-1", "where is my package?", "u", "standard");
     for i in 0..20 {
         let busy = env.send(
