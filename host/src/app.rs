@@ -27,6 +27,9 @@ pub enum Error {
     /// A tenant's quota (`quotas.rs`) would be exceeded; nothing was written.
     #[error("{0}")]
     QuotaExceeded(String),
+    /// The caller may not do this (with the key it used).
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -257,7 +260,7 @@ impl Switchyard {
         if self.tenant(id)?.key_hash == hash_key(key) {
             return Ok(());
         }
-        self.rotate_key(id, Some(key), std::time::Duration::ZERO, actor)
+        self.rotate_key(id, Some(key), std::time::Duration::ZERO, actor, None)
             .map(|_| ())
     }
 
@@ -327,6 +330,7 @@ impl Switchyard {
         chosen: Option<&str>,
         grace: std::time::Duration,
         actor: &crate::model::Actor,
+        used_key_hash: Option<&str>,
     ) -> Result<String> {
         const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
         if grace > MAX_GRACE {
@@ -335,7 +339,15 @@ impl Switchyard {
             ));
         }
         let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.tenant(id)?;
+        let tenant = self.tenant(id)?;
+        // Checked under the lock: a rotation racing this one changes the key.
+        if let Some(used) = used_key_hash
+            && used != tenant.key_hash
+        {
+            return Err(Error::Forbidden(
+                "this key is in its grace period after a rotation: it may read, not rotate; use the current key".into(),
+            ));
+        }
         let key = chosen.map(str::to_string).unwrap_or_else(|| new_key("sy"));
         self.check_key_free(&key)?;
         let now = now_ms();

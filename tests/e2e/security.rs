@@ -69,6 +69,39 @@ fn keys_are_stored_hashed_and_rotate_with_an_optional_grace_period() {
     }
 }
 
+/// Issue 15, item 2: a key in its grace period could rotate the tenant's
+/// key. A tenant rotated K1 -> K2 because K1 leaked; whoever held K1 called
+/// `POST /v1/key`, got K3, and K2 stopped working.
+#[test]
+fn a_key_in_its_grace_period_may_read_but_not_rotate() {
+    let env = TestEnv::demo();
+    let leaked = env.create_tenant("acme");
+    let (status, body) = env.post("/v1/key", &leaked, &json!({"grace_secs": 600}));
+    assert_eq!(status, 200, "{body}");
+    let current = body["api_key"].as_str().unwrap().to_string();
+    let before = env.app.storage.fingerprint().unwrap();
+    let (status, body) = env.post("/v1/key", &leaked, &json!({"grace_secs": 0}));
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("grace period"),
+        "{body}"
+    );
+    assert_eq!(
+        env.app.storage.fingerprint().unwrap(),
+        before,
+        "nothing written"
+    );
+    // Both still read; the current key still rotates.
+    assert_eq!(env.get("/v1/settings", &leaked).0, StatusCode::OK);
+    assert_eq!(env.get("/v1/settings", &current).0, StatusCode::OK);
+    let (status, body) = env.post("/v1/key", &current, &json!({}));
+    assert_eq!(status, 200, "{body}");
+}
+
 fn data_dir_contains(env: &TestEnv, needle: &[u8]) -> bool {
     fn walk(dir: &std::path::Path, needle: &[u8]) -> bool {
         std::fs::read_dir(dir).unwrap().flatten().any(|e| {

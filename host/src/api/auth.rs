@@ -44,8 +44,12 @@ impl OperatorKey {
 }
 
 fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    let header = parts
-        .headers
+    bearer_of(&parts.headers)
+}
+
+/// The key of an `Authorization: Bearer <key>` header.
+pub(crate) fn bearer_of(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| {
             ApiError::Unauthorized("missing Authorization: Bearer <key> header".into())

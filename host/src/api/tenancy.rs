@@ -59,9 +59,12 @@ struct RotateResponse {
 }
 
 /// A tenant replaces its own key (a generated one: a tenant cannot choose it).
+/// Only the tenant's current key may: a key in its grace period (the one
+/// rotated away, perhaps because it leaked) may read, not rotate.
 async fn rotate_own_key(
     State(state): State<AppState>,
     caller: TenantCaller,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<Json<RotateResponse>, ApiError> {
     if body.api_key.is_some() {
@@ -69,7 +72,8 @@ async fn rotate_own_key(
             "a tenant's new key is generated; only the operator may set one".into(),
         ));
     }
-    rotate(state, caller.0.clone(), caller.actor(), body).await
+    let used = crate::app::hash_key(super::auth::bearer_of(&headers)?);
+    rotate(state, caller.0.clone(), caller.actor(), body, Some(used)).await
 }
 
 async fn rotate_tenant_key(
@@ -78,7 +82,7 @@ async fn rotate_tenant_key(
     ApiPath(tenant_id): ApiPath<String>,
     ApiJson(body): ApiJson<RotateRequest>,
 ) -> Result<Json<RotateResponse>, ApiError> {
-    rotate(state, tenant_id, caller.actor(), body).await
+    rotate(state, tenant_id, caller.actor(), body, None).await
 }
 
 async fn rotate(
@@ -86,6 +90,7 @@ async fn rotate(
     tenant: String,
     actor: Actor,
     body: RotateRequest,
+    used_key_hash: Option<String>,
 ) -> Result<Json<RotateResponse>, ApiError> {
     let app = state.app.clone();
     blocking(move || {
@@ -94,6 +99,7 @@ async fn rotate(
             body.api_key.as_deref(),
             Duration::from_secs(body.grace_secs),
             &actor,
+            used_key_hash.as_deref(),
         )?;
         Ok(Json(RotateResponse {
             api_key: key,
