@@ -139,6 +139,25 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// A new random API key.
+/// Shortest key `serve` accepts from a flag, the environment or a file: a
+/// short one is guessable.
+pub const MIN_KEY_CHARS: usize = 16;
+
+/// Write `key` to `file`, readable by its owner only (0600), replacing it in
+/// one rename so a reader never sees half a key.
+pub fn write_key_file(file: &std::path::Path, key: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let partial = file.with_extension("key.partial");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&partial)?;
+    writeln!(f, "{key}")?;
+    f.sync_all()?;
+    std::fs::rename(&partial, file)
+}
+
 pub fn new_key(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).expect("the OS random source is available");
@@ -151,6 +170,10 @@ pub struct Switchyard {
     pub limits: Limits,
     /// What one tenant may store (`quotas.rs`); set before serving.
     pub quotas: crate::quotas::Quotas,
+    /// Where `serve` keeps the example tenants' key files (`DATA/<tenant>.key`);
+    /// a rotation rewrites the tenant's file when there is one, so the file
+    /// never goes stale (`None`: no key files, as in the tests).
+    pub key_files: Option<std::path::PathBuf>,
     pub metrics: Metrics,
     /// One atomically swappable pipeline per tenant.
     pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
@@ -193,6 +216,7 @@ impl Switchyard {
             runtime,
             limits,
             quotas: Default::default(),
+            key_files: None,
             metrics: Metrics::default(),
             pipelines: RwLock::new(HashMap::new()),
             knowledge: Default::default(),
@@ -375,6 +399,15 @@ impl Switchyard {
         )?;
         self.keys_changed();
         self.storage.flush_blocking()?;
+        if let Some(dir) = &self.key_files {
+            let file = dir.join(format!("{id}.key"));
+            if file.exists() {
+                // The rotation stands either way; a stale file is reported.
+                if let Err(e) = write_key_file(&file, &key) {
+                    tracing::error!(tenant = id, "key file {} not updated: {e}", file.display());
+                }
+            }
+        }
         Ok(key)
     }
 

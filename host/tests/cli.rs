@@ -1017,3 +1017,150 @@ fn kb_mines_blind_spots_and_a_reviewer_edits_and_publishes_the_draft() {
         "{r}"
     );
 }
+
+/// `serve` with no key flags and no key in the environment; the lines it
+/// printed up to the data directory's.
+fn serve_without_keys(data: &Path, extra: &[&str]) -> (Server, Vec<String>) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(extra)
+        .env_remove("SWITCHYARD_DEMO_KEY")
+        .env_remove("SWITCHYARD_OPERATOR_KEY")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting switchyard serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let mut base = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(url) = line.strip_prefix("switchyard listening on ") {
+            base = Some(url.trim().to_string());
+        }
+        let done = line.starts_with("data directory:");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let base = base.unwrap_or_else(|| panic!("the server did not start: {printed:?}"));
+    (Server { child, base }, printed)
+}
+
+fn key_in(data: &Path, tenant: &str) -> String {
+    std::fs::read_to_string(data.join(format!("{tenant}.key")))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Issue 15, item 1: a rotated key came back after a restart. `serve`
+/// re-imposed DATA/demo.key at every start and a rotation never updated it;
+/// it also printed every key at every start.
+#[test]
+fn a_rotated_key_stays_rotated_across_a_restart_and_its_key_file_follows() {
+    let data = tempfile::tempdir().unwrap();
+    let (server, printed) = serve_without_keys(data.path(), &[]);
+    let first = key_in(data.path(), "demo");
+    assert!(
+        printed.iter().any(|l| l.contains(&first)),
+        "a new key is shown once: {printed:?}"
+    );
+    let (status, body) = post(&server.base, "/v1/key", &first, &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let rotated = body["api_key"].as_str().unwrap().to_string();
+    assert_eq!(key_in(data.path(), "demo"), rotated, "the key file follows");
+    // The operator rotates the pharmacy tenant's key: its file follows too.
+    let operator = key_in(data.path(), "operator");
+    let (status, body) = post(
+        &server.base,
+        "/v1/tenants/pharmacy/key",
+        &operator,
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        key_in(data.path(), "pharmacy"),
+        body["api_key"].as_str().unwrap()
+    );
+    drop(server);
+
+    let (server, printed) = serve_without_keys(data.path(), &[]);
+    assert_eq!(get(&server.base, "/v1/settings", &rotated).0, 200);
+    assert_eq!(
+        get(&server.base, "/v1/settings", &first).0,
+        401,
+        "the old key stays dead"
+    );
+    let all = printed.join("\n");
+    for key in [&rotated, &operator, &key_in(data.path(), "pharmacy")] {
+        assert!(
+            !all.contains(key.as_str()),
+            "a kept key is printed again: {all}"
+        );
+    }
+    assert!(all.contains("demo.key"), "{all}");
+    drop(server);
+
+    // A key given at start seeds a tenant once; it never overrides a rotation.
+    let (server, _) = serve_without_keys(
+        data.path(),
+        &["--demo-key", "a-different-key-of-enough-length"],
+    );
+    assert_eq!(get(&server.base, "/v1/settings", &rotated).0, 200);
+    assert_eq!(
+        get(
+            &server.base,
+            "/v1/settings",
+            "a-different-key-of-enough-length"
+        )
+        .0,
+        401
+    );
+}
+
+#[test]
+fn short_keys_are_refused_and_the_data_directory_is_private() {
+    let data = tempfile::tempdir().unwrap();
+    let fresh = data.path().join("fresh");
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--demo-key",
+            "mydemokey123",
+            "--data",
+        ])
+        .arg(&fresh)
+        .env_remove("SWITCHYARD_OPERATOR_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fewer than 16 characters"), "{stderr}");
+    // Fifteen characters fail, sixteen pass the check (the server then starts).
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--operator-key",
+            "fifteen-chars!!",
+            "--data",
+        ])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("operator key"));
+    let (server, _) = serve_without_keys(&fresh, &["--demo-key", "sixteen-chars-ok"]);
+    assert_eq!(get(&server.base, "/v1/settings", "sixteen-chars-ok").0, 200);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the data directory is {mode:o}");
+}

@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::api::{self, AppState, OperatorKey};
-use crate::app::{NewMessage, Switchyard, new_key};
+use crate::app::{MIN_KEY_CHARS, NewMessage, Switchyard, new_key, write_key_file};
 use crate::demo;
 use crate::model::{Customer, MessageRecord};
 use crate::runtime::{Limits, Runtime};
@@ -78,12 +78,18 @@ struct ServeArgs {
     /// Data directory (sled database, keys).
     #[arg(long, env = "SWITCHYARD_DATA", default_value = "./switchyard-data")]
     data: PathBuf,
-    /// API key of the demo tenant; generated and kept in DATA/demo.key when not given.
+    /// API key of the demo tenant when `serve` creates it; generated and kept
+    /// in DATA/demo.key when not given. Once the tenant exists its key is
+    /// the stored one (rotate it with POST /v1/key).
     #[arg(long, env = "SWITCHYARD_DEMO_KEY", hide_env_values = true)]
     demo_key: Option<String>,
     /// Operator key; generated and kept in DATA/operator.key when not given.
+    /// A flag shows in `ps`: prefer the environment or --operator-key-file.
     #[arg(long, env = "SWITCHYARD_OPERATOR_KEY", hide_env_values = true)]
     operator_key: Option<String>,
+    /// A file holding the operator key (one line).
+    #[arg(long, conflicts_with = "operator_key")]
+    operator_key_file: Option<PathBuf>,
     /// Per-call plugin deadline in milliseconds.
     #[arg(long, default_value_t = 50)]
     plugin_deadline_ms: u64,
@@ -188,32 +194,77 @@ pub fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The key given, else the one kept in `file`, else a new one written there (mode 0600).
-fn key_from(given: Option<String>, file: &Path, prefix: &str) -> anyhow::Result<String> {
+/// A key at start: the one given (flag or environment), else the one kept
+/// in `file`, else a new one written there (mode 0600). Also whether it was
+/// made now (the only time `serve` prints it). A key shorter than
+/// [`MIN_KEY_CHARS`] is refused.
+fn key_from(given: Option<String>, file: &Path, prefix: &str) -> anyhow::Result<(String, bool)> {
+    let check = |key: String, from: &str| -> anyhow::Result<String> {
+        if key.chars().count() < MIN_KEY_CHARS {
+            bail!(
+                "the {} key from {from} has fewer than {MIN_KEY_CHARS} characters: a short key is guessable",
+                file.file_stem()
+                    .map_or(prefix.into(), |s| s.to_string_lossy())
+            );
+        }
+        Ok(key)
+    };
     if let Some(key) = given {
-        return Ok(key);
+        return Ok((
+            check(key.trim().to_string(), "the command line or environment")?,
+            false,
+        ));
     }
     if let Ok(key) = std::fs::read_to_string(file) {
         let key = key.trim().to_string();
         if !key.is_empty() {
-            return Ok(key);
+            return Ok((check(key, &file.display().to_string())?, false));
         }
     }
     let key = new_key(prefix);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    write_key_file(file, &key).with_context(|| format!("writing {}", file.display()))?;
+    Ok((key, true))
+}
+
+/// The data directory, created readable by its owner only (it holds every
+/// customer's messages); an existing one open to others is reported.
+fn data_dir(dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options
-        .open(file)
-        .with_context(|| format!("writing {}", file.display()))?;
-    writeln!(f, "{key}")?;
-    Ok(key)
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                "the data directory {} is open to other users (mode {:o}); it holds every customer's messages: chmod 700 it",
+                dir.display(),
+                mode & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What `serve` says of a key at start: the key itself only when it was
+/// made now (a log or journal keeps whatever is printed), else where it is.
+fn key_line(key: &str, made_now: bool, file: &Path) -> String {
+    if made_now {
+        format!("{key}   (new; also in {})", file.display())
+    } else if file.exists() {
+        format!("in {}", file.display())
+    } else {
+        "as given".into()
+    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
+    data_dir(&args.data)?;
     let durability = match args.durability.as_str() {
         "off" => {
             tracing::warn!(
@@ -232,10 +283,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             commit_delay: std::time::Duration::from_micros(args.commit_delay_us.min(100_000)),
         },
     )?;
-    let demo_key = key_from(args.demo_key, &args.data.join("demo.key"), "demo")?;
-    let pharmacy_key = key_from(None, &args.data.join("pharmacy.key"), "pharmacy")?;
-    let banking_key = key_from(None, &args.data.join("banking.key"), "banking")?;
-    let operator_key = key_from(args.operator_key, &args.data.join("operator.key"), "op")?;
+    let operator_given = match &args.operator_key_file {
+        Some(file) => Some(
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?,
+        ),
+        None => args.operator_key.clone(),
+    };
+    let operator_file = args.data.join("operator.key");
+    let (operator_key, operator_new) = key_from(operator_given, &operator_file, "op")?;
+    // An example tenant's key seeds it once: after that the stored key is
+    // the truth, and a rotation rewrites the key file (`Switchyard::key_files`).
+    // Re-imposing the file or flag at every start brought a rotated key back.
+    let example_key = |tenant: &str, given: Option<String>, prefix: &str| {
+        let file = args.data.join(format!("{tenant}.key"));
+        match storage.tenant(tenant)? {
+            Some(existing) => {
+                if let Some(given) = &given
+                    && crate::app::hash_key(given.trim()) != existing.key_hash
+                {
+                    tracing::warn!(
+                        tenant,
+                        "the tenant exists: the key given at start is not its key and is not used (rotate with POST /v1/key)"
+                    );
+                }
+                anyhow::Ok((String::new(), false, file))
+            }
+            None => {
+                let (key, made) = key_from(given, &file, prefix)?;
+                anyhow::Ok((key, made, file))
+            }
+        }
+    };
+    let (demo_key, demo_new, demo_file) =
+        example_key(demo::DEMO_TENANT, args.demo_key.clone(), "demo")?;
+    let (pharmacy_key, pharmacy_new, pharmacy_file) = example_key("pharmacy", None, "pharmacy")?;
+    let (banking_key, banking_new, banking_file) = example_key("banking", None, "banking")?;
     let limits = Limits {
         deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
         fuel: args.plugin_fuel.max(1_000),
@@ -243,7 +325,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..Limits::default()
     };
     let started = std::time::Instant::now();
-    let app = Arc::new(Switchyard::new(storage, Runtime::new()?, limits));
+    let mut app = Switchyard::new(storage, Runtime::new()?, limits);
+    app.key_files = Some(args.data.clone());
+    let app = Arc::new(app);
     app.set_breaker_policy(crate::lifecycle::BreakerPolicy {
         failures: args.breaker_failures.max(1),
         window: std::time::Duration::from_secs(args.breaker_window_secs.max(1)),
@@ -253,19 +337,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             crate::lifecycle::BreakerPolicy::default().rate
         },
     });
-    if demo::seed(&app, &demo_key)? {
+    // An empty key: the tenant exists, and seeding leaves it as it is.
+    if !demo_key.is_empty() && demo::seed(&app, &demo_key)? {
         tracing::info!("seeded the demo tenant");
-    } else {
-        let serve = crate::model::Actor {
-            kind: "serve --demo-key".into(),
-            key: None,
-        };
-        app.set_tenant_key(demo::DEMO_TENANT, &demo_key, &serve)?;
     }
-    if demo::seed_pharmacy(&app, &pharmacy_key)? {
+    if !pharmacy_key.is_empty() && demo::seed_pharmacy(&app, &pharmacy_key)? {
         tracing::info!("seeded the pharmacy demo tenant");
     }
-    if demo::seed_banking(&app, &banking_key)? {
+    if !banking_key.is_empty() && demo::seed_banking(&app, &banking_key)? {
         tracing::info!("seeded the banking demo tenant");
     }
     // Compile (or load the cached artifacts of) every tenant's plugins now,
@@ -297,10 +376,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("switchyard listening on http://{addr}");
-        println!("demo tenant key:  {demo_key}");
-        println!("pharmacy key:     {pharmacy_key}");
-        println!("banking key:      {banking_key}");
-        println!("operator key:     {operator_key}");
+        println!(
+            "demo tenant key:  {}",
+            key_line(&demo_key, demo_new, &demo_file)
+        );
+        println!(
+            "pharmacy key:     {}",
+            key_line(&pharmacy_key, pharmacy_new, &pharmacy_file)
+        );
+        println!(
+            "banking key:      {}",
+            key_line(&banking_key, banking_new, &banking_file)
+        );
+        println!(
+            "operator key:     {}",
+            key_line(&operator_key, operator_new, &operator_file)
+        );
         println!("data directory:   {}", args.data.display());
         let policy = crate::server::ConnectionPolicy {
             max_connections: crate::server::ConnectionPolicy::affordable_connections(
