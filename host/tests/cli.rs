@@ -1164,3 +1164,55 @@ fn short_keys_are_refused_and_the_data_directory_is_private() {
     let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "the data directory is {mode:o}");
 }
+
+/// The log lines `serve` writes to stderr (piped, so not a terminal) up to
+/// its listening line, in `format`.
+fn startup_logs(format: &str) -> String {
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--log-format",
+            format,
+            "--data",
+        ])
+        .arg(data.path())
+        .env("SWITCHYARD_DEMO_KEY", DEMO_KEY)
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        if line.unwrap().starts_with("switchyard listening on") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// Issue 15, item 6: colour codes went to files and journals, and there
+/// was no JSON for a log collector.
+#[test]
+fn logs_carry_no_colour_codes_off_a_terminal_and_come_as_json_on_request() {
+    let text = startup_logs("text");
+    assert!(text.contains("seeded the demo tenant"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes: {text:?}");
+    let json = startup_logs("json");
+    let lines: Vec<&str> = json.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let value: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("seeded the demo tenant")),
+        "{json}"
+    );
+}

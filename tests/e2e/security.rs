@@ -318,6 +318,57 @@ fn personal_data_is_masked_in_logs_traces_and_optionally_in_stored_messages() {
 
 struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
 
+/// Issue 15, item 6: a plugin's log line with a newline forged a separate
+/// host log line, since the text formatter does not escape messages.
+#[test]
+fn a_plugin_cannot_forge_a_host_log_line_with_a_newline() {
+    let env = TestEnv::demo();
+    let sha = fixture_sha(&env);
+    let (status, body) = env.bind("demo", "classify", &[(&sha, "only:退款:leak-pii")]);
+    assert_eq!(status, 200, "{body}");
+    let forged = "2026-12-02T00:00:00.000000Z ERROR switchyard::api: operator key rotated";
+    let text = format!("我要退款\n{forged}\r\u{1b}[2K");
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer({
+            let logs = logs.clone();
+            move || Capture(logs.clone())
+        })
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        env.app
+            .handle_message(
+                "demo",
+                "forge-1",
+                switchyard::app::NewMessage {
+                    text,
+                    channel: "web".into(),
+                    customer: serde_json::from_value(json!({"id": "forger", "tier": "standard"}))
+                        .unwrap(),
+                },
+            )
+            .unwrap()
+    });
+    let logged = String::from_utf8(logs.lock().unwrap().concat()).unwrap();
+    let plugin_lines: Vec<&str> = logged.lines().filter(|l| l.contains("退款")).collect();
+    assert_eq!(
+        plugin_lines.len(),
+        1,
+        "the plugin's line was written once: {logged}"
+    );
+    assert!(
+        plugin_lines[0].contains("\\n2026-12-02") && plugin_lines[0].contains("\\u{1b}"),
+        "escaped: {logged}"
+    );
+    assert!(
+        !logged.lines().any(|l| l.starts_with("2026-12-02T00:00:00")),
+        "a forged line: {logged}"
+    );
+    assert!(!logged.contains('\u{1b}'), "{logged:?}");
+}
+
 impl std::io::Write for Capture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().push(buf.to_vec());
