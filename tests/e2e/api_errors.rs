@@ -99,8 +99,20 @@ fn unknown_things_are_404() {
     assert_error(status, &body, 404, "not_found");
     let (status, body) = env.get("/v1/tickets/t-nope", DEMO_KEY);
     assert_error(status, &body, 404, "not_found");
+    // Issue 15, item 11: under /v1 the message blamed the prefix.
     let (status, body) = env.get("/v1/nothing-here", DEMO_KEY);
     assert_error(status, &body, 404, "not_found");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert_eq!(message, "no such endpoint: GET /v1/nothing-here");
+    let (status, body) = env.get("/conversations/x", DEMO_KEY);
+    assert_error(status, &body, 404, "not_found");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lives under /v1"),
+        "{body}"
+    );
     let (status, body) = env.post("/v1/conversations/never-seen/close", DEMO_KEY, &json!({}));
     assert_error(status, &body, 404, "not_found");
     let (status, body) = env.request(Method::DELETE, "/v1/tickets", Some(DEMO_KEY), None, "");

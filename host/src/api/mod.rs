@@ -90,8 +90,19 @@ async fn metrics(
     )
 }
 
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such endpoint; the API lives under /v1".into())
+/// A path no route takes. Under /v1 the prefix was right and the rest is
+/// not (saying "the API lives under /v1" there sent people looking for the
+/// wrong mistake); elsewhere the prefix is what is missing.
+async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    if path == "/v1" || path.starts_with("/v1/") {
+        ApiError::NotFound(format!(
+            "no such endpoint: {method} {}",
+            path.chars().take(200).collect::<String>()
+        ))
+    } else {
+        ApiError::NotFound("no such endpoint; the API lives under /v1".into())
+    }
 }
 
 async fn method_not_allowed() -> ApiError {
