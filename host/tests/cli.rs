@@ -271,10 +271,13 @@ fn an_operator_session_push_shadow_diff_activate_rollback_then_replay() {
     };
 
     run("shadow", &[]);
+    // Issue 15, item 10: a shadow no message reached said "0 messages".
+    let never = run("diff", &[]);
+    assert!(never.contains("never ran in shadow"), "{never}");
     say(&server, "shadowed", "where is my package?");
     let diff = run("diff", &[]);
     assert!(
-        diff.contains("in shadow on 1 messages") && diff.contains("intent differed:     1 (100%)"),
+        diff.contains("in shadow on 1 message\n") && diff.contains("intent differed:     1 (100%)"),
         "{diff}"
     );
 

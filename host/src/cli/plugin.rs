@@ -381,7 +381,16 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                     format!("{d} ({:.0}%)", 100.0 * d as f64 / n as f64)
                 }
             };
-            println!("version {} in shadow on {} messages", args.id, n);
+            if n == 0 {
+                // "0 messages, 0 differed" read as a clean comparison.
+                println!(
+                    "version {} never ran in shadow: no message has reached it yet",
+                    args.id
+                );
+                return Ok(());
+            }
+            let plural = if n == 1 { "" } else { "s" };
+            println!("version {} in shadow on {n} message{plural}", args.id);
             println!("  intent differed:     {}", pct("intent_differs"));
             println!("  escalation differed: {}", pct("escalation_differs"));
             println!("  route differed:      {}", pct("route_differs"));
