@@ -290,6 +290,18 @@ fn an_operator_session_push_shadow_diff_activate_rollback_then_replay() {
         assert!(history.contains(action), "{action}: {history}");
     }
     assert!(history.contains("by operator (key "), "{history}");
+    // Issue 15, item 11: times were raw milliseconds; there was no --limit.
+    let year = history.lines().next().unwrap_or_default();
+    assert!(
+        year.len() > 20 && year.as_bytes()[4] == b'-' && year[..20].ends_with('Z'),
+        "{history}"
+    );
+    let last = cli(
+        &["plugin", "history", "--tenant", "demo", "--limit", "1"],
+        &server,
+    );
+    assert_eq!(last.lines().count(), 1, "{last}");
+    assert!(last.contains("activate"), "the newest change: {last}");
 
     cli(
         &[

@@ -100,6 +100,9 @@ pub enum PluginCommand {
     History {
         #[arg(long)]
         tenant: String,
+        /// The newest this many changes (1 to 5,000).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -410,8 +413,15 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        PluginCommand::History { tenant, server } => {
-            let log = Client::new(&server)?.get(&format!("/v1/tenants/{tenant}/audit"))?;
+        PluginCommand::History {
+            tenant,
+            limit,
+            server,
+        } => {
+            let log = Client::new(&server)?.get(&format!(
+                "/v1/tenants/{tenant}/audit?limit={}",
+                limit.clamp(1, 5_000)
+            ))?;
             let refs = |v: &Value| -> String {
                 let list: Vec<String> = v
                     .as_array()
@@ -432,7 +442,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 };
                 println!(
                     "{} {:<8} {:<9} {} -> {}  by {who}: {}",
-                    e["at_ms"],
+                    utc(e["at_ms"].as_u64().unwrap_or(0)),
                     str_of(e, "slot"),
                     str_of(e, "action"),
                     refs(&e["from"]),
@@ -442,5 +452,43 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Milliseconds since the epoch as `2026-12-02 17:53:51Z` (UTC): the history
+/// printed raw milliseconds.
+fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days to a civil date (H. Hinnant, "chrono-Compatible Low-Level Date
+    // Algorithms"): eras of 400 years from 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00Z");
+        // 2024-02-29 (a leap day) 23:59:59.999.
+        assert_eq!(utc(1_709_251_199_999), "2024-02-29 23:59:59Z");
+        assert_eq!(utc(1_709_251_200_000), "2024-03-01 00:00:00Z");
+        assert_eq!(utc(1_796_232_831_000), "2026-12-02 17:33:51Z");
     }
 }
