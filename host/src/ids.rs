@@ -1,6 +1,7 @@
 //! Record ids, counted per tenant. One counter for the whole database let a
-//! tenant read every other tenant's traffic off the ids it was given (two
-//! messages a minute apart, 40,000 ids apart). Each tenant now draws from its
+//! tenant read every other tenant's traffic off the ids it was given (the
+//! gap between two of its own ids counted everyone's records in between).
+//! Each tenant now draws from its
 //! own counter: ids still grow, so message keys and the customer-ticket
 //! index keep their order, and a tenant sees only its own volume.
 //!

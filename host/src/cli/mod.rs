@@ -260,15 +260,25 @@ fn data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What `serve` says of a key at start: the key itself only when it was
-/// made now (a log or journal keeps whatever is printed), else where it is.
-fn key_line(key: &str, made_now: bool, file: &Path) -> String {
-    if made_now {
-        format!("{key}   (new; also in {})", file.display())
-    } else if file.exists() {
-        format!("in {}", file.display())
-    } else {
-        "as given".into()
+/// A key as `serve` settled it at start, and where it is kept.
+struct StartKey {
+    /// Empty for an example tenant that already exists: its stored key stands.
+    key: String,
+    made_now: bool,
+    file: PathBuf,
+}
+
+impl StartKey {
+    /// What `serve` prints of it: the key itself only when it was made now
+    /// (a log or journal keeps whatever is printed), else where it is.
+    fn shown(&self) -> String {
+        if self.made_now {
+            format!("{}   (new; also in {})", self.key, self.file.display())
+        } else if self.file.exists() {
+            format!("in {}", self.file.display())
+        } else {
+            "as given".into()
+        }
     }
 }
 
@@ -299,7 +309,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         None => args.operator_key.clone(),
     };
     let operator_file = args.data.join("operator.key");
-    let (operator_key, operator_new) = key_from(operator_given, &operator_file, "op")?;
+    let (key, made_now) = key_from(operator_given, &operator_file, "op")?;
+    let operator = StartKey {
+        key,
+        made_now,
+        file: operator_file,
+    };
     // An example tenant's key seeds it once: after that the stored key is
     // the truth, and a rotation rewrites the key file (`Switchyard::key_files`).
     // Re-imposing the file or flag at every start brought a rotated key back.
@@ -315,18 +330,25 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         "the tenant exists: the key given at start is not its key and is not used (rotate with POST /v1/key)"
                     );
                 }
-                anyhow::Ok((String::new(), false, file))
+                anyhow::Ok(StartKey {
+                    key: String::new(),
+                    made_now: false,
+                    file,
+                })
             }
             None => {
-                let (key, made) = key_from(given, &file, prefix)?;
-                anyhow::Ok((key, made, file))
+                let (key, made_now) = key_from(given, &file, prefix)?;
+                anyhow::Ok(StartKey {
+                    key,
+                    made_now,
+                    file,
+                })
             }
         }
     };
-    let (demo_key, demo_new, demo_file) =
-        example_key(demo::DEMO_TENANT, args.demo_key.clone(), "demo")?;
-    let (pharmacy_key, pharmacy_new, pharmacy_file) = example_key("pharmacy", None, "pharmacy")?;
-    let (banking_key, banking_new, banking_file) = example_key("banking", None, "banking")?;
+    let demo_key = example_key(demo::DEMO_TENANT, args.demo_key.clone(), "demo")?;
+    let pharmacy_key = example_key("pharmacy", None, "pharmacy")?;
+    let banking_key = example_key("banking", None, "banking")?;
     let limits = Limits {
         deadline: std::time::Duration::from_millis(args.plugin_deadline_ms.max(1)),
         fuel: args.plugin_fuel.max(1_000),
@@ -347,13 +369,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     });
     // An empty key: the tenant exists, and seeding leaves it as it is.
-    if !demo_key.is_empty() && demo::seed(&app, &demo_key)? {
+    if !demo_key.key.is_empty() && demo::seed(&app, &demo_key.key)? {
         tracing::info!("seeded the demo tenant");
     }
-    if !pharmacy_key.is_empty() && demo::seed_pharmacy(&app, &pharmacy_key)? {
+    if !pharmacy_key.key.is_empty() && demo::seed_pharmacy(&app, &pharmacy_key.key)? {
         tracing::info!("seeded the pharmacy demo tenant");
     }
-    if !banking_key.is_empty() && demo::seed_banking(&app, &banking_key)? {
+    if !banking_key.key.is_empty() && demo::seed_banking(&app, &banking_key.key)? {
         tracing::info!("seeded the banking demo tenant");
     }
     // Compile (or load the cached artifacts of) every tenant's plugins now,
@@ -366,7 +388,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let state = AppState {
         app,
-        operator_key: Arc::new(OperatorKey::new(&operator_key)),
+        operator_key: Arc::new(OperatorKey::new(&operator.key)),
         throttle: Arc::new(crate::api::throttle::Throttle::new(
             crate::api::throttle::RatePolicy {
                 per_second: args.rate_per_sec.max(0.001),
@@ -385,22 +407,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {}", args.addr))?;
         let addr = listener.local_addr()?;
         println!("switchyard listening on http://{addr}");
-        println!(
-            "demo tenant key:  {}",
-            key_line(&demo_key, demo_new, &demo_file)
-        );
-        println!(
-            "pharmacy key:     {}",
-            key_line(&pharmacy_key, pharmacy_new, &pharmacy_file)
-        );
-        println!(
-            "banking key:      {}",
-            key_line(&banking_key, banking_new, &banking_file)
-        );
-        println!(
-            "operator key:     {}",
-            key_line(&operator_key, operator_new, &operator_file)
-        );
+        for (label, key) in [
+            ("demo tenant key:", &demo_key),
+            ("pharmacy key:", &pharmacy_key),
+            ("banking key:", &banking_key),
+            ("operator key:", &operator),
+        ] {
+            println!("{label:<18}{}", key.shown());
+        }
         println!("data directory:   {}", args.data.display());
         let policy = crate::server::ConnectionPolicy {
             max_connections: crate::server::ConnectionPolicy::affordable_connections(
