@@ -1,95 +1,138 @@
 //! Personal data the host itself masks wherever text leaves the decision
 //! path: log lines (the host's and plugins'), decision-trace details, audit
-//! reasons and metric labels, and stored messages when a tenant asks for it.
-//! Mobile and landline phone numbers, mainland resident ID numbers and bank
-//! card numbers keep their last four digits; every other digit becomes `*`.
+//! reasons and metric labels, stored messages when a tenant asks for it, and
+//! every text a plugin produced (the reply, suggestions, the ticket, entity
+//! values, the inspector's masked text). Phone numbers, resident ID numbers
+//! and bank card numbers keep their last four characters; an e-mail address
+//! keeps its first character and its domain. What counts as personal is
+//! [`switchyard_sdk::personal`], shared with the first-party plugins.
 //!
-//! This does not depend on any plugin: an inspector's `masked-text` is an
-//! extra, the host masks even when no inspector ran.
+//! This does not depend on any plugin: a plugin that masks nothing, or masks
+//! badly, or quotes the customer in its reply, is masked again here.
 
 use std::borrow::Cow;
 
-use switchyard_sdk::text::{is_bank_card, is_cn_mobile, number_runs, resident_id};
+use crate::bindings::types as wit;
+use crate::model::Decision;
 
-/// What kind of personal number a digit run is, if any.
-fn is_personal(text: &str, run: &switchyard_sdk::text::NumberRun) -> Option<usize> {
-    let digits = run.digits.as_str();
-    let next = text[run.end..].chars().next();
-    if resident_id(digits, next).is_some() {
-        // A trailing X check character is part of the number.
-        let x = matches!(next, Some('X' | 'x')) && digits.len() == 17;
-        return Some(run.end + usize::from(x));
-    }
-    let international = text[..run.start].ends_with('+') && digits.len() >= 8;
-    let landline = digits.starts_with('0') && (10..=12).contains(&digits.len());
-    (is_cn_mobile(digits) || is_bank_card(digits) || international || landline).then_some(run.end)
+/// `text` with personal data masked; borrowed when there is nothing to mask.
+pub fn mask(text: &str) -> Cow<'_, str> {
+    switchyard_sdk::personal::mask_personal(text)
 }
 
-/// `text` with phone, ID and bank card numbers masked; borrowed when there is
-/// nothing to mask.
-pub fn mask(text: &str) -> Cow<'_, str> {
-    if !text.bytes().any(|b| b.is_ascii_digit()) && !text.contains(|c| ('０'..='９').contains(&c))
-    {
-        return Cow::Borrowed(text);
+fn mask_in_place(text: &mut String) {
+    if let Cow::Owned(masked) = mask(text) {
+        *text = masked;
     }
-    let mut spans = Vec::new();
-    for run in number_runs(text, true) {
-        if let Some(end) = is_personal(text, &run) {
-            spans.push((run.start, end));
-        }
-    }
-    if spans.is_empty() {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end) in spans {
-        out.push_str(&text[at..start]);
-        let span = &text[start..end];
-        let digits = span.chars().filter(|c| c.is_alphanumeric()).count();
-        let keep_from = digits.saturating_sub(4);
-        let mut seen = 0;
-        for c in span.chars() {
-            if c.is_alphanumeric() {
-                out.push(if seen < keep_from { '*' } else { c });
-                seen += 1;
-            } else {
-                out.push(c);
+}
+
+/// Masks every text the plugins put into `decision` and `draft`. The
+/// decision's `masked_text` is the customer's message masked by the host
+/// when no inspector masked it.
+pub fn mask_plugin_output(
+    original: &str,
+    decision: &mut Decision,
+    draft: Option<&mut wit::TicketDraft>,
+) {
+    match &mut decision.masked_text {
+        Some(text) => mask_in_place(text),
+        None => {
+            if let Cow::Owned(masked) = mask(original) {
+                decision.masked_text = Some(masked);
             }
         }
-        at = end;
     }
-    out.push_str(&text[at..]);
-    Cow::Owned(out)
+    for entity in &mut decision.entities {
+        mask_in_place(&mut entity.value);
+    }
+    for finding in &mut decision.findings {
+        mask_in_place(&mut finding.detail);
+    }
+    for reason in &mut decision.escalation.reasons {
+        mask_in_place(&mut reason.detail);
+    }
+    mask_in_place(&mut decision.route.reason);
+    if let Some(reply) = &mut decision.reply {
+        mask_in_place(reply);
+    }
+    for suggestion in &mut decision.suggestions {
+        mask_in_place(&mut suggestion.title);
+        mask_in_place(&mut suggestion.text);
+    }
+    if let Some(draft) = draft {
+        mask_in_place(&mut draft.title);
+        mask_in_place(&mut draft.summary);
+        for fact in &mut draft.facts {
+            mask_in_place(&mut fact.key);
+            mask_in_place(&mut fact.value);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::mask;
+    use super::*;
 
+    /// Issue 15, item 4: the stored masked text, entity values and the
+    /// ticket kept a landline and an e-mail in clear because the host trusted
+    /// the inspector's masked text and the plugins' other texts.
     #[test]
-    fn phones_ids_and_cards_keep_only_their_last_four_digits() {
-        assert_eq!(mask("call me at 13812345678"), "call me at *******5678");
-        assert_eq!(mask("手机 138 1234 5678。"), "手机 *** **** 5678。");
-        assert_eq!(mask("+44 20 7946 0958"), "+** ** **** 0958");
-        assert_eq!(mask("010-62345678"), "***-****5678");
-        // GB 11643 checksum, with and without the X check character.
-        assert_eq!(mask("身份证11010519491231002X"), "身份证**************002X");
-        assert_eq!(mask("id 110105194912310021?"), "id 110105194912310021?");
-        assert_eq!(
-            mask("card 6222 0212 3456 7890 128"),
-            "card **** **** **** ***0 128"
+    fn plugin_texts_are_masked_whatever_the_plugin_masked() {
+        let leak = "座机 010-62345678，邮箱 wang.fang@example.cn";
+        let mut decision: Decision = serde_json::from_value(serde_json::json!({
+            "intent": {"name": "x", "confidence": 1.0}, "alternatives": [],
+            "entities": [{"kind": "order-id", "value": leak, "start": 0, "end": 3}],
+            "findings": [{"kind": "k", "code": "c", "severity": "info", "detail": leak, "start": 0, "end": 0}],
+            "masked_text": leak,
+            "escalation": {"escalate": true, "reasons": [{"code": "c", "detail": leak}]},
+            "route": {"to": "agent", "queue": "q", "agent": "a", "priority": 0, "reason": leak},
+            "reply": leak,
+            "suggestions": [{"kind": "reply", "title": leak, "text": leak, "score": 1.0, "article_id": null}],
+            "ticket": null, "trace": []
+        }))
+        .unwrap();
+        let mut draft = wit::TicketDraft {
+            existing_ticket_id: None,
+            title: leak.into(),
+            department: "d".into(),
+            priority: 1,
+            summary: leak.into(),
+            facts: vec![wit::TicketFact {
+                key: leak.into(),
+                value: leak.into(),
+            }],
+        };
+        mask_plugin_output(leak, &mut decision, Some(&mut draft));
+        let all = format!(
+            "{} {} {} {:?}",
+            serde_json::to_string(&decision).unwrap(),
+            draft.title,
+            draft.summary,
+            draft
+                .facts
+                .iter()
+                .map(|f| (&f.key, &f.value))
+                .collect::<Vec<_>>()
         );
-        assert_eq!(mask("卡号4111111111111111"), "卡号************1111");
+        assert_eq!(all.matches("***-****5678").count(), 12, "{all}");
+        assert!(
+            !all.contains("62345678") && !all.contains("wang.fang"),
+            "{all}"
+        );
     }
 
     #[test]
-    fn order_numbers_and_plain_text_are_left_alone() {
-        assert_eq!(
-            mask("订单 2024113012345 到哪里了"),
-            "订单 2024113012345 到哪里了"
-        );
-        assert!(matches!(mask("no digits"), std::borrow::Cow::Borrowed(_)));
-        assert_eq!(mask("12315"), "12315");
+    fn a_message_with_nothing_to_mask_gets_no_masked_text() {
+        let mut decision: Decision = serde_json::from_value(serde_json::json!({
+            "intent": {"name": "x", "confidence": 1.0}, "alternatives": [], "entities": [],
+            "findings": [], "masked_text": null, "escalation": {"escalate": false, "reasons": []},
+            "route": {"to": "bot", "queue": null, "agent": null, "priority": 0, "reason": ""},
+            "reply": null, "suggestions": [], "ticket": null, "trace": []
+        }))
+        .unwrap();
+        mask_plugin_output("where is order 2024113012345", &mut decision, None);
+        assert!(decision.masked_text.is_none());
+        mask_plugin_output("call 13812345678", &mut decision, None);
+        assert_eq!(decision.masked_text.as_deref(), Some("call *******5678"));
     }
 }

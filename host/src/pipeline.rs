@@ -368,7 +368,7 @@ impl Pipeline {
             }
         }
 
-        let decision = model::Decision {
+        let mut decision = model::Decision {
             intent: intent_result(&intent),
             alternatives: alternatives.iter().map(intent_result).collect(),
             entities: turn
@@ -401,6 +401,7 @@ impl Pipeline {
             trace: run.trace,
             shadow: None,
         };
+        crate::pii::mask_plugin_output(&inbound.text, &mut decision, ticket_draft.as_mut());
         (
             PipelineResult {
                 decision,

@@ -27,6 +27,7 @@
 //! different version refuses the upload and names the world it expected.
 
 pub mod intents;
+pub mod personal;
 pub mod playbook;
 pub mod text;
 

@@ -9,6 +9,7 @@
 //! - `knowledge`: drafts, publishing, hybrid search, blind-spot mining to a suggestion without a restart
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
+//! - `personal_data`: personal data found whatever its checksum or layout, masked in everything plugins produce
 //! - `pharmacy`: the pharmacy tenant and its knowledge pack (demo graph; the real graph when `../shared/data` is there)
 //! - `observability`: `/healthz` and `/metrics`
 //! - `pagination`: every list in pages that join up, limits at their boundary, cursors
@@ -27,5 +28,6 @@ mod lifecycle;
 mod observability;
 mod operator;
 mod pagination;
+mod personal_data;
 mod pharmacy;
 mod security;

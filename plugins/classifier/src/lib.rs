@@ -27,6 +27,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use switchyard_sdk::intents::{IntentModel as TrainedModel, Scratch};
+use switchyard_sdk::personal::{self, PersonalKind};
 use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
@@ -451,6 +452,7 @@ const ORDER_CUES: [&str; 7] = ["订单", "单号", "order", "#", "no.", "编号"
 /// Order numbers, phone numbers, e-mail addresses and amounts.
 pub fn extract_entities(original: &str) -> Vec<Entity> {
     let mut entities = Vec::new();
+    let personal_spans = personal::find_personal(original);
     // Each run costs a few thousand instructions (cues, ID and card checks):
     // 8 KiB of "1,1,1,..." ran the classifier out of its default fuel.
     for run in text::number_runs(original, false)
@@ -471,11 +473,16 @@ pub fn extract_entities(original: &str) -> Vec<Entity> {
             ORDER_CUES.iter().any(|cue| tail.contains(cue))
         };
         let d = &run.digits;
-        let is_phone = text::is_cn_mobile(d);
-        // A resident ID or a bank card is personal data, not an order number,
-        // unless the customer said it is an order number.
-        let next_char = original[run.end..].chars().next();
-        let personal = text::resident_id(d, next_char).is_some() || text::is_bank_card(d);
+        // Personal data (a phone, or an ID or card number, announced or
+        // checksum-valid) is never an order number; what is personal is the
+        // SDK's, so the host masks exactly what is not taken as an order.
+        let personal = personal_spans
+            .iter()
+            .find(|p| p.start < run.end && run.start < p.end);
+        let is_phone = personal.is_some_and(|p| p.kind == PersonalKind::Phone);
+        if personal.is_some() && !is_phone {
+            continue;
+        }
         let prefix_letters: String = before
             .chars()
             .rev()
@@ -484,19 +491,22 @@ pub fn extract_entities(original: &str) -> Vec<Entity> {
             .into_iter()
             .rev()
             .collect();
-        if is_phone && !cue_before {
-            entities.push(Entity {
-                kind: "phone".into(),
-                value: format!("{}****{}", &d[..3], &d[7..]),
-                start: run.start as u32,
-                end: run.end as u32,
-            });
+        if let Some(phone) = personal.filter(|_| is_phone) {
+            // One entity for a phone written in groups ("138 1234 5678").
+            if phone.start >= run.start {
+                entities.push(Entity {
+                    kind: "phone".into(),
+                    value: personal::mask_span(&original[phone.start..phone.end], phone.kind),
+                    start: phone.start as u32,
+                    end: phone.end as u32,
+                });
+            }
         } else if (cue_before && d.len() >= 4 && d.len() <= 24)
             || (!prefix_letters.is_empty()
                 && prefix_letters.len() <= 3
                 && d.len() >= 4
                 && cue_before)
-            || (d.len() >= 10 && d.len() <= 24 && !is_phone && !personal)
+            || (d.len() >= 10 && d.len() <= 24)
         {
             let start = run.start - prefix_letters.len();
             entities.push(Entity {
@@ -634,7 +644,7 @@ mod tests {
             kinds,
             [
                 ("order-id", "2024113012345"),
-                ("phone", "138****5678"),
+                ("phone", "*******5678"),
                 ("amount", "20"),
                 ("email", "a.b@shop.com"),
                 ("order-id", "A1234"),

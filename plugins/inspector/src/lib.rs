@@ -1,17 +1,19 @@
 //! Inspect-slot plugin: flags sensitive words (complaint, compensation,
 //! regulator, media, legal) in Chinese and English, and masks personal data
-//! (mainland mobile numbers, resident ID numbers, bank card numbers).
+//! (phone numbers, resident ID numbers, bank card numbers, e-mail addresses;
+//! see `switchyard_sdk::personal`).
 //!
 //! With `packs`, it also asks each named knowledge pack about the message
 //! (`{"text": message, "context": [the last messages of the conversation]}`)
 //! and adds the `findings` the pack answers (the pharmacy pack's drug
 //! interactions, for example).
 //!
-//! Config (JSON): `{"sensitive": [{"word", "code", "severity"}], "mask": {"phone", "id_card", "bank_card"}, "packs": ["pharmacy"]}`.
+//! Config (JSON): `{"sensitive": [{"word", "code", "severity"}], "mask": {"phone", "id_card", "bank_card", "email"}, "packs": ["pharmacy"]}`.
 
 use std::cell::RefCell;
 
 use serde::Deserialize;
+use switchyard_sdk::personal::{self, PersonalKind};
 use switchyard_sdk::prelude::*;
 
 #[derive(Deserialize)]
@@ -68,6 +70,8 @@ struct MaskConfig {
     id_card: bool,
     #[serde(default = "yes")]
     bank_card: bool,
+    #[serde(default = "yes")]
+    email: bool,
 }
 
 impl Default for MaskConfig {
@@ -76,6 +80,7 @@ impl Default for MaskConfig {
             phone: true,
             id_card: true,
             bank_card: true,
+            email: true,
         }
     }
 }
@@ -230,51 +235,29 @@ impl Inspector {
                 });
             }
         }
-        let mut masks: Vec<(usize, usize, String)> = Vec::new();
-        for run in text::number_runs(original, true) {
-            let next_char = original[run.end..].chars().next();
-            let id = if self.mask.id_card {
-                text::resident_id(&run.digits, next_char)
-            } else {
-                None
+        // What is personal is the SDK's (the host masks with the same rules);
+        // the config only chooses which kinds this tenant masks.
+        let mut masks = Vec::new();
+        for span in personal::find_personal(original) {
+            let wanted = match span.kind {
+                PersonalKind::Phone => self.mask.phone,
+                PersonalKind::IdCard => self.mask.id_card,
+                PersonalKind::BankCard => self.mask.bank_card,
+                PersonalKind::Email => self.mask.email,
             };
-            let (code, masked) = if let Some(id) = id {
-                // A trailing X is outside the digit run but part of the number.
-                let end = if run.digits.len() == 17 {
-                    run.end + next_char.map_or(0, char::len_utf8)
-                } else {
-                    run.end
-                };
-                masks.push((
-                    run.start,
-                    end,
-                    format!("{}***********{}", &id[..3], &id[14..]),
-                ));
-                ("id-card", "resident ID number")
-            } else if self.mask.phone && text::is_cn_mobile(&run.digits) {
-                let d = &run.digits[run.digits.len() - 11..];
-                masks.push((run.start, run.end, format!("{}****{}", &d[..3], &d[7..])));
-                ("phone", "mobile number")
-            } else if self.mask.bank_card && text::is_bank_card(&run.digits) {
-                let d = &run.digits;
-                masks.push((
-                    run.start,
-                    run.end,
-                    format!("**** **** **** {}", &d[d.len() - 4..]),
-                ));
-                ("bank-card", "bank card number")
-            } else {
+            if !wanted {
                 continue;
-            };
-            let (start, end) = (masks.last().unwrap().0, masks.last().unwrap().1);
+            }
+            let masked = personal::mask_span(&original[span.start..span.end], span.kind);
             findings.push(Finding {
                 kind: "pii".into(),
-                code: code.into(),
+                code: span.kind.code().into(),
                 severity: Severity::Info,
-                detail: format!("{masked} masked"),
-                start: start as u32,
-                end: end as u32,
+                detail: format!("{} {masked} masked", span.kind.describe()),
+                start: span.start as u32,
+                end: span.end as u32,
             });
+            masks.push((span.start, span.end, masked));
         }
         let masked_text = (!masks.is_empty()).then(|| {
             let mut out = String::with_capacity(original.len());
@@ -342,8 +325,8 @@ mod tests {
         let text = text.replace("6222 0200 0000 0000 009", "4111 1111 1111 1111");
         let out = Plugin::inspect(testing::turn(&text));
         let masked = out.masked_text.unwrap();
-        assert!(masked.contains("138****5678"), "{masked}");
-        assert!(masked.contains("110***********002X"), "{masked}");
+        assert!(masked.contains("*******5678"), "{masked}");
+        assert!(masked.contains("**************002X"), "{masked}");
         assert!(masked.contains("**** **** **** 1111"), "{masked}");
         assert!(
             masked.contains("2024113012345"),
@@ -359,6 +342,32 @@ mod tests {
     }
 
     #[test]
+    fn announced_id_and_card_numbers_are_masked_whatever_their_checksum() {
+        setup();
+        // Issue 15 item 3: wrong ID check digit, card failing Luhn.
+        let text = "我的手机号13812345678，身份证号110101199003071234，卡号6222020200112233445，邮箱 li.lei@example.com，或 +1 415-555-0132";
+        let out = Plugin::inspect(testing::turn(text));
+        let masked = out.masked_text.unwrap();
+        for secret in [
+            "13812345678",
+            "1101011990",
+            "62220202001122",
+            "li.lei",
+            "415-555",
+        ] {
+            assert!(!masked.contains(secret), "{secret} in {masked}");
+        }
+        assert!(masked.contains("+* ***-***-0132"), "{masked}");
+        let pii: Vec<_> = out
+            .findings
+            .iter()
+            .filter(|f| f.kind == "pii")
+            .map(|f| f.code.as_str())
+            .collect();
+        assert_eq!(pii, ["phone", "id-card", "bank-card", "email", "phone"]);
+    }
+
+    #[test]
     fn an_18_digit_id_at_the_end_or_before_punctuation_is_masked_without_panicking() {
         setup();
         // 110105194912310021 has a wrong check digit; 11010519491231002X is valid,
@@ -370,7 +379,7 @@ mod tests {
             let out = Plugin::inspect(testing::turn(text));
             let masked = out.masked_text.expect("masked");
             assert!(
-                masked.contains("110***********4258") && !masked.contains("199003"),
+                masked.contains("**************4258") && !masked.contains("199003"),
                 "{masked}"
             );
             let codes: Vec<_> = out.findings.iter().map(|f| f.code.as_str()).collect();

@@ -77,15 +77,15 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
     .cloned()
     .unwrap_or_else(|| config.default_department.clone());
 
-    let pii_spans: Vec<(u32, u32)> = turn
-        .findings
+    let pii = personal_spans(turn);
+    let is_personal = |e: &Entity| {
+        pii.iter()
+            .any(|(s, t)| (e.start as usize) < *t && *s < e.end as usize)
+    };
+    let order = turn
+        .entities
         .iter()
-        .filter(|f| f.kind == "pii")
-        .map(|f| (f.start, f.end))
-        .collect();
-    let order = turn.entities.iter().find(|e| {
-        e.kind == "order-id" && !pii_spans.iter().any(|(s, t)| e.start < *t && *s < e.end)
-    });
+        .find(|e| e.kind == "order-id" && !is_personal(e));
     let title = match order {
         Some(o) => format!("{} · order {}", intent.name, o.value),
         None => format!("{} · customer {}", intent.name, turn.customer.id),
@@ -96,15 +96,8 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
         fact("customer", &turn.customer.id),
         fact("channel", &turn.message.channel),
     ];
-    // An entity that overlaps personal data the inspector found is masked:
-    // tickets travel further than chats.
-    let pii: Vec<(u32, u32)> = turn
-        .findings
-        .iter()
-        .filter(|f| f.kind == "pii")
-        .map(|f| (f.start, f.end))
-        .collect();
-    let is_personal = |e: &Entity| pii.iter().any(|(s, t)| e.start < *t && *s < e.end);
+    // An entity that overlaps personal data is masked: tickets travel
+    // further than chats.
     for e in &turn.entities {
         let value = if is_personal(e) {
             "***".to_string()
@@ -141,9 +134,9 @@ fn fact(key: &str, value: &str) -> TicketFact {
     }
 }
 
-/// The message with every personal-data span the inspector found blanked out:
-/// tickets travel further than chats.
-fn masked(turn: &Turn) -> String {
+/// Where the message holds personal data: what the inspector found, and what
+/// the SDK finds itself (a tenant may run no inspector).
+fn personal_spans(turn: &Turn) -> Vec<(usize, usize)> {
     let text = &turn.message.text;
     let mut spans: Vec<(usize, usize)> = turn
         .findings
@@ -153,8 +146,21 @@ fn masked(turn: &Turn) -> String {
         .filter(|(s, e)| {
             s < e && *e <= text.len() && text.is_char_boundary(*s) && text.is_char_boundary(*e)
         })
+        .chain(
+            switchyard_sdk::personal::find_personal(text)
+                .into_iter()
+                .map(|p| (p.start, p.end)),
+        )
         .collect();
     spans.sort();
+    spans
+}
+
+/// The message with every personal-data span blanked out: tickets travel
+/// further than chats.
+fn masked(turn: &Turn) -> String {
+    let text = &turn.message.text;
+    let spans = personal_spans(turn);
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for (start, end) in spans {
