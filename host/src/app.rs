@@ -177,7 +177,7 @@ pub struct Switchyard {
     pub metrics: Metrics,
     /// One atomically swappable pipeline per tenant.
     pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
-    knowledge: crate::knowledge_cache::KnowledgeCache,
+    pub(crate) knowledge: crate::knowledge_cache::KnowledgeCache,
     conversation_locks: crate::serial::ConversationLocks,
     /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
     pub(crate) binding_lock: Mutex<()>,
@@ -470,6 +470,7 @@ impl Switchyard {
             })?;
         // The tenant's messages need not wait for the fsync.
         drop(all);
+        self.forget_in_drafts(tenant)?;
         self.storage.flush_blocking()?;
         Ok(report)
     }

@@ -349,6 +349,87 @@ fn shown_text(m: &MessageRecord) -> String {
     crate::pii::mask(text).into_owned()
 }
 
+/// A draft's title and keywords, made only of words that messages of at
+/// least two customers in the cluster use, and never of digits: a draft
+/// outlives any one customer's erasure, so it must not quote one customer
+/// (issue 15, item 5: a title quoted a deleted customer's message with their
+/// order number). The title is the lead message with every other word
+/// replaced by "…"; with nothing shared, it names the cluster instead.
+fn shared_title_and_keywords(
+    cluster: &Cluster,
+    texts: &[String],
+    members: &[&MessageRecord],
+) -> (String, Vec<String>) {
+    let tokens: Vec<HashSet<String>> = cluster
+        .members
+        .iter()
+        .map(|&i| text::tokens(&texts[i]).into_iter().collect())
+        .collect();
+    let customers_using = |token: &str, except: Option<&str>| -> usize {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (m, set) in members.iter().zip(&tokens) {
+            let customer = m.customer.id.as_str();
+            if Some(customer) != except && set.contains(token) {
+                seen.insert(customer);
+            }
+        }
+        seen.len()
+    };
+    let has_digit = |t: &str| t.chars().any(|c| c.is_numeric());
+    let keywords: Vec<String> = cluster
+        .keywords
+        .iter()
+        .filter(|k| !has_digit(k) && customers_using(k, None) >= 2)
+        .cloned()
+        .collect();
+
+    let lead_customer = members[0].customer.id.as_str();
+    let shared = |word: &str| {
+        let folded = text::normalize(word);
+        !has_digit(&folded) && customers_using(&folded, Some(lead_customer)) >= 1
+    };
+    let mut title = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, title: &mut String| {
+        if word.is_empty() {
+            return;
+        }
+        if shared(word) {
+            title.push_str(word);
+        } else if !title.trim_end().ends_with('…') {
+            title.push('…');
+        } else {
+            // Consecutive left-out words are one "…".
+            let trimmed = title.trim_end().len();
+            title.truncate(trimmed);
+        }
+        word.clear();
+    };
+    for c in texts[cluster.members[0]].chars() {
+        if text::is_cjk(c) {
+            flush(&mut word, &mut title);
+            word.push(c);
+            flush(&mut word, &mut title);
+        } else if c.is_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut title);
+            title.push(c);
+        }
+    }
+    flush(&mut word, &mut title);
+    let said = title.chars().filter(|c| c.is_alphanumeric()).count();
+    let title = if said == 0 {
+        match keywords.is_empty() {
+            true => format!("{} similar messages", members.len()),
+            false => keywords.join(" · "),
+        }
+    } else {
+        first_chars(title.trim(), 80)
+    };
+    (title, keywords)
+}
+
 fn first_chars(text: &str, n: usize) -> String {
     let mut out: String = text.chars().take(n).collect();
     if text.chars().count() > n {
@@ -443,12 +524,13 @@ impl Switchyard {
                 .filter(|(_, n)| n * 2 > members.len())
                 .map(|(g, _)| g.to_string())
                 .next();
+            let (title, keywords) = shared_title_and_keywords(&c, &texts, &members);
             let article = Article {
                 id: format!("mined-{:x}", self.storage.next_id(tenant)?),
-                title: first_chars(&texts[c.members[0]], 80),
+                title,
                 scenario: String::new(),
                 problem_type: intent_guess.clone().unwrap_or_default(),
-                keywords: c.keywords,
+                keywords,
                 body: String::new(),
                 templates: vec![],
                 published: false,
@@ -500,6 +582,58 @@ impl Switchyard {
             quota_exceeded,
             drafts,
         })
+    }
+
+    /// After a customer's erasure: mined drafts drop the references to
+    /// messages that are gone (a conversation id may itself name the
+    /// customer). A draft nobody has published yet gets its title and
+    /// keywords made again from the messages left, since a draft mined
+    /// before titles were made of shared words may quote the lead message;
+    /// a draft with no message left is deleted. Returns the drafts changed.
+    pub(crate) fn forget_in_drafts(&self, tenant: &str) -> Result<usize> {
+        let _one_at_a_time = self.article_locks.lock(tenant);
+        let mut changed = 0;
+        for mut article in self.storage.articles(tenant)? {
+            let Some(mined) = &mut article.mined else {
+                continue;
+            };
+            let mut left = Vec::with_capacity(mined.messages.len());
+            let mut records = Vec::with_capacity(mined.messages.len());
+            for r in &mined.messages {
+                if let Some(m) = self
+                    .storage
+                    .message(tenant, &r.conversation_id, &r.message_id)?
+                {
+                    left.push(r.clone());
+                    records.push(m);
+                }
+            }
+            if left.len() == mined.messages.len() {
+                continue;
+            }
+            changed += 1;
+            if left.is_empty() && !article.published {
+                self.storage.delete_article(tenant, &article.id)?;
+                continue;
+            }
+            mined.messages = left;
+            mined.escalated = mined.escalated.min(mined.messages.len() as u32);
+            if !article.published && !records.is_empty() {
+                let texts: Vec<String> = records.iter().map(shown_text).collect();
+                let cluster = Cluster {
+                    members: (0..records.len()).collect(),
+                    keywords: std::mem::take(&mut article.keywords),
+                };
+                let members: Vec<&MessageRecord> = records.iter().collect();
+                (article.title, article.keywords) =
+                    shared_title_and_keywords(&cluster, &texts, &members);
+            }
+            self.storage.put_article(tenant, &article)?;
+        }
+        if changed > 0 {
+            self.knowledge.invalidate(tenant);
+        }
+        Ok(changed)
     }
 
     /// Ids of messages whose mined drafts were deleted: a reviewer said no.
@@ -595,6 +729,70 @@ mod tests {
         invoice.sort();
         assert_eq!(invoice, [2, 4, 6]);
         assert!(clusters[1].keywords.iter().any(|k| k == "发票"));
+    }
+
+    fn record(customer: &str, text: &str) -> MessageRecord {
+        serde_json::from_value(serde_json::json!({
+            "id": "m", "conversation_id": "c", "text": text, "channel": "web",
+            "customer": {"id": customer, "tier": "standard"}, "received_at_ms": 0,
+            "decision": {
+                "intent": {"name": "unknown", "confidence": 0.0}, "alternatives": [], "entities": [],
+                "findings": [], "masked_text": null, "escalation": {"escalate": true, "reasons": []},
+                "route": {"to": "queue", "queue": "q", "agent": null, "priority": 0, "reason": ""},
+                "reply": null, "suggestions": [], "ticket": null, "trace": []
+            }
+        }))
+        .unwrap()
+    }
+
+    /// Issue 15, item 5: a mined draft's title quoted the lead message, so a
+    /// forgotten customer's words and order number stayed in it.
+    #[test]
+    fn a_drafts_title_and_keywords_hold_only_words_two_customers_used() {
+        let texts = candidates(&[
+            "Zhang Wei here, change the delivery address of order 2024113012345",
+            "please change the delivery address",
+            "change delivery address, I moved to Main street",
+            "我要改收货地址，王芳",
+            "改一下收货地址",
+        ]);
+        let customers = ["zhang", "b", "c", "wang", "d"];
+        let records: Vec<MessageRecord> = texts
+            .iter()
+            .zip(customers)
+            .map(|(t, c)| record(c, t))
+            .collect();
+        let cluster = Cluster {
+            members: vec![0, 1, 2],
+            keywords: vec!["zhang".into(), "address".into(), "2024113012345".into()],
+        };
+        let members: Vec<&MessageRecord> = cluster.members.iter().map(|&i| &records[i]).collect();
+        let (title, keywords) = shared_title_and_keywords(&cluster, &texts, &members);
+        assert_eq!(title, "…, change the delivery address …");
+        assert_eq!(
+            keywords,
+            ["address"],
+            "one customer's name and order number are kept out"
+        );
+
+        let cluster = Cluster {
+            members: vec![3, 4],
+            keywords: vec!["地址".into(), "王芳".into()],
+        };
+        let members: Vec<&MessageRecord> = cluster.members.iter().map(|&i| &records[i]).collect();
+        let (title, keywords) = shared_title_and_keywords(&cluster, &texts, &members);
+        assert_eq!(title, "…改收货地址，…");
+        assert_eq!(keywords, ["地址"]);
+
+        // One customer asking three times shares nothing with anybody.
+        let records: Vec<MessageRecord> = texts[..3].iter().map(|t| record("same", t)).collect();
+        let members: Vec<&MessageRecord> = records.iter().collect();
+        let cluster = Cluster {
+            members: vec![0, 1, 2],
+            keywords: vec!["address".into()],
+        };
+        let (title, keywords) = shared_title_and_keywords(&cluster, &texts, &members);
+        assert_eq!((title.as_str(), keywords.len()), ("3 similar messages", 0));
     }
 
     #[test]

@@ -1447,12 +1447,10 @@ impl Storage {
     }
 
     /// Delete everything kept about one customer of a tenant: their
-    /// conversations, messages and tickets (one transaction; agents' loads
-    /// of open conversations are released), then the shadow-comparison
-    /// examples quoting them.
-    /// Delete one customer's conversations, messages and tickets, and store
-    /// the audit event `audit` makes of what was deleted, in one transaction:
-    /// after a crash both happened or neither did.
+    /// conversations, messages and tickets, and store the audit event `audit`
+    /// makes of what was deleted, in one transaction (after a crash both
+    /// happened or neither did; agents' loads of open conversations are
+    /// released); then the shadow-comparison examples quoting them.
     pub fn forget_customer(
         &self,
         tenant: &str,

@@ -124,3 +124,78 @@ fn the_host_masks_every_text_a_plugin_produces_whatever_the_plugin_did() {
         "{stored_text}"
     );
 }
+
+/// Item 5: after `DELETE /v1/customers/{id}`, a mined draft's title still
+/// quoted the deleted customer's message with their order number.
+#[test]
+fn a_forgotten_customers_words_leave_every_mined_draft() {
+    let env = TestEnv::demo();
+    let messages = [
+        (
+            "leaver",
+            "leaver-zhang-wei",
+            "Zhang Wei here: do you ship abroad to Reykjavik? order 2024113012345",
+        ),
+        ("stayer-1", "abroad-1", "Do you ship abroad?"),
+        (
+            "stayer-2",
+            "abroad-2",
+            "can you ship my order abroad to Canada",
+        ),
+        (
+            "stayer-3",
+            "abroad-3",
+            "do you ship abroad, to Japan for example",
+        ),
+        ("stayer-4", "abroad-4", "Do you ship to Norway?"),
+    ];
+    for (customer, conversation, text) in messages {
+        let r = env.send(conversation, text, customer, "standard");
+        assert_eq!(r["escalation"]["escalate"], true, "a blind spot: {r}");
+    }
+    let (status, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
+    assert_eq!(status, 200, "{report}");
+    let drafts = report["drafts"].as_array().unwrap();
+    assert!(!drafts.is_empty(), "{report}");
+    let unique = ["Zhang", "zhang", "Reykjavik", "reykjavik", "2024113012345"];
+    for draft in drafts {
+        // Title and keywords hold only words two customers used; the
+        // examples quote live messages.
+        assert_none_of(&unique, "a draft's title", draft["title"].as_str().unwrap());
+        assert_none_of(
+            &unique,
+            "a draft's keywords",
+            &draft["keywords"].to_string(),
+        );
+        assert!(
+            draft["title"].as_str().unwrap().contains("ship"),
+            "the title still says what is asked: {draft}"
+        );
+    }
+    assert!(
+        report.to_string().contains("Reykjavik"),
+        "the leaver's message is among the examples before: {report}"
+    );
+
+    let (status, body) = env.request(
+        axum::http::Method::DELETE,
+        "/v1/customers/leaver",
+        Some(DEMO_KEY),
+        None,
+        "",
+    );
+    assert!(status.is_success(), "{status} {body}");
+    let (_, after) = env.get("/v1/knowledge/drafts", DEMO_KEY);
+    let after_drafts = after["drafts"].as_array().unwrap();
+    assert_eq!(after_drafts.len(), drafts.len(), "{after}");
+    let mut unique = unique.to_vec();
+    unique.push("leaver-zhang-wei");
+    assert_none_of(&unique, "the drafts after the erasure", &after.to_string());
+    // Every article, draft or not, over the plain articles list too.
+    let (_, articles) = env.get("/v1/knowledge/articles", DEMO_KEY);
+    assert_none_of(
+        &unique,
+        "the articles after the erasure",
+        &articles.to_string(),
+    );
+}
