@@ -711,6 +711,18 @@ fn pack_build_banking_puts_the_model_beside_the_playbook_and_refuses_bad_input()
         "text,label\nhello,greeting\nhi there,greeting\nbye,farewell\n",
     )
     .unwrap();
+    // Issue 15, item 8: English-only examples for a playbook with Chinese
+    // scripts dropped Chinese silently; now refused, naming the way out.
+    let english = dir.path().join("english.csv");
+    let demo = std::fs::read_to_string(banking.join("demo-train.csv")).unwrap();
+    std::fs::write(
+        &english,
+        demo.lines()
+            .filter(|l| !l.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
     let missing = dir.path().join("missing.json");
     for (examples, playbook, reason) in [
         (
@@ -722,6 +734,11 @@ fn pack_build_banking_puts_the_model_beside_the_playbook_and_refuses_bad_input()
             other,
             banking.join("playbook.json"),
             "an entry for none of the 2 intents",
+        ),
+        (
+            english.clone(),
+            banking.join("playbook.json"),
+            "the tenant serves en, zh but the examples have none in zh (they have: en: 112 examples, 14 of 14 intents); add examples in zh (for the banking pack, `--also examples/banking/demo-train.csv`",
         ),
     ] {
         let output = Command::new(BIN)
@@ -740,6 +757,42 @@ fn pack_build_banking_puts_the_model_beside_the_playbook_and_refuses_bad_input()
         );
         assert!(!missing.exists());
     }
+    // Named on purpose, English alone builds; `--also` adds the Chinese.
+    let english_only = run_ok([
+        "pack".as_ref(),
+        "build".as_ref(),
+        "banking".as_ref(),
+        "--from".as_ref(),
+        english.as_os_str(),
+        "--languages".as_ref(),
+        "en".as_ref(),
+        "--playbook".as_ref(),
+        banking.join("playbook.json").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        english_only
+            .contains("languages (the tenant serves en): en: 112 examples, 14 of 14 intents"),
+        "{english_only}"
+    );
+    let both = run_ok([
+        "pack".as_ref(),
+        "build".as_ref(),
+        "banking".as_ref(),
+        "--from".as_ref(),
+        english.as_os_str(),
+        "--also".as_ref(),
+        banking.join("demo-train.csv").as_os_str(),
+        "--playbook".as_ref(),
+        banking.join("playbook.json").as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(
+        both.contains("languages (the tenant serves en, zh): en: 224 examples, 14 of 14 intents; zh: 28 examples, 14 of 14 intents"),
+        "{both}"
+    );
 }
 
 /// `switchyard pack component banking` into `dir`; the file written.
@@ -782,19 +835,42 @@ fn the_banking77_pack_is_built_pushed_to_a_running_server_and_routes_real_questi
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("banking77.json");
     let playbook = examples_dir().join("banking/playbook.json");
+    // Issue 15, item 8: BANKING77 alone (English) silently dropped the
+    // Chinese the tenant serves; refused now, before any training.
+    let output = Command::new(BIN)
+        .args(["pack", "build", "banking", "--from"])
+        .arg(&banking77)
+        .arg("--playbook")
+        .arg(&playbook)
+        .arg("-o")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("have none in zh") && !config.exists(),
+        "{stderr}"
+    );
+    let demo_train = examples_dir().join("banking/demo-train.csv");
     let stdout = run_ok([
         "pack".as_ref(),
         "build".as_ref(),
         "banking".as_ref(),
         "--from".as_ref(),
         banking77.as_os_str(),
+        "--also".as_ref(),
+        demo_train.as_os_str(),
+        "--also-weight".as_ref(),
+        "8".as_ref(),
         "--playbook".as_ref(),
         playbook.as_os_str(),
         "-o".as_ref(),
         config.as_os_str(),
     ]);
     assert!(
-        stdout.contains("77 intents") && stdout.contains("every intent the model names"),
+        stdout.contains("77 intents")
+            && stdout.contains("every intent the model names")
+            && stdout.contains("zh: 224 examples, 14 of 77 intents"),
         "{stdout}"
     );
     let component = write_banking_component(dir.path());
@@ -859,6 +935,17 @@ fn the_banking77_pack_is_built_pushed_to_a_running_server_and_routes_real_questi
     eprintln!(
         "banking77 over HTTP: intent right {right_intent}/{total}; lost or stolen card to card-emergency {lost_to_emergency}/{lost}"
     );
+    // The real model serves the tenant's Chinese too (the intent may be
+    // compromised_card or lost_or_stolen_card: both are card emergencies).
+    let (status, r) = post(
+        &server.base,
+        "/v1/conversations/zh-stolen/messages",
+        key.trim(),
+        &json!({"text": "我的卡被偷了，赶紧冻结", "customer": {"id": "zh-stolen"}}),
+    );
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["route"]["queue"], "card-emergency", "{r}");
+    assert!(r["route"]["priority"].as_u64().unwrap() >= 8, "{r}");
     assert_eq!(total, 3080);
     // `switchyard eval` measures 92.7% through the bare classifier; the
     // escalator's threshold does not change the intent.
@@ -927,6 +1014,74 @@ fn intents_train_writes_a_config_and_eval_scores_through_the_plugin() {
     assert!(
         written["model"].as_str().is_some_and(|m| m.len() > 1000),
         "{stdout}"
+    );
+    assert!(stdout.contains("languages: en: "), "{stdout}");
+    assert!(stdout.contains("; zh: "), "{stdout}");
+
+    // Issue 15, item 8: English-only examples are refused for the tenants'
+    // two languages, and train once the operator says English alone.
+    let english = dir.path().join("english.csv");
+    let train_text = std::fs::read_to_string(&train).unwrap();
+    std::fs::write(
+        &english,
+        train_text
+            .lines()
+            .filter(|l| !l.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    let refused_config = dir.path().join("english.json");
+    let output = Command::new(BIN)
+        .args(["intents", "train"])
+        .arg(&english)
+        .arg("-o")
+        .arg(&refused_config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("have none in zh") && !refused_config.exists(),
+        "{stderr}"
+    );
+    run_ok([
+        "intents".as_ref(),
+        "train".as_ref(),
+        english.as_os_str(),
+        "--languages".as_ref(),
+        "en".as_ref(),
+        "-o".as_ref(),
+        refused_config.as_os_str(),
+    ]);
+    assert!(refused_config.exists());
+    // One Chinese example, counted up to 100 times, not 101.
+    let chinese = dir.path().join("chinese.csv");
+    std::fs::write(&chinese, "text,label\n我要退款,refund\n").unwrap();
+    let stdout = run_ok([
+        "intents".as_ref(),
+        "train".as_ref(),
+        english.as_os_str(),
+        "--also".as_ref(),
+        chinese.as_os_str(),
+        "--also-weight".as_ref(),
+        "100".as_ref(),
+        "-o".as_ref(),
+        refused_config.as_os_str(),
+    ]);
+    assert!(stdout.contains("; zh: 100 examples, 1 of "), "{stdout}");
+    let output = Command::new(BIN)
+        .args(["intents", "train"])
+        .arg(&english)
+        .arg("--also")
+        .arg(&chinese)
+        .args(["--also-weight", "101", "-o"])
+        .arg(&refused_config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("101") && stderr.contains("1..=100"),
+        "{stderr}"
     );
 
     let stdout = run_ok([

@@ -26,9 +26,22 @@ use crate::storage::Storage;
 pub struct TrainArgs {
     /// Labelled examples (CSV `text,label`, or CLINC150 JSON).
     examples: String,
+    /// More labelled examples trained on beside them (repeatable), for
+    /// example another language's.
+    #[arg(long = "also")]
+    also: Vec<String>,
+    /// How many times each `--also` example counts (1 to 100): a few
+    /// dozen examples of a second language beside ten thousand of the first
+    /// barely move the model otherwise.
+    #[arg(long = "also-weight", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    also_weight: u32,
     /// Where to write the classifier config (`{"model": "<base64>"}`).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,
+    /// The languages the tenant serves (en, zh): training refuses examples
+    /// with none in one of them. The example tenants serve both.
+    #[arg(long, default_value = "en,zh", value_parser = super::languages::parse_languages)]
+    languages: super::languages::Languages,
     #[command(flatten)]
     training: TrainingArgs,
 }
@@ -416,7 +429,16 @@ fn train_and_report(examples: &[Example], args: &TrainingArgs) -> anyhow::Result
 }
 
 pub fn train_command(args: TrainArgs) -> anyhow::Result<()> {
-    let examples = load_examples(&args.examples, &["train", "oos_train"])?;
+    let mut examples = load_examples(&args.examples, &["train", "oos_train"])?;
+    for more in &args.also {
+        let more = load_examples(more, &["train", "oos_train"])?;
+        for _ in 0..args.also_weight {
+            examples.extend(more.iter().cloned());
+        }
+    }
+    let coverage = super::languages::Coverage::of(&examples, &args.training.out_of_scope);
+    println!("languages: {}", coverage.report().join("; "));
+    coverage.check(&args.languages.0)?;
     let config = train_and_report(&examples, &args.training)?;
     std::fs::write(&args.output, &config)
         .with_context(|| format!("writing {}", args.output.display()))?;

@@ -5,12 +5,13 @@
 
 mod intents;
 mod kb;
+mod languages;
 mod pack;
 mod plugin;
 
 /// For benchmarks that measure on the same data `eval` reads.
 pub use intents::{TrainingArgs, inject_typos, load_examples, parse_csv};
-pub use pack::{BankingBuild, banking_pack_data};
+pub use pack::{BankingBuild, banking_pack_data, playbook_languages};
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};

@@ -160,6 +160,20 @@ pub struct BankingArgs {
     /// JSON), or a folder holding `train.csv` (BANKING77's layout).
     #[arg(long)]
     from: PathBuf,
+    /// More labelled examples trained on beside them (repeatable):
+    /// `--also examples/banking/demo-train.csv` keeps the demo's Chinese
+    /// examples, so the model serves both languages.
+    #[arg(long = "also")]
+    also: Vec<PathBuf>,
+    /// How many times each `--also` example counts (1 to 100): a few
+    /// dozen examples of a second language beside ten thousand of the first
+    /// barely move the model otherwise.
+    #[arg(long = "also-weight", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    also_weight: u32,
+    /// The languages the tenant serves; by default those the playbook has
+    /// scripts in. The build refuses examples with none in one of them.
+    #[arg(long, value_parser = super::languages::parse_languages)]
+    languages: Option<super::languages::Languages>,
     /// The playbook (JSON `{"intents": {name: {"queue", "bot", "script": {"en", "zh"}}}}`),
     /// for example `examples/banking/playbook.json`.
     #[arg(long)]
@@ -204,27 +218,40 @@ pub struct BankingBuild {
     pub unscripted: Vec<String>,
     /// Playbook entries for intents the examples do not have.
     pub unnamed: Vec<String>,
+    /// Examples and intents per language.
+    pub languages: Vec<String>,
+}
+
+/// The languages a playbook has scripts in: those its tenant serves.
+pub fn playbook_languages(playbook: &Playbook) -> Vec<String> {
+    let entries = || playbook.intents.values();
+    let mut out = Vec::new();
+    if entries().any(|e| !e.script.en.trim().is_empty()) {
+        out.push("en".to_string());
+    }
+    if entries().any(|e| !e.script.zh.trim().is_empty()) {
+        out.push("zh".to_string());
+    }
+    out
 }
 
 /// Train the intent model on `examples` and put it beside `playbook` as the
 /// banking pack's data, loaded once by the pack's own code to be sure the
-/// component will accept it. Refused: a playbook entry without a queue or a
+/// component will accept it. Refused: examples with none in one of
+/// `languages` (the tenant's), a playbook entry without a queue or a
 /// script, a playbook that covers none of the intents, data above the
 /// config cap.
 pub fn banking_pack_data(
     examples: &[Example],
     playbook: &Playbook,
+    languages: &[String],
     training: &TrainingArgs,
 ) -> anyhow::Result<BankingBuild> {
     playbook.check().map_err(anyhow::Error::msg)?;
-    let started = std::time::Instant::now();
-    let trained = super::intents::train_calibrated(examples, training)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let model = &trained.model;
-    let labels: BTreeSet<&str> = model
-        .labels()
+    // The model names exactly the examples' labels: checked before training.
+    let labels: BTreeSet<&str> = examples
         .iter()
-        .map(String::as_str)
+        .map(|e| e.label.as_str())
         .filter(|l| *l != training.out_of_scope)
         .collect();
     let unscripted: Vec<String> = labels
@@ -244,6 +271,12 @@ pub fn banking_pack_data(
             labels.len()
         );
     }
+    let coverage = super::languages::Coverage::of(examples, &training.out_of_scope);
+    coverage.check(languages)?;
+    let started = std::time::Instant::now();
+    let trained = super::intents::train_calibrated(examples, training)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let model = &trained.model;
     let json = serde_json::to_string(&switchyard_pack_banking::PackData {
         model: model.to_base64(),
         playbook: playbook.clone(),
@@ -261,6 +294,7 @@ pub fn banking_pack_data(
         calibration: trained.calibration,
         unscripted,
         unnamed,
+        languages: coverage.report(),
     })
 }
 
@@ -273,15 +307,26 @@ fn build_banking(args: BankingArgs) -> anyhow::Result<()> {
     };
     let playbook: Playbook = serde_json::from_str(&read(&args.playbook)?)
         .with_context(|| format!("{}: not a playbook", args.playbook.display()))?;
-    let examples =
+    let mut examples =
         super::intents::load_examples(&examples_path.to_string_lossy(), &["train", "oos_train"])?;
-    let build = banking_pack_data(&examples, &playbook, &args.training).with_context(|| {
-        format!(
-            "{} with {}",
-            args.playbook.display(),
-            examples_path.display()
-        )
-    })?;
+    for more in &args.also {
+        let more = super::intents::load_examples(&more.to_string_lossy(), &["train", "oos_train"])?;
+        for _ in 0..args.also_weight {
+            examples.extend(more.iter().cloned());
+        }
+    }
+    let languages = match &args.languages {
+        Some(languages) => languages.0.clone(),
+        None => playbook_languages(&playbook),
+    };
+    let build =
+        banking_pack_data(&examples, &playbook, &languages, &args.training).with_context(|| {
+            format!(
+                "{} with {}",
+                args.playbook.display(),
+                examples_path.display()
+            )
+        })?;
     write_pack_data(&args.output, &build.json)?;
 
     println!(
@@ -294,6 +339,11 @@ fn build_banking(args: BankingArgs) -> anyhow::Result<()> {
         build.examples, build.intents, build.features, build.members, build.hidden, build.seconds
     );
     println!("  {}", build.calibration);
+    println!(
+        "  languages (the tenant serves {}): {}",
+        languages.join(", "),
+        build.languages.join("; ")
+    );
     let mut queues: BTreeMap<&str, usize> = BTreeMap::new();
     for entry in playbook.intents.values() {
         *queues.entry(entry.queue.as_str()).or_default() += 1;
