@@ -306,6 +306,68 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
         return Ok(false);
     }
     app.storage.put_meta(&started_flag, "1")?;
+    if !exists {
+        app.create_tenant(tenant, example.name, Some(key))?;
+    }
+    let seeder = Actor {
+        kind: "seed".into(),
+        key: None,
+    };
+    fill_tenant(app, tenant, example, &seeder)?;
+    app.storage.put_meta(example.seeded_flag, "1")?;
+    app.storage.flush_blocking()?;
+    Ok(true)
+}
+
+/// The example tenants a new tenant can start from (`tenant create --from`).
+pub const EXAMPLES: [&str; 3] = [DEMO_TENANT, PHARMACY_TENANT, BANKING_TENANT];
+
+fn example(name: &str) -> Result<ExampleTenant> {
+    match name {
+        DEMO_TENANT => Ok(shop()),
+        PHARMACY_TENANT => pharmacy(),
+        BANKING_TENANT => banking(),
+        other => Err(Error::Invalid(format!(
+            "no example tenant {other:?}; there are: {}",
+            EXAMPLES.join(", ")
+        ))),
+    }
+}
+
+/// Create tenant `id` as a copy of example tenant `from` (the plugins with
+/// their configs, the pack, the queues, the agents and the articles, as the
+/// binary carries them), with `key` or a generated one. The example is
+/// checked before anything is written; the tenant is created first, so a
+/// failure after that leaves a tenant to fill or delete, named in the error.
+pub fn create_from_example(
+    app: &Switchyard,
+    from: &str,
+    id: &str,
+    name: &str,
+    key: Option<&str>,
+    actor: &Actor,
+) -> Result<(crate::model::Tenant, String)> {
+    let example = example(from)?;
+    let created = app.create_tenant(id, name, key)?;
+    fill_tenant(app, id, &example, actor).map_err(|e| {
+        Error::Internal(format!(
+            "tenant {id:?} was created but filling it from {from:?} failed: {e}"
+        ))
+    })?;
+    app.storage.flush_blocking()?;
+    Ok(created)
+}
+
+/// Put an example's agents, articles, queues and plugins into `tenant`;
+/// only the slots without an active version are bound (a crash may have
+/// interrupted an earlier fill).
+fn fill_tenant(
+    app: &Switchyard,
+    tenant: &str,
+    example: &ExampleTenant,
+    actor: &Actor,
+) -> Result<()> {
+    let name = example.id;
     let rollouts = app.storage.bindings(tenant)?;
     let has_active = |slot: Slot| {
         rollouts
@@ -314,12 +376,9 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
             .is_some_and(|r| !r.active_ids().is_empty())
     };
     let agents: AgentsFile = serde_json::from_str(example.agents)
-        .map_err(|e| Error::Internal(format!("{tenant} agents.json: {e}")))?;
+        .map_err(|e| Error::Internal(format!("{name} agents.json: {e}")))?;
     let articles: ArticlesFile = serde_json::from_str(example.articles)
-        .map_err(|e| Error::Internal(format!("{tenant} articles.json: {e}")))?;
-    if !exists {
-        app.create_tenant(tenant, example.name, Some(key))?;
-    }
+        .map_err(|e| Error::Internal(format!("{name} articles.json: {e}")))?;
     for agent in &agents.agents {
         app.put_agent(tenant, agent, false)?;
     }
@@ -327,13 +386,9 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
         app.put_article(tenant, article, false)?;
     }
     let version = env!("CARGO_PKG_VERSION");
-    let seeder = Actor {
-        kind: "seed".into(),
-        key: None,
-    };
     // The tenant declares its router's queues, so a route to any other is refused.
     let router: serde_json::Value = serde_json::from_str(example.router)
-        .map_err(|e| Error::Internal(format!("{tenant} router.json: {e}")))?;
+        .map_err(|e| Error::Internal(format!("{name} router.json: {e}")))?;
     let queues = router["queues"]
         .as_array()
         .into_iter()
@@ -344,13 +399,12 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
         queues,
         ..app.settings(tenant)?
     };
-    app.set_settings(tenant, settings, &seeder)?;
-    // Packs first: the inspector's smoke run asks them. Only the slots a
-    // crash left without an active version are bound again.
+    app.set_settings(tenant, settings, actor)?;
+    // Packs first: the inspector's smoke run asks them.
     let mut plugins: Vec<_> = example.plugins.iter().collect();
     plugins.sort_by_key(|(_, slot, _, _)| *slot != Slot::Pack);
-    for (name, slot, component, config) in plugins.into_iter().filter(|p| !has_active(p.1)) {
-        let meta = app.add_plugin(name, version, component)?;
+    for (plugin, slot, component, config) in plugins.into_iter().filter(|p| !has_active(p.1)) {
+        let meta = app.add_plugin(plugin, version, component)?;
         app.bind(
             tenant,
             *slot,
@@ -358,10 +412,8 @@ fn seed_tenant(app: &Switchyard, example: &ExampleTenant, key: &str) -> Result<b
                 sha256: meta.sha256,
                 config: config.clone(),
             }],
-            &seeder,
+            actor,
         )?;
     }
-    app.storage.put_meta(example.seeded_flag, "1")?;
-    app.storage.flush_blocking()?;
-    Ok(true)
+    Ok(())
 }

@@ -1386,3 +1386,133 @@ fn logs_carry_no_colour_codes_off_a_terminal_and_come_as_json_on_request() {
         "{json}"
     );
 }
+
+/// Issue 15, item 9: the first hour from the CLI. A tenant made from an
+/// example answers at once; a model from `intents train` is rolled out on a
+/// tenant as the command's own message says, with the classifier the server
+/// already has (`plugin push --sha256`); `plugin export` writes that
+/// classifier out.
+#[test]
+fn a_new_tenant_from_an_example_gets_a_trained_model_as_intents_train_says() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    let out = cli(&["tenant", "create", "acme", "--from", "demo"], &server);
+    let key = out
+        .split("api key (shown once): ")
+        .nth(1)
+        .map(|k| k.trim().to_string())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        out.contains("created tenant acme from the demo example"),
+        "{out}"
+    );
+    let listed = cli(&["tenant", "list"], &server);
+    assert!(
+        listed.contains("acme") && listed.contains("demo"),
+        "{listed}"
+    );
+
+    // The classifier, written out: the same bytes the server runs.
+    let exported = data.path().join("classifier.wasm");
+    let out = run_ok([
+        "plugin".as_ref(),
+        "export".as_ref(),
+        "classifier".as_ref(),
+        "-o".as_ref(),
+        exported.as_os_str(),
+    ]);
+    let bytes = std::fs::read(&exported).unwrap();
+    assert!(bytes.starts_with(b"\0asm"));
+    let sha = switchyard::runtime::sha256_hex(&bytes);
+    assert!(out.contains(&format!("sha256 {sha}")), "{out}");
+    let output = Command::new(BIN)
+        .args(["plugin", "export", "toaster", "-o"])
+        .arg(data.path().join("toaster.wasm"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("classifier, escalator"),
+        "{stderr}"
+    );
+
+    // Train, then run the command `intents train` prints.
+    let (train, _) = demo_intents_csv(data.path());
+    let model = data.path().join("model.json");
+    let out = run_ok([
+        "intents".as_ref(),
+        "train".as_ref(),
+        train.as_os_str(),
+        "-o".as_ref(),
+        model.as_os_str(),
+    ]);
+    let push_line = out
+        .lines()
+        .find(|l| {
+            l.trim_start()
+                .starts_with("switchyard plugin push --sha256")
+        })
+        .unwrap_or_else(|| panic!("{out}"));
+    let printed: Vec<String> = push_line
+        .split_whitespace()
+        .skip(1)
+        .map(|w| {
+            if w == "TENANT" {
+                "acme".into()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    assert!(printed.contains(&sha), "{push_line}");
+    let args: Vec<&str> = printed.iter().map(String::as_str).collect();
+    let out = cli(&args, &server);
+    let id = out
+        .split("as version ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    assert!(out.contains(&format!("sha256 {sha}")), "{out}");
+    cli(
+        &[
+            "plugin", "activate", &id, "--tenant", "acme", "--slot", "classify",
+        ],
+        &server,
+    );
+    let (status, r) = post(
+        &server.base,
+        "/v1/conversations/m-1/messages",
+        &key,
+        &json!({"text": "where is my package?", "customer": {"id": "m-1"}}),
+    );
+    assert_eq!(status, 201, "{r}");
+    assert_eq!(r["intent"]["name"], "logistics", "{r}");
+    let classify = r["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["slot"] == "classify")
+        .unwrap();
+    assert_eq!(classify["version_id"].to_string(), id, "{classify}");
+
+    // A stored component keeps its own name: --name with --sha256 is refused.
+    let output = Command::new(BIN)
+        .args(["plugin", "push", "--sha256", &sha, "--name", "x"])
+        .args([
+            "--tenant",
+            "acme",
+            "--slot",
+            "classify",
+            "--server",
+            &server.base,
+        ])
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("keeps its own"),
+        "{stderr}"
+    );
+}

@@ -185,3 +185,94 @@ fn a_rollouts_config_is_fetched_by_its_sha256_by_the_operator_only() {
     let (status, body) = env.get("/v1/tenants/nobody/configs/abc", OPERATOR_KEY);
     assert_eq!(status, 404, "{body}");
 }
+
+/// Issue 15, item 9: a new tenant started empty, and nothing said how to
+/// give it plugins and agents. `from` copies an example tenant.
+#[test]
+fn a_tenant_created_from_an_example_answers_like_the_example() {
+    let env = TestEnv::demo();
+    let (status, created) = env.post(
+        "/v1/tenants",
+        OPERATOR_KEY,
+        &serde_json::json!({"id": "shop-2", "name": "Shop 2", "from": "demo"}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let key = created["api_key"].as_str().unwrap().to_string();
+    let text = "我要退款，订单号 2024113012345";
+    let copy = env.send_as(&key, "c-1", text, "cust-1", "standard");
+    let demo = env.send("c-1", text, "cust-1", "standard");
+    for field in ["intent", "route", "escalation", "reply"] {
+        assert_eq!(copy[field], demo[field], "{field}: {copy}");
+    }
+    assert_eq!(copy["ticket"]["action"], "opened", "{copy}");
+    let plugins: Vec<&str> = copy["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["plugin"].as_str().unwrap())
+        .collect();
+    assert!(!plugins.contains(&"default"), "{plugins:?}");
+    let (_, agents) = env.get("/v1/agents", &key);
+    let (_, demo_agents) = env.get("/v1/agents", switchyard_e2e::DEMO_KEY);
+    assert_eq!(
+        agents["agents"].as_array().unwrap().len(),
+        demo_agents["agents"].as_array().unwrap().len()
+    );
+    assert!(!agents["agents"].as_array().unwrap().is_empty());
+    let (_, settings) = env.get("/v1/settings", &key);
+    let (_, demo_settings) = env.get("/v1/settings", switchyard_e2e::DEMO_KEY);
+    assert_eq!(settings["queues"], demo_settings["queues"]);
+
+    // The pharmacy example brings its pack: the interaction check works.
+    let (status, created) = env.post(
+        "/v1/tenants",
+        OPERATOR_KEY,
+        &serde_json::json!({"id": "chemist-2", "name": "Chemist 2", "from": "pharmacy"}),
+    );
+    assert_eq!(status, 201, "{created}");
+    let r = env.send_as(
+        created["api_key"].as_str().unwrap(),
+        "p-1",
+        "I take warfarin, can I take aspirin?",
+        "cust-1",
+        "standard",
+    );
+    assert!(
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "drug-interaction"),
+        "{r}"
+    );
+
+    // An unknown example or a taken id: refused, and nothing is created.
+    let (status, body) = env.post(
+        "/v1/tenants",
+        OPERATOR_KEY,
+        &serde_json::json!({"id": "bakery-1", "name": "Bakery", "from": "bakery"}),
+    );
+    assert_eq!(status, 422, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"bakery\"") && message.contains("demo, pharmacy, banking"),
+        "{message}"
+    );
+    let (_, tenants) = env.get("/v1/tenants", OPERATOR_KEY);
+    assert!(!tenants.to_string().contains("bakery-1"), "{tenants}");
+    let (status, body) = env.post(
+        "/v1/tenants",
+        OPERATOR_KEY,
+        &serde_json::json!({"id": "shop-2", "name": "again", "from": "banking"}),
+    );
+    assert_eq!(status, 409, "{body}");
+    let (_, agents_after) = env.get("/v1/agents", &key);
+    assert_eq!(agents_after, agents, "a refused copy changes nothing");
+    // A tenant's key cannot create tenants, from an example or not.
+    let (status, _) = env.post(
+        "/v1/tenants",
+        &key,
+        &serde_json::json!({"id": "mine", "name": "mine", "from": "demo"}),
+    );
+    assert!(status == 401 || status == 403, "{status}");
+}

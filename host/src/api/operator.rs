@@ -139,6 +139,10 @@ async fn list_tenants(
 struct NewTenant {
     id: String,
     name: String,
+    /// An example tenant to copy (`demo`, `pharmacy`, `banking`): its
+    /// plugins and configs, pack, queues, agents and articles.
+    #[serde(default)]
+    from: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -151,11 +155,18 @@ struct CreatedTenant {
 
 async fn create_tenant(
     State(state): State<AppState>,
-    _: OperatorCaller,
+    caller: OperatorCaller,
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     let app = state.app.clone();
-    let (tenant, api_key) = blocking(move || app.create_tenant(&body.id, &body.name, None)).await?;
+    let actor = caller.actor();
+    let (tenant, api_key) = blocking(move || match &body.from {
+        Some(from) => {
+            crate::demo::create_from_example(&app, from, &body.id, &body.name, None, &actor)
+        }
+        None => app.create_tenant(&body.id, &body.name, None),
+    })
+    .await?;
     state.app.storage.flush().await?;
     Ok((
         StatusCode::CREATED,

@@ -442,9 +442,18 @@ pub fn train_command(args: TrainArgs) -> anyhow::Result<()> {
     let config = train_and_report(&examples, &args.training)?;
     std::fs::write(&args.output, &config)
         .with_context(|| format!("writing {}", args.output.display()))?;
+    let classifier = super::plugin::embedded("classifier")?;
     println!(
-        "wrote {}: bind the classifier plugin with it as its config",
+        "wrote {}: roll it out as a new version of the classifier plugin with it as its config:",
         args.output.display()
+    );
+    println!(
+        "  switchyard plugin push --sha256 {} --tenant TENANT --slot classify --config {}",
+        crate::runtime::sha256_hex(classifier),
+        args.output.display()
+    );
+    println!(
+        "  switchyard plugin shadow VERSION --tenant TENANT --slot classify   (then canary / activate)"
     );
     Ok(())
 }

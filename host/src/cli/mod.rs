@@ -8,6 +8,7 @@ mod kb;
 mod languages;
 mod pack;
 mod plugin;
+mod tenant;
 
 /// For benchmarks that measure on the same data `eval` reads.
 pub use intents::{TrainingArgs, inject_typos, load_examples, parse_csv};
@@ -53,6 +54,9 @@ enum Command {
     /// Manage plugins and their rollout on a running server.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Create and list tenants on a running server.
+    #[command(subcommand)]
+    Tenant(tenant::TenantCommand),
     /// Intent models for the classifier plugin.
     #[command(subcommand)]
     Intents(IntentsCommand),
@@ -197,6 +201,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Replay(args) => replay(args),
         Command::Plugin(cmd) => plugin::run(cmd),
+        Command::Tenant(cmd) => tenant::run(cmd),
         Command::Intents(IntentsCommand::Train(args)) => intents::train_command(args),
         Command::Eval(args) => intents::eval_command(args),
         Command::Pack(command) => pack::run(command),

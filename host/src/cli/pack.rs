@@ -63,8 +63,7 @@ pub fn run(command: PackCommand) -> anyhow::Result<()> {
         PackCommand::Build(BuildCommand::Banking(args)) => build_banking(args),
         PackCommand::Component { pack, output } => {
             let component = match pack.as_str() {
-                "pharmacy" => crate::demo::PHARMACY_PACK,
-                "banking" => crate::demo::BANKING_PACK,
+                "pharmacy" | "banking" => super::plugin::embedded(&pack)?,
                 _ => bail!("unknown pack {pack:?}; this build knows: pharmacy, banking"),
             };
             std::fs::write(&output, component)

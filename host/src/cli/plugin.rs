@@ -54,9 +54,16 @@ pub enum PluginCommand {
     },
     /// Upload a component; with --tenant and --slot, stage it there (validated:
     /// the world, `init` with the config, a smoke run), ready to shadow, canary or activate.
+    /// With --sha256 instead of a file, stage a component the server already
+    /// has (a first-party plugin, or one uploaded before) with a new config.
     Push {
         /// The component (.wasm built for wasm32-wasip2).
-        file: PathBuf,
+        #[arg(required_unless_present = "sha256", conflicts_with = "sha256")]
+        file: Option<PathBuf>,
+        /// A stored component's sha256 (`plugin list` shows them;
+        /// `plugin export` prints a first-party one's).
+        #[arg(long, requires = "tenant")]
+        sha256: Option<String>,
         /// Plugin name; the file name by default.
         #[arg(long)]
         name: Option<String>,
@@ -75,6 +82,16 @@ pub enum PluginCommand {
         config: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Write a first-party plugin or pack this binary carries to a file
+    /// (to read, to push to another server, or to push with your config),
+    /// and print its sha256.
+    Export {
+        /// inspector, classifier, escalator, router, assistant, ticketer,
+        /// pharmacy or banking.
+        name: String,
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Run a version on every message beside the active one; recorded, never acted on.
     Shadow(VersionArgs),
@@ -117,7 +134,7 @@ pub(super) struct Client {
 
 impl Client {
     /// With the operator key.
-    fn new(args: &ServerArgs) -> anyhow::Result<Client> {
+    pub(super) fn new(args: &ServerArgs) -> anyhow::Result<Client> {
         let key = match &args.operator_key {
             Some(k) => k.clone(),
             None => {
@@ -195,6 +212,21 @@ fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<V
         bail!("server answered {status}: {message}");
     }
     Ok(body)
+}
+
+fn print_staged(staged: &Value, tenant: &str, slot: &str) {
+    println!(
+        "staged {}@{} as version {} on {tenant}/{slot} (lane {}), sha256 {}",
+        str_of(staged, "name"),
+        str_of(staged, "version"),
+        staged["id"],
+        str_of(staged, "lane"),
+        str_of(staged, "sha256")
+    );
+    println!(
+        "next: switchyard plugin shadow {id} --tenant {tenant} --slot {slot}   (or canary / activate)",
+        id = staged["id"]
+    );
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -287,7 +319,37 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             Ok(())
         }
         PluginCommand::Push {
-            file,
+            file: None,
+            sha256: Some(sha256),
+            name,
+            version,
+            tenant: Some(tenant),
+            slot: Some(slot),
+            lane,
+            config,
+            server,
+        } => {
+            if name.is_some() || version.is_some() {
+                bail!("--name and --version label an upload; a stored component keeps its own");
+            }
+            let client = Client::new(&server)?;
+            let config = match config {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+                None => String::new(),
+            };
+            let staged = client.post(
+                &format!("/v1/tenants/{tenant}/slots/{slot}/versions"),
+                &json!({"sha256": sha256, "lane": lane, "config": config}),
+            )?;
+            print_staged(&staged, &tenant, &slot);
+            Ok(())
+        }
+        PluginCommand::Push { file: None, .. } => {
+            bail!("name a component file, or a stored one with --sha256 and --tenant and --slot")
+        }
+        PluginCommand::Push {
+            file: Some(file),
             name,
             version,
             tenant,
@@ -295,6 +357,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             lane,
             config,
             server,
+            ..
         } => {
             use base64::Engine;
             let client = Client::new(&server)?;
@@ -325,16 +388,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                         &format!("/v1/tenants/{tenant}/slots/{slot}/versions"),
                         &body,
                     )?;
-                    println!(
-                        "staged {name}@{version} as version {} on {tenant}/{slot} (lane {}), sha256 {}",
-                        staged["id"],
-                        str_of(&staged, "lane"),
-                        str_of(&staged, "sha256")
-                    );
-                    println!(
-                        "next: switchyard plugin shadow {id} --tenant {tenant} --slot {slot}   (or canary / activate)",
-                        id = staged["id"]
-                    );
+                    print_staged(&staged, &tenant, &slot);
                 }
                 _ => {
                     let response = client
@@ -353,6 +407,18 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        PluginCommand::Export { name, output } => {
+            let component = embedded(&name)?;
+            std::fs::write(&output, component)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!(
+                "wrote {name} to {} ({} bytes), sha256 {}",
+                output.display(),
+                component.len(),
+                crate::runtime::sha256_hex(component)
+            );
             Ok(())
         }
         PluginCommand::Shadow(args) => transition(&args, "shadow", json!({})),
@@ -477,6 +543,28 @@ fn utc(ms: u64) -> String {
         rest % 3600 / 60,
         rest % 60
     )
+}
+
+/// A first-party component this binary carries, by name.
+pub fn embedded(name: &str) -> anyhow::Result<&'static [u8]> {
+    if let Some(plugin) = crate::demo::FIRST_PARTY.iter().find(|p| p.name == name) {
+        return Ok(plugin.component);
+    }
+    match name {
+        "pharmacy" => Ok(crate::demo::PHARMACY_PACK),
+        "banking" => Ok(crate::demo::BANKING_PACK),
+        _ => {
+            let known: Vec<&str> = crate::demo::FIRST_PARTY
+                .iter()
+                .map(|p| p.name)
+                .chain(["pharmacy", "banking"])
+                .collect();
+            bail!(
+                "no plugin {name:?} in this binary; it carries: {}",
+                known.join(", ")
+            )
+        }
+    }
 }
 
 #[cfg(test)]
