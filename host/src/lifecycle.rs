@@ -480,6 +480,111 @@ impl Switchyard {
         Ok(version)
     }
 
+    /// What an operator should know about where `version`, just staged,
+    /// will run. On the slots where the first lane with an answer decides
+    /// (route, ticket), a version that opened a new lane runs after the
+    /// lanes before it and decides only when they have no answer: a pushed
+    /// router named differently from the tenant's never routes. The warning
+    /// names the lane it probably meant to replace.
+    pub fn lane_warnings(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        version: &SlotVersion,
+    ) -> Result<Vec<String>> {
+        if !matches!(slot, Slot::Route | Slot::Ticket) {
+            return Ok(vec![]);
+        }
+        let all = self.storage.bindings(tenant)?;
+        let Some(rollout) = all.slots.get(&slot) else {
+            return Ok(vec![]);
+        };
+        let opened_lane = rollout
+            .versions
+            .iter()
+            .filter(|v| v.lane == version.lane)
+            .count()
+            == 1;
+        let position = rollout.lanes.iter().position(|l| *l == version.lane);
+        let (true, Some(position)) = (opened_lane, position) else {
+            return Ok(vec![]);
+        };
+        let deciding_before = rollout.lanes[..position].iter().find(|lane| {
+            rollout
+                .versions
+                .iter()
+                .any(|v| &v.lane == *lane && v.state == RolloutState::Active)
+        });
+        Ok(deciding_before
+            .map(|lane| {
+                let new = &version.lane;
+                format!(
+                    "the {slot} slot takes the first lane's answer, and lane {lane:?} (active) runs before the new lane {new:?}: \
+                     {new:?} decides only when {lane:?} has no answer. To replace {lane:?}, stage into its lane \
+                     (--lane {lane}); to run first, reorder the lanes (plugin lanes --tenant {tenant} --slot {slot} --order {new},{lane})"
+                )
+            })
+            .into_iter()
+            .collect())
+    }
+
+    /// Put a slot's lanes in a new call order; `lanes` names every lane of
+    /// the slot once. Audited; the next message runs in the new order.
+    pub fn reorder_lanes(
+        &self,
+        tenant: &str,
+        slot: Slot,
+        lanes: Vec<String>,
+        actor: &Actor,
+    ) -> Result<SlotRollout> {
+        self.tenant(tenant)?;
+        let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.storage.bindings(tenant)?;
+        let rollout = all.slots.entry(slot).or_default();
+        let current = rollout.lanes.clone();
+        let unknown: Vec<&str> = lanes
+            .iter()
+            .filter(|l| !current.contains(l))
+            .map(String::as_str)
+            .collect();
+        let missing: Vec<&str> = current
+            .iter()
+            .filter(|l| !lanes.contains(l))
+            .map(String::as_str)
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let repeated: Vec<&str> = lanes
+            .iter()
+            .filter(|l| !seen.insert(l.as_str()))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() || !missing.is_empty() || !repeated.is_empty() {
+            let mut problems = Vec::new();
+            if !unknown.is_empty() {
+                problems.push(format!("no lane {}", unknown.join(", ")));
+            }
+            if !missing.is_empty() {
+                problems.push(format!("missing {}", missing.join(", ")));
+            }
+            if !repeated.is_empty() {
+                problems.push(format!("named twice: {}", repeated.join(", ")));
+            }
+            return Err(Error::Invalid(format!(
+                "name each lane of the {slot} slot once (it has: {}): {}",
+                current.join(", "),
+                problems.join("; ")
+            )));
+        }
+        if lanes == current {
+            return Ok(rollout.clone());
+        }
+        let before = deciding(rollout);
+        rollout.lanes = lanes.clone();
+        let reason = format!("lanes {} -> {}", current.join(", "), lanes.join(", "));
+        self.commit(tenant, slot, all, "reorder-lanes", actor, before, reason)?;
+        self.rollout(tenant, slot)
+    }
+
     /// Change one version's state.
     pub fn transition(
         &self,

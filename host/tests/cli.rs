@@ -1496,6 +1496,57 @@ fn a_new_tenant_from_an_example_gets_a_trained_model_as_intents_train_says() {
         .unwrap();
     assert_eq!(classify["version_id"].to_string(), id, "{classify}");
 
+    // Issue 15, item 10 at the CLI: a router in a new lane is warned about,
+    // and the lanes are listed and reordered.
+    let router = switchyard::runtime::sha256_hex(
+        &std::fs::read(format!(
+            "{}/switchyard_plugin_router.wasm",
+            switchyard::demo::COMPONENT_DIR
+        ))
+        .unwrap(),
+    );
+    let router_config = examples_dir().join("demo/router.json");
+    let out = cli(
+        &[
+            "plugin",
+            "push",
+            "--sha256",
+            &router,
+            "--lane",
+            "vip",
+            "--tenant",
+            "acme",
+            "--slot",
+            "route",
+            "--config",
+            router_config.to_str().unwrap(),
+        ],
+        &server,
+    );
+    assert!(
+        out.contains("warning: the route slot takes the first lane's answer, and lane \"router\""),
+        "{out}"
+    );
+    let lanes = ["plugin", "lanes", "--tenant", "acme", "--slot", "route"];
+    let out = cli(&lanes, &server);
+    assert!(
+        out.contains("acme/route lanes, in call order: router, vip"),
+        "{out}"
+    );
+    let out = cli(&[&lanes[..], &["--order", "vip,router"]].concat(), &server);
+    assert!(out.contains("in call order: vip, router"), "{out}");
+    let output = Command::new(BIN)
+        .args(lanes)
+        .args(["--order", "vip", "--server", &server.base])
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("missing router"),
+        "{stderr}"
+    );
+
     // A stored component keeps its own name: --name with --sha256 is refused.
     let output = Command::new(BIN)
         .args(["plugin", "push", "--sha256", &sha, "--name", "x"])

@@ -65,6 +65,7 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
     ("GET", "/v1/tenants/{}/slots/{}", Caller::Operator),
     ("POST", "/v1/tenants/{}/slots/{}/versions", Caller::Operator),
     ("POST", "/v1/tenants/{}/slots/{}/rollback", Caller::Operator),
+    ("PUT", "/v1/tenants/{}/slots/{}/lanes", Caller::Operator),
     (
         "POST",
         "/v1/tenants/{}/slots/{}/versions/{}/shadow",

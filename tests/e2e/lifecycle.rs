@@ -727,3 +727,108 @@ fn the_breaker_keeps_an_active_version_with_nothing_to_fall_back_to() {
     let r = env.send_as(&key, "lonely-ok", "where is my package?", "c", "standard");
     assert_eq!(trace_of(&r, "classify")[0]["outcome"], "ok");
 }
+
+/// Issue 15, item 10: a router pushed under its own name opened a new lane
+/// behind the tenant's router, which answers every message, so it never
+/// routed and nothing said so; and lanes could not be reordered.
+#[test]
+fn a_new_lane_behind_a_deciding_lane_is_warned_about_and_lanes_reorder() {
+    let env = TestEnv::demo();
+    let router = component("switchyard_plugin_router");
+    let config = include_str!("../../examples/demo/router.json");
+    let (status, staged) = env.push_to_lane(
+        "demo",
+        "route",
+        "vip-router",
+        "router",
+        "2",
+        &router,
+        config,
+    );
+    assert_eq!(status, 201, "{staged}");
+    let warnings = staged["warnings"].as_array().expect("a warning");
+    assert_eq!(warnings.len(), 1, "{staged}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains("lane \"router\" (active) runs before the new lane \"vip-router\"")
+            && warning.contains("--lane router")
+            && warning.contains("--order vip-router,router"),
+        "{warning}"
+    );
+    let new_id = staged["id"].as_u64().unwrap();
+    // Into the router's own lane, or on a slot where answers add up: no warning.
+    let (_, same_lane) =
+        env.push_to_lane("demo", "route", "router", "router", "3", &router, config);
+    assert!(same_lane.get("warnings").is_none(), "{same_lane}");
+    let classifier = component("switchyard_plugin_classifier");
+    let (_, other_slot) = env.push_to_lane(
+        "demo",
+        "classify",
+        "extra",
+        "classifier",
+        "2",
+        &classifier,
+        include_str!("../../examples/demo/intents.json"),
+    );
+    assert!(other_slot.get("warnings").is_none(), "{other_slot}");
+
+    env.lifecycle("demo", "route", new_id, "activate");
+    let decided_by = |conversation: &str| {
+        let r = env.send(conversation, "where is my package?", "c", "standard");
+        trace_of(&r, "route")
+            .iter()
+            .find(|t| t["outcome"] == "ok")
+            .map(|t| t["version_id"].as_u64().unwrap())
+    };
+    assert_ne!(
+        decided_by("before"),
+        Some(new_id),
+        "behind the router it never decides"
+    );
+
+    // Bad orders are refused, naming the lanes; nothing changes.
+    let lanes_path = "/v1/tenants/demo/slots/route/lanes";
+    for (lanes, expected) in [
+        (json!(["vip-router"]), "missing router"),
+        (json!(["vip-router", "router", "nope"]), "no lane nope"),
+        (
+            json!(["router", "vip-router", "router"]),
+            "named twice: router",
+        ),
+        (json!([]), "missing router, vip-router"),
+    ] {
+        let (status, body) = env.put(lanes_path, OPERATOR_KEY, &json!({ "lanes": lanes }));
+        assert_eq!(status, 422, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(expected) && message.contains("it has: router, vip-router"),
+            "{message}"
+        );
+    }
+    let (status, _) = env.put(
+        lanes_path,
+        DEMO_KEY,
+        &json!({"lanes": ["vip-router", "router"]}),
+    );
+    assert!(status == 401 || status == 403, "{status}");
+    assert_ne!(decided_by("still"), Some(new_id));
+
+    let (status, rollout) = env.put(
+        lanes_path,
+        OPERATOR_KEY,
+        &json!({"lanes": ["vip-router", "router"]}),
+    );
+    assert_eq!(status, 200, "{rollout}");
+    assert_eq!(rollout["lanes"], json!(["vip-router", "router"]));
+    assert_eq!(decided_by("after"), Some(new_id), "first now, it decides");
+    let (_, audit) = env.get("/v1/tenants/demo/audit", OPERATOR_KEY);
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "reorder-lanes"
+                && e["reason"] == "lanes router, vip-router -> vip-router, router"),
+        "{audit}"
+    );
+}

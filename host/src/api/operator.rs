@@ -54,6 +54,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/tenants/{tenant_id}/slots/{slot}/rollback", post(rollback))
         .route(
+            "/tenants/{tenant_id}/slots/{slot}/lanes",
+            put(reorder_lanes),
+        )
+        .route(
             "/tenants/{tenant_id}/slots/{slot}/versions/{id}/shadow",
             post(shadow_version),
         )
@@ -328,10 +332,11 @@ async fn stage_version(
     caller: OperatorCaller,
     ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<StageRequest>,
-) -> Result<(StatusCode, Json<SlotVersion>), ApiError> {
+) -> Result<(StatusCode, Json<StagedVersion>), ApiError> {
     let slot = parse_slot(&slot)?;
     let app = state.app.clone();
     let actor = caller.actor();
+    let tenant = tenant_id.clone();
     let version = match (body.component, body.sha256) {
         (Some(encoded), None) => {
             use base64::Engine;
@@ -378,7 +383,16 @@ async fn stage_version(
             ));
         }
     };
-    Ok((StatusCode::CREATED, Json(version)))
+    let app = state.app.clone();
+    let (version, warnings) = blocking(move || {
+        let warnings = app.lane_warnings(&tenant, slot, &version)?;
+        Ok((version, warnings))
+    })
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(StagedVersion { version, warnings }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -466,6 +480,40 @@ async fn rollback(
     let slot = parse_slot(&slot)?;
     let app = state.app.clone();
     blocking(move || Ok(Json(app.rollback(&tenant_id, slot, &caller.actor())?))).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaneOrder {
+    lanes: Vec<String>,
+}
+
+async fn reorder_lanes(
+    State(state): State<AppState>,
+    caller: OperatorCaller,
+    ApiPath((tenant_id, slot)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<LaneOrder>,
+) -> Result<Json<SlotRollout>, ApiError> {
+    let slot = parse_slot(&slot)?;
+    let app = state.app.clone();
+    blocking(move || {
+        Ok(Json(app.reorder_lanes(
+            &tenant_id,
+            slot,
+            body.lanes,
+            &caller.actor(),
+        )?))
+    })
+    .await
+}
+
+/// A staged version, with what the operator should know about where it runs.
+#[derive(Serialize)]
+struct StagedVersion {
+    #[serde(flatten)]
+    version: SlotVersion,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 async fn shadow_diff(

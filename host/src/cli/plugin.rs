@@ -111,6 +111,14 @@ pub enum PluginCommand {
     Retire(VersionArgs),
     /// Restore the slot's previous active versions in one step.
     Rollback(SlotArgs),
+    /// A slot's lanes in call order; with --order, put them in that order.
+    Lanes {
+        #[command(flatten)]
+        slot: SlotArgs,
+        /// Every lane of the slot once, comma-separated, first to run first.
+        #[arg(long, value_delimiter = ',')]
+        order: Option<Vec<String>>,
+    },
     /// How a shadow version's decisions differed from what decided.
     Diff(VersionArgs),
     /// Every lifecycle change of a tenant: who, when, from which versions to which, why.
@@ -215,6 +223,9 @@ fn read_json(mut response: ureq::http::Response<ureq::Body>) -> anyhow::Result<V
 }
 
 fn print_staged(staged: &Value, tenant: &str, slot: &str) {
+    for warning in staged["warnings"].as_array().into_iter().flatten() {
+        println!("warning: {}", warning.as_str().unwrap_or_default());
+    }
     println!(
         "staged {}@{} as version {} on {tenant}/{slot} (lane {}), sha256 {}",
         str_of(staged, "name"),
@@ -432,6 +443,33 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
             let client = Client::new(&args.server)?;
             let rollout = client.post(&format!("{}/rollback", slot_path(&args)), &json!({}))?;
             print_versions(&args.slot, &rollout);
+            Ok(())
+        }
+        PluginCommand::Lanes { slot, order } => {
+            let client = Client::new(&slot.server)?;
+            let rollout = match order {
+                Some(lanes) => client.put(
+                    &format!("{}/lanes", slot_path(&slot)),
+                    &json!({"lanes": lanes}),
+                )?,
+                None => client.get(&slot_path(&slot))?,
+            };
+            let lanes: Vec<&str> = rollout["lanes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            println!(
+                "{}/{} lanes, in call order: {}",
+                slot.tenant,
+                slot.slot,
+                if lanes.is_empty() {
+                    "none".to_string()
+                } else {
+                    lanes.join(", ")
+                }
+            );
             Ok(())
         }
         PluginCommand::Diff(args) => {
