@@ -270,12 +270,62 @@ pub struct IntentResult {
     pub confidence: f32,
 }
 
+/// Where in the message's text a span lies, three ways: `start`/`end` are
+/// UTF-8 byte offsets (what Rust, Go and the WIT contract use); `char_*`
+/// count Unicode code points (Python, Rust `chars()`); `utf16_*` count
+/// UTF-16 code units (JavaScript, Java, C#: `text.slice(utf16_start,
+/// utf16_end)`). Records stored before they existed read as 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextOffsets {
+    #[serde(default)]
+    pub char_start: u32,
+    #[serde(default)]
+    pub char_end: u32,
+    #[serde(default)]
+    pub utf16_start: u32,
+    #[serde(default)]
+    pub utf16_end: u32,
+}
+
+impl TextOffsets {
+    /// The offsets of bytes `start..end` of `text`; a span that is out of
+    /// range or not on char boundaries is clamped to the nearest boundary
+    /// before it.
+    pub fn of(text: &str, start: u32, end: u32) -> TextOffsets {
+        let boundary = |at: u32| {
+            let mut at = (at as usize).min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            at
+        };
+        let (start, end) = (boundary(start), boundary(end));
+        let count = |upto: usize| {
+            let prefix = &text[..upto];
+            (
+                prefix.chars().count() as u32,
+                prefix.chars().map(char::len_utf16).sum::<usize>() as u32,
+            )
+        };
+        let (char_start, utf16_start) = count(start);
+        let (char_end, utf16_end) = count(end.max(start));
+        TextOffsets {
+            char_start,
+            char_end,
+            utf16_start,
+            utf16_end,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EntityResult {
     pub kind: String,
     pub value: String,
     pub start: u32,
     pub end: u32,
+    #[serde(flatten)]
+    pub offsets: TextOffsets,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -286,6 +336,8 @@ pub struct FindingResult {
     pub detail: String,
     pub start: u32,
     pub end: u32,
+    #[serde(flatten)]
+    pub offsets: TextOffsets,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -598,4 +650,33 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TextOffsets;
+
+    /// Issue 15, item 11: offsets were UTF-8 bytes only, which a JavaScript,
+    /// Java or Python client cannot slice its string with.
+    #[test]
+    fn offsets_are_given_in_bytes_code_points_and_utf16_units() {
+        let text = "我要退款，订单号 2024113012345";
+        let at = text.find("2024").unwrap() as u32;
+        let o = TextOffsets::of(text, at, at + 13);
+        assert_eq!((at, o.char_start, o.char_end), (25, 9, 22));
+        assert_eq!((o.utf16_start, o.utf16_end), (9, 22));
+        let chars: Vec<char> = text.chars().collect();
+        let sliced: String = chars[o.char_start as usize..o.char_end as usize]
+            .iter()
+            .collect();
+        assert_eq!(sliced, "2024113012345");
+        // Outside the BMP a character is two UTF-16 units.
+        let text = "😀 call 13812345678";
+        let at = text.find("138").unwrap() as u32;
+        let o = TextOffsets::of(text, at, at + 11);
+        assert_eq!((o.char_start, o.utf16_start, o.utf16_end), (7, 8, 19));
+        // Out of range or inside a character: clamped, never a panic.
+        let o = TextOffsets::of("我", 1, 99);
+        assert_eq!((o.char_start, o.char_end), (0, 1));
+    }
 }

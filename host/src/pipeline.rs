@@ -379,9 +379,14 @@ impl Pipeline {
                     value: e.value.clone(),
                     start: e.start,
                     end: e.end,
+                    offsets: model::TextOffsets::of(&inbound.text, e.start, e.end),
                 })
                 .collect(),
-            findings: turn.findings.iter().map(finding_result).collect(),
+            findings: turn
+                .findings
+                .iter()
+                .map(|f| finding_result(&inbound.text, f))
+                .collect(),
             masked_text,
             escalation: model::EscalationResult {
                 escalate: escalation.escalate,
@@ -633,7 +638,7 @@ fn intent_result(i: &wit::Intent) -> model::IntentResult {
     }
 }
 
-fn finding_result(f: &wit::Finding) -> model::FindingResult {
+fn finding_result(text: &str, f: &wit::Finding) -> model::FindingResult {
     model::FindingResult {
         kind: f.kind.clone(),
         code: f.code.clone(),
@@ -646,6 +651,7 @@ fn finding_result(f: &wit::Finding) -> model::FindingResult {
         detail: f.detail.clone(),
         start: f.start,
         end: f.end,
+        offsets: model::TextOffsets::of(text, f.start, f.end),
     }
 }
 
