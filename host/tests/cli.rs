@@ -617,6 +617,15 @@ fn pack_build_makes_the_pharmacy_data_and_reports_what_it_cleaned() {
         stdout.contains("\"Tale into account\" -> take-into-account"),
         "{stdout}"
     );
+    // Issue 15, item 7: the build says which source names it could not
+    // parse and which drugs of the serious pairs have no common name.
+    for expected in [
+        "source names not parsed (a note where a name belongs; kept under their own text): 0",
+        "common names (synonyms.tsv) of the 27 drugs in the source's contraindicated and not-recommended pairs: English 27, Chinese 27",
+        "no common name: 0",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
     let graph = switchyard_pack_pharmacy::Graph::from_json(&std::fs::read_to_string(&out).unwrap())
         .unwrap();
     assert!(graph.drugs.iter().any(|d| d == "WARFARIN"));

@@ -242,7 +242,8 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
     )
     .unwrap();
     let env = pharmacy_env();
-    let id = pack_version(&env, &serde_json::to_string(&graph).unwrap());
+    let json = serde_json::to_string(&graph).unwrap();
+    let id = pack_version(&env, &json);
     env.lifecycle(PHARMACY_TENANT, "pack", id, "activate");
 
     for (text, code) in [
@@ -253,6 +254,18 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
         ),
         ("Zocor and Klacid together?", "contraindication"),
         ("辛伐他汀和克拉霉素能一起吃吗", "contraindication"),
+        // The issue: nitroglycerin (ANSM's "TRINITRINE KNOWN AS
+        // NITROGLYCERIN IN THE US") and brand names were not found.
+        (
+            "can i take sildenafil with nitroglycerin",
+            "contraindication",
+        ),
+        ("tadalafil with nitroglycerin spray", "contraindication"),
+        ("viagra with nitroglycerin", "contraindication"),
+        (
+            "my mom takes coumadin and the dr gave her bactrim",
+            "not-recommended",
+        ),
     ] {
         let r = say(&env, &format!("real-{}", text.len()), text);
         assert!(interactions(&r).iter().any(|i| i.0 == code), "{text}: {r}");
@@ -305,7 +318,10 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
         "{flagged} of {known}"
     );
 
-    // Pairs the sources do not list: no interaction reported.
+    // Pairs the sources do not list: no interaction reported. A name that
+    // stands for more than one entry (the same drug spelt two ways,
+    // "LEVOFLOXACINE") may have the other entry's interactions: left out.
+    let native = switchyard_pack_pharmacy::Pharmacy::load(&json).unwrap();
     let listed: std::collections::HashSet<(u32, u32)> =
         graph.pairs.iter().map(|p| (p[0], p[1])).collect();
     let n = graph.drugs.len();
@@ -313,10 +329,12 @@ fn the_real_graph_in_the_host_flags_the_onc_pairs_and_only_real_interactions() {
     for i in (0..n).step_by(37) {
         let j = (i * 7 + 13) % n;
         let (a, b) = (i.min(j) as u32, i.max(j) as u32);
-        if a == b || listed.contains(&(a, b)) {
+        let names = [&graph.drugs[a as usize], &graph.drugs[b as usize]];
+        if a == b || listed.contains(&(a, b)) || names.iter().any(|n| native.entries(n).len() != 1)
+        {
             continue;
         }
-        let answer = ask(json!({"drugs": [graph.drugs[a as usize], graph.drugs[b as usize]]}));
+        let answer = ask(json!({"drugs": names}));
         if answer["drugs"].as_array().unwrap().len() == 2 {
             checked += 1;
             assert!(

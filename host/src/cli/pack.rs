@@ -150,7 +150,92 @@ fn build_pharmacy(args: PharmacyArgs) -> anyhow::Result<()> {
             onc.new_drugs
         );
     }
+    print_pharmacy_names(&report);
     Ok(())
+}
+
+/// The part of the pharmacy build report about names: what the source's name
+/// cells give, which entries are one drug, and which drugs of the serious
+/// pairs customers cannot name by a common name.
+fn print_pharmacy_names(report: &switchyard_pack_pharmacy::graph::BuildReport) {
+    println!(
+        "  source names read as more than their text (other names, remarks, notes, salts): {}",
+        report.names_read.len()
+    );
+    for (name, names, rules) in &report.names_read {
+        println!(
+            "    {name:?} -> {} ({})",
+            names.join(", "),
+            rules.join(", ")
+        );
+    }
+    println!(
+        "  source names not parsed (a note where a name belongs; kept under their own text): {}",
+        report.names_unparsed.len()
+    );
+    for name in &report.names_unparsed {
+        println!("    {name:?}");
+    }
+    println!(
+        "  source entries taken as one drug (every name of one finds the other's pairs): {}",
+        report.same_drug.len()
+    );
+    for (a, b, why) in &report.same_drug {
+        println!("    {a:?} = {b:?} ({why})");
+    }
+    if !report.code_conflicts.is_empty() {
+        println!(
+            "  RxNorm codes the sources give to names that do not look alike (not taken as one drug):"
+        );
+        for (code, a, b) in &report.code_conflicts {
+            println!("    {code}: {a:?}, {b:?}");
+        }
+    }
+    let Some(common) = &report.common_names else {
+        return;
+    };
+    println!(
+        "  common names (synonyms.tsv) of the {} drugs in the source's contraindicated and not-recommended pairs: English {}, Chinese {}; pairs whose two drugs have one: English {} of {}, Chinese {} of {}",
+        common.drugs,
+        common.with_english,
+        common.with_chinese,
+        common.pairs_with_english,
+        common.pairs,
+        common.pairs_with_chinese,
+        common.pairs
+    );
+    for (what, drugs) in [
+        ("no common name", &common.no_common_name),
+        (
+            "no English common name (a Chinese one only)",
+            &common.no_english_name,
+        ),
+        (
+            "no Chinese name (an English one only)",
+            &common.no_chinese_name,
+        ),
+    ] {
+        println!("    {what}: {}", drugs.len());
+        if !drugs.is_empty() {
+            println!("      {}", drugs.join(", "));
+        }
+    }
+    // Against a small graph (the demo's) most rows name drugs it lacks: a
+    // count and a few, the whole list in --report.
+    const SHOWN: usize = 10;
+    if !common.unknown_synonyms.is_empty() {
+        let unknown = &common.unknown_synonyms;
+        println!(
+            "  synonym rows naming no drug of the graph: {}: {}{}",
+            unknown.len(),
+            unknown[..unknown.len().min(SHOWN)].join(", "),
+            if unknown.len() > SHOWN {
+                ", ... (all in --report)"
+            } else {
+                ""
+            }
+        );
+    }
 }
 
 #[derive(Args)]

@@ -6,13 +6,17 @@
 //! The source has quirks the builder cleans and reports instead of dropping
 //! silently: interactions are often stated between classes ("ORAL
 //! ANTICOAGULANTS") whose names in the interaction file differ from the class
-//! file ("OTHER ORAL ANTICOAGULANTS", typos, a different word order), and a few
-//! severities are blank or misspelt.
+//! file ("OTHER ORAL ANTICOAGULANTS", typos, a different word order), a few
+//! severities are blank or misspelt, drug names carry other names and notes
+//! ("TRINITRINE KNOWN AS NITROGLYCERIN IN THE US", read by [`crate::aliases`]),
+//! and one drug often has two entries (French and English spellings,
+//! "LEVOFLOXACINE"; typos; truncated names; the same name with a remark),
+//! which the builder links so that every name of one finds the pairs of all.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
-use switchyard_sdk::text::edit_distance;
+use switchyard_sdk::text::{edit_distance, edit_distance_chars};
 
 /// What the graph's JSON says it is; `init` refuses anything else.
 pub const FORMAT: &str = "switchyard-pharmacy-graph";
@@ -82,6 +86,21 @@ pub struct Graph {
     pub findings: Vec<Finding>,
     /// `[drug, drug, finding]` with the first drug id below the second.
     pub pairs: Vec<[u32; 3]>,
+    /// The names each drug is known by besides its own, read from the
+    /// sources (see [`crate::aliases`] and [`BuildReport::same_drug`]);
+    /// drugs with no other name are left out. Graphs made before there were
+    /// aliases have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<Aliases>,
+}
+
+/// Every name of one drug of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Aliases {
+    pub drug: u32,
+    /// Its names (upper case), the one to show it by first; the entries the
+    /// sources give for the same drug share the list.
+    pub names: Vec<String>,
 }
 
 impl Graph {
@@ -102,6 +121,16 @@ impl Graph {
         {
             return Err(format!(
                 "pharmacy graph: pair {bad:?} names a drug or finding that does not exist"
+            ));
+        }
+        if let Some(bad) = graph
+            .aliases
+            .iter()
+            .find(|a| a.drug >= drugs || a.names.is_empty())
+        {
+            return Err(format!(
+                "pharmacy graph: aliases of drug {} name no drug, or no name",
+                bad.drug
             ));
         }
         Ok(graph)
@@ -131,6 +160,22 @@ pub struct BuildReport {
     pub findings: usize,
     pub pairs: usize,
     pub onc: Option<OncCheck>,
+    /// Source names read as more than their own text: `(source name, the
+    /// names it gives, the rules that read it)`.
+    pub names_read: Vec<(String, Vec<String>, Vec<String>)>,
+    /// Source names that could not be read as names (a note where a name
+    /// belongs). Their pairs stay in the graph, and they get the names of the
+    /// drug their RxNorm code gives, if any.
+    pub names_unparsed: Vec<String>,
+    /// Source entries taken as one drug, so that every name of one finds the
+    /// pairs of the others: `(name, name, why)`.
+    pub same_drug: Vec<(String, String, String)>,
+    /// Names the sources give one RxNorm code that do not look alike, so are
+    /// not taken as one drug: `(code, name, name)`.
+    pub code_conflicts: Vec<(String, String, String)>,
+    /// Which drugs of the source's serious pairs customers can name, by the
+    /// pack's own synonym table.
+    pub common_names: Option<crate::coverage::CommonNames>,
 }
 
 /// How the ONC list compares with the ANSM graph before it is merged in.
@@ -235,16 +280,7 @@ fn read_severity(raw: &str) -> Option<(Severity, bool)> {
 }
 
 fn trigrams(name: &str) -> BTreeSet<String> {
-    let letters: String = name
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let padded: Vec<char> = format!(
-        " {} ",
-        letters.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
-    .chars()
-    .collect();
+    let padded: Vec<char> = format!(" {} ", trigram_text(name)).chars().collect();
     padded.windows(3).map(|w| w.iter().collect()).collect()
 }
 
@@ -307,6 +343,9 @@ pub fn build(
         table.column("class members", "Class Name")?,
         table.column("class members", "Class Code")?,
     );
+    let rxnorm_col = table.column("class members", "RxNorm").ok();
+    // Per drug name as written: its RxNorm codes and how often it is used.
+    let mut seen = NameUse::default();
     let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut codes: HashMap<String, BTreeSet<String>> = HashMap::new();
     for row in &table.rows {
@@ -317,6 +356,7 @@ pub fn build(
         if drug.is_empty() || class.is_empty() {
             continue;
         }
+        seen.add(&drug, rxnorm_col.map_or("", |c| cell(row, c)));
         members.entry(class.clone()).or_default().insert(drug);
         codes
             .entry(cell(row, code_col).trim().to_string())
@@ -343,6 +383,7 @@ pub fn build(
             col("Drug 2 Code")?,
         ),
     ];
+    let rxcui_cols = [col("Drug 1 RxCUI").ok(), col("Drug 2 RxCUI").ok()];
 
     let mut drugs: BTreeSet<String> = members.values().flatten().cloned().collect();
     let mut resolved: BTreeMap<String, Option<String>> = BTreeMap::new();
@@ -353,10 +394,11 @@ pub fn build(
     for row in &table.rows {
         let id = cell(row, id_col).trim().to_string();
         let mut expanded: Vec<BTreeSet<String>> = Vec::new();
-        for (name_col, class_col, code_col) in sides {
+        for ((name_col, class_col, code_col), rxcui_col) in sides.into_iter().zip(rxcui_cols) {
             let name = clean_name(cell(row, name_col));
             let class = clean_name(cell(row, class_col));
             if !name.is_empty() {
+                seen.add(&name, rxcui_col.map_or("", |c| cell(row, c)));
                 drugs.insert(name.clone());
                 expanded.push(BTreeSet::from([name]));
             } else if !class.is_empty() {
@@ -453,6 +495,8 @@ pub fn build(
                 ));
             }
             let (a, b) = (clean_name(parts[0]), clean_name(parts[2]));
+            seen.add(&a, "");
+            seen.add(&b, "");
             if a != b {
                 listed.insert(if a < b { (a, b) } else { (b, a) });
             }
@@ -508,16 +552,256 @@ pub fn build(
         .map(|[a, b, _]| (*a, *b))
         .collect::<BTreeSet<_>>()
         .len();
-    Ok((
-        Graph {
-            format: FORMAT.into(),
-            version: VERSION,
-            drugs,
-            findings,
-            pairs: edges,
-        },
-        report,
-    ))
+    let aliases = link_names(&drugs, &seen, &mut report);
+    let graph = Graph {
+        format: FORMAT.into(),
+        version: VERSION,
+        drugs,
+        findings,
+        pairs: edges,
+        aliases,
+    };
+    report.common_names = Some(crate::coverage::CommonNames::of(
+        &graph,
+        crate::names::SYNONYMS,
+    ));
+    Ok((graph, report))
+}
+
+/// Per drug name as the sources write it: the RxNorm codes they give it and
+/// how many rows use it.
+#[derive(Default)]
+struct NameUse {
+    codes: HashMap<String, BTreeSet<String>>,
+    rows: HashMap<String, usize>,
+}
+
+impl NameUse {
+    fn add(&mut self, name: &str, code: &str) {
+        *self.rows.entry(name.to_string()).or_default() += 1;
+        let code = code.trim();
+        if !code.is_empty() && code.chars().all(|c| c.is_ascii_digit()) {
+            self.codes
+                .entry(name.to_string())
+                .or_default()
+                .insert(code.to_string());
+        }
+    }
+}
+
+/// Union-find over drug ids.
+struct Groups(Vec<usize>);
+
+impl Groups {
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    /// Joins two groups; false if they were one already.
+    fn join(&mut self, a: usize, b: usize) -> bool {
+        let (a, b) = (self.root(a), self.root(b));
+        self.0[a.max(b)] = a.min(b);
+        a != b
+    }
+}
+
+/// Shortest length of a name two spellings of which one edit apart are taken
+/// for the same drug (the source's typos and French spellings: "ALRRAZOLAM",
+/// "LEVOFLOXACINE", "ST JOHNS WORT").
+const SPELLING_MIN_CHARS: usize = 7;
+
+/// Every name of every drug: the names each source name gives, shared by
+/// the entries that are one drug (they share a name, are spelt one edit
+/// apart, or carry the same RxNorm code and look alike).
+fn link_names(drugs: &[String], seen: &NameUse, report: &mut BuildReport) -> Vec<Aliases> {
+    let parsed: Vec<crate::aliases::Parsed> =
+        drugs.iter().map(|d| crate::aliases::parse(d)).collect();
+    for (drug, p) in drugs.iter().zip(&parsed) {
+        if p.unparsed() {
+            report.names_unparsed.push(drug.clone());
+        } else if p.names.len() > 1 || p.names[0] != *drug {
+            report.names_read.push((
+                drug.clone(),
+                p.names.clone(),
+                p.rules.iter().map(|r| r.to_string()).collect(),
+            ));
+        }
+    }
+    let keys: Vec<Vec<String>> = parsed
+        .iter()
+        .map(|p| p.names.iter().map(|n| crate::names::key(n)).collect())
+        .collect();
+    let mut groups = Groups((0..drugs.len()).collect());
+    let mut link = |groups: &mut Groups, a: usize, b: usize, why: String| {
+        if groups.join(a, b) {
+            report
+                .same_drug
+                .push((drugs[a].clone(), drugs[b].clone(), why));
+        }
+    };
+
+    // A name in common.
+    let mut by_key: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, ks) in keys.iter().enumerate() {
+        for k in ks {
+            match by_key.get(k.as_str()) {
+                Some(&j) => link(&mut groups, j, i, format!("both name {k:?}")),
+                None => {
+                    by_key.insert(k, i);
+                }
+            }
+        }
+    }
+    // One edit apart.
+    let spelt: Vec<(usize, Vec<char>)> = by_key
+        .iter()
+        .filter(|(k, _)| k.chars().count() >= SPELLING_MIN_CHARS)
+        .map(|(k, i)| (*i, k.chars().collect()))
+        .collect();
+    for (n, (i, a)) in spelt.iter().enumerate() {
+        for (j, b) in &spelt[n + 1..] {
+            if i != j && edit_distance_chars(a, b, 1) <= 1 {
+                link(&mut groups, *i, *j, "spelt one letter apart".into());
+            }
+        }
+    }
+    // The same RxNorm code (or one with its last digit lost, as truncated
+    // names in the class file have it), when the names look alike: the
+    // sources give one code to two different drugs now and then.
+    let mut by_code: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, drug) in drugs.iter().enumerate() {
+        for code in seen.codes.get(drug).into_iter().flatten() {
+            by_code.entry(code).or_default().push(i);
+        }
+    }
+    let codes: Vec<&str> = by_code.keys().copied().collect();
+    for code in &codes {
+        let mut same: Vec<usize> = by_code[code].clone();
+        if code.len() >= 4 {
+            for digit in '0'..='9' {
+                if let Some(longer) = by_code.get(format!("{code}{digit}").as_str()) {
+                    same.extend(longer);
+                }
+            }
+        }
+        same.sort_unstable();
+        same.dedup();
+        for (n, &a) in same.iter().enumerate() {
+            for &b in &same[n + 1..] {
+                if groups.root(a) == groups.root(b) {
+                    continue;
+                }
+                if look_alike(drugs, &parsed, a, b) {
+                    link(&mut groups, a, b, format!("RxNorm code {code}"));
+                } else if by_code[code].contains(&a) && by_code[code].contains(&b) {
+                    report.code_conflicts.push((
+                        code.to_string(),
+                        drugs[a].clone(),
+                        drugs[b].clone(),
+                    ));
+                }
+            }
+        }
+    }
+
+    // Each group's names, the name to show first: that of the entry the
+    // sources use most, a plain name before one read by a rule.
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for i in 0..drugs.len() {
+        let root = groups.root(i);
+        members.entry(root).or_default().push(i);
+    }
+    let table_generics: BTreeSet<String> = crate::names::SYNONYMS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(generic, _)| crate::names::key(generic))
+        .collect();
+    let mut aliases = Vec::new();
+    for entries in members.values() {
+        let mut ranked: Vec<usize> = entries
+            .iter()
+            .copied()
+            .filter(|i| !parsed[*i].unparsed())
+            .collect();
+        // The name the pack's synonym table uses first; then not a
+        // spelling of another entry's name with its first letters lost
+        // ("AMIPRIL") or a plural "S" added.
+        let main = |i: usize| parsed[i].names.first().map_or("", String::as_str);
+        let variant = |i: usize| {
+            let name = main(i);
+            entries.iter().any(|&j| {
+                let other = main(j);
+                (other.len() > name.len() && other.len() - name.len() <= 2 && other.ends_with(name))
+                    || name.strip_suffix('S') == Some(other)
+            })
+        };
+        ranked.sort_by_key(|i| {
+            (
+                !table_generics.contains(&crate::names::key(main(*i))),
+                variant(*i),
+                std::cmp::Reverse(seen.rows.get(&drugs[*i]).copied().unwrap_or(0)),
+                !parsed[*i].rules.is_empty(),
+                drugs[*i].len(),
+                drugs[*i].clone(),
+            )
+        });
+        let mut names: Vec<String> = Vec::new();
+        let mut name_keys: BTreeSet<String> = BTreeSet::new();
+        for i in &ranked {
+            for name in &parsed[*i].names {
+                if name_keys.insert(crate::names::key(name)) {
+                    names.push(name.clone());
+                }
+            }
+        }
+        if names.is_empty() {
+            continue;
+        }
+        for &i in entries {
+            if names.len() > 1 || names[0] != drugs[i] {
+                aliases.push(Aliases {
+                    drug: i as u32,
+                    names: names.clone(),
+                });
+            }
+        }
+    }
+    aliases.sort_by_key(|a| a.drug);
+    aliases
+}
+
+/// Whether two source names look like one drug's: a name of one is much like
+/// a name of the other, or one is a note that names the other.
+fn look_alike(drugs: &[String], parsed: &[crate::aliases::Parsed], a: usize, b: usize) -> bool {
+    let named_in = |note: usize, other: usize| {
+        let words = format!(" {} ", trigram_text(&drugs[note]));
+        parsed[other]
+            .names
+            .iter()
+            .any(|n| words.contains(&format!(" {} ", trigram_text(n))))
+    };
+    parsed[a].names.iter().any(|x| {
+        parsed[b]
+            .names
+            .iter()
+            .any(|y| dice(&trigrams(x), &trigrams(y)) >= 0.5)
+    }) || (parsed[a].unparsed() && named_in(a, b))
+        || (parsed[b].unparsed() && named_in(b, a))
+}
+
+/// Letters and digits only, words one space apart.
+fn trigram_text(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -632,6 +916,86 @@ mod tests {
         );
         assert!(Graph::from_json(&json.replace(FORMAT, "other")).is_err());
         assert!(Graph::from_json("{").is_err());
+    }
+
+    #[test]
+    fn names_the_source_gives_are_read_and_entries_of_one_drug_are_linked() {
+        let members = "Drug Name\tRxNorm\tSource File\tClinical Source\tClass Name\tClass Code\n\
+            TRINITRINE KNOWN AS NITROGLYCERIN IN THE US\t4917\tx\tANSM\tNITRATE DERIVATIVES AND RELATED\tC01D-001\n\
+            ISOSORBIDE DINITRATE\t6058\tx\tANSM\tNITRATE DERIVATIVES AND RELATED\tC01D-001\n\
+            SILDENAFIL\t136411\tx\tANSM\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\n\
+            TADALAFIL\t358263\tx\tANSM\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\n\
+            TRINITRINE\t\tx\tANSM\tMEDICATIONS AT THE ORIGIN OF ORTHOSTATIC HYPOTENSION\tMOH\n\
+            AMIPRIL\t35296\tx\tANSM\tMEDICATIONS THAT LOWER BLOOD PRESSURE\tMLBP\n\
+            CEFOTETAN\t2184\tx\tANSM\tCEPHALOSPORINS\tJ01D\n\
+            THE NAMES FOR CODES DO NOT CORRESPOND EXACTLY WITH THE NAMES GIVEN IN THE FRENCH DOCUMENT FOR VARIOUS KINDS OF INSULIN.\t5856\tx\tANSM\tINSULIN\tA10A\n";
+        let text = interactions(&[
+            "1\t\t\tNITRATE DERIVATIVES AND RELATED\tC01D-001\t\t\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\tANSM\tf\tRisk of severe hypotension\tCONTRAINDICATION\t",
+            "2\tRAMIPRIL\t35296\t\t\tLEVOFLOXACINE\t82122\t\t\tANSM\tf\tx\tTake into account\t",
+            "3\tLEVOFLOXACIN\t82122\t\t\tCEFOPERAZONE\t2184\t\t\tANSM\tf\tx\tTake into account\t",
+            "4\tINSULIN\t5856\t\t\tAVIZAFONE\t3102\t\t\tANSM\tf\tx\tNot recommended\t",
+        ]);
+        let (graph, report) = build(&text, members, None).unwrap();
+        let names_of = |drug: &str| {
+            let id = graph.drugs.iter().position(|d| d == drug).unwrap() as u32;
+            graph
+                .aliases
+                .iter()
+                .find(|a| a.drug == id)
+                .map(|a| a.names.clone())
+                .unwrap_or_default()
+        };
+        // The alias in the name, shared with the other entry of the drug, the
+        // name the synonym table uses shown first.
+        let trinitrine = ["TRINITRINE", "NITROGLYCERIN"];
+        assert_eq!(
+            names_of("TRINITRINE KNOWN AS NITROGLYCERIN IN THE US"),
+            trinitrine
+        );
+        assert_eq!(names_of("TRINITRINE"), trinitrine);
+        // A French spelling and a truncated name, linked by spelling and by
+        // their RxNorm code; the correct one shown first.
+        assert_eq!(names_of("LEVOFLOXACINE"), ["LEVOFLOXACIN", "LEVOFLOXACINE"]);
+        assert_eq!(names_of("AMIPRIL"), ["RAMIPRIL", "AMIPRIL"]);
+        // A note where a name belongs: reported, and named by its code.
+        assert_eq!(report.names_unparsed.len(), 1);
+        assert_eq!(
+            names_of(
+                "THE NAMES FOR CODES DO NOT CORRESPOND EXACTLY WITH THE NAMES GIVEN IN THE FRENCH DOCUMENT FOR VARIOUS KINDS OF INSULIN."
+            ),
+            ["INSULIN"]
+        );
+        let links: Vec<(&str, &str)> = report
+            .same_drug
+            .iter()
+            .map(|(a, b, _)| (a.as_str(), b.as_str()))
+            .collect();
+        assert!(links.contains(&("TRINITRINE", "TRINITRINE KNOWN AS NITROGLYCERIN IN THE US")));
+        assert!(links.contains(&("LEVOFLOXACIN", "LEVOFLOXACINE")));
+        assert!(links.contains(&("AMIPRIL", "RAMIPRIL")));
+        // One code for two different drugs: not linked, reported.
+        assert_eq!(
+            report.code_conflicts,
+            [(
+                "2184".to_string(),
+                "CEFOPERAZONE".to_string(),
+                "CEFOTETAN".to_string()
+            )]
+        );
+        assert!(
+            report
+                .names_read
+                .iter()
+                .any(|(raw, names, _)| raw.starts_with("TRINITRINE KNOWN") && *names == trinitrine)
+        );
+        // The drugs of the serious pairs and their common names.
+        let common = report.common_names.as_ref().unwrap();
+        assert_eq!((common.drugs, common.pairs), (6, 5), "{common:?}");
+        assert_eq!(common.no_common_name, ["AVIZAFONE"]);
+        // The JSON form keeps the aliases.
+        let json = serde_json::to_string(&graph).unwrap();
+        assert_eq!(Graph::from_json(&json).unwrap().aliases, graph.aliases);
+        assert!(Graph::from_json(&json.replace("\"drug\":0,", "\"drug\":999,")).is_err());
     }
 
     #[test]

@@ -13,6 +13,8 @@
 //! Answer: `{"drugs": [...], "unknown": [...], "interactions": [...],
 //! "findings": [...]}`; see [`Answer`].
 
+pub mod aliases;
+pub mod coverage;
 pub mod graph;
 pub mod names;
 
@@ -66,7 +68,8 @@ pub struct Answer {
 
 #[derive(Serialize, Debug, Clone)]
 pub struct DrugMention {
-    /// The graph's name.
+    /// The drug's main name in the graph; a combination's name ("Bactrim")
+    /// names each of its drugs, joined by " + ".
     pub name: String,
     /// As the customer wrote it.
     pub written: String,
@@ -79,6 +82,7 @@ pub struct DrugMention {
 
 #[derive(Serialize, Debug)]
 pub struct Interaction {
+    /// The two drugs the finding is about, by their main names.
     pub drugs: [String; 2],
     pub severity: Severity,
     pub mechanism: String,
@@ -105,7 +109,8 @@ impl Pharmacy {
         for [a, b, f] in &graph.pairs {
             pairs.entry((*a, *b)).or_default().push(*f);
         }
-        let (names, _unknown_synonyms) = Recognizer::new(&graph.drugs, names::SYNONYMS);
+        let (names, _unknown_synonyms) =
+            Recognizer::new(&graph.drugs, &graph.aliases, names::SYNONYMS);
         Ok(Pharmacy {
             graph,
             pairs,
@@ -118,15 +123,29 @@ impl Pharmacy {
         self.names.lookup(name).is_some()
     }
 
-    /// Findings between two drug-id sets.
-    fn between(&self, a: &[u32], b: &[u32]) -> BTreeSet<u32> {
+    /// The graph's entries `name` stands for (as written, any synonym, one
+    /// typo).
+    pub fn entries(&self, name: &str) -> Vec<u32> {
+        self.names.lookup(name).unwrap_or_default()
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn names(&self) -> &Recognizer {
+        &self.names
+    }
+
+    /// `(drug of a, drug of b, finding)` between two drug-id sets.
+    fn between(&self, a: &[u32], b: &[u32]) -> BTreeSet<(u32, u32, u32)> {
         let mut found = BTreeSet::new();
         for x in a {
             for y in b {
                 if x != y
                     && let Some(fs) = self.pairs.get(&((*x).min(*y), (*x).max(*y)))
                 {
-                    found.extend(fs);
+                    found.extend(fs.iter().map(|f| (*x, *y, *f)));
                 }
             }
         }
@@ -172,17 +191,19 @@ impl Pharmacy {
                 if !first_new && !second_new {
                     continue;
                 }
-                for f in self.between(a, b) {
+                for (x, y, f) in self.between(a, b) {
                     let finding: &Finding = &self.graph.findings[f as usize];
+                    // The drugs the finding is about: a name can stand for
+                    // more than one ("Bactrim": sulfamethoxazole and
+                    // trimethoprim).
+                    let drugs = [
+                        self.names.display(x).to_string(),
+                        self.names.display(y).to_string(),
+                    ];
                     // The thesaurus often states a pair twice (once from each
                     // drug's page) in slightly different words: one finding
                     // per pair, level and source is enough for the pharmacist.
-                    let key = (
-                        first.name.clone(),
-                        second.name.clone(),
-                        finding.severity,
-                        finding.source.clone(),
-                    );
+                    let key = (drugs.clone(), finding.severity, finding.source.clone());
                     if !reported.insert(key) {
                         continue;
                     }
@@ -191,7 +212,7 @@ impl Pharmacy {
                     let span = if second.from == "text" { second } else { first };
                     interactions.push((
                         Interaction {
-                            drugs: [first.name.clone(), second.name.clone()],
+                            drugs,
                             severity: finding.severity,
                             mechanism: finding.mechanism.clone(),
                             condition: finding.condition.clone(),
@@ -259,15 +280,11 @@ impl Pharmacy {
         start: usize,
         end: usize,
     ) -> DrugMention {
+        // The drug's main name ("ADRENALINE" for "ADRENALINE (ORAL-DENTAL OR
+        // SUB-CUTANEOUS)" too); a name of a combination names each drug.
+        let names: BTreeSet<&str> = ids.iter().map(|id| self.names.display(*id)).collect();
         DrugMention {
-            // The shortest of the graph's names for it ("ADRENALINE" over
-            // "ADRENALINE (ORAL-DENTAL OR SUB-CUTANEOUS)").
-            name: ids
-                .iter()
-                .map(|id| self.graph.drugs[*id as usize].as_str())
-                .min_by_key(|n| (n.len(), *n))
-                .unwrap_or_default()
-                .to_string(),
+            name: names.into_iter().collect::<Vec<_>>().join(" + "),
             written: written.to_string(),
             from,
             start,
@@ -306,3 +323,77 @@ impl switchyard_sdk::pack::Guest for Plugin {
 
 #[cfg(target_arch = "wasm32")]
 switchyard_sdk::pack::export!(Plugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph in the shape of the ANSM files, with their quirks: the
+    /// nitrate named "TRINITRINE KNOWN AS NITROGLYCERIN IN THE US", and
+    /// co-trimoxazole as its two drugs.
+    fn pack() -> Pharmacy {
+        let members = "Drug Name\tRxNorm\tSource File\tClinical Source\tClass Name\tClass Code\n\
+            TRINITRINE KNOWN AS NITROGLYCERIN IN THE US\t4917\tx\tANSM\tNITRATE DERIVATIVES AND RELATED\tC01D-001\n\
+            SILDENAFIL\t136411\tx\tANSM\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\n\
+            TADALAFIL\t358263\tx\tANSM\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\n\
+            WARFARIN\t11289\tx\tANSM\tVITAMIN K ANTAGONISTS\tB01AA-001\n";
+        let header = "Drug Interaction ID\tDrug 1 Name\tDrug 1 RxCUI\tDrug 1 Class Name\tDrug 1 Code\tDrug 2 Name\tDrug 2 RxCUI\tDrug 2 Class Name\tDrug 2 Code\tClinical Source\tSource File\tDescription\tSeverity\tComment\n";
+        let rows = "1\t\t\tNITRATE DERIVATIVES AND RELATED\tC01D-001\t\t\tTYPE 5 PHOSPHODIESTERASE INHIBITORS\tG04BE\tANSM\tf\tRisk of severe hypotension\tCONTRAINDICATION\t\n\
+            2\tSULFAMETHOXAZOLE\t10180\t\t\t\t\tVITAMIN K ANTAGONISTS\tB01AA-001\tANSM\tf\tIncrease of the anticoagulant effect\tNot recommended\t\n\
+            3\tTRIMETHOPRIM\t10829\t\t\tMETHOTREXATE\t6851\t\t\tANSM\tf\tIncreased haematological toxicity\tCONTRAINDICATION\t\n";
+        let (graph, _) = graph::build(&format!("{header}{rows}"), members, None).unwrap();
+        Pharmacy::load(&serde_json::to_string(&graph).unwrap()).unwrap()
+    }
+
+    fn ask(pack: &Pharmacy, text: &str) -> Answer {
+        pack.answer(&Query {
+            text: text.into(),
+            ..Query::default()
+        })
+    }
+
+    #[test]
+    fn nitroglycerin_and_brand_names_of_the_issue_are_found() {
+        let pack = pack();
+        for (text, drugs, level) in [
+            (
+                "can i take sildenafil with nitroglycerin",
+                ["SILDENAFIL", "TRINITRINE"],
+                Severity::Contraindication,
+            ),
+            (
+                "tadalafil with nitroglycerin spray",
+                ["TADALAFIL", "TRINITRINE"],
+                Severity::Contraindication,
+            ),
+            (
+                "viagra with nitroglycerin",
+                ["SILDENAFIL", "TRINITRINE"],
+                Severity::Contraindication,
+            ),
+            (
+                "my mom takes coumadin and the dr gave her bactrim",
+                ["WARFARIN", "SULFAMETHOXAZOLE"],
+                Severity::NotRecommended,
+            ),
+        ] {
+            let answer = ask(&pack, text);
+            assert_eq!(answer.interactions.len(), 1, "{text}: {answer:?}");
+            let found = &answer.interactions[0];
+            assert_eq!(
+                (found.severity, &found.drugs),
+                (level, &drugs.map(String::from)),
+                "{text}"
+            );
+            assert_eq!(answer.findings[0].severity, "critical");
+        }
+        // A combination's name stands for each of its drugs.
+        let answer = ask(&pack, "Bactrim and methotrexate?");
+        assert_eq!(answer.drugs[0].name, "SULFAMETHOXAZOLE + TRIMETHOPRIM");
+        assert_eq!(
+            answer.interactions[0].drugs,
+            ["TRIMETHOPRIM", "METHOTREXATE"]
+        );
+        assert_eq!(answer.interactions[0].severity, Severity::Contraindication);
+    }
+}
