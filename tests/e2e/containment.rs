@@ -246,7 +246,15 @@ fn waiting_on_the_clock_is_refused_not_a_hang() {
 #[test]
 fn trap_and_panic_are_traps() {
     check_contained("trap", "trap");
-    check_contained("panic", "trap");
+    // Issue 15, item 6: a panic's trace detail said only "wasm `unreachable`
+    // instruction executed"; the plugin's panic message and location follow.
+    let detail = check_contained("panic", "trap");
+    assert!(
+        detail.contains("wasm `unreachable` instruction executed: panicked at ")
+            && detail.contains("src/lib.rs:")
+            && detail.ends_with(": fixture panics on purpose"),
+        "{detail}"
+    );
 }
 
 #[test]

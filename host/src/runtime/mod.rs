@@ -10,6 +10,7 @@
 
 mod limits;
 mod state;
+mod stderr;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -430,7 +431,7 @@ impl BoundPlugin {
             Ok(Err(message)) => Err((Outcome::InitFailed, message)),
             Err(e) => Err((
                 classify_error(&store, &e),
-                format!("init: {}", first_line(&e)),
+                with_last_words(format!("init: {}", first_line(&e)), &store),
             )),
         }
     }
@@ -550,9 +551,18 @@ impl BoundPlugin {
                 output: None,
                 micros: micros(started),
                 fuel,
-                detail: Some(first_line(&e)),
+                detail: Some(with_last_words(first_line(&e), &warm.store)),
             },
         }
+    }
+}
+
+/// `detail` followed by what the plugin last wrote to standard error (a
+/// panic's location and message), when it wrote anything.
+fn with_last_words(detail: String, store: &Store<HostState>) -> String {
+    match store.data().stderr.last_words() {
+        Some(words) => format!("{detail}: {words}"),
+        None => detail,
     }
 }
 

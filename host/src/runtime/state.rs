@@ -50,6 +50,8 @@ pub struct MessageReads {
 
 pub struct HostState {
     wasi: WasiCtx,
+    /// The plugin's standard error in this call (a panic message).
+    pub(crate) stderr: super::stderr::GuestStderr,
     table: ResourceTable,
     memory: MemoryCap,
     pub(crate) limits: Limits,
@@ -181,8 +183,11 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
 impl HostState {
     pub fn new(limits: Limits, config: Arc<str>, plugin_label: Arc<str>) -> HostState {
         use rand::SeedableRng;
-        // Nothing is inherited or preopened: no stdio, files, env, args or sockets.
+        // Nothing is inherited or preopened: no stdin or stdout, files, env,
+        // args or sockets; standard error is kept for the trace (a panic).
+        let stderr = super::stderr::GuestStderr::default();
         let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .secure_random(rand::rngs::StdRng::seed_from_u64(0x5717_c4a4d))
@@ -194,6 +199,7 @@ impl HostState {
             .build();
         HostState {
             wasi,
+            stderr,
             table: {
                 let mut table = ResourceTable::new();
                 table.set_max_capacity(MAX_HOST_RESOURCES);
@@ -227,6 +233,7 @@ impl HostState {
 
     pub(crate) fn begin_call(&mut self, call: Option<CallContext>, deadline: Duration) {
         self.call = call;
+        self.stderr.clear();
         self.deadline = Some(Instant::now() + deadline);
         self.excused = Duration::ZERO;
         // A refusal a guest survived in an earlier call says nothing about this one.
