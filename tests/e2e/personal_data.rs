@@ -3,7 +3,7 @@
 //! host masks every text a plugin produces, whatever the plugin did.
 
 use serde_json::{Value, json};
-use switchyard_e2e::{DEMO_KEY, TestEnv, component};
+use switchyard_e2e::{DEMO_KEY, TestEnv};
 
 fn mask_stored_messages(env: &TestEnv) {
     let (_, mut settings) = env.get("/v1/settings", DEMO_KEY);
@@ -83,16 +83,10 @@ fn a_mistyped_id_or_card_number_is_personal_data_never_an_order_number_nor_echoe
 fn the_host_masks_every_text_a_plugin_produces_whatever_the_plugin_did() {
     let env = TestEnv::demo();
     mask_stored_messages(&env);
-    let (status, meta) = env.upload(
-        "misbehaving",
-        "1",
-        &component("switchyard_fixture_misbehaving"),
-    );
-    assert!(status == 201 || status == 200, "{meta}");
-    let sha = meta["sha256"].as_str().unwrap();
+    let sha = switchyard_e2e::upload_misbehaving(&env);
     // A classifier that quotes the whole message as its order number: the
     // assistant fills it into the reply, the ticketer into the ticket.
-    let (status, body) = env.bind("demo", "classify", &[(sha, "quote")]);
+    let (status, body) = env.bind("demo", "classify", &[(&sha, "quote")]);
     assert_eq!(status, 200, "{body}");
     let text = "我要投诉！座机 010-62345678，邮箱 wang.fang@example.cn，手机 138.1234.5678，卡 4111.1111.1111.1111";
     let secrets = [

@@ -5,16 +5,10 @@ use std::sync::{Arc, Mutex};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use switchyard::api::throttle::{RatePolicy, Throttle};
-use switchyard_e2e::{DEMO_KEY, OPERATOR_KEY, TestEnv, component, trace_of};
+use switchyard_e2e::{DEMO_KEY, OPERATOR_KEY, TestEnv, trace_of};
 
 fn fixture_sha(env: &TestEnv) -> String {
-    let (status, meta) = env.upload(
-        "misbehaving",
-        "1",
-        &component("switchyard_fixture_misbehaving"),
-    );
-    assert!(status == 201 || status == 200, "{meta}");
-    meta["sha256"].as_str().unwrap().to_string()
+    switchyard_e2e::upload_misbehaving(env)
 }
 
 #[test]

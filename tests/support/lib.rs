@@ -312,20 +312,26 @@ impl TestEnv {
     }
 }
 
-/// Create tenant `id` whose only classifier loops on messages about refunds
-/// ("退款") until its deadline stops it: the fuel is raised as far as an
-/// operator may, so the wall clock, not the instruction budget, ends each
-/// call. `deadline_ms` overrides the tenant's deadline. Returns its key.
-pub fn looping_tenant(env: &TestEnv, id: &str, deadline_ms: Option<u64>) -> String {
-    let key = env.create_tenant(id);
+/// Upload the misbehaving classifier fixture (its config picks how it
+/// misbehaves); its sha256.
+pub fn upload_misbehaving(env: &TestEnv) -> String {
     let (status, meta) = env.upload(
         "misbehaving",
         "1",
         &component("switchyard_fixture_misbehaving"),
     );
     assert!(status == 201 || status == 200, "{meta}");
-    let sha = meta["sha256"].as_str().unwrap();
-    let (status, body) = env.bind(id, "classify", &[(sha, "only:退款:loop")]);
+    meta["sha256"].as_str().unwrap().to_string()
+}
+
+/// Create tenant `id` whose only classifier loops on messages about refunds
+/// ("退款") until its deadline stops it: the fuel is raised as far as an
+/// operator may, so the wall clock, not the instruction budget, ends each
+/// call. `deadline_ms` overrides the tenant's deadline. Returns its key.
+pub fn looping_tenant(env: &TestEnv, id: &str, deadline_ms: Option<u64>) -> String {
+    let key = env.create_tenant(id);
+    let sha = upload_misbehaving(env);
+    let (status, body) = env.bind(id, "classify", &[(&sha, "only:退款:loop")]);
     assert_eq!(status, 200, "{body}");
     let mut limits = json!({"fuel": 100_000_000_000u64});
     if let Some(ms) = deadline_ms {
