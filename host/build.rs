@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// (package, file stem): everything built for wasm32-wasip2.
-const COMPONENTS: [(&str, &str); 11] = [
+const COMPONENTS: [(&str, &str); 12] = [
     ("switchyard-plugin-inspector", "switchyard_plugin_inspector"),
     (
         "switchyard-plugin-classifier",
@@ -30,6 +30,10 @@ const COMPONENTS: [(&str, &str); 11] = [
     (
         "switchyard-fixture-trapping-pack",
         "switchyard_fixture_trapping_pack",
+    ),
+    (
+        "switchyard-fixture-contract-0-1-0",
+        "switchyard_fixture_contract_0_1_0",
     ),
 ];
 

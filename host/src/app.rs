@@ -427,6 +427,12 @@ impl Switchyard {
         if settings.queues.len() > 1_000 {
             return Err(Error::Invalid("at most 1000 queues".into()));
         }
+        if settings.not_topics.len() > 100 {
+            return Err(Error::Invalid("at most 100 not_topics".into()));
+        }
+        for intent in &settings.not_topics {
+            check_id("intent in not_topics", intent)?;
+        }
         let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.tenant(id)?;
         let event = self.tenant_event(
@@ -815,11 +821,14 @@ impl Switchyard {
             created_at_ms: now,
             updated_at_ms: now,
             message_count: 0,
+            state: Default::default(),
         });
         if conversation.status == ConversationStatus::Closed {
-            // Its agent's load was released at close; the reopened chat is routed afresh.
+            // Its agent's load was released at close; the reopened chat is
+            // routed afresh (its facts and topic still stand).
             conversation.status = ConversationStatus::Open;
             conversation.assigned_agent = None;
+            conversation.state.holder = Holder::Bot;
         }
         conversation.customer = message.customer.clone();
 
@@ -836,7 +845,8 @@ impl Switchyard {
             customer: message.customer.clone(),
             received_at_ms: now,
             assigned_agent: conversation.assigned_agent.clone(),
-            declared_queues: settings.queues,
+            state: conversation.state.clone(),
+            declared_queues: settings.queues.clone(),
         };
         let pipeline = self.pipeline(tenant)?;
         let knowledge = self.knowledge(tenant)?;
@@ -869,6 +879,9 @@ impl Switchyard {
         conversation.message_count += 1;
         conversation.updated_at_ms = now;
 
+        conversation
+            .state
+            .absorb(&message_id, &message.text, &decision, &settings.not_topics);
         // Plugins decided on the text as written; what is kept may be masked.
         let stored_text = if settings.mask_stored_messages {
             let text = decision.masked_text.as_deref().unwrap_or(&message.text);
@@ -898,6 +911,11 @@ impl Switchyard {
                 assigned_agent = route.agent.clone();
                 conversation.assigned_agent = assigned_agent.clone();
             }
+            conversation.state.holder = match (&conversation.assigned_agent, route) {
+                (Some(agent), _) => Holder::Agent(agent.clone()),
+                (None, r) if r.to == "bot" => Holder::Bot,
+                (None, r) => Holder::Queue(r.queue.clone().unwrap_or_default()),
+            };
             let commit = MessageCommit {
                 tenant: tenant.into(),
                 conversation,
@@ -1009,6 +1027,9 @@ impl Switchyard {
                     created_at_ms: inbound.received_at_ms,
                     updated_at_ms: inbound.received_at_ms,
                     message_ids: vec![inbound.message_id.clone()],
+                    // Set when the commit knows who holds the conversation.
+                    agent: None,
+                    last_conversation_id: None,
                 };
                 (ticket.clone(), TicketChange::Open(ticket), "opened")
             }

@@ -13,7 +13,7 @@
 //! similarity, in [0, 1]. The index is rebuilt when an article changes.
 //! BENCHMARKS.md ("Knowledge search") measures each part's contribution.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use switchyard_sdk::text;
 
@@ -103,6 +103,8 @@ struct Doc {
     templates: Vec<ReplyTemplate>,
     /// Field-weighted term count.
     length: f32,
+    /// Its informative terms, for [`KnowledgeIndex::coverage`].
+    vocabulary: HashSet<String>,
 }
 
 /// Searchable published articles of one tenant. Both parts are inverted
@@ -183,12 +185,20 @@ impl KnowledgeIndex {
                 a.keywords.join(" "),
                 a.body
             )));
+            let mut vocabulary: HashSet<String> = HashSet::new();
+            for field in [&a.title, &a.keywords.join(" "), &kind, &a.body]
+                .into_iter()
+                .chain(a.templates.iter().map(|t| &t.text))
+            {
+                vocabulary.extend(text::informative_terms(field));
+            }
             docs.push(Doc {
                 id: a.id.clone(),
                 title: a.title.clone(),
                 snippet: a.body.chars().take(160).collect(),
                 templates: a.templates.clone(),
                 length,
+                vocabulary,
             });
         }
         let n = docs.len() as f32;
@@ -235,6 +245,18 @@ impl KnowledgeIndex {
             gram_postings,
             vocabulary,
         }
+    }
+
+    /// How much of `query` the published article `id` explains: the share of
+    /// the query's informative terms (`text::informative_terms`) that the
+    /// article's title, keywords, problem type, body or templates use; 0
+    /// for an article not in the index. A search score says which article
+    /// is nearest; this says whether it is about the question at all.
+    pub fn coverage(&self, query: &str, id: &str) -> f32 {
+        self.docs
+            .iter()
+            .find(|d| d.id == id)
+            .map_or(0.0, |d| text::coverage(query, &d.vocabulary))
     }
 
     /// Article words within typo distance of `word`, which the articles never use.

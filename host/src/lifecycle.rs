@@ -447,6 +447,7 @@ impl Switchyard {
             message_id: "smoke-test".into(),
             customer,
             assigned_agent: None,
+            state: Default::default(),
             knowledge: self.knowledge(tenant)?,
             packs: self.pipeline(tenant)?.packs.clone(),
             pack_calls: Default::default(),

@@ -98,7 +98,7 @@ pub struct Tenant {
 }
 
 /// What a tenant decides about its own data.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSettings {
     /// Store customer messages with phone, ID and bank card numbers masked.
@@ -110,6 +110,34 @@ pub struct TenantSettings {
     /// names another queue is treated as a failed call.
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Intents that never become a conversation's topic
+    /// (`ConversationState::intent`): small talk and asking for a person,
+    /// after which a fact still belongs to the return the customer began
+    /// with.
+    #[serde(default = "default_not_topics")]
+    pub not_topics: Vec<String>,
+}
+
+fn default_not_topics() -> Vec<String> {
+    [
+        "unknown",
+        "out_of_scope",
+        "greeting",
+        "thanks",
+        "human_agent",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            mask_stored_messages: false,
+            queues: vec![],
+            not_topics: default_not_topics(),
+        }
+    }
 }
 
 /// What deleting a customer's data removed.
@@ -229,6 +257,90 @@ pub struct Conversation {
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
     pub message_count: u32,
+    /// What the conversation established so far (plugins read it through
+    /// `conversation.state`); conversations stored before it read as empty.
+    #[serde(default)]
+    pub state: ConversationState,
+}
+
+/// What a conversation has established, carried from message to message:
+/// a follow-up ("the order number is ...") builds on it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConversationState {
+    /// The topic: the intent of the latest message that was understood,
+    /// small talk aside (`TenantSettings::not_topics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<IntentResult>,
+    /// The ticket this conversation opened or updated last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    /// Facts of its messages, oldest first, one per (kind, value), at most
+    /// [`ConversationState::MAX_FACTS`] (the newest).
+    #[serde(default)]
+    pub facts: Vec<ConversationFact>,
+    /// Who holds it.
+    #[serde(default)]
+    pub holder: Holder,
+    /// "zh" or "en": the language of its latest message written in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl ConversationState {
+    pub const MAX_FACTS: usize = 32;
+
+    /// Take in what one message decided: its intent when understood and a
+    /// topic (not one of the tenant's `not_topics`), its entities as facts, its language when it has words, the ticket it
+    /// touched. Who holds the conversation is set after the commit decides
+    /// the assignment.
+    pub fn absorb(
+        &mut self,
+        message_id: &str,
+        text: &str,
+        decision: &Decision,
+        not_topics: &[String],
+    ) {
+        if decision.intent.name != "unknown"
+            && decision.intent.confidence > 0.0
+            && !not_topics.contains(&decision.intent.name)
+        {
+            self.intent = Some(decision.intent.clone());
+        }
+        for entity in &decision.entities {
+            self.facts
+                .retain(|f| !(f.kind == entity.kind && f.value == entity.value));
+            self.facts.push(ConversationFact {
+                kind: entity.kind.clone(),
+                value: entity.value.clone(),
+                message_id: message_id.to_string(),
+            });
+        }
+        let over = self.facts.len().saturating_sub(Self::MAX_FACTS);
+        self.facts.drain(..over);
+        if let Some(lang) = switchyard_sdk::Lang::of_words(text) {
+            self.language = Some(lang.code().to_string());
+        }
+        if let Some(ticket) = &decision.ticket {
+            self.ticket_id = Some(ticket.id.clone());
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationFact {
+    pub kind: String,
+    pub value: String,
+    pub message_id: String,
+}
+
+/// Who holds a conversation: the bot, a queue of people (waiting), or an agent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", content = "name", rename_all = "lowercase")]
+pub enum Holder {
+    #[default]
+    Bot,
+    Queue(String),
+    Agent(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -262,6 +374,13 @@ pub struct Ticket {
     pub updated_at_ms: u64,
     /// Message ids that opened or updated this ticket.
     pub message_ids: Vec<String>,
+    /// The agent who held the conversation it was last opened or updated
+    /// from (none: the bot or a queue); a repeat contact goes back to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The conversation it was last opened or updated from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_conversation_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

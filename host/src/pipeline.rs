@@ -142,6 +142,8 @@ pub struct Inbound {
     pub received_at_ms: u64,
     /// Agent the conversation is assigned to, if open and assigned.
     pub assigned_agent: Option<String>,
+    /// What the conversation established before this message.
+    pub state: model::ConversationState,
     /// Queues the tenant declared (`TenantSettings::queues`); empty: any.
     pub declared_queues: Vec<String>,
 }
@@ -229,6 +231,7 @@ impl Pipeline {
             message_id: inbound.message_id.clone(),
             customer: customer.clone(),
             assigned_agent: inbound.assigned_agent.clone(),
+            state: Arc::new(inbound.state.clone()),
             knowledge,
             packs: self.packs.clone(),
             pack_calls: Default::default(),

@@ -279,6 +279,15 @@ fn apply_one(
             Some(ticket)
         }
     };
+    // Who held the conversation as this message left it: a repeat contact
+    // about the ticket goes back to them.
+    let ticket = ticket.map(|mut ticket| {
+        if commit.conversation.assigned_agent.is_some() {
+            ticket.agent = commit.conversation.assigned_agent.clone();
+        }
+        ticket.last_conversation_id = Some(commit.conversation.id.clone());
+        ticket
+    });
     conversations.insert(
         key(tenant, &commit.conversation.id),
         encode(&commit.conversation),
@@ -485,6 +494,12 @@ pub struct TicketHead {
     pub intent: String,
     pub status: TicketStatus,
     pub created_at_ms: u64,
+    #[serde(default)]
+    pub agent: Option<String>,
+    #[serde(default)]
+    pub conversation_id: String,
+    #[serde(default)]
+    pub last_conversation_id: Option<String>,
 }
 
 /// sled's page cache unless `serve --cache-mib` says otherwise: sled's own
@@ -1732,6 +1747,8 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             message_ids: vec![],
+            agent: None,
+            last_conversation_id: None,
         }
     }
 
@@ -1745,6 +1762,7 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             message_count: 1,
+            state: Default::default(),
         }
     }
 
@@ -2009,6 +2027,8 @@ mod tests {
         let storage = Storage::temporary().unwrap();
         let ticket = Ticket {
             message_ids: vec!["m-1".into()],
+            agent: None,
+            last_conversation_id: None,
             ..ticket("t-1", "c")
         };
         storage.put_ticket("t", &ticket).unwrap();
@@ -2052,6 +2072,8 @@ mod tests {
         let storage = Storage::temporary().unwrap();
         let ticket = Ticket {
             message_ids: vec!["m-0".into()],
+            agent: None,
+            last_conversation_id: None,
             ..ticket("t-1", "c")
         };
         storage.put_ticket("t", &ticket).unwrap();
@@ -2102,6 +2124,8 @@ mod tests {
             created_at_ms: n as u64,
             updated_at_ms: n as u64,
             message_ids: vec![],
+            agent: None,
+            last_conversation_id: None,
             ..ticket(format!("t-{:x}", 0x100 + n), "cust")
         };
         for n in 0..MAX_CUSTOMER_TICKETS_SCANNED {

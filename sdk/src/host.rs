@@ -4,7 +4,9 @@
 //! benchmarks) they go to the [`MockHost`](crate::testing::MockHost) installed
 //! on the current thread, so plugin logic runs unchanged outside WebAssembly.
 
-use crate::types::{Agent, ArticleHit, Customer, Level, PastMessage, TicketSummary};
+use crate::types::{
+    Agent, ArticleHit, ConversationState, Customer, Level, PastMessage, TicketSummary,
+};
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -20,8 +22,14 @@ mod imp {
     pub fn assigned_agent() -> Option<String> {
         w::conversation::assigned_agent()
     }
+    pub fn conversation_state() -> ConversationState {
+        w::conversation::state()
+    }
     pub fn search_articles(query: &str, limit: u32) -> Vec<ArticleHit> {
         w::knowledge::search(query, limit)
+    }
+    pub fn article_coverage(query: &str, article_id: &str) -> f32 {
+        w::knowledge::coverage(query, article_id)
     }
     pub fn plugin_config() -> String {
         w::knowledge::plugin_config()
@@ -57,8 +65,14 @@ mod imp {
     pub fn assigned_agent() -> Option<String> {
         with_mock(|m| m.assigned_agent.clone())
     }
+    pub fn conversation_state() -> ConversationState {
+        with_mock(|m| m.state.clone())
+    }
     pub fn search_articles(query: &str, limit: u32) -> Vec<ArticleHit> {
         with_mock(|m| m.search(query, limit.min(20) as usize))
+    }
+    pub fn article_coverage(query: &str, article_id: &str) -> f32 {
+        with_mock(|m| m.coverage(query, article_id))
     }
     pub fn plugin_config() -> String {
         with_mock(|m| m.config.clone())
@@ -98,9 +112,22 @@ pub fn assigned_agent() -> Option<String> {
     imp::assigned_agent()
 }
 
+/// What the conversation established before this message: its topic
+/// (intent), open ticket, facts of earlier messages, who holds it, its
+/// language and the customer's open tickets with the agent who handled each.
+pub fn conversation_state() -> ConversationState {
+    imp::conversation_state()
+}
+
 /// Search the tenant's published knowledge articles, best first.
 pub fn search_articles(query: &str, limit: u32) -> Vec<ArticleHit> {
     imp::search_articles(query, limit)
+}
+
+/// How much of `query` the published article explains, in [0, 1] (see the
+/// WIT `knowledge.coverage`).
+pub fn article_coverage(query: &str, article_id: &str) -> f32 {
+    imp::article_coverage(query, article_id)
 }
 
 /// The configuration this plugin was bound with.

@@ -23,8 +23,10 @@
 //! which on a native build talks to [`testing::MockHost`], so the same logic is
 //! unit-tested and benchmarked without a WebAssembly runtime.
 //!
-//! Version skew: this SDK speaks `switchyard:plugin@0.1.0`. A host that offers a
-//! different version refuses the upload and names the world it expected.
+//! Version skew: this SDK speaks `switchyard:plugin@0.1.1`. A host of 0.1.1
+//! or later 0.1.x runs its plugins (the linker matches imports by semver); a
+//! plugin that calls `host::conversation_state` does not link on a 0.1.0 host,
+//! which refuses the upload and names the import it lacks.
 
 pub mod intents;
 pub mod personal;
@@ -48,7 +50,9 @@ pub mod wit {
 /// The WIT types every slot uses, under short names.
 #[cfg(feature = "guest")]
 pub mod types {
-    pub use crate::wit::switchyard::plugin::conversation::PastMessage;
+    pub use crate::wit::switchyard::plugin::conversation::{
+        ConversationState, Fact, Holder, PastMessage, TicketHolder,
+    };
     pub use crate::wit::switchyard::plugin::knowledge::{ArticleHit, ReplyTemplate};
     pub use crate::wit::switchyard::plugin::log::Level;
     pub use crate::wit::switchyard::plugin::roster::{Agent, AgentStatus};
@@ -72,12 +76,12 @@ macro_rules! slot_bindings {
             world: $world,
             path: "../wit",
             with: {
-                "switchyard:plugin/types@0.1.0": crate::wit::switchyard::plugin::types,
-                "switchyard:plugin/conversation@0.1.0": crate::wit::switchyard::plugin::conversation,
-                "switchyard:plugin/knowledge@0.1.0": crate::wit::switchyard::plugin::knowledge,
-                "switchyard:plugin/tickets@0.1.0": crate::wit::switchyard::plugin::tickets,
-                "switchyard:plugin/roster@0.1.0": crate::wit::switchyard::plugin::roster,
-                "switchyard:plugin/log@0.1.0": crate::wit::switchyard::plugin::log,
+                "switchyard:plugin/types@0.1.1": crate::wit::switchyard::plugin::types,
+                "switchyard:plugin/conversation@0.1.1": crate::wit::switchyard::plugin::conversation,
+                "switchyard:plugin/knowledge@0.1.1": crate::wit::switchyard::plugin::knowledge,
+                "switchyard:plugin/tickets@0.1.1": crate::wit::switchyard::plugin::tickets,
+                "switchyard:plugin/roster@0.1.1": crate::wit::switchyard::plugin::roster,
+                "switchyard:plugin/log@0.1.1": crate::wit::switchyard::plugin::log,
             },
             pub_export_macro: true,
             export_macro_name: $macro_name,
@@ -142,6 +146,19 @@ impl Lang {
             Lang::Zh
         } else {
             Lang::En
+        }
+    }
+
+    /// The language of a text written in words: Chinese with any CJK
+    /// ideograph, English with any Latin letter, none for digits and signs
+    /// alone ("2024113099123", "?"), which say nothing about it.
+    pub fn of_words(text: &str) -> Option<Lang> {
+        if text.chars().any(text::is_cjk) {
+            Some(Lang::Zh)
+        } else if text.chars().any(|c| c.is_ascii_alphabetic()) {
+            Some(Lang::En)
+        } else {
+            None
         }
     }
 

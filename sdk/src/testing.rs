@@ -18,6 +18,8 @@ pub struct MockHost {
     pub customer: Customer,
     pub history: Vec<PastMessage>,
     pub assigned_agent: Option<String>,
+    /// What `host::conversation_state` answers.
+    pub state: ConversationState,
     pub articles: Vec<MockArticle>,
     pub open_tickets: Vec<TicketSummary>,
     pub agents: Vec<Agent>,
@@ -54,6 +56,14 @@ impl Default for MockHost {
             },
             history: vec![],
             assigned_agent: None,
+            state: ConversationState {
+                intent: None,
+                ticket_id: None,
+                facts: vec![],
+                holder: Holder::Bot,
+                language: None,
+                ticket_holders: vec![],
+            },
             articles: vec![],
             open_tickets: vec![],
             agents: vec![],
@@ -66,6 +76,22 @@ impl Default for MockHost {
 }
 
 impl MockHost {
+    /// What the host's `knowledge.coverage` answers, over the article's
+    /// title, keywords, body and templates.
+    pub fn coverage(&self, query: &str, article_id: &str) -> f32 {
+        let Some(article) = self.articles.iter().find(|a| a.id == article_id) else {
+            return 0.0;
+        };
+        let mut vocabulary = std::collections::HashSet::new();
+        for field in [&article.title, &article.keywords.join(" "), &article.body]
+            .into_iter()
+            .chain(article.templates.iter().map(|(_, t)| t))
+        {
+            vocabulary.extend(text::informative_terms(field));
+        }
+        text::coverage(query, &vocabulary)
+    }
+
     /// Token-overlap search, good enough to exercise a plugin's use of hits.
     pub fn search(&mut self, query: &str, limit: usize) -> Vec<ArticleHit> {
         let stale = self.search_cache.len() != self.articles.len()

@@ -96,6 +96,66 @@ pub const ENGLISH_STOPWORDS: [&str; 36] = [
     "with", "whats", "do", "does", "pls", "please", "s",
 ];
 
+/// Words that make a question a question, not what it is about: they are in
+/// every customer's message, whatever the topic ("how", "can", "what"), so a
+/// match on them says nothing about whether an article answers it.
+const QUESTION_WORDS: [&str; 30] = [
+    "how", "what", "when", "where", "which", "who", "why", "can", "could", "would", "will",
+    "should", "there", "any", "we", "our", "us", "they", "them", "if", "not", "dont", "hi",
+    "hello", "thanks", "get", "have", "has", "did", "much",
+];
+
+/// CJK characters that carry no topic: particles, pronouns, question words,
+/// modal verbs, measure words.
+const CJK_FUNCTION_CHARS: &str = "的了吗呢吧啊呀嘛哦么我你您他她它们是在有没能可以会怎要不这那哪个什时候多少还就也都和与及请问帮一下好吗谁几给让把被对";
+
+/// The terms of a question that say what it is about: CJK characters other
+/// than function characters, and Latin words other than function and
+/// question words, without a plural "s" and cut to their first five letters
+/// (inflections and typos past the fifth letter still match). Digits say
+/// nothing about a topic.
+pub fn informative_terms(text: &str) -> Vec<String> {
+    let mut terms: Vec<String> = tokens(text)
+        .into_iter()
+        .filter(|t| {
+            let mut chars = t.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if is_cjk(c) => !CJK_FUNCTION_CHARS.contains(c),
+                (Some(c), Some(_)) if is_cjk(c) => false, // pairs: the characters count
+                (Some(_), _) => {
+                    !t.chars().all(|c| c.is_ascii_digit())
+                        && !is_stopword(t)
+                        && !QUESTION_WORDS.contains(&t.as_str())
+                }
+                (None, _) => false,
+            }
+        })
+        .map(|t| {
+            // "rings" and "ring" are one term: a plural's "s" goes before the cut.
+            let stem = match t.strip_suffix('s') {
+                Some(stem) if stem.chars().count() >= 3 && !stem.ends_with('s') => stem,
+                _ => t.as_str(),
+            };
+            stem.chars().take(5).collect()
+        })
+        .collect();
+    terms.sort();
+    terms.dedup();
+    terms
+}
+
+/// The share, in [0, 1], of `query`'s [`informative_terms`] that `vocabulary`
+/// (a text's informative terms, or all its terms cut the same way) holds; 0
+/// when the query has none.
+pub fn coverage(query: &str, vocabulary: &std::collections::HashSet<String>) -> f32 {
+    let terms = informative_terms(query);
+    if terms.is_empty() {
+        return 0.0;
+    }
+    let held = terms.iter().filter(|t| vocabulary.contains(*t)).count();
+    held as f32 / terms.len() as f32
+}
+
 /// Whether a folded token is an English function word.
 pub fn is_stopword(token: &str) -> bool {
     ENGLISH_STOPWORDS.contains(&token)
@@ -468,5 +528,27 @@ mod tests {
         assert_eq!(runs[1].digits, "2024");
         let plain = number_runs("138 0013", false);
         assert_eq!(plain.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod coverage_tests {
+    use super::*;
+
+    fn vocabulary(text: &str) -> std::collections::HashSet<String> {
+        informative_terms(text).into_iter().collect()
+    }
+
+    #[test]
+    fn coverage_counts_what_a_question_is_about_not_how_it_asks() {
+        let article = vocabulary(
+            "港澳台及国际配送 International shipping: we ship to 40 countries, 可以寄到美国、日本",
+        );
+        assert_eq!(coverage("可以寄到美国吗", &article), 1.0);
+        assert_eq!(coverage("do you ship internationally?", &article), 1.0);
+        // Only the question words match: about something else.
+        let delivery = vocabulary("配送时效说明：发货后什么时候到，一般 1-3 天送达");
+        assert!(coverage("世界杯什么时候开始", &delivery) < 0.3);
+        assert_eq!(coverage("???", &delivery), 0.0);
     }
 }

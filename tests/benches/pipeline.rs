@@ -110,6 +110,7 @@ fn main() {
             },
             received_at_ms: 0,
             assigned_agent: None,
+            state: Default::default(),
             declared_queues: vec![],
         })
         .collect();

@@ -1,7 +1,10 @@
 //! `conversation`: the current conversation's history and customer.
 
-use crate::bindings::conversation::{Host, PastMessage};
+use crate::bindings::conversation::{
+    ConversationState, Fact, Holder, Host, PastMessage, TicketHolder,
+};
 use crate::bindings::types::{Customer, Intent, Tier};
+use crate::model;
 use crate::runtime::HostState;
 
 /// Most earlier messages a plugin may read in one call.
@@ -72,5 +75,60 @@ impl Host for HostState {
         Ok(self
             .context("conversation.assigned-agent")?
             .and_then(|call| call.assigned_agent))
+    }
+
+    fn state(&mut self) -> wasmtime::Result<ConversationState> {
+        let _span = tracing::trace_span!("conversation.state").entered();
+        let Some(call) = self.context("conversation.state")? else {
+            return Ok(ConversationState {
+                intent: None,
+                ticket_id: None,
+                facts: vec![],
+                holder: Holder::Bot,
+                language: None,
+                ticket_holders: vec![],
+            });
+        };
+        let state = &call.state;
+        let open = super::tickets::open_tickets(&call)?;
+        Ok(ConversationState {
+            intent: state.intent.as_ref().map(|i| Intent {
+                name: i.name.clone(),
+                confidence: i.confidence,
+            }),
+            // Only while it is still open: a solved ticket is not updated.
+            ticket_id: state
+                .ticket_id
+                .clone()
+                .filter(|id| open.iter().any(|t| &t.id == id)),
+            facts: state
+                .facts
+                .iter()
+                .map(|f| Fact {
+                    kind: f.kind.clone(),
+                    value: f.value.clone(),
+                    message_id: f.message_id.clone(),
+                })
+                .collect(),
+            holder: match &state.holder {
+                model::Holder::Bot => Holder::Bot,
+                model::Holder::Queue(q) => Holder::Queue(q.clone()),
+                model::Holder::Agent(a) => Holder::Agent(a.clone()),
+            },
+            language: state.language.clone(),
+            ticket_holders: open
+                .iter()
+                .take(super::tickets::MAX_TICKETS)
+                .map(|t| TicketHolder {
+                    ticket_id: t.id.clone(),
+                    intent: t.intent.clone(),
+                    agent: t.agent.clone(),
+                    conversation_id: t
+                        .last_conversation_id
+                        .clone()
+                        .unwrap_or_else(|| t.conversation_id.clone()),
+                })
+                .collect(),
+        })
     }
 }

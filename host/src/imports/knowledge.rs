@@ -45,6 +45,18 @@ impl Host for HostState {
             .collect())
     }
 
+    fn coverage(&mut self, query: String, article_id: String) -> wasmtime::Result<f32> {
+        let _span = tracing::trace_span!("knowledge.coverage").entered();
+        let Some(call) = self.context("knowledge.coverage")? else {
+            return Ok(0.0);
+        };
+        let mut end = query.len().min(MAX_QUERY_BYTES);
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(call.knowledge.coverage(&query[..end], &article_id))
+    }
+
     fn plugin_config(&mut self) -> wasmtime::Result<String> {
         self.charge_host_call("knowledge.plugin-config")?;
         Ok(self.config.to_string())

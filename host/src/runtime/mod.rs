@@ -175,7 +175,7 @@ impl Runtime {
             anyhow!("the component imports something the host does not offer: {e:#}")
         })?;
         SlotPre::new(slot, pre).map(|_| ()).map_err(|e| {
-            anyhow!("the component does not fit the {slot} world of switchyard:plugin@0.1.0: {e:#}")
+            anyhow!("the component does not fit the {slot} world of switchyard:plugin@0.1.1 (plugins built against 0.1.0 fit too): {e:#}")
         })
     }
 
@@ -193,7 +193,7 @@ impl Runtime {
             }
         }
         Err(anyhow!(
-            "the component does not implement any slot world of switchyard:plugin@0.1.0 ({})",
+            "the component does not implement any slot world of switchyard:plugin@0.1.1 ({})",
             misfits.join("; ")
         ))
     }

@@ -25,6 +25,8 @@ pub struct CallContext {
     pub customer: Customer,
     /// Agent the conversation is assigned to before this message.
     pub assigned_agent: Option<String>,
+    /// What the conversation established before this message.
+    pub state: Arc<crate::model::ConversationState>,
     pub knowledge: Arc<KnowledgeIndex>,
     /// The tenant's installed knowledge packs, for `knowledge.query-pack`.
     pub packs: Arc<Packs>,

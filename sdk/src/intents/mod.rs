@@ -120,6 +120,10 @@ pub struct Ranking<'a> {
     pub understood: bool,
     /// In-scope intents, best first.
     pub intents: Vec<(&'a str, f32)>,
+    /// The out-of-scope class's confidence when it is the best label (how
+    /// sure the model is that the message is about none of the intents);
+    /// `None` when an intent is best or the model has no such class.
+    pub out_of_scope: Option<f32>,
 }
 
 /// Buffers for prediction, kept between queries: the feature lists and the
@@ -339,6 +343,11 @@ impl IntentModel {
     pub fn rank(&self, text: &str, top: usize, scratch: &mut Scratch) -> Ranking<'_> {
         let predicted = self.predict(text, top + 1, scratch);
         let understood = self.understood(&predicted);
+        let out_of_scope = predicted
+            .ranked
+            .first()
+            .filter(|best| Some(best.label) == self.out_of_scope)
+            .map(|best| best.confidence);
         let mut intents: Vec<(&str, f32)> = predicted
             .ranked
             .iter()
@@ -349,6 +358,7 @@ impl IntentModel {
         Ranking {
             understood: understood && !intents.is_empty(),
             intents,
+            out_of_scope,
         }
     }
 
