@@ -36,7 +36,45 @@ struct Config {
     /// An intent playbook pack asked for the scripts `scripts` lacks.
     #[serde(default)]
     pack: Option<String>,
+    /// The bot answers from knowledge (see [`ArticleAnswers`]).
+    #[serde(default)]
+    article_answers: Option<ArticleAnswers>,
 }
+
+/// `{"min_score": 0.6}`: when the bot answers, the best published article
+/// that matches the message at least this well and has a reply template
+/// answers instead of the intent's script if no script fits: the intent is
+/// unknown or has none, or the article is not one of the intent's own and
+/// outranks them for this message ("do you deliver internationally?" is
+/// `delivery_time`, but the international shipping article answers it, not
+/// the domestic delivery times).
+/// `out_of_scope_intent` and `max_out_of_scope` as in the router: a message
+/// the classifier is sure is about something else gets its script (a polite
+/// "I can't help with that"), never an article its words happen to match.
+#[derive(Deserialize)]
+struct ArticleAnswers {
+    min_score: f32,
+    #[serde(default)]
+    out_of_scope_intent: Option<String>,
+    #[serde(default = "default_max_out_of_scope")]
+    max_out_of_scope: f32,
+    /// The article must use at least this share of the message's
+    /// informative words (`knowledge.coverage`): a keyword search also
+    /// finds the nearest article for questions it does not answer.
+    #[serde(default = "default_min_coverage")]
+    min_coverage: f32,
+}
+
+fn default_min_coverage() -> f32 {
+    0.75
+}
+
+fn default_max_out_of_scope() -> f32 {
+    0.9
+}
+
+/// Articles the intent's name finds first: its own, whose answer its script gives.
+const OWN_ARTICLES: u32 = 1;
 
 fn default_max_articles() -> u32 {
     3
@@ -56,6 +94,16 @@ impl switchyard_sdk::assist::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("assistant config: {e}"))?;
+        if let Some(a) = &config.article_answers
+            && ![a.min_score, a.max_out_of_scope, a.min_coverage]
+                .iter()
+                .all(|v| (0.0..=1.0).contains(v))
+        {
+            return Err(format!(
+                "assistant config: article_answers.min_score ({}), max_out_of_scope ({}) and min_coverage ({}) run from 0 to 1",
+                a.min_score, a.max_out_of_scope, a.min_coverage
+            ));
+        }
         CONFIG.with(|c| *c.borrow_mut() = Some(config));
         Ok(())
     }
@@ -168,20 +216,85 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
         .as_ref()
         .is_some_and(|r| r.target == RouteTarget::Bot);
     let reply = if to_bot {
-        suggestions
-            .iter()
-            .find(|s| s.kind == SuggestionKind::Reply)
-            .or_else(|| {
-                suggestions
-                    .iter()
-                    .find(|s| s.kind == SuggestionKind::Article)
-            })
-            .map(|s| s.text.clone())
-    } else {
+        let scripted = intent.filter(|i| i.name != "unknown").is_some()
+            && suggestions
+                .iter()
+                .any(|s| s.kind == SuggestionKind::Reply && s.article_id.is_none());
+        match article_answer(config, turn, scripted, lang) {
+            Some(answer) => {
+                let text = fill(&answer.text);
+                suggestions.insert(
+                    0,
+                    Suggestion {
+                        text: text.clone(),
+                        ..answer
+                    },
+                );
+                Some(text)
+            }
+            None => suggestions
+                .iter()
+                .find(|s| s.kind == SuggestionKind::Reply)
+                .or_else(|| {
+                    suggestions
+                        .iter()
+                        .find(|s| s.kind == SuggestionKind::Article)
+                })
+                .map(|s| s.text.clone()),
+        }
+    } else if matches!(host::conversation_state().holder, Holder::Bot) {
         // A human takes over: tell the customer so; the agent sees the scripts.
         config.handoff.as_ref().map(|h| h.get(lang).to_string())
+    } else {
+        // People hold the conversation already: they answer, not the bot.
+        None
     };
     Assistance { reply, suggestions }
+}
+
+/// The reply from the best article for the message, when knowledge should
+/// answer: the article scores at least `article_answers.min_score`, has a
+/// template, and either no script fits (`scripted` false) or the article is
+/// not one of the intent's own and outranks every one of them here.
+fn article_answer(config: &Config, turn: &Turn, scripted: bool, lang: Lang) -> Option<Suggestion> {
+    let settings = config.article_answers.as_ref()?;
+    // Off-topic for sure: its script answers. Off-topic, not sure: no
+    // script fits, an article may.
+    let out_of_scope = turn
+        .intent
+        .as_ref()
+        .filter(|i| Some(&i.name) == settings.out_of_scope_intent.as_ref());
+    if out_of_scope.is_some_and(|i| i.confidence >= settings.max_out_of_scope) {
+        return None;
+    }
+    let scripted = scripted && out_of_scope.is_none();
+    let hits = host::search_articles(&turn.message.text, config.max_articles.max(OWN_ARTICLES));
+    let best = hits.first().filter(|h| {
+        h.score >= settings.min_score
+            && host::article_coverage(&turn.message.text, &h.id) >= settings.min_coverage
+    })?;
+    if scripted {
+        let intent = turn.intent.as_ref()?;
+        let own: Vec<String> = host::search_articles(&intent.name.replace('_', " "), OWN_ARTICLES)
+            .into_iter()
+            .map(|h| h.id)
+            .collect();
+        if own.is_empty() || own.contains(&best.id) {
+            return None;
+        }
+    }
+    let template = best
+        .templates
+        .iter()
+        .find(|t| t.lang == lang.code())
+        .or(best.templates.first())?;
+    Some(Suggestion {
+        kind: SuggestionKind::Reply,
+        title: format!("reply: {}", best.title),
+        text: template.text.clone(),
+        score: best.score.clamp(0.0, 1.0),
+        article_id: Some(best.id.clone()),
+    })
 }
 
 /// The configured pack's script for `intent`; a pack that is missing or

@@ -22,8 +22,12 @@
 //! "none of them" score turns similarities into confidences, so a message that
 //! resembles nothing gets a low confidence instead of the least bad intent.
 
+mod follow_up;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+pub use follow_up::FollowUp;
 
 use serde::Deserialize;
 use switchyard_sdk::intents::{IntentModel as TrainedModel, Scratch};
@@ -40,6 +44,8 @@ struct Config {
     /// Softmax temperature; lower = more decisive confidences.
     #[serde(default = "default_temperature")]
     temperature: f32,
+    #[serde(default)]
+    follow_up: FollowUp,
 }
 
 fn default_none_score() -> f32 {
@@ -87,13 +93,16 @@ const KEYWORD_LIFT: f32 = 0.45;
 
 /// What `init` loaded: one of the three configs.
 enum Loaded {
-    Trained(TrainedModel, Box<Scratch>),
+    /// The model, its buffers, and the intent its out-of-scope class answers.
+    Trained(TrainedModel, Box<Scratch>, Option<String>),
     Pack(String),
     Examples(Model),
 }
 
 thread_local! {
     static LOADED: RefCell<Option<Loaded>> = const { RefCell::new(None) };
+    /// How follow-ups are read (`follow_up.rs`), from the same config.
+    static FOLLOW_UP: RefCell<FollowUp> = RefCell::new(FollowUp::default());
 }
 
 /// `{"model": "<base64>"}`: a model from `switchyard intents train`.
@@ -101,11 +110,38 @@ thread_local! {
 #[serde(deny_unknown_fields)]
 struct TrainedConfig {
     model: String,
+    #[serde(default)]
+    follow_up: FollowUp,
+    /// The intent a message gets when the model's out-of-scope class is its
+    /// best label, with that class's confidence (so the escalator, router
+    /// and assistant can treat "surely about something else" apart from "not
+    /// sure what it is"); without it such a message is "unknown" at 0.
+    #[serde(default)]
+    out_of_scope_intent: Option<String>,
 }
 
-fn load_trained(config: &str) -> Option<Result<TrainedModel, String>> {
+fn load_trained(config: &str) -> Option<Result<(Loaded, FollowUp), String>> {
     let trained: TrainedConfig = serde_json::from_str(config).ok()?;
-    Some(TrainedModel::from_base64(&trained.model).map_err(|e| format!("classifier config: {e}")))
+    if trained
+        .out_of_scope_intent
+        .as_ref()
+        .is_some_and(|name| name.trim().is_empty() || name == "unknown")
+    {
+        return Some(Err(
+            "classifier config: out_of_scope_intent must name an intent other than \"unknown\""
+                .into(),
+        ));
+    }
+    Some(
+        TrainedModel::from_base64(&trained.model)
+            .map(|model| {
+                (
+                    Loaded::Trained(model, Box::default(), trained.out_of_scope_intent),
+                    trained.follow_up,
+                )
+            })
+            .map_err(|e| format!("classifier config: {e}")),
+    )
 }
 
 /// `{"pack": "banking"}`: an industry pack that carries its own model names
@@ -115,6 +151,8 @@ fn load_trained(config: &str) -> Option<Result<TrainedModel, String>> {
 #[serde(deny_unknown_fields)]
 struct PackConfig {
     pack: String,
+    #[serde(default)]
+    follow_up: FollowUp,
 }
 
 /// The best intent and the runners-up; a message not understood (the
@@ -142,9 +180,10 @@ fn classify_trained(
     model: &TrainedModel,
     scratch: &mut Scratch,
     text: &str,
+    out_of_scope_intent: Option<&str>,
 ) -> (Intent, Vec<Intent>) {
     let ranking = model.rank(text, 6, scratch);
-    let ranked = ranking
+    let ranked: Vec<Intent> = ranking
         .intents
         .iter()
         .map(|(name, confidence)| Intent {
@@ -152,6 +191,17 @@ fn classify_trained(
             confidence: *confidence,
         })
         .collect();
+    if let (Some(name), Some(confidence)) = (out_of_scope_intent, ranking.out_of_scope) {
+        let mut alternatives = ranked;
+        alternatives.truncate(5);
+        return (
+            Intent {
+                name: name.to_string(),
+                confidence,
+            },
+            alternatives,
+        );
+    }
     best_and_alternatives(ranking.understood, ranked)
 }
 
@@ -197,35 +247,35 @@ pub struct Plugin;
 impl switchyard_sdk::classify::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
         LOADED.with(|l| *l.borrow_mut() = None);
-        let loaded = if let Some(trained) = load_trained(&config) {
-            Loaded::Trained(trained?, Box::default())
-        } else if let Ok(PackConfig { pack }) = serde_json::from_str(&config) {
+        let (loaded, follow_up) = if let Some(trained) = load_trained(&config) {
+            trained?
+        } else if let Ok(PackConfig { pack, follow_up }) = serde_json::from_str(&config) {
             if pack.trim().is_empty() {
                 return Err("classifier config: \"pack\" names no pack".into());
             }
-            Loaded::Pack(pack)
+            (Loaded::Pack(pack), follow_up)
         } else {
-            let config: Config =
+            let mut config: Config =
                 serde_json::from_str(&config).map_err(|e| format!("classifier config: {e}"))?;
-            Loaded::Examples(Model::train(config)?)
+            let follow_up = std::mem::take(&mut config.follow_up);
+            (Loaded::Examples(Model::train(config)?), follow_up)
         };
+        if !(0.0..=1.0).contains(&follow_up.confident) {
+            return Err(format!(
+                "classifier config: follow_up.confident is {}; confidences run from 0 to 1",
+                follow_up.confident
+            ));
+        }
         LOADED.with(|l| *l.borrow_mut() = Some(loaded));
+        FOLLOW_UP.with(|f| *f.borrow_mut() = follow_up);
         Ok(())
     }
 
     fn classify(turn: Turn) -> Classification {
         let entities = extract_entities(&turn.message.text);
-        let text = model_input(&turn.message.text);
-        let (intent, alternatives) = LOADED.with(|l| match l.borrow_mut().as_mut() {
-            Some(Loaded::Trained(model, scratch)) => classify_trained(model, scratch, text),
-            Some(Loaded::Pack(pack)) => classify_by_pack(pack, text),
-            Some(Loaded::Examples(model)) => {
-                let mut ranked = model.rank(text);
-                let best = ranked.remove(0);
-                ranked.truncate(5);
-                (best, ranked)
-            }
-            None => (unknown(), vec![]),
+        let own = read(&turn.message.text);
+        let (intent, alternatives) = FOLLOW_UP.with(|options| {
+            follow_up::with_context(&options.borrow(), &turn.message.text, &entities, own, read)
         });
         Classification {
             intent,
@@ -233,6 +283,24 @@ impl switchyard_sdk::classify::Guest for Plugin {
             entities,
         }
     }
+}
+
+/// The intent of `text` alone, and the runners-up.
+fn read(text: &str) -> (Intent, Vec<Intent>) {
+    let text = model_input(text);
+    LOADED.with(|l| match l.borrow_mut().as_mut() {
+        Some(Loaded::Trained(model, scratch, out_of_scope)) => {
+            classify_trained(model, scratch, text, out_of_scope.as_deref())
+        }
+        Some(Loaded::Pack(pack)) => classify_by_pack(pack, text),
+        Some(Loaded::Examples(model)) => {
+            let mut ranked = model.rank(text);
+            let best = ranked.remove(0);
+            ranked.truncate(5);
+            (best, ranked)
+        }
+        None => (unknown(), vec![]),
+    })
 }
 
 /// Numbers in a message looked at for entities (order ids, phones, amounts);

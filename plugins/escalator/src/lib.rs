@@ -170,15 +170,27 @@ fn decide(escalator: &Escalator, turn: &Turn) -> Escalation {
         reasons.push(reason("vip", format!("customer tier {tier}")));
     }
     if config.repeat_contact && !SMALL_TALK.contains(&intent.name.as_str()) {
+        // A ticket this conversation opened is its own follow-up, not a
+        // repeat contact ("the order number is ..." after "I want a return").
+        let state = host::conversation_state();
+        let from_elsewhere = |id: &str| {
+            state
+                .ticket_holders
+                .iter()
+                .find(|h| h.ticket_id == id)
+                .is_none_or(|h| h.conversation_id != turn.message.conversation_id)
+        };
         if let Some(ticket) = host::open_tickets()
             .into_iter()
-            .find(|t| t.intent == intent.name)
+            .find(|t| t.intent == intent.name && from_elsewhere(&t.id))
         {
             reasons.push(reason(
                 "repeat-contact",
                 format!("ticket {} about {} is still open", ticket.id, intent.name),
             ));
-        } else {
+        } else if matches!(state.holder, Holder::Bot) {
+            // Asked again and again while the bot holds the chat: the bot is
+            // not helping. (With people on it, follow-ups repeat the topic.)
             let earlier = host::history(20)
                 .iter()
                 .filter(|m| m.intent.as_ref().is_some_and(|i| i.name == intent.name))

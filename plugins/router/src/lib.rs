@@ -37,6 +37,69 @@ struct Config {
     /// An intent playbook pack asked about intents the config does not place.
     #[serde(default)]
     pack: Option<String>,
+    /// Skills kept for the conversations that need them (see [`Reserve`]).
+    #[serde(default)]
+    reserve: Vec<Reserve>,
+    /// When no intent is confident, the bot may answer from a published
+    /// article that matches at least this well (see [`ArticleAnswers`]).
+    #[serde(default)]
+    article_answers: Option<ArticleAnswers>,
+    /// An intent less confident than this does not choose the queue (the
+    /// default queue does): a guess sent "Hi" to the account-closure team.
+    #[serde(default = "default_min_intent_confidence")]
+    min_intent_confidence: f32,
+}
+
+fn default_min_intent_confidence() -> f32 {
+    0.5
+}
+
+/// A scarce skill (VIP, a second language) kept for the conversations that
+/// need it: an agent with `skill` takes a conversation that does not need it
+/// only while the online agents with `skill` keep at least `keep` free
+/// places after it. Whatever `keep` is, agents whose reserved skills a
+/// conversation does not need are chosen last.
+#[derive(Deserialize)]
+struct Reserve {
+    skill: String,
+    #[serde(default = "one")]
+    keep: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `{"min_score": 0.45, "out_of_scope_intent": "out_of_scope",
+/// "max_out_of_scope": 0.9}`: a message no intent explains confidently
+/// (intent unknown, or escalated for low confidence, or the classifier's
+/// out-of-scope intent below `max_out_of_scope`), and that escalates for
+/// that reason alone, goes to the bot when the best published article
+/// scores at least `min_score` and has a reply template; the assistant
+/// answers with it (its own `article_answers` decides the reply). A message
+/// the classifier is sure is about something else never gets an article:
+/// off-topic words match articles too ("世界杯什么时候开始" reads like a
+/// delivery-time question to a keyword search).
+#[derive(Deserialize)]
+struct ArticleAnswers {
+    min_score: f32,
+    #[serde(default)]
+    out_of_scope_intent: Option<String>,
+    #[serde(default = "default_max_out_of_scope")]
+    max_out_of_scope: f32,
+    /// The article must use at least this share of the message's
+    /// informative words (`knowledge.coverage`): a keyword search also
+    /// finds the nearest article for questions it does not answer.
+    #[serde(default = "default_min_coverage")]
+    min_coverage: f32,
+}
+
+fn default_min_coverage() -> f32 {
+    0.75
+}
+
+fn default_max_out_of_scope() -> f32 {
+    0.9
 }
 
 #[derive(Deserialize)]
@@ -80,6 +143,16 @@ impl switchyard_sdk::route::Guest for Plugin {
                 ));
             }
         }
+        if let Some(a) = &config.article_answers
+            && ![a.min_score, a.max_out_of_scope, a.min_coverage]
+                .iter()
+                .all(|v| (0.0..=1.0).contains(v))
+        {
+            return Err(format!(
+                "router config: article_answers.min_score ({}), max_out_of_scope ({}) and min_coverage ({}) run from 0 to 1",
+                a.min_score, a.max_out_of_scope, a.min_coverage
+            ));
+        }
         if let Some(q) = config.queues.iter().find(|q| q.min_priority > 9) {
             return Err(format!(
                 "router config: queue {:?} has min_priority {}; priorities run from 0 to 9",
@@ -101,6 +174,10 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         .as_ref()
         .map(|i| i.name.as_str())
         .unwrap_or("unknown");
+    let guessed = turn
+        .intent
+        .as_ref()
+        .is_some_and(|i| i.confidence < config.min_intent_confidence);
     let reasons: Vec<&str> = turn
         .escalation
         .as_ref()
@@ -130,10 +207,28 @@ fn decide(config: &Config, turn: &Turn) -> Route {
         }
         queue
     });
-    let intent_queue = configured_queue.or(playbook_queue);
+    // A guess does not choose the queue, unless the queue is urgent: a card
+    // that may be stolen goes to the card team (a needless look costs
+    // little; a stolen card waiting in the general queue costs a lot).
+    let intent_queue = configured_queue
+        .or(playbook_queue)
+        .filter(|q| !guessed || q.urgent);
+    let state = host::conversation_state();
+    // Once people hold the conversation, the bot never takes it back: a
+    // follow-up ("thanks", an order number) stays with them.
+    let held_by_people = !matches!(state.holder, Holder::Bot);
     let bot_answers =
         config.bot_intents.iter().any(|i| i == intent) || playbook.as_ref().is_some_and(|e| e.bot);
-    if !escalate && bot_answers {
+    if !held_by_people && let Some(article) = article_answer(config, turn, &reasons) {
+        return Route {
+            target: RouteTarget::Bot,
+            queue: None,
+            agent: None,
+            priority: 0,
+            reason: article,
+        };
+    }
+    if !held_by_people && !escalate && bot_answers {
         return Route {
             target: RouteTarget::Bot,
             queue: None,
@@ -158,8 +253,14 @@ fn decide(config: &Config, turn: &Turn) -> Route {
             })
         })
         .map(|q| &q.name);
+    // A conversation already waiting for people stays in its queue.
+    let waiting_in = match &state.holder {
+        Holder::Queue(name) => config.queues.iter().find(|q| &q.name == name),
+        _ => None,
+    };
     let queue_name = by_finding
         .or_else(|| intent_queue.filter(|q| q.urgent).map(|q| &q.name))
+        .or_else(|| waiting_in.map(|q| &q.name))
         .or_else(|| {
             (reasons.contains(&"sensitive-word") || intent == "complaint")
                 .then_some(config.sensitive_queue.as_ref())
@@ -195,46 +296,30 @@ fn decide(config: &Config, turn: &Turn) -> Route {
     }
     let priority = priority.max(queue.min_priority).min(9);
 
-    // Keep the customer with the agent already on the conversation while that
-    // agent is online and serves the queue; otherwise prefer agents who speak
-    // the customer's language (skill "zh" or "en"), then the least loaded
-    // relative to capacity (ties: lower absolute load, then id, so the choice
-    // is stable). Agents without language tags count as speaking both.
-    let language = switchyard_sdk::Lang::detect(&turn.message.text).code();
-    let speaks = |a: &Agent| {
-        let tagged = a.skills.iter().any(|s| s == "zh" || s == "en");
-        !tagged || a.skills.iter().any(|s| s == language)
-    };
+    let language = language_of(turn, &state);
     let agents = host::agents();
-    let serves = |a: &Agent| a.status == AgentStatus::Online && a.skills.contains(&queue.skill);
-    let current = host::assigned_agent()
-        .and_then(|id| agents.iter().find(|a| a.id == id && serves(a)).cloned());
-    let agent = current.or_else(|| {
-        agents
-            .into_iter()
-            .filter(|a| serves(a) && a.load < a.capacity)
-            .min_by(|a, b| {
-                let ra = a.load as f32 / a.capacity as f32;
-                let rb = b.load as f32 / b.capacity as f32;
-                speaks(b)
-                    .cmp(&speaks(a))
-                    .then(ra.total_cmp(&rb))
-                    .then(a.load.cmp(&b.load))
-                    .then(a.id.cmp(&b.id))
-            })
-    });
-    let why = if reasons.is_empty() {
+    let choice = choose_agent(config, turn, queue, &agents, &state, language);
+    let mut why = if reasons.is_empty() {
         format!("intent {intent}")
     } else {
         reasons.join(", ")
     };
-    match agent {
+    if guessed && intent_queue.is_none() && (configured_queue.is_some() || playbook_queue.is_some())
+    {
+        why += &format!(" (intent {intent} too unsure to choose the queue)");
+    }
+    let notes = if choice.notes.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", choice.notes.join("; "))
+    };
+    match choice.agent {
         Some(agent) => Route {
             target: RouteTarget::Agent,
             queue: Some(queue.name.clone()),
             reason: format!(
-                "{why}: queue {} (skill {}), agent {} at load {}/{}",
-                queue.name, queue.skill, agent.id, agent.load, agent.capacity
+                "{why}: queue {} (skill {}), agent {} at load {}/{}, {}{notes}",
+                queue.name, queue.skill, agent.id, agent.load, agent.capacity, choice.because
             ),
             agent: Some(agent.id),
             priority,
@@ -245,10 +330,213 @@ fn decide(config: &Config, turn: &Turn) -> Route {
             agent: None,
             priority,
             reason: format!(
-                "{why}: queue {} (skill {}), no agent free",
+                "{why}: queue {} (skill {}), no agent free{notes}",
                 queue.name, queue.skill
             ),
         },
+    }
+}
+
+/// The bot's answer from knowledge, as a route reason: when the message
+/// escalates only because no intent is confident, and the best published
+/// article matches at least `article_answers.min_score` and has a reply.
+fn article_answer(config: &Config, turn: &Turn, reasons: &[&str]) -> Option<String> {
+    let settings = config.article_answers.as_ref()?;
+    if reasons.iter().any(|r| *r != "low-confidence") {
+        return None;
+    }
+    let unsure = match &turn.intent {
+        None => true,
+        Some(i) if i.name == "unknown" => true,
+        Some(i) if Some(&i.name) == settings.out_of_scope_intent.as_ref() => {
+            i.confidence < settings.max_out_of_scope
+        }
+        Some(_) => reasons.contains(&"low-confidence"),
+    };
+    if !unsure {
+        return None;
+    }
+    let text = &turn.message.text;
+    let best = host::search_articles(text, 1).into_iter().next()?;
+    if best.score < settings.min_score || best.templates.is_empty() {
+        return None;
+    }
+    let coverage = host::article_coverage(text, &best.id);
+    (coverage >= settings.min_coverage).then(|| {
+        format!(
+            "no confident intent; bot answers from article {} (score {:.2} >= {:.2}, covers {:.0}% of the question)",
+            best.id,
+            best.score,
+            settings.min_score,
+            coverage * 100.0
+        )
+    })
+}
+
+/// The customer's language: the message's when it has words, else the
+/// conversation's (an order number alone says nothing about it).
+fn language_of(turn: &Turn, state: &ConversationState) -> &'static str {
+    match switchyard_sdk::Lang::of_words(&turn.message.text) {
+        Some(lang) => lang.code(),
+        None => match state.language.as_deref() {
+            Some("en") => "en",
+            Some("zh") => "zh",
+            _ => switchyard_sdk::Lang::detect(&turn.message.text).code(),
+        },
+    }
+}
+
+/// The agent chosen for a conversation and why.
+struct Choice {
+    agent: Option<Agent>,
+    /// Why this agent: "holds the conversation", "handled ticket t-1", ...
+    because: String,
+    /// What the reason should also say (no agent speaks the language, a
+    /// reserved skill kept).
+    notes: Vec<String>,
+}
+
+const LANGUAGES: [&str; 2] = ["zh", "en"];
+
+/// Who takes the conversation, in order:
+/// 1. the agent who holds it, while online and within capacity (their load
+///    already counts it), whatever the queue: a follow-up never moves;
+/// 2. for a repeat contact, the agent who handled the customer's open ticket
+///    about this intent (else any open ticket), when online and free;
+/// 3. an online agent of the queue with a free place: who speaks the
+///    customer's language first (agents without language tags speak both),
+///    then who has fewer reserved skills the conversation does not need,
+///    then the least loaded relative to capacity (ties: lower load, then id).
+///    A reserved skill's `keep` free places are never given away.
+fn choose_agent(
+    config: &Config,
+    turn: &Turn,
+    queue: &QueueSpec,
+    agents: &[Agent],
+    state: &ConversationState,
+    language: &str,
+) -> Choice {
+    let mut notes = Vec::new();
+    let online = |a: &&Agent| a.status == AgentStatus::Online;
+    let holder = match &state.holder {
+        Holder::Agent(id) => agents.iter().filter(online).find(|a| &a.id == id),
+        _ => None,
+    };
+    // An urgent queue's work (a stolen card) goes to its team even from an
+    // agent who holds the chat: holding it after "Hi" is no reason to keep it.
+    let urgent_elsewhere = |a: &Agent| queue.urgent && !a.skills.contains(&queue.skill);
+    match holder {
+        Some(agent) if agent.load <= agent.capacity && !urgent_elsewhere(agent) => {
+            return Choice {
+                agent: Some(agent.clone()),
+                because: "who holds the conversation".into(),
+                notes,
+            };
+        }
+        Some(agent) if urgent_elsewhere(agent) => notes.push(format!(
+            "urgent: from agent {}, who held it, to queue {}",
+            agent.id, queue.name
+        )),
+        _ => {
+            if let Holder::Agent(id) = &state.holder {
+                notes.push(format!("agent {id}, who held it, is not available"));
+            }
+        }
+    }
+    let intent = turn.intent.as_ref().map(|i| i.name.as_str()).unwrap_or("");
+    let ticket = state
+        .ticket_holders
+        .iter()
+        .filter(|t| t.agent.is_some() && t.conversation_id != turn.message.conversation_id)
+        .max_by_key(|t| t.intent == intent);
+    if let Some(ticket) = ticket {
+        let id = ticket.agent.as_deref().unwrap_or_default();
+        match agents.iter().filter(online).find(|a| a.id == id) {
+            Some(agent) if agent.load < agent.capacity => {
+                return Choice {
+                    agent: Some(agent.clone()),
+                    because: format!(
+                        "who handled open ticket {} ({})",
+                        ticket.ticket_id, ticket.intent
+                    ),
+                    notes,
+                };
+            }
+            _ => notes.push(format!(
+                "agent {id}, who handled open ticket {}, is not free",
+                ticket.ticket_id
+            )),
+        }
+    }
+
+    let needs = |skill: &str| {
+        skill == queue.skill
+            || skill == language
+            || (skill == "vip" && turn.customer.tier == Tier::Vip)
+    };
+    let speaks = |a: &Agent| {
+        let tagged = a.skills.iter().any(|s| LANGUAGES.contains(&s.as_str()));
+        !tagged || a.skills.iter().any(|s| s == language)
+    };
+    // Reserved skills this agent has and the conversation does not need.
+    let spared = |a: &Agent| {
+        config
+            .reserve
+            .iter()
+            .filter(|r| !needs(&r.skill) && a.skills.contains(&r.skill))
+            .count()
+    };
+    let free_with = |skill: &str| -> u32 {
+        agents
+            .iter()
+            .filter(online)
+            .filter(|a| a.skills.iter().any(|s| s == skill))
+            .map(|a| a.capacity.saturating_sub(a.load))
+            .sum()
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    let candidates: Vec<&Agent> = agents
+        .iter()
+        .filter(online)
+        .filter(|a| a.skills.contains(&queue.skill) && a.load < a.capacity)
+        .filter(|a| {
+            let blocked = config.reserve.iter().find(|r| {
+                !needs(&r.skill) && a.skills.contains(&r.skill) && free_with(&r.skill) <= r.keep
+            });
+            if let Some(r) = blocked {
+                kept.push(&r.skill);
+            }
+            blocked.is_none()
+        })
+        .collect();
+    let best = candidates.iter().min_by(|a, b| {
+        let ra = a.load as f32 / a.capacity as f32;
+        let rb = b.load as f32 / b.capacity as f32;
+        speaks(b)
+            .cmp(&speaks(a))
+            .then(spared(a).cmp(&spared(b)))
+            .then(ra.total_cmp(&rb))
+            .then(a.load.cmp(&b.load))
+            .then(a.id.cmp(&b.id))
+    });
+    if best.is_some_and(|a| !speaks(a)) {
+        notes.push(format!("no free agent of the queue speaks {language}"));
+    }
+    if best.is_none() && !kept.is_empty() {
+        kept.sort();
+        kept.dedup();
+        notes.push(format!(
+            "agents with skill {} kept for the conversations that need it",
+            kept.join(", ")
+        ));
+    }
+    Choice {
+        because: match best {
+            Some(a) if speaks(a) => format!("least loaded who speaks {language}"),
+            _ => "least loaded".into(),
+        },
+        agent: best.map(|a| (*a).clone()),
+        notes,
     }
 }
 
@@ -344,18 +632,228 @@ mod tests {
     }
 
     #[test]
-    fn conversation_stays_with_its_agent_while_they_serve_the_queue() {
+    fn conversation_stays_with_its_agent_while_they_are_online() {
         setup();
-        testing::with_mock(|m| m.assigned_agent = Some("a2".into()));
+        testing::with_mock(|m| m.state.holder = Holder::Agent("a2".into()));
         let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
         assert_eq!(
             r.agent.as_deref(),
             Some("a2"),
             "a2 (3/4) keeps the chat although a3 is less loaded"
         );
-        testing::with_mock(|m| m.assigned_agent = Some("a4".into()));
+        assert!(
+            r.reason.contains("who holds the conversation"),
+            "{}",
+            r.reason
+        );
+        // A follow-up the bot could answer ("thanks") stays with the person.
+        let r = Plugin::route(turn("logistics", Tier::Standard, &[])).unwrap();
+        assert_eq!(
+            (r.target, r.agent.as_deref()),
+            (RouteTarget::Agent, Some("a2"))
+        );
+        testing::with_mock(|m| m.state.holder = Holder::Agent("a4".into()));
         let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
         assert_eq!(r.agent.as_deref(), Some("a3"), "a4 is away: pick afresh");
+        assert!(
+            r.reason.contains("agent a4, who held it, is not available"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn a_guessed_intent_does_not_choose_the_queue_and_urgent_work_leaves_the_holder() {
+        setup();
+        // "Hi" read as a refund at 0.18: the default queue, saying why.
+        let mut t = turn("refund", Tier::Standard, &["low-confidence"]);
+        t.intent.as_mut().unwrap().confidence = 0.18;
+        let r = Plugin::route(t).unwrap();
+        assert_eq!(r.queue.as_deref(), Some("general"), "{}", r.reason);
+        assert!(
+            r.reason.contains("too unsure to choose the queue"),
+            "{}",
+            r.reason
+        );
+
+        let mut host = MockHost::default();
+        host.agents = vec![
+            agent("front", &["general"], 5, 1, AgentStatus::Online),
+            agent("card", &["card-emergency"], 5, 0, AgentStatus::Online),
+        ];
+        host.state.holder = Holder::Agent("front".into());
+        testing::install(host);
+        Plugin::init(
+            r#"{"default_queue": "general", "queues": [{"name": "general", "skill": "general"},
+                {"name": "card-emergency", "skill": "card-emergency", "urgent": true, "intents": ["lost_card"]}]}"#
+                .into(),
+        )
+        .unwrap();
+        let r = Plugin::route(turn("lost_card", Tier::Standard, &[])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("card"), "{}", r.reason);
+        assert!(
+            r.reason.contains("urgent: from agent front"),
+            "{}",
+            r.reason
+        );
+        // Other work stays with the holder.
+        let r = Plugin::route(turn("refund", Tier::Standard, &["asked-for-human"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("front"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_conversation_waiting_for_people_never_goes_back_to_the_bot() {
+        setup();
+        testing::with_mock(|m| {
+            m.state.holder = Holder::Queue("after-sales".into());
+            for a in &mut m.agents {
+                a.load = a.capacity;
+            }
+        });
+        let r = Plugin::route(turn("logistics", Tier::Standard, &[])).unwrap();
+        assert_eq!(r.target, RouteTarget::Queue);
+        assert_eq!(r.queue.as_deref(), Some("after-sales"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_repeat_contact_goes_to_the_agent_who_handled_the_open_ticket() {
+        setup();
+        testing::with_mock(|m| {
+            m.state.ticket_holders = vec![TicketHolder {
+                ticket_id: "t-9".into(),
+                intent: "refund".into(),
+                agent: Some("a2".into()),
+                conversation_id: "earlier".into(),
+            }];
+        });
+        let r = Plugin::route(turn("refund", Tier::Standard, &["repeat-contact"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("a2"), "{}", r.reason);
+        assert!(r.reason.contains("handled open ticket t-9"), "{}", r.reason);
+        // Full: the least loaded of the queue instead, and the reason says why.
+        testing::with_mock(|m| m.agents[1].load = 4);
+        let r = Plugin::route(turn("refund", Tier::Standard, &["repeat-contact"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("a1"), "{}", r.reason);
+        assert!(
+            r.reason
+                .contains("agent a2, who handled open ticket t-9, is not free"),
+            "{}",
+            r.reason
+        );
+    }
+
+    #[test]
+    fn the_reason_says_when_no_agent_speaks_the_customers_language() {
+        let mut host = MockHost::default();
+        host.agents = vec![agent(
+            "zh1",
+            &["after-sales", "zh"],
+            5,
+            0,
+            AgentStatus::Online,
+        )];
+        testing::install(host);
+        Plugin::init(
+            r#"{"default_queue": "after-sales", "queues": [{"name": "after-sales", "skill": "after-sales", "intents": ["refund"]}]}"#.into(),
+        )
+        .unwrap();
+        let mut t = turn("refund", Tier::Standard, &[]);
+        t.message.text = "I want my money back".into();
+        let r = Plugin::route(t).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("zh1"));
+        assert!(
+            r.reason.contains("no free agent of the queue speaks en"),
+            "{}",
+            r.reason
+        );
+        // An order number alone takes the conversation's language.
+        testing::with_mock(|m| m.state.language = Some("zh".into()));
+        let mut t = turn("refund", Tier::Standard, &[]);
+        t.message.text = "2024113099123".into();
+        let r = Plugin::route(t).unwrap();
+        assert!(!r.reason.contains("speaks en"), "{}", r.reason);
+    }
+
+    #[test]
+    fn reserved_skills_are_kept_for_the_conversations_that_need_them() {
+        let mut host = MockHost::default();
+        host.agents = vec![
+            agent(
+                "vip1",
+                &["after-sales", "vip", "zh", "en"],
+                2,
+                0,
+                AgentStatus::Online,
+            ),
+            agent("std1", &["after-sales", "zh"], 2, 0, AgentStatus::Online),
+        ];
+        testing::install(host);
+        Plugin::init(
+            r#"{"default_queue": "after-sales", "vip_queue": "vip", "reserve": [{"skill": "vip", "keep": 1}],
+                "queues": [{"name": "after-sales", "skill": "after-sales", "intents": ["refund"]}, {"name": "vip", "skill": "vip"}]}"#
+                .into(),
+        )
+        .unwrap();
+        let standard = || {
+            let mut t = turn("refund", Tier::Standard, &[]);
+            t.message.text = "我要退款".into();
+            Plugin::route(t).unwrap()
+        };
+        // Less loaded or not, the VIP agent comes after the standard one.
+        assert_eq!(standard().agent.as_deref(), Some("std1"));
+        testing::with_mock(|m| m.agents[1].load = 2);
+        // std1 is full: vip1 may take one standard chat, keeping one place.
+        assert_eq!(standard().agent.as_deref(), Some("vip1"));
+        testing::with_mock(|m| m.agents[0].load = 1);
+        let r = standard();
+        assert_eq!(r.target, RouteTarget::Queue, "{}", r.reason);
+        assert!(
+            r.reason.contains("agents with skill vip kept"),
+            "{}",
+            r.reason
+        );
+        // The kept place goes to a VIP.
+        let r = Plugin::route(turn("refund", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("vip1"), "{}", r.reason);
+    }
+
+    #[test]
+    fn a_message_no_intent_explains_is_answered_from_a_strong_article() {
+        let mut host = MockHost::default();
+        host.articles = vec![testing::MockArticle {
+            id: "kb-intl".into(),
+            title: "International shipping".into(),
+            body: "We ship to 40 countries; international delivery takes 7-15 days.".into(),
+            keywords: vec!["international shipping".into(), "ship abroad".into()],
+            templates: vec![("en".into(), "Yes, we ship to 40 countries.".into())],
+        }];
+        testing::install(host);
+        Plugin::init(
+            r#"{"default_queue": "general", "article_answers": {"min_score": 0.3},
+                "queues": [{"name": "general", "skill": "general"}]}"#
+                .into(),
+        )
+        .unwrap();
+        let mut t = turn("unknown", Tier::Standard, &["low-confidence"]);
+        t.message.text = "do you do international shipping".into();
+        let r = Plugin::route(t.clone()).unwrap();
+        assert_eq!(r.target, RouteTarget::Bot, "{}", r.reason);
+        assert!(r.reason.contains("article kb-intl"), "{}", r.reason);
+        // Nearest is not enough: an off-topic question that shares a word
+        // with the article, and little else, goes to a person.
+        let mut off_topic = t.clone();
+        off_topic.message.text = "international football results tonight".into();
+        let r = Plugin::route(off_topic).unwrap();
+        assert_eq!(r.target, RouteTarget::Queue, "{}", r.reason);
+        // Any other reason to escalate still goes to a person.
+        t.escalation
+            .as_mut()
+            .unwrap()
+            .reasons
+            .push(EscalationReason {
+                code: "asked-for-human".into(),
+                detail: String::new(),
+            });
+        assert_eq!(Plugin::route(t).unwrap().target, RouteTarget::Queue);
     }
 
     #[test]

@@ -21,6 +21,16 @@ struct Config {
     follow_up_intents: Vec<String>,
     #[serde(default = "default_department")]
     default_department: String,
+    /// A follow-up intent less confident than this opens no ticket: a
+    /// ticket about a guess ("Hi" read as an account closure at 0.18) is
+    /// work for nobody. Serious reasons (sensitive words, repeat contact)
+    /// open one whatever the confidence.
+    #[serde(default = "default_min_confidence")]
+    min_confidence: f32,
+}
+
+fn default_min_confidence() -> f32 {
+    0.5
 }
 
 fn default_department() -> String {
@@ -63,7 +73,9 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
         .route
         .as_ref()
         .is_some_and(|r| r.target != RouteTarget::Bot);
-    let follow_up = to_human && config.follow_up_intents.contains(&intent.name);
+    let follow_up = to_human
+        && config.follow_up_intents.contains(&intent.name)
+        && intent.confidence >= config.min_confidence;
     let serious = reasons.iter().any(|r| TICKET_REASONS.contains(r));
     if !follow_up && !serious {
         return None;
@@ -113,10 +125,19 @@ fn draft(config: &Config, turn: &Turn) -> Option<TicketDraft> {
         facts.push(fact("escalation", r));
     }
     let priority = turn.route.as_ref().map(|r| r.priority).unwrap_or(3);
-    let existing = host::open_tickets()
-        .into_iter()
-        .find(|t| t.intent == intent.name)
-        .map(|t| t.id);
+    // The conversation's own ticket when it is about this intent (a
+    // follow-up adds its facts there), else the customer's open ticket about
+    // it from another conversation.
+    let state = host::conversation_state();
+    let open = host::open_tickets();
+    let existing = state
+        .ticket_id
+        .filter(|id| open.iter().any(|t| &t.id == id && t.intent == intent.name))
+        .or_else(|| {
+            open.into_iter()
+                .find(|t| t.intent == intent.name)
+                .map(|t| t.id)
+        });
     Some(TicketDraft {
         existing_ticket_id: existing,
         title,
