@@ -130,19 +130,62 @@ struct ExampleTenant {
     plugins: Vec<(&'static str, Slot, &'static [u8], String)>,
 }
 
-fn shop() -> ExampleTenant {
-    ExampleTenant {
+fn shop() -> Result<ExampleTenant> {
+    let mut plugins: Vec<_> = FIRST_PARTY
+        .iter()
+        .map(|p| (p.name, p.slot, p.component, p.demo_config.to_string()))
+        .collect();
+    for plugin in plugins.iter_mut().filter(|p| p.1 == Slot::Classify) {
+        plugin.3 = demo_classifier_config()?;
+    }
+    Ok(ExampleTenant {
         id: DEMO_TENANT,
         name: "Switchyard Shop (demo)",
         seeded_flag: SEEDED,
         agents: demo_file!("agents.json"),
         articles: demo_file!("articles.json"),
         router: demo_file!("router.json"),
-        plugins: FIRST_PARTY
-            .iter()
-            .map(|p| (p.name, p.slot, p.component, p.demo_config.to_string()))
-            .collect(),
-    }
+        plugins,
+    })
+}
+
+/// The demo shop's classifier config: an intent model trained on
+/// `examples/demo/training/` (two authors' messages, Chinese and English,
+/// with an out-of-scope class), its temperature and threshold fitted on
+/// `examples/demo/validation/` (a third author's), then trained on both, as
+/// `switchyard intents train --also ... --validation ...` makes it; follow-ups
+/// are read in context (`"follow_up"`, the classifier's defaults). Trained
+/// once per process (a few seconds on 2 cores). The evaluation set in
+/// `examples/demo/eval/` (a fourth author's) is never trained on.
+pub fn demo_classifier_config() -> Result<String> {
+    static TRAINED: std::sync::OnceLock<std::result::Result<String, String>> =
+        std::sync::OnceLock::new();
+    TRAINED
+        .get_or_init(|| {
+            let parse = |text: &str, name: &str| {
+                crate::cli::parse_csv(text.as_bytes(), name).map_err(|e| format!("{e:#}"))
+            };
+            let mut examples = parse(demo_file!("training/train.csv"), "training/train.csv")?;
+            examples.extend(parse(
+                demo_file!("training/train-more.csv"),
+                "training/train-more.csv",
+            )?);
+            let validation = parse(
+                demo_file!("validation/validation.csv"),
+                "validation/validation.csv",
+            )?;
+            let trained =
+                crate::cli::train_calibrated_on(&examples, Some(validation), &Default::default())
+                    .map_err(|e| format!("{e:#}"))?;
+            Ok(serde_json::json!({
+                "model": trained.model.to_base64(),
+                "follow_up": {},
+                "out_of_scope_intent": "out_of_scope",
+            })
+            .to_string())
+        })
+        .clone()
+        .map_err(|e| Error::Internal(format!("demo intent model: {e}")))
 }
 
 /// The pharmacy's interaction graph, built from the project's small demo
@@ -223,7 +266,8 @@ const BANKING_SEEDED: &str = "banking-seeded";
 
 /// The banking pack's data for the demo tenant: the full playbook
 /// (`examples/banking/playbook.json`, all 77 BANKING77 intents) with a model
-/// trained on the project's own small example set (14 of those intents,
+/// trained on the project's own small example set (14 of those intents and
+/// an out-of-scope class of greetings and small talk,
 /// `examples/banking/demo-train.csv`), temperature fitted on
 /// `demo-validation.csv`. `switchyard pack build banking` makes the real one
 /// from BANKING77; the operator swaps it in like any plugin version.
@@ -237,8 +281,13 @@ pub fn banking_demo_pack() -> Result<String> {
         example_file!("banking", "demo-validation.csv"),
         "demo-validation.csv",
     )?;
-    let mut model =
-        switchyard_sdk::intents::train::train(&examples, &Default::default()).map_err(internal)?;
+    // Greetings and small talk are the out-of-scope class: "Hi" opened an
+    // account-closure ticket when every message had to be a banking intent.
+    let options = switchyard_sdk::intents::train::Options {
+        out_of_scope: Some("oos".into()),
+        ..Default::default()
+    };
+    let mut model = switchyard_sdk::intents::train::train(&examples, &options).map_err(internal)?;
     switchyard_sdk::intents::train::fit_temperature(&mut model, &validation);
     let playbook = serde_json::from_str(example_file!("banking", "playbook.json"))
         .map_err(|e| internal(format!("playbook.json: {e}")))?;
@@ -264,7 +313,10 @@ fn banking() -> Result<ExampleTenant> {
 /// crash interrupted (binding only the slots left without an active version).
 /// Returns whether anything was written.
 pub fn seed(app: &Switchyard, key: &str) -> Result<bool> {
-    seed_tenant(app, &shop(), key)
+    if app.storage.meta(SEEDED)?.is_some() {
+        return Ok(false);
+    }
+    seed_tenant(app, &shop()?, key)
 }
 
 /// The same for the pharmacy demo tenant (its plugins, pharmacists and the
@@ -324,7 +376,7 @@ pub const EXAMPLES: [&str; 3] = [DEMO_TENANT, PHARMACY_TENANT, BANKING_TENANT];
 
 fn example(name: &str) -> Result<ExampleTenant> {
     match name {
-        DEMO_TENANT => Ok(shop()),
+        DEMO_TENANT => shop(),
         PHARMACY_TENANT => pharmacy(),
         BANKING_TENANT => banking(),
         other => Err(Error::Invalid(format!(

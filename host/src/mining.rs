@@ -277,6 +277,10 @@ pub struct MineOptions {
     /// A message whose best published article scores this much is answered
     /// already, not a blind spot.
     pub answered_score: f32,
+    /// Intents that mean "not understood", whatever their confidence:
+    /// `unknown`, and the out-of-scope intent a classifier may name (the bot
+    /// declining a question is a blind spot when customers keep asking it).
+    pub not_understood: Vec<String>,
 }
 
 impl Default for MineOptions {
@@ -287,6 +291,7 @@ impl Default for MineOptions {
             similarity: 0.35,
             min_cluster_size: 3,
             answered_score: 0.5,
+            not_understood: vec!["unknown".into(), "out_of_scope".into()],
         }
     }
 }
@@ -337,7 +342,7 @@ fn dismissed_key(tenant: &str) -> String {
 
 fn is_blind_spot(m: &MessageRecord, options: &MineOptions) -> bool {
     let d = &m.decision;
-    d.intent.name == "unknown"
+    options.not_understood.contains(&d.intent.name)
         || d.intent.confidence < options.min_confidence
         || d.escalation.escalate
 }
@@ -515,7 +520,9 @@ impl Switchyard {
             let mut guesses: HashMap<&str, usize> = HashMap::new();
             for m in &members {
                 let intent = &m.decision.intent;
-                if intent.name != "unknown" && intent.confidence >= options.min_confidence {
+                if !options.not_understood.contains(&intent.name)
+                    && intent.confidence >= options.min_confidence
+                {
                     *guesses.entry(&intent.name).or_default() += 1;
                 }
             }

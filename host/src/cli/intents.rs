@@ -216,13 +216,27 @@ pub(crate) fn train_calibrated(
     examples: &[Example],
     args: &TrainingArgs,
 ) -> anyhow::Result<Trained> {
+    let validation = match &args.validation {
+        Some(spec) => Some(load_examples(spec, &["val", "oos_val"])?),
+        None => None,
+    };
+    train_calibrated_on(examples, validation, args)
+}
+
+/// [`train_calibrated`] with the validation examples at hand (none: every
+/// tenth training example is held out for the calibration).
+pub(crate) fn train_calibrated_on(
+    examples: &[Example],
+    validation: Option<Vec<Example>>,
+    args: &TrainingArgs,
+) -> anyhow::Result<Trained> {
     let options = options(args, examples);
+    let held_out = validation.is_none();
     // The calibration model learns from `fitting` and is calibrated on
     // `validation`; the final model learns from `all`.
     let (fitting, validation, all): (Cow<[Example]>, Vec<Example>, Cow<[Example]>) =
-        match &args.validation {
-            Some(spec) => {
-                let validation = load_examples(spec, &["val", "oos_val"])?;
+        match validation {
+            Some(validation) => {
                 let all = examples.iter().chain(&validation).cloned().collect();
                 (examples.into(), validation, Cow::Owned(all))
             }
@@ -239,7 +253,6 @@ pub(crate) fn train_calibrated(
                 )
             }
         };
-    let held_out = args.validation.is_none();
     let mut model = train::train(&fitting, &options).map_err(anyhow::Error::msg)?;
     let temperature = train::fit_temperature(&mut model, &validation);
     let threshold = choose_threshold(&model, &validation, &args.out_of_scope, args.min_oos_recall);
