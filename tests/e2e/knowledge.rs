@@ -7,19 +7,23 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use switchyard_e2e::{DEMO_KEY, TestEnv};
 
-/// Questions the demo tenant has no intent or article for: shipping abroad.
-const ABROAD_EN: [&str; 5] = [
-    "Do you ship to Norway?",
-    "Do you ship abroad?",
-    "can you ship my order abroad to Canada",
-    "do you ship abroad, to Japan for example",
-    "is shipping abroad possible",
+/// Questions the demo tenant has no intent or article for: engraving. (Not
+/// every new topic is one the model knows it does not know: "do you have a
+/// physical store" reads as `stock` to it, confidently; see BENCHMARKS.md.)
+const ENGRAVING_EN: [&str; 5] = [
+    "is custom engraving possible",
+    "Do you offer engraving?",
+    "do you offer engraving on bracelets",
+    "Do you offer engraving on the watch?",
+    "do you offer engraving on rings",
 ];
-const ABROAD_ZH: [&str; 3] = [
-    "你们能寄到国外吗",
-    "可以寄到国外吗？寄到日本",
-    "支持寄到国外吗",
-];
+const ENGRAVING_ZH: [&str; 3] = ["可以刻字吗", "戒指可以刻字吗", "手镯可以刻字吗"];
+
+/// Not answered: the bot declined it as off-topic, or a person got it.
+fn not_answered(r: &Value) -> bool {
+    let intent = r["intent"]["name"].as_str().unwrap();
+    r["escalation"]["escalate"] == true || intent == "unknown" || intent == "out_of_scope"
+}
 
 fn suggestions(r: &Value) -> &Vec<Value> {
     r["suggestions"].as_array().unwrap()
@@ -44,34 +48,24 @@ fn draft_with<'a>(report: &'a Value, example: &str) -> &'a Value {
 fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_a_restart() {
     let env = TestEnv::demo();
     // Before: nothing in the knowledge base answers the question.
-    let before = env.send(
-        "before",
-        "Do you ship abroad to Sweden?",
-        "cust-x",
-        "standard",
-    );
-    assert!(
-        suggestions(&before)
-            .iter()
-            .all(|s| s["kind"] != "article" || s["score"].as_f64().unwrap() < 0.3),
-        "{before}"
-    );
-    for (i, text) in ABROAD_EN.iter().chain(&ABROAD_ZH).enumerate() {
+    let before = env.send("before", "could you engrave my ring?", "cust-x", "standard");
+    assert!(not_answered(&before), "{before}");
+    for (i, text) in ENGRAVING_EN.iter().chain(&ENGRAVING_ZH).enumerate() {
         let r = env.send(
-            &format!("abroad-{i}"),
+            &format!("engraving-{i}"),
             text,
             &format!("cust-{i}"),
             "standard",
         );
-        assert_eq!(r["escalation"]["escalate"], true, "{text}: {r}");
+        assert!(not_answered(&r), "{text}: {r}");
     }
     env.send("gift", "can I get gift wrapping", "cust-gift", "standard");
 
     let (status, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
     assert_eq!(status, StatusCode::OK, "{report}");
     assert!(report["blind_spots"].as_u64().unwrap() >= 9, "{report}");
-    let english = draft_with(&report, "Do you ship abroad?");
-    let chinese = draft_with(&report, "你们能寄到国外吗");
+    let english = draft_with(&report, "Do you offer engraving?");
+    let chinese = draft_with(&report, "可以刻字吗");
     assert_ne!(english["id"], chinese["id"]);
     assert_eq!(english["published"], false);
     assert_eq!(english["body"], "");
@@ -84,12 +78,12 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
             .as_array()
             .unwrap()
             .iter()
-            .any(|k| k == "ship"),
+            .any(|k| k == "engraving"),
         "{english}"
     );
-    assert_eq!(
-        english["mined"]["escalated"].as_u64().unwrap() as usize,
-        english["mined"]["messages"].as_array().unwrap().len()
+    assert!(
+        english["mined"]["escalated"].as_u64().unwrap() as usize
+            <= english["mined"]["messages"].as_array().unwrap().len()
     );
     // The one-off question about gift wrapping makes no draft of its own.
     assert!(
@@ -120,14 +114,14 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
     let edited_obj = edited.as_object_mut().unwrap();
     edited_obj.remove("examples");
     edited_obj.remove("mined"); // the host keeps it regardless
-    edited_obj.insert("title".into(), json!("Shipping abroad / 国际配送"));
+    edited_obj.insert("title".into(), json!("Engraving / 刻字"));
     edited_obj.insert(
         "body".into(),
-        json!("We ship to 30 countries, including Norway, Canada, Japan and Germany. Delivery takes 7-15 business days; duties are paid by the recipient."),
+        json!("Yes: we engrave rings, bracelets and watches with up to 12 characters for 30 yuan; engraving adds 2 days to delivery. Choose Engraving on the product page."),
     );
     edited_obj.insert(
         "templates".into(),
-        json!([{"lang": "en", "text": "Yes, we ship abroad to 30 countries; delivery takes 7-15 business days."}]),
+        json!([{"lang": "en", "text": "Yes, we can engrave your ring, bracelet or watch: up to 12 characters for 30 yuan, and it adds 2 days."}]),
     );
     let (status, stored) = env.put(&format!("/v1/knowledge/articles/{id}"), DEMO_KEY, &edited);
     assert_eq!(status, StatusCode::OK, "{stored}");
@@ -137,7 +131,7 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
     // Drafts are not searched.
     let r = env.send(
         "still-draft",
-        "Do you ship abroad to Sweden?",
+        "could you engrave my ring?",
         "cust-y",
         "standard",
     );
@@ -154,12 +148,24 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
     assert_eq!(status, StatusCode::OK, "{published}");
     assert_eq!(published["published"], true);
 
-    // The next matching message, on the same running instance, gets it.
-    let r = env.send(
-        "after",
-        "Do you ship abroad to Sweden?",
-        "cust-z",
-        "standard",
+    // The next customer who asks, on the same running instance, gets the
+    // bot's answer from it (issue 16: a published blind-spot answer reached
+    // only the agents' suggestions, because no intent was confident).
+    let r = env.send("after", "could you engrave my ring?", "cust-z", "standard");
+    assert_eq!(r["route"]["to"], "bot", "{r}");
+    assert!(
+        r["route"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("from article {id}")),
+        "the trace says why: {r}"
+    );
+    assert!(
+        r["reply"]
+            .as_str()
+            .unwrap()
+            .starts_with("Yes, we can engrave"),
+        "{r}"
     );
     let article = suggestions(&r)
         .iter()
@@ -172,11 +178,11 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
             && s["text"]
                 .as_str()
                 .unwrap()
-                .starts_with("Yes, we ship abroad")),
+                .starts_with("Yes, we can engrave")),
         "{r}"
     );
     // Search finds it with a typo too.
-    let (status, hits) = env.get("/v1/knowledge/search?q=do%20you%20shipp%20abroad", DEMO_KEY);
+    let (status, hits) = env.get("/v1/knowledge/search?q=engarving%20price", DEMO_KEY);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(hits[0]["id"], json!(id), "{hits}");
     assert!(hits[0]["templates"].as_array().unwrap().len() == 1);
@@ -208,16 +214,16 @@ fn a_published_mined_article_is_suggested_for_the_next_matching_message_without_
 #[test]
 fn a_forgotten_customers_message_leaves_every_drafts_examples() {
     let env = TestEnv::demo();
-    for (i, text) in ABROAD_EN.iter().enumerate() {
+    for (i, text) in ENGRAVING_EN.iter().enumerate() {
         env.send(
-            &format!("abroad-{i}"),
+            &format!("engraving-{i}"),
             text,
             &format!("cust-{i}"),
             "standard",
         );
     }
     let (_, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
-    let id = draft_with(&report, "Do you ship abroad?")["id"].clone();
+    let id = draft_with(&report, "Do you offer engraving?")["id"].clone();
     let (status, _) = env.request(
         Method::DELETE,
         "/v1/customers/cust-1",
@@ -234,8 +240,8 @@ fn a_forgotten_customers_message_leaves_every_drafts_examples() {
         .find(|d| d["id"] == id)
         .unwrap();
     let examples = draft["examples"].to_string();
-    assert!(!examples.contains("Do you ship abroad?"), "{examples}");
-    assert!(examples.contains("Japan"), "{examples}");
+    assert!(!examples.contains("Do you offer engraving?"), "{examples}");
+    assert!(examples.contains("bracelet"), "{examples}");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! API, on real sled in a temporary directory. One binary, one module per area:
 //!
 //! - `conversations`: Chinese and English conversations through every slot of the demo tenant
+//! - `dialogue`: follow-ups read with their conversation, one ticket per problem, the same agent throughout, routing that keeps customers with their person
 //! - `containment`: purpose-built misbehaving plugins never take a message down
 //! - `abuse`: per-tenant quotas at their boundary, bounded customer fields
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
@@ -14,6 +15,7 @@
 //! - `observability`: `/healthz` and `/metrics`
 //! - `pagination`: every list in pages that join up, limits at their boundary, cursors
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
+//! - `understanding`: the demo shop on its held-out evaluation set through the whole pipeline, against the targets; the knowledge-answer threshold
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
 mod abuse;
@@ -21,6 +23,7 @@ mod api_errors;
 mod banking;
 mod containment;
 mod conversations;
+mod dialogue;
 mod durability;
 mod fuzz;
 mod knowledge;
@@ -31,3 +34,4 @@ mod pagination;
 mod personal_data;
 mod pharmacy;
 mod security;
+mod understanding;

@@ -128,24 +128,24 @@ fn a_forgotten_customers_words_leave_every_mined_draft() {
         (
             "leaver",
             "leaver-zhang-wei",
-            "Zhang Wei here: do you ship abroad to Reykjavik? order 2024113012345",
+            "Zhang Wei here: do you offer engraving in Reykjavik? order 2024113012345",
         ),
-        ("stayer-1", "abroad-1", "Do you ship abroad?"),
+        ("stayer-1", "engraving-1", "Do you offer engraving?"),
         (
             "stayer-2",
-            "abroad-2",
-            "can you ship my order abroad to Canada",
+            "engraving-2",
+            "do you offer engraving on bracelets",
         ),
-        (
-            "stayer-3",
-            "abroad-3",
-            "do you ship abroad, to Japan for example",
-        ),
-        ("stayer-4", "abroad-4", "Do you ship to Norway?"),
+        ("stayer-3", "engraving-3", "can i get my initials engraved"),
+        ("stayer-4", "engraving-4", "do you offer engraving on rings"),
     ];
     for (customer, conversation, text) in messages {
         let r = env.send(conversation, text, customer, "standard");
-        assert_eq!(r["escalation"]["escalate"], true, "a blind spot: {r}");
+        let intent = r["intent"]["name"].as_str().unwrap();
+        assert!(
+            r["escalation"]["escalate"] == true || intent == "out_of_scope" || intent == "unknown",
+            "a blind spot: {r}"
+        );
     }
     let (status, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
     assert_eq!(status, 200, "{report}");
@@ -162,7 +162,7 @@ fn a_forgotten_customers_words_leave_every_mined_draft() {
             &draft["keywords"].to_string(),
         );
         assert!(
-            draft["title"].as_str().unwrap().contains("ship"),
+            draft["title"].as_str().unwrap().contains("engrav"),
             "the title still says what is asked: {draft}"
         );
     }
