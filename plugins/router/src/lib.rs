@@ -46,12 +46,10 @@ struct Config {
     article_answers: Option<ArticleAnswers>,
     /// An intent less confident than this does not choose the queue (the
     /// default queue does): a guess sent "Hi" to the account-closure team.
-    #[serde(default = "default_min_intent_confidence")]
+    /// Off (0) by default: on BANKING77 a guess's queue is often right
+    /// (0.5 cost the banking tenant 1.3 points of right places).
+    #[serde(default)]
     min_intent_confidence: f32,
-}
-
-fn default_min_intent_confidence() -> f32 {
-    0.5
 }
 
 /// A scarce skill (VIP, a second language) kept for the conversations that
@@ -142,6 +140,12 @@ impl switchyard_sdk::route::Guest for Plugin {
                     "router config: queue {name:?} is not defined in \"queues\""
                 ));
             }
+        }
+        if !(0.0..=1.0).contains(&config.min_intent_confidence) {
+            return Err(format!(
+                "router config: min_intent_confidence is {}; confidences run from 0 to 1",
+                config.min_intent_confidence
+            ));
         }
         if let Some(a) = &config.article_answers
             && ![a.min_score, a.max_out_of_scope, a.min_coverage]
@@ -665,6 +669,12 @@ mod tests {
     #[test]
     fn a_guessed_intent_does_not_choose_the_queue_and_urgent_work_leaves_the_holder() {
         setup();
+        Plugin::init(
+            r#"{"default_queue": "general", "min_intent_confidence": 0.5,
+                "queues": [{"name": "general", "skill": "general"}, {"name": "after-sales", "skill": "after-sales", "intents": ["refund"]}]}"#
+                .into(),
+        )
+        .unwrap();
         // "Hi" read as a refund at 0.18: the default queue, saying why.
         let mut t = turn("refund", Tier::Standard, &["low-confidence"]);
         t.intent.as_mut().unwrap().confidence = 0.18;
