@@ -28,6 +28,7 @@
 //! plugin that calls `host::conversation_state` does not link on a 0.1.0 host,
 //! which refuses the upload and names the import it lacks.
 
+pub mod article_answers;
 pub mod intents;
 pub mod personal;
 pub mod playbook;

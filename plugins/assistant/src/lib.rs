@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use serde::Deserialize;
 use switchyard_sdk::Lang;
+use switchyard_sdk::article_answers::ArticleAnswers;
 use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
@@ -36,41 +37,9 @@ struct Config {
     /// An intent playbook pack asked for the scripts `scripts` lacks.
     #[serde(default)]
     pack: Option<String>,
-    /// The bot answers from knowledge (see [`ArticleAnswers`]).
+    /// The bot answers from knowledge (`switchyard_sdk::article_answers`).
     #[serde(default)]
     article_answers: Option<ArticleAnswers>,
-}
-
-/// `{"min_score": 0.6}`: when the bot answers, the best published article
-/// that matches the message at least this well and has a reply template
-/// answers instead of the intent's script if no script fits: the intent is
-/// unknown or has none, or the article is not one of the intent's own and
-/// outranks them for this message ("do you deliver internationally?" is
-/// `delivery_time`, but the international shipping article answers it, not
-/// the domestic delivery times).
-/// `out_of_scope_intent` and `max_out_of_scope` as in the router: a message
-/// the classifier is sure is about something else gets its script (a polite
-/// "I can't help with that"), never an article its words happen to match.
-#[derive(Deserialize)]
-struct ArticleAnswers {
-    min_score: f32,
-    #[serde(default)]
-    out_of_scope_intent: Option<String>,
-    #[serde(default = "default_max_out_of_scope")]
-    max_out_of_scope: f32,
-    /// The article must use at least this share of the message's
-    /// informative words (`knowledge.coverage`): a keyword search also
-    /// finds the nearest article for questions it does not answer.
-    #[serde(default = "default_min_coverage")]
-    min_coverage: f32,
-}
-
-fn default_min_coverage() -> f32 {
-    0.75
-}
-
-fn default_max_out_of_scope() -> f32 {
-    0.9
 }
 
 /// Articles the intent's name finds first: its own, whose answer its script gives.
@@ -94,15 +63,8 @@ impl switchyard_sdk::assist::Guest for Plugin {
     fn init(config: String) -> Result<(), String> {
         let config: Config =
             serde_json::from_str(&config).map_err(|e| format!("assistant config: {e}"))?;
-        if let Some(a) = &config.article_answers
-            && ![a.min_score, a.max_out_of_scope, a.min_coverage]
-                .iter()
-                .all(|v| (0.0..=1.0).contains(v))
-        {
-            return Err(format!(
-                "assistant config: article_answers.min_score ({}), max_out_of_scope ({}) and min_coverage ({}) run from 0 to 1",
-                a.min_score, a.max_out_of_scope, a.min_coverage
-            ));
+        if let Some(a) = &config.article_answers {
+            a.check("assistant")?;
         }
         CONFIG.with(|c| *c.borrow_mut() = Some(config));
         Ok(())
@@ -263,16 +225,15 @@ fn article_answer(config: &Config, turn: &Turn, scripted: bool, lang: Lang) -> O
     let out_of_scope = turn
         .intent
         .as_ref()
-        .filter(|i| Some(&i.name) == settings.out_of_scope_intent.as_ref());
-    if out_of_scope.is_some_and(|i| i.confidence >= settings.max_out_of_scope) {
+        .filter(|i| settings.is_out_of_scope(&i.name));
+    if out_of_scope.is_some_and(|i| settings.surely_off_topic(&i.name, i.confidence)) {
         return None;
     }
     let scripted = scripted && out_of_scope.is_none();
     let hits = host::search_articles(&turn.message.text, config.max_articles.max(OWN_ARTICLES));
-    let best = hits.first().filter(|h| {
-        h.score >= settings.min_score
-            && host::article_coverage(&turn.message.text, &h.id) >= settings.min_coverage
-    })?;
+    let best = hits
+        .first()
+        .filter(|h| settings.answers(h.score, host::article_coverage(&turn.message.text, &h.id)))?;
     if scripted {
         let intent = turn.intent.as_ref()?;
         let own: Vec<String> = host::search_articles(&intent.name.replace('_', " "), OWN_ARTICLES)

@@ -21,6 +21,7 @@
 use std::cell::RefCell;
 
 use serde::Deserialize;
+use switchyard_sdk::article_answers::ArticleAnswers;
 use switchyard_sdk::playbook;
 use switchyard_sdk::prelude::*;
 
@@ -41,7 +42,8 @@ struct Config {
     #[serde(default)]
     reserve: Vec<Reserve>,
     /// When no intent is confident, the bot may answer from a published
-    /// article that matches at least this well (see [`ArticleAnswers`]).
+    /// article that scores and covers the question well enough
+    /// (`switchyard_sdk::article_answers`).
     #[serde(default)]
     article_answers: Option<ArticleAnswers>,
     /// An intent less confident than this does not choose the queue (the
@@ -66,38 +68,6 @@ struct Reserve {
 
 fn one() -> u32 {
     1
-}
-
-/// `{"min_score": 0.45, "out_of_scope_intent": "out_of_scope",
-/// "max_out_of_scope": 0.9}`: a message no intent explains confidently
-/// (intent unknown, or escalated for low confidence, or the classifier's
-/// out-of-scope intent below `max_out_of_scope`), and that escalates for
-/// that reason alone, goes to the bot when the best published article
-/// scores at least `min_score` and has a reply template; the assistant
-/// answers with it (its own `article_answers` decides the reply). A message
-/// the classifier is sure is about something else never gets an article:
-/// off-topic words match articles too ("世界杯什么时候开始" reads like a
-/// delivery-time question to a keyword search).
-#[derive(Deserialize)]
-struct ArticleAnswers {
-    min_score: f32,
-    #[serde(default)]
-    out_of_scope_intent: Option<String>,
-    #[serde(default = "default_max_out_of_scope")]
-    max_out_of_scope: f32,
-    /// The article must use at least this share of the message's
-    /// informative words (`knowledge.coverage`): a keyword search also
-    /// finds the nearest article for questions it does not answer.
-    #[serde(default = "default_min_coverage")]
-    min_coverage: f32,
-}
-
-fn default_min_coverage() -> f32 {
-    0.75
-}
-
-fn default_max_out_of_scope() -> f32 {
-    0.9
 }
 
 #[derive(Deserialize)]
@@ -147,15 +117,8 @@ impl switchyard_sdk::route::Guest for Plugin {
                 config.min_intent_confidence
             ));
         }
-        if let Some(a) = &config.article_answers
-            && ![a.min_score, a.max_out_of_scope, a.min_coverage]
-                .iter()
-                .all(|v| (0.0..=1.0).contains(v))
-        {
-            return Err(format!(
-                "router config: article_answers.min_score ({}), max_out_of_scope ({}) and min_coverage ({}) run from 0 to 1",
-                a.min_score, a.max_out_of_scope, a.min_coverage
-            ));
+        if let Some(a) = &config.article_answers {
+            a.check("router")?;
         }
         if let Some(q) = config.queues.iter().find(|q| q.min_priority > 9) {
             return Err(format!(
@@ -352,8 +315,8 @@ fn article_answer(config: &Config, turn: &Turn, reasons: &[&str]) -> Option<Stri
     let unsure = match &turn.intent {
         None => true,
         Some(i) if i.name == "unknown" => true,
-        Some(i) if Some(&i.name) == settings.out_of_scope_intent.as_ref() => {
-            i.confidence < settings.max_out_of_scope
+        Some(i) if settings.is_out_of_scope(&i.name) => {
+            !settings.surely_off_topic(&i.name, i.confidence)
         }
         Some(_) => reasons.contains(&"low-confidence"),
     };
@@ -366,7 +329,7 @@ fn article_answer(config: &Config, turn: &Turn, reasons: &[&str]) -> Option<Stri
         return None;
     }
     let coverage = host::article_coverage(text, &best.id);
-    (coverage >= settings.min_coverage).then(|| {
+    settings.answers(best.score, coverage).then(|| {
         format!(
             "no confident intent; bot answers from article {} (score {:.2} >= {:.2}, covers {:.0}% of the question)",
             best.id,
