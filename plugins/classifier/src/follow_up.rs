@@ -83,35 +83,30 @@ impl Default for FollowUp {
     }
 }
 
-/// The conversation's topic and the message that set it.
-struct Topic {
-    intent: Intent,
-    text: String,
-}
-
-/// Messages looked back through for the topic.
+/// Messages looked back through for the message that set the topic.
 const LOOK_BACK: u32 = 20;
 
 /// A message this short (words, or CJK characters / 2) may lean on the
 /// conversation for its meaning.
 const SHORT_WORDS: usize = 8;
 
-/// The topic: the latest earlier message whose intent is a topic.
-fn topic(options: &FollowUp) -> Option<Topic> {
-    let is_topic = |i: &Intent| !options.not_topics.contains(&i.name);
-    let state = host::conversation_state();
-    let from_history = host::history(LOOK_BACK).into_iter().rev().find_map(|m| {
-        m.intent.filter(is_topic).map(|intent| Topic {
-            intent,
-            text: m.text,
-        })
-    });
-    from_history.or_else(|| {
-        state.intent.filter(is_topic).map(|intent| Topic {
-            intent,
-            text: String::new(),
-        })
-    })
+/// The conversation's topic, as the host keeps it (`conversation.state`:
+/// the intent of its latest message that was about something). The
+/// message that set it is read from the history only when a message has to
+/// be read with it: most messages need no history read at all.
+fn topic(options: &FollowUp) -> Option<Intent> {
+    host::conversation_state()
+        .intent
+        .filter(|i| !options.not_topics.contains(&i.name))
+}
+
+/// The text of the latest earlier message about `topic`.
+fn topic_text(topic: &Intent) -> Option<String> {
+    host::history(LOOK_BACK)
+        .into_iter()
+        .rev()
+        .find(|m| m.intent.as_ref().is_some_and(|i| i.name == topic.name))
+        .map(|m| m.text)
 }
 
 /// Decide `own` (the message's reading alone) against the conversation.
@@ -130,12 +125,12 @@ pub fn with_context(
         return own;
     };
     if only_adds_facts(text, entities) {
-        return keep(topic.intent, own);
+        return keep(topic, own);
     }
-    if own.0.name == topic.intent.name {
+    if own.0.name == topic.name {
         // The conversation says the same: as sure as either reading.
         let (mut intent, alternatives) = own;
-        intent.confidence = intent.confidence.max(topic.intent.confidence);
+        intent.confidence = intent.confidence.max(topic.confidence);
         return (intent, alternatives);
     }
     let vague = options.vague.contains(&own.0.name);
@@ -149,14 +144,17 @@ pub fn with_context(
     if confident && (small_talk || !short) {
         return own;
     }
-    if topic.text.is_empty() || !(short || points_back(text)) {
+    if !(short || points_back(text)) {
         return own;
     }
-    let (together, _) = read(&format!("{}\n{}", topic.text, text));
-    if together.name == topic.intent.name && together.confidence >= own.0.confidence {
+    let Some(earlier) = topic_text(&topic) else {
+        return own;
+    };
+    let (together, _) = read(&format!("{earlier}\n{text}"));
+    if together.name == topic.name && together.confidence >= own.0.confidence {
         return keep(
             Intent {
-                name: topic.intent.name,
+                name: topic.name,
                 confidence: together.confidence,
             },
             own,
