@@ -220,19 +220,20 @@ fn decide(config: &Config, turn: &Turn) -> Route {
             })
         })
         .map(|q| &q.name);
-    // A conversation already waiting for people stays in its queue.
+    // A conversation already waiting for people stays in its queue, unless
+    // it turned into a complaint: that goes to the complaint handlers.
     let waiting_in = match &state.holder {
         Holder::Queue(name) => config.queues.iter().find(|q| &q.name == name),
         _ => None,
     };
     let queue_name = by_finding
         .or_else(|| intent_queue.filter(|q| q.urgent).map(|q| &q.name))
-        .or_else(|| waiting_in.map(|q| &q.name))
         .or_else(|| {
             (reasons.contains(&"sensitive-word") || intent == "complaint")
                 .then_some(config.sensitive_queue.as_ref())
                 .flatten()
         })
+        .or_else(|| waiting_in.map(|q| &q.name))
         .or_else(|| {
             (turn.customer.tier == Tier::Vip)
                 .then_some(config.vip_queue.as_ref())
@@ -686,6 +687,9 @@ mod tests {
         let r = Plugin::route(turn("logistics", Tier::Standard, &[])).unwrap();
         assert_eq!(r.target, RouteTarget::Queue);
         assert_eq!(r.queue.as_deref(), Some("after-sales"), "{}", r.reason);
+        // Turned into a complaint while waiting: the complaint handlers.
+        let r = Plugin::route(turn("complaint", Tier::Standard, &["sensitive-word"])).unwrap();
+        assert_eq!(r.queue.as_deref(), Some("complaints"), "{}", r.reason);
     }
 
     #[test]
