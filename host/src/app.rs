@@ -830,6 +830,11 @@ impl Switchyard {
             conversation.assigned_agent = None;
             conversation.state.holder = Holder::Bot;
         }
+        // The assignment is the record of who holds it: a conversation stored
+        // before the state existed reads as held by the bot otherwise.
+        if let Some(agent) = &conversation.assigned_agent {
+            conversation.state.holder = Holder::Agent(agent.clone());
+        }
         conversation.customer = message.customer.clone();
 
         let message_id = format!("m-{:x}", self.storage.next_id(tenant)?);

@@ -113,6 +113,8 @@ struct Doc {
 #[derive(Default)]
 pub struct KnowledgeIndex {
     docs: Vec<Doc>,
+    /// Article id -> its place in `docs`.
+    by_id: HashMap<String, usize>,
     /// term -> (doc, field-weighted term frequency).
     term_postings: HashMap<String, Vec<(u32, f32)>>,
     avg_length: f32,
@@ -238,8 +240,14 @@ impl KnowledgeIndex {
         } else {
             docs.iter().map(|d| d.length).sum::<f32>() / docs.len() as f32
         };
+        let by_id = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.clone(), i))
+            .collect();
         KnowledgeIndex {
             docs,
+            by_id,
             term_postings,
             avg_length,
             gram_postings,
@@ -253,10 +261,9 @@ impl KnowledgeIndex {
     /// for an article not in the index. A search score says which article
     /// is nearest; this says whether it is about the question at all.
     pub fn coverage(&self, query: &str, id: &str) -> f32 {
-        self.docs
-            .iter()
-            .find(|d| d.id == id)
-            .map_or(0.0, |d| text::coverage(query, &d.vocabulary))
+        self.by_id
+            .get(id)
+            .map_or(0.0, |&i| text::coverage(query, &self.docs[i].vocabulary))
     }
 
     /// Article words within typo distance of `word`, which the articles never use.

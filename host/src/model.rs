@@ -290,9 +290,9 @@ impl ConversationState {
     pub const MAX_FACTS: usize = 32;
 
     /// Take in what one message decided: its intent when understood and a
-    /// topic (not one of the tenant's `not_topics`), its entities as facts, its language when it has words, the ticket it
-    /// touched. Who holds the conversation is set after the commit decides
-    /// the assignment.
+    /// topic (not one of the tenant's `not_topics`), its entities as facts,
+    /// its language when it has words, the ticket it touched. Who holds the
+    /// conversation is set after the commit decides the assignment.
     pub fn absorb(
         &mut self,
         message_id: &str,

@@ -42,9 +42,6 @@ struct Config {
     article_answers: Option<ArticleAnswers>,
 }
 
-/// Articles the intent's name finds first: its own, whose answer its script gives.
-const OWN_ARTICLES: u32 = 1;
-
 fn default_max_articles() -> u32 {
     3
 }
@@ -148,13 +145,7 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
             .into_iter()
             .filter(|h| h.score >= config.min_article_score)
         {
-            // The article's own reply, in the customer's language when it has one.
-            let template = hit
-                .templates
-                .iter()
-                .find(|t| t.lang == lang.code())
-                .or(hit.templates.first());
-            if let Some(template) = template {
+            if let Some(template) = template_in(&hit, lang) {
                 suggestions.push(Suggestion {
                     kind: SuggestionKind::Reply,
                     title: format!("reply: {}", hit.title),
@@ -215,9 +206,10 @@ fn assist(config: &Config, turn: &Turn) -> Assistance {
 }
 
 /// The reply from the best article for the message, when knowledge should
-/// answer: the article scores at least `article_answers.min_score`, has a
-/// template, and either no script fits (`scripted` false) or the article is
-/// not one of the intent's own and outranks every one of them here.
+/// answer: the article scores and covers the message enough
+/// (`article_answers`), has a template, and either no script fits
+/// (`scripted` false) or it is not the intent's own article (the one the
+/// intent's name finds first, whose answer the script gives).
 fn article_answer(config: &Config, turn: &Turn, scripted: bool, lang: Lang) -> Option<Suggestion> {
     let settings = config.article_answers.as_ref()?;
     // Off-topic for sure: its script answers. Off-topic, not sure: no
@@ -230,25 +222,19 @@ fn article_answer(config: &Config, turn: &Turn, scripted: bool, lang: Lang) -> O
         return None;
     }
     let scripted = scripted && out_of_scope.is_none();
-    let hits = host::search_articles(&turn.message.text, config.max_articles.max(OWN_ARTICLES));
-    let best = hits
-        .first()
-        .filter(|h| settings.answers(h.score, host::article_coverage(&turn.message.text, &h.id)))?;
+    let text = &turn.message.text;
+    let best = host::search_articles(text, 1)
+        .into_iter()
+        .next()
+        .filter(|h| settings.answers(h.score, host::article_coverage(text, &h.id)))?;
     if scripted {
         let intent = turn.intent.as_ref()?;
-        let own: Vec<String> = host::search_articles(&intent.name.replace('_', " "), OWN_ARTICLES)
-            .into_iter()
-            .map(|h| h.id)
-            .collect();
-        if own.is_empty() || own.contains(&best.id) {
+        let own = host::search_articles(&intent.name.replace('_', " "), 1);
+        if own.first().is_none_or(|o| o.id == best.id) {
             return None;
         }
     }
-    let template = best
-        .templates
-        .iter()
-        .find(|t| t.lang == lang.code())
-        .or(best.templates.first())?;
+    let template = template_in(&best, lang)?;
     Some(Suggestion {
         kind: SuggestionKind::Reply,
         title: format!("reply: {}", best.title),
@@ -256,6 +242,14 @@ fn article_answer(config: &Config, turn: &Turn, scripted: bool, lang: Lang) -> O
         score: best.score.clamp(0.0, 1.0),
         article_id: Some(best.id.clone()),
     })
+}
+
+/// The article's own reply, in the customer's language when it has one.
+fn template_in(hit: &ArticleHit, lang: Lang) -> Option<&ReplyTemplate> {
+    hit.templates
+        .iter()
+        .find(|t| t.lang == lang.code())
+        .or(hit.templates.first())
 }
 
 /// The configured pack's script for `intent`; a pack that is missing or
