@@ -14,7 +14,7 @@ use crate::metrics::{Metrics, Stage};
 use crate::model::*;
 use crate::pipeline::{Inbound, Pipeline};
 use crate::runtime::{Limits, Runtime, sha256_hex};
-use crate::storage::{MessageCommit, Storage, StorageError, TicketChange};
+use crate::storage::{Commit, Storage, StorageError, TicketChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -178,7 +178,7 @@ pub struct Switchyard {
     /// One atomically swappable pipeline per tenant.
     pipelines: RwLock<HashMap<String, Arc<ArcSwap<Pipeline>>>>,
     pub(crate) knowledge: crate::knowledge_cache::KnowledgeCache,
-    conversation_locks: crate::serial::ConversationLocks,
+    pub(crate) conversation_locks: crate::serial::ConversationLocks,
     /// Lifecycle changes read, modify and write a tenant's rollouts: one at a time.
     pub(crate) binding_lock: Mutex<()>,
     pub(crate) lifecycle: crate::lifecycle::LifecycleState,
@@ -205,8 +205,26 @@ struct KeyCache {
 
 struct KnownKey {
     tenant: String,
+    /// Set for an agent's key: it acts as that agent only.
+    agent: Option<String>,
     /// A replaced key works until then (ms since the epoch); `None`: current.
     expires_ms: Option<u64>,
+}
+
+/// Whom a valid key acts for: a tenant (its admin key), or one of its agents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyOwner {
+    pub tenant: String,
+    pub agent: Option<String>,
+}
+
+impl KnownKey {
+    fn owner(&self) -> KeyOwner {
+        KeyOwner {
+            tenant: self.tenant.clone(),
+            agent: self.agent.clone(),
+        }
+    }
 }
 
 impl Switchyard {
@@ -229,13 +247,13 @@ impl Switchyard {
         }
     }
 
-    /// The tenant a key acts for if the cache knows the key: `Some(None)`
-    /// when it knows the key expired. `None`: ask [`Switchyard::tenant_for_key_hash`].
-    pub fn cached_tenant_for_key(&self, hash: &str) -> Option<Option<String>> {
+    /// Whom a key acts for if the cache knows the key: `Some(None)` when it
+    /// knows the key expired. `None`: ask [`Switchyard::tenant_for_key_hash`].
+    pub fn cached_tenant_for_key(&self, hash: &str) -> Option<Option<KeyOwner>> {
         let cache = self.keys.read().unwrap_or_else(|p| p.into_inner());
         let known = cache.keys.get(hash)?;
         let valid = known.expires_ms.is_none_or(|end| now_ms() < end);
-        Some(valid.then(|| known.tenant.clone()))
+        Some(valid.then(|| known.owner()))
     }
 
     /// Forget every cached key; call after a tenant's keys changed in storage.
@@ -294,7 +312,10 @@ impl Switchyard {
                 "an API key needs at least 8 characters".into(),
             ));
         }
-        if self.storage.tenant_by_key_hash(&hash_key(key))?.is_some() {
+        let hash = hash_key(key);
+        if self.storage.tenant_by_key_hash(&hash)?.is_some()
+            || self.storage.agent_by_key_hash(&hash)?.is_some()
+        {
             return Err(Error::Conflict("that API key is already in use".into()));
         }
         Ok(())
@@ -310,14 +331,27 @@ impl Switchyard {
     /// key, or the one it replaced while that one's grace period lasts.
     /// Reads storage: call it on a blocking thread. Remembers the answer for
     /// [`Switchyard::cached_tenant_for_key`].
-    pub fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<String>> {
+    pub fn tenant_for_key_hash(&self, hash: &str) -> Result<Option<KeyOwner>> {
         let generation = self
             .keys
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .generation;
         let Some(id) = self.storage.tenant_by_key_hash(hash)? else {
-            return Ok(None);
+            let Some(agent_key) = self.storage.agent_by_key_hash(hash)? else {
+                return Ok(None);
+            };
+            let known = KnownKey {
+                tenant: agent_key.tenant,
+                agent: Some(agent_key.agent),
+                expires_ms: None,
+            };
+            let owner = known.owner();
+            let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
+            if cache.generation == generation {
+                cache.keys.insert(hash.to_string(), known);
+            }
+            return Ok(Some(owner));
         };
         let Some(tenant) = self.storage.tenant(&id)? else {
             return Ok(None);
@@ -325,18 +359,20 @@ impl Switchyard {
         let known = if tenant.key_hash == hash {
             KnownKey {
                 tenant: id,
+                agent: None,
                 expires_ms: None,
             }
         } else if tenant.previous_key_hash.as_deref() == Some(hash) {
             KnownKey {
                 tenant: id,
+                agent: None,
                 expires_ms: Some(tenant.previous_key_expires_ms),
             }
         } else {
             return Ok(None);
         };
         let valid = known.expires_ms.is_none_or(|end| now_ms() < end);
-        let answer = valid.then(|| known.tenant.clone());
+        let answer = valid.then(|| known.owner());
         let mut cache = self.keys.write().unwrap_or_else(|p| p.into_inner());
         if cache.generation == generation {
             cache.keys.insert(hash.to_string(), known);
@@ -408,6 +444,27 @@ impl Switchyard {
                 }
             }
         }
+        Ok(key)
+    }
+
+    /// Issue an agent their own key (given, or generated), replacing the one
+    /// they had. It acts only as that agent, only within the tenant.
+    pub fn issue_agent_key(
+        &self,
+        tenant: &str,
+        agent: &str,
+        chosen: Option<&str>,
+    ) -> Result<String> {
+        check_id("agent id", agent)?;
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.storage.agent(tenant, agent)?.is_none() {
+            return Err(Error::NotFound(format!("agent {agent:?} does not exist")));
+        }
+        let key = chosen.map(str::to_string).unwrap_or_else(|| new_key("sya"));
+        self.check_key_free(&key)?;
+        self.storage.set_agent_key(tenant, agent, &hash_key(&key))?;
+        self.keys_changed();
+        self.storage.flush_blocking()?;
         Ok(key)
     }
 
@@ -815,18 +872,23 @@ impl Switchyard {
         let mut conversation = existing.unwrap_or(Conversation {
             id: conversation_id.into(),
             customer: message.customer.clone(),
-            status: ConversationStatus::Open,
+            status: ConversationStatus::Bot,
             assigned_agent: None,
             queue: None,
             created_at_ms: now,
             updated_at_ms: now,
             message_count: 0,
+            priority: 0,
+            waiting_since_ms: None,
+            resolved_at_ms: None,
+            resolved_by: None,
+            last_agent: None,
             state: Default::default(),
         });
-        if conversation.status == ConversationStatus::Closed {
-            // Its agent's load was released at close; the reopened chat is
-            // routed afresh (its facts and topic still stand).
-            conversation.status = ConversationStatus::Open;
+        let status_before = conversation.status;
+        if status_before.is_finished() {
+            // Its agent's load was released when it was resolved; the
+            // reopened chat is routed afresh (its facts and topic still stand).
             conversation.assigned_agent = None;
             conversation.state.holder = Holder::Bot;
         }
@@ -903,6 +965,36 @@ impl Switchyard {
             received_at_ms: now,
             decision,
         };
+        // Once a person owns the conversation the bot never answers in it:
+        // whatever a plugin replied becomes a suggestion for that person.
+        if status_before == ConversationStatus::Assigned
+            && let Some(reply) = record.decision.reply.take()
+        {
+            record.decision.suggestions.insert(
+                0,
+                SuggestionResult {
+                    kind: "reply".into(),
+                    title: "The bot's answer (not sent: an agent holds the conversation)".into(),
+                    text: reply,
+                    score: 1.0,
+                    article_id: None,
+                },
+            );
+        }
+        let bot_reply = match &record.decision.reply {
+            Some(text) => Some(Post {
+                id: format!("p-{:x}", self.storage.next_id(tenant)?),
+                conversation_id: conversation_id.into(),
+                author: Author::Bot,
+                agent_id: None,
+                text: text.clone(),
+                private: false,
+                at_ms: now,
+                action: None,
+                in_reply_to: Some(record.id.clone()),
+            }),
+            None => None,
+        };
         // The router saw the loads before this message; if its agent filled up
         // since, the message waits in the queue instead of overloading them.
         let mut write = write;
@@ -911,30 +1003,80 @@ impl Switchyard {
             let mut conversation = conversation.clone();
             let route = &record.decision.route;
             let (mut released_agent, mut assigned_agent) = (None, None);
-            if route.to == "agent" && route.agent != conversation.assigned_agent {
+            if route.to == RouteTarget::Agent && route.agent != conversation.assigned_agent {
                 released_agent = conversation.assigned_agent.take();
                 assigned_agent = route.agent.clone();
                 conversation.assigned_agent = assigned_agent.clone();
             }
+            if route.to != RouteTarget::Bot {
+                conversation.priority = route.priority;
+            }
+            if status_before == ConversationStatus::Assigned
+                && route.to != RouteTarget::Agent
+                && let Some(agent) = &conversation.assigned_agent
+            {
+                // The router may not take a conversation from its owner;
+                // only the owner (or the tenant) transfers it.
+                let reason = format!(
+                    "{}; agent {agent} owns the conversation and keeps it",
+                    route.reason
+                );
+                record.decision.route.reason = reason;
+            }
+            let route = &record.decision.route;
+            let status = crate::conversations::status::after_customer_message(
+                status_before,
+                conversation.assigned_agent.is_some(),
+                route.to,
+            );
+            crate::conversations::status::set_status(&mut conversation, status, now);
+            if let Some(agent) = &conversation.assigned_agent {
+                conversation.last_agent = Some(agent.clone());
+            }
             conversation.state.holder = match (&conversation.assigned_agent, route) {
                 (Some(agent), _) => Holder::Agent(agent.clone()),
-                (None, r) if r.to == "bot" => Holder::Bot,
+                (None, r) if r.to == RouteTarget::Bot => Holder::Bot,
                 (None, r) => Holder::Queue(r.queue.clone().unwrap_or_default()),
             };
-            let commit = MessageCommit {
+            let mut events = vec![
+                Event::about(EventKind::MessageCreated, &conversation, now)
+                    .with_message(&record.id),
+            ];
+            if let Some(post) = &bot_reply {
+                events.push(
+                    Event::about(EventKind::MessageCreated, &conversation, now)
+                        .with_message(&post.id),
+                );
+            }
+            if conversation.status != status_before {
+                events.push(Event::about(
+                    EventKind::ConversationStatus,
+                    &conversation,
+                    now,
+                ));
+            }
+            if assigned_agent.is_some() {
+                events.push(Event::about(EventKind::Assigned, &conversation, now));
+            }
+            let commit = Commit {
                 tenant: tenant.into(),
-                conversation,
+                conversation: Some(conversation),
                 released_agent,
                 assigned_agent,
-                message: record.clone(),
+                message: Some(record.clone()),
+                posts: bot_reply.iter().cloned().collect(),
                 ticket: ticket_change.clone(),
+                agent: None,
+                events,
             };
             // Applied with the other messages queued meanwhile, then flushed.
             match self.storage.commit_durably(commit, write.take()) {
                 Ok(_) => break,
-                Err(StorageError::AgentFull(agent)) if record.decision.route.to == "agent" => {
+                Err(StorageError::AgentFull(agent))
+                    if record.decision.route.to == RouteTarget::Agent =>
+                {
                     let route = &mut record.decision.route;
-                    route.to = "queue".into();
+                    route.to = RouteTarget::Queue;
                     route.agent = None;
                     route.reason = format!(
                         "{}; agent {agent} reached capacity, waiting in the queue",
@@ -1039,19 +1181,5 @@ impl Switchyard {
                 (ticket.clone(), TicketChange::Open(ticket), "opened")
             }
         })
-    }
-
-    /// Close a conversation and free its agent; serialised with the
-    /// conversation's messages so neither undoes the other.
-    pub fn close_conversation(&self, tenant: &str, conversation_id: &str) -> Result<Conversation> {
-        check_id("conversation id", conversation_id)?;
-        let _serial = self
-            .conversation_locks
-            .conversation(tenant, conversation_id);
-        self.storage
-            .close_conversation(tenant, conversation_id)?
-            .ok_or_else(|| {
-                Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
-            })
     }
 }

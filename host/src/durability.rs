@@ -31,7 +31,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::storage::{MessageCommit, MessageTrees, StorageError};
+use crate::events::{EventHub, LiveEvent};
+use crate::model::Entry;
+use crate::storage::{Commit, CommitTrees, StorageError};
 
 /// Whether an acknowledged write is on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -62,11 +64,11 @@ impl Waiter {
     }
 }
 
-type CommitResult = crate::storage::Result<Option<crate::model::Ticket>>;
+type CommitResult = crate::storage::Result<crate::storage::Applied>;
 
-/// A message's writes, queued for the flusher to apply with the others.
+/// A change's writes, queued for the flusher to apply with the others.
 struct PendingCommit {
-    commit: MessageCommit,
+    commit: Commit,
     answer: std::sync::mpsc::SyncSender<CommitResult>,
 }
 
@@ -125,6 +127,8 @@ pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_millis(3);
 
 pub struct GroupCommit {
     shared: Arc<Shared>,
+    /// Where committed events are published once durable.
+    pub events: Arc<EventHub>,
     mode: Durability,
     flusher: Option<JoinHandle<()>>,
 }
@@ -157,10 +161,12 @@ impl GroupCommit {
     /// `commit_delay` for writers still at work.
     pub(crate) fn start(
         db: sled::Db,
-        trees: MessageTrees,
+        trees: CommitTrees,
         mode: Durability,
         commit_delay: Duration,
     ) -> GroupCommit {
+        let events = Arc::new(EventHub::default());
+        let hub = events.clone();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
@@ -169,10 +175,11 @@ impl GroupCommit {
         let thread_shared = shared.clone();
         let flusher = std::thread::Builder::new()
             .name("sy-flusher".into())
-            .spawn(move || flusher(&thread_shared, &db, &trees, mode, commit_delay))
+            .spawn(move || flusher(&thread_shared, &db, &trees, &hub, mode, commit_delay))
             .expect("the flusher thread starts");
         GroupCommit {
             shared,
+            events,
             mode,
             flusher: Some(flusher),
         }
@@ -197,11 +204,7 @@ impl GroupCommit {
     /// Apply `commit` with the other queued commits in one transaction and
     /// return once a flush after it succeeded (or at once, with durability
     /// off). Blocks.
-    pub fn commit_blocking(
-        &self,
-        commit: MessageCommit,
-        intent: Option<WriteIntent>,
-    ) -> CommitResult {
+    pub fn commit_blocking(&self, commit: Commit, intent: Option<WriteIntent>) -> CommitResult {
         let (answer, outcome) = std::sync::mpsc::sync_channel(1);
         self.enqueue_with(
             |queue| queue.commits.push(PendingCommit { commit, answer }),
@@ -298,7 +301,8 @@ impl Drop for GroupCommit {
 fn flusher(
     shared: &Shared,
     db: &sled::Db,
-    trees: &MessageTrees,
+    trees: &CommitTrees,
+    hub: &EventHub,
     mode: Durability,
     commit_delay: Duration,
 ) {
@@ -355,12 +359,15 @@ fn flusher(
                 }
             }
         }
-        for (pending, outcome) in commits.into_iter().zip(outcomes) {
-            // Written but not durable is not acknowledged.
+        for (mut pending, outcome) in commits.into_iter().zip(outcomes) {
+            // Written but not durable is not acknowledged, nor published.
             let answer = match (&result, outcome) {
                 (Err(e), Ok(_)) => Err(StorageError::Flush(e.clone())),
                 (_, outcome) => outcome,
             };
+            if let Ok(applied) = &answer {
+                publish(hub, &mut pending.commit, &applied.events);
+            }
             let _ = pending.answer.send(answer);
         }
         for waiter in batch {
@@ -375,12 +382,48 @@ fn flusher(
     }
 }
 
-/// Apply the queued message commits in one transaction; one outcome each.
-fn apply_commits(trees: &MessageTrees, commits: &[PendingCommit]) -> Vec<CommitResult> {
+/// Hand a durable commit's events to the tenant's subscribers, with the
+/// entries they name (built only when someone listens).
+fn publish(hub: &EventHub, commit: &mut Commit, events: &[crate::model::Event]) {
+    let Some(last) = events.last() else {
+        return;
+    };
+    if !hub.has_subscribers(&commit.tenant) {
+        hub.publish(&commit.tenant, last.id, vec![]);
+        return;
+    }
+    let tenant: Arc<str> = Arc::from(commit.tenant.as_str());
+    let message = commit.message.take().map(|m| Arc::new(Entry::customer(m)));
+    let posts: Vec<Arc<Entry>> = std::mem::take(&mut commit.posts)
+        .into_iter()
+        .map(|p| Arc::new(Entry::Post(p)))
+        .collect();
+    let entry_of = |id: &str| {
+        message
+            .iter()
+            .chain(posts.iter())
+            .find(|e| e.id() == id)
+            .cloned()
+    };
+    let live = events
+        .iter()
+        .map(|event| {
+            Arc::new(LiveEvent {
+                tenant: tenant.clone(),
+                event: event.clone(),
+                entry: event.message_id.as_deref().and_then(entry_of),
+            })
+        })
+        .collect();
+    hub.publish(&commit.tenant, last.id, live);
+}
+
+/// Apply the queued commits in one transaction; one outcome each.
+fn apply_commits(trees: &CommitTrees, commits: &[PendingCommit]) -> Vec<CommitResult> {
     if commits.is_empty() {
         return Vec::new();
     }
-    let refs: Vec<&MessageCommit> = commits.iter().map(|p| &p.commit).collect();
+    let refs: Vec<&Commit> = commits.iter().map(|p| &p.commit).collect();
     match trees.apply(&refs) {
         Ok(outcomes) => outcomes,
         Err(e) => {
@@ -398,8 +441,8 @@ fn apply_commits(trees: &MessageTrees, commits: &[PendingCommit]) -> Vec<CommitR
 mod tests {
     use super::*;
 
-    fn trees(db: &sled::Db) -> MessageTrees {
-        MessageTrees::open(db).unwrap()
+    fn trees(db: &sled::Db) -> CommitTrees {
+        CommitTrees::open(db).unwrap()
     }
 
     #[test]

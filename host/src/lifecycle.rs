@@ -1192,7 +1192,7 @@ impl Switchyard {
                 route: match (&route.queue, &route.agent) {
                     (_, Some(agent)) => format!("{} {agent}", route.to),
                     (Some(queue), None) => format!("{} {queue}", route.to),
-                    (None, None) => route.to.clone(),
+                    (None, None) => route.to.to_string(),
                 },
             }
         };

@@ -169,6 +169,15 @@ pub struct Agent {
     pub status: AgentStatus,
 }
 
+/// Whose an agent key is (stored under the key's sha256; the key itself
+/// is never stored).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentKey {
+    pub tenant: String,
+    pub agent: String,
+    pub issued_at_ms: u64,
+}
+
 /// An agent with the live load the API and the roster import report.
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentWithLoad {
@@ -239,11 +248,64 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a conversation is in its life with the team. The rules that move it
+/// are in `conversations::status`; the names are the API's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ConversationStatus {
-    Open,
+    /// The bot is handling it. (Stored before the human half as "open".)
+    #[default]
+    #[serde(alias = "open")]
+    Bot,
+    /// Escalated: waiting in a queue for a person.
+    Waiting,
+    /// An agent owns it; the bot never answers in it again.
+    Assigned,
+    /// An agent (or the bot, by hand) finished it; the survey may follow.
+    Resolved,
+    /// Done for good: after the survey window, or by hand.
     Closed,
+    /// The customer wrote again after it was resolved.
+    Reopened,
+}
+
+impl ConversationStatus {
+    pub const ALL: [ConversationStatus; 6] = [
+        ConversationStatus::Bot,
+        ConversationStatus::Waiting,
+        ConversationStatus::Assigned,
+        ConversationStatus::Resolved,
+        ConversationStatus::Closed,
+        ConversationStatus::Reopened,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Bot => "bot",
+            ConversationStatus::Waiting => "waiting",
+            ConversationStatus::Assigned => "assigned",
+            ConversationStatus::Resolved => "resolved",
+            ConversationStatus::Closed => "closed",
+            ConversationStatus::Reopened => "reopened",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ConversationStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether an agent assigned to it counts it in their load.
+    pub fn holds_agent(self) -> bool {
+        self == ConversationStatus::Assigned
+    }
+
+    /// Finished (resolved or closed): a new customer message reopens it.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            ConversationStatus::Resolved | ConversationStatus::Closed
+        )
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -251,16 +313,98 @@ pub struct Conversation {
     pub id: String,
     pub customer: Customer,
     pub status: ConversationStatus,
-    /// Agent the conversation is assigned to; counts toward that agent's load while open.
+    /// Agent the conversation is assigned to; counts toward that agent's
+    /// load while the status is `assigned`.
     pub assigned_agent: Option<String>,
     pub queue: Option<String>,
     pub created_at_ms: u64,
     pub updated_at_ms: u64,
+    /// Customer messages.
     pub message_count: u32,
+    /// Priority of the latest route (0 to 9): waiting conversations are
+    /// served highest first.
+    #[serde(default)]
+    pub priority: u8,
+    /// Since when it waits for a person (status `waiting`); the oldest is
+    /// served first among equal priorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since_ms: Option<u64>,
+    /// When it was last resolved and by whom (an agent id; none: by the
+    /// tenant or the bot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// The agent who held it last, kept after they let it go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_agent: Option<String>,
     /// What the conversation established so far (plugins read it through
     /// `conversation.state`); conversations stored before it read as empty.
     #[serde(default)]
     pub state: ConversationState,
+}
+
+impl Conversation {
+    /// A conversation stored before statuses other than open and closed
+    /// ("open" reads as `bot`) that has an agent is that agent's.
+    pub fn normalized(mut self) -> Conversation {
+        if self.status == ConversationStatus::Bot && self.assigned_agent.is_some() {
+            self.status = ConversationStatus::Assigned;
+        }
+        self
+    }
+}
+
+/// A conversation as its list shows it: enough for a desk's row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationHead {
+    pub id: String,
+    pub customer_id: String,
+    pub tier: Tier,
+    pub status: ConversationStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    pub priority: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since_ms: Option<u64>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub message_count: u32,
+    /// The conversation's topic (intent), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    /// The start of its latest message or reply (not a private note).
+    #[serde(default)]
+    pub preview: String,
+}
+
+impl ConversationHead {
+    /// Longest preview, in characters.
+    pub const PREVIEW_CHARS: usize = 120;
+
+    pub fn of(c: &Conversation, preview: String) -> ConversationHead {
+        ConversationHead {
+            id: c.id.clone(),
+            customer_id: c.customer.id.clone(),
+            tier: c.customer.tier,
+            status: c.status,
+            queue: c.queue.clone(),
+            agent: c.assigned_agent.clone(),
+            priority: c.priority,
+            waiting_since_ms: c.waiting_since_ms,
+            created_at_ms: c.created_at_ms,
+            updated_at_ms: c.updated_at_ms,
+            message_count: c.message_count,
+            intent: c.state.intent.as_ref().map(|i| i.name.clone()),
+            preview,
+        }
+    }
+
+    pub fn preview_of(text: &str) -> String {
+        text.chars().take(Self::PREVIEW_CHARS).collect()
+    }
 }
 
 /// What a conversation has established, carried from message to message:
@@ -471,10 +615,34 @@ pub struct EscalationResult {
     pub reasons: Vec<EscalationReason>,
 }
 
+/// Where a route sends a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTarget {
+    Bot,
+    Queue,
+    Agent,
+}
+
+impl RouteTarget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteTarget::Bot => "bot",
+            RouteTarget::Queue => "queue",
+            RouteTarget::Agent => "agent",
+        }
+    }
+}
+
+impl std::fmt::Display for RouteTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RouteResult {
-    /// "bot", "queue" or "agent".
-    pub to: String,
+    pub to: RouteTarget,
     pub queue: Option<String>,
     pub agent: Option<String>,
     pub priority: u8,
@@ -604,6 +772,187 @@ pub struct MessageRecord {
     pub customer: Customer,
     pub received_at_ms: u64,
     pub decision: Decision,
+}
+
+/// Who wrote an entry of a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Author {
+    Customer,
+    Bot,
+    /// With the agent's id in [`Post::agent_id`].
+    Agent,
+    /// The host: a claim, a transfer, a resolution, a survey.
+    System,
+}
+
+/// An entry of a conversation that is not a customer message: a bot or
+/// agent reply, an agent's private note, or what the system did. Stored
+/// beside the customer messages under the same kind of key (conversation,
+/// then arrival), so the conversation reads in order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Post {
+    pub id: String,
+    pub conversation_id: String,
+    pub author: Author,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    pub text: String,
+    /// A note for the team: never sent to the customer.
+    #[serde(default)]
+    pub private: bool,
+    pub at_ms: u64,
+    /// For a system entry: what happened (`claimed`, `transferred`,
+    /// `resolved`, `reopened`, `returned`, `survey`), for a desk to show.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The customer message a bot reply answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+}
+
+impl Post {
+    pub fn new(
+        id: String,
+        conversation_id: &str,
+        (author, agent_id): (Author, Option<String>),
+        text: String,
+        at_ms: u64,
+    ) -> Post {
+        Post {
+            id,
+            conversation_id: conversation_id.to_string(),
+            author,
+            agent_id,
+            text,
+            private: false,
+            at_ms,
+            action: None,
+            in_reply_to: None,
+        }
+    }
+
+    /// A note for the team only.
+    pub fn private(mut self) -> Post {
+        self.private = true;
+        self
+    }
+
+    /// A system entry saying what happened.
+    pub fn action(mut self, action: &str) -> Post {
+        self.action = Some(action.to_string());
+        self
+    }
+}
+
+/// One entry of a conversation as the API lists it: a customer message with
+/// its decision, or a post.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Entry {
+    Customer {
+        author: Author,
+        #[serde(flatten)]
+        message: Box<MessageRecord>,
+    },
+    Post(Post),
+}
+
+impl Entry {
+    pub fn customer(message: MessageRecord) -> Entry {
+        Entry::Customer {
+            author: Author::Customer,
+            message: Box::new(message),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Entry::Customer { message, .. } => &message.id,
+            Entry::Post(post) => &post.id,
+        }
+    }
+}
+
+/// What an event in a tenant's stream is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A customer message (with its decision), a reply, a note or a system entry.
+    #[serde(rename = "message.created")]
+    MessageCreated,
+    /// The conversation's status changed (`status`).
+    #[serde(rename = "conversation.status")]
+    ConversationStatus,
+    /// An agent took the conversation (claim, routing, or assignment when
+    /// capacity freed).
+    #[serde(rename = "conversation.assigned")]
+    Assigned,
+    /// An agent handed it to a queue or to another agent.
+    #[serde(rename = "conversation.transferred")]
+    Transferred,
+    /// An agent used or dismissed a suggestion.
+    #[serde(rename = "suggestion.outcome")]
+    SuggestionOutcome,
+    /// The customer answered the satisfaction survey.
+    #[serde(rename = "survey.answered")]
+    SurveyAnswered,
+    /// An agent went online, away or offline.
+    #[serde(rename = "agent.status")]
+    AgentStatus,
+}
+
+/// One event of a tenant's stream. Ids grow in the order changes were
+/// committed, so a subscriber that resumes after an id misses nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub id: u64,
+    pub at_ms: u64,
+    pub kind: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The entry it is about (a message or post id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The conversation's queue after the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// The agent concerned: who holds it after the change, who acted, or
+    /// whose status changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConversationStatus>,
+    /// The rest, by kind: the previous holder of a transfer, a score, an
+    /// agent status, a suggestion's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Event {
+    /// An event about `conversation` as it is after the change.
+    pub fn about(kind: EventKind, conversation: &Conversation, at_ms: u64) -> Event {
+        Event {
+            id: 0,
+            at_ms,
+            kind,
+            conversation_id: Some(conversation.id.clone()),
+            message_id: None,
+            queue: conversation.queue.clone(),
+            agent: conversation.assigned_agent.clone(),
+            status: Some(conversation.status),
+            detail: None,
+        }
+    }
+
+    pub fn with_message(mut self, id: &str) -> Event {
+        self.message_id = Some(id.to_string());
+        self
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Event {
+        self.detail = Some(detail);
+        self
+    }
 }
 
 /// A stored plugin version.

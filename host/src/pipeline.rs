@@ -420,6 +420,111 @@ impl Pipeline {
     }
 }
 
+impl Pipeline {
+    /// Run the route slot again for a message already decided, with what its
+    /// decision found (findings, intent, entities, escalation) and the
+    /// conversation and roster as they are now: how the router's own rules
+    /// place a waiting conversation once an agent has room. Lanes pick their
+    /// version as for a message of this conversation; there is no shadow pass.
+    pub fn route_again(
+        &self,
+        storage: &Storage,
+        knowledge: Arc<KnowledgeIndex>,
+        inbound: &Inbound,
+        decided: &model::Decision,
+    ) -> (model::RouteResult, CallStats) {
+        let customer = wit_customer(&inbound.customer);
+        let context = CallContext {
+            tenant: inbound.tenant.clone(),
+            storage: storage.clone(),
+            conversation_id: inbound.conversation_id.clone(),
+            message_id: inbound.message_id.clone(),
+            customer: customer.clone(),
+            assigned_agent: inbound.assigned_agent.clone(),
+            state: Arc::new(inbound.state.clone()),
+            knowledge,
+            packs: self.packs.clone(),
+            pack_calls: Default::default(),
+            reads: Default::default(),
+        };
+        let escalation = wit::Escalation {
+            escalate: decided.escalation.escalate,
+            reasons: decided
+                .escalation
+                .reasons
+                .iter()
+                .map(|r| wit::EscalationReason {
+                    code: r.code.clone(),
+                    detail: r.detail.clone(),
+                })
+                .collect(),
+        };
+        let turn = wit::Turn {
+            message: wit::Message {
+                id: inbound.message_id.clone(),
+                conversation_id: inbound.conversation_id.clone(),
+                text: inbound.text.clone(),
+                channel: inbound.channel.clone(),
+                received_at_ms: inbound.received_at_ms,
+            },
+            customer,
+            findings: decided
+                .findings
+                .iter()
+                .map(|f| wit::Finding {
+                    kind: f.kind.clone(),
+                    code: f.code.clone(),
+                    severity: match f.severity.as_str() {
+                        "critical" => wit::Severity::Critical,
+                        "warning" => wit::Severity::Warning,
+                        _ => wit::Severity::Info,
+                    },
+                    detail: f.detail.clone(),
+                    start: f.start,
+                    end: f.end,
+                })
+                .collect(),
+            intent: Some(wit::Intent {
+                name: decided.intent.name.clone(),
+                confidence: decided.intent.confidence,
+            }),
+            entities: decided
+                .entities
+                .iter()
+                .map(|e| wit::Entity {
+                    kind: e.kind.clone(),
+                    value: e.value.clone(),
+                    start: e.start,
+                    end: e.end,
+                })
+                .collect(),
+            escalation: Some(escalation.clone()),
+            route: None,
+            suggestions: vec![],
+        };
+        let mut run = Run {
+            trace: Vec::new(),
+            stats: Vec::new(),
+            pass: Pass::Main,
+            conversation_id: &inbound.conversation_id,
+        };
+        let mut route = None;
+        for out in run.slot_until(
+            self,
+            Slot::Route,
+            &context,
+            &turn,
+            |out| matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, inbound, r)),
+        ) {
+            if let SlotOutput::Route(Some(r)) = out {
+                route = Some(r);
+            }
+        }
+        let route = route.unwrap_or_else(|| default_route(&escalation));
+        (route_result(&route), run.stats)
+    }
+}
+
 struct Run<'a> {
     trace: Vec<TraceEntry>,
     stats: CallStats,
@@ -661,11 +766,10 @@ fn finding_result(text: &str, f: &wit::Finding) -> model::FindingResult {
 fn route_result(r: &wit::Route) -> model::RouteResult {
     model::RouteResult {
         to: match r.target {
-            wit::RouteTarget::Bot => "bot",
-            wit::RouteTarget::Queue => "queue",
-            wit::RouteTarget::Agent => "agent",
-        }
-        .into(),
+            wit::RouteTarget::Bot => model::RouteTarget::Bot,
+            wit::RouteTarget::Queue => model::RouteTarget::Queue,
+            wit::RouteTarget::Agent => model::RouteTarget::Agent,
+        },
         queue: r.queue.clone(),
         agent: r.agent.clone(),
         priority: r.priority,

@@ -233,9 +233,12 @@ fn main() {
         }
         // Close the conversations again so agent loads stay realistic.
         for i in 0..MESSAGES.len() {
-            app.storage
-                .close_conversation("demo", &format!("persist-{round}-{i}"))
-                .unwrap();
+            app.close_conversation(
+                "demo",
+                &format!("persist-{round}-{i}"),
+                &switchyard::conversations::DeskActor::Admin,
+            )
+            .unwrap();
         }
     }
 

@@ -355,9 +355,18 @@ fn a_conversation_keeps_its_messages_and_its_agent_and_closing_frees_the_agent()
     let (status, conversation) = env.get("/v1/conversations/keep", DEMO_KEY);
     assert_eq!(status, 200);
     let messages = conversation["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 2);
+    let authors: Vec<&str> = messages
+        .iter()
+        .map(|m| m["author"].as_str().unwrap())
+        .collect();
+    // The bot says once that a person takes over; once the agent holds the
+    // conversation it never answers again.
+    assert_eq!(authors, ["customer", "bot", "customer"], "{conversation}");
     assert_eq!(messages[0]["text"], "转人工");
-    assert_eq!(messages[1]["decision"]["route"]["agent"], agent.as_str());
+    assert_eq!(messages[1]["in_reply_to"], messages[0]["id"]);
+    assert_eq!(messages[2]["decision"]["route"]["agent"], agent.as_str());
+    assert!(messages[2]["decision"]["reply"].is_null(), "{conversation}");
+    assert_eq!(conversation["conversation"]["status"], "assigned");
     let load = |env: &TestEnv| {
         agents(env)
             .iter()

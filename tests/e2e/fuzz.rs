@@ -27,6 +27,17 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
     ("POST", "/v1/conversations/{}/messages", Caller::Tenant),
     ("GET", "/v1/conversations/{}", Caller::Tenant),
     ("POST", "/v1/conversations/{}/close", Caller::Tenant),
+    ("GET", "/v1/conversations", Caller::Tenant),
+    ("POST", "/v1/conversations/{}/claim", Caller::Tenant),
+    ("POST", "/v1/conversations/{}/replies", Caller::Tenant),
+    ("POST", "/v1/conversations/{}/notes", Caller::Tenant),
+    ("POST", "/v1/conversations/{}/transfer", Caller::Tenant),
+    ("POST", "/v1/conversations/{}/resolve", Caller::Tenant),
+    ("GET", "/v1/me", Caller::Tenant),
+    ("PUT", "/v1/me/status", Caller::Tenant),
+    ("POST", "/v1/agents/{}/key", Caller::Tenant),
+    // Not `GET /v1/events`: a stream that is right never ends (its errors
+    // are tested in `desk`).
     ("GET", "/v1/tickets", Caller::Tenant),
     ("GET", "/v1/tickets/{}", Caller::Tenant),
     ("PATCH", "/v1/tickets/{}", Caller::Tenant),

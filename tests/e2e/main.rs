@@ -2,6 +2,7 @@
 //! API, on real sled in a temporary directory. One binary, one module per area:
 //!
 //! - `conversations`: Chinese and English conversations through every slot of the demo tenant
+//! - `desk`: agent keys, claim (one winner), replies, notes, transfer, resolve, reopen, capacity, offline and online, the conversation list
 //! - `dialogue`: follow-ups read with their conversation, one ticket per problem, the same agent throughout, routing that keeps customers with their person
 //! - `containment`: purpose-built misbehaving plugins never take a message down
 //! - `abuse`: per-tenant quotas at their boundary, bounded customer fields
@@ -23,6 +24,7 @@ mod api_errors;
 mod banking;
 mod containment;
 mod conversations;
+mod desk;
 mod dialogue;
 mod durability;
 mod fuzz;

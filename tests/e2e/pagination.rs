@@ -139,13 +139,37 @@ fn a_conversations_messages_come_in_pages_oldest_first() {
                 .to_string()
         })
         .collect();
+    // The customer's messages and the bot's replies, merged by arrival.
+    let (_, whole) = env.get("/v1/conversations/long-chat?limit=500", DEMO_KEY);
+    let whole = whole["messages"].as_array().unwrap().clone();
     let (pages, sizes) = all_pages(&env, DEMO_KEY, "/v1/conversations/long-chat", "messages", 2);
-    assert_eq!(ids(&pages), sent);
-    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(ids(&pages), ids(&whole));
+    let customer: Vec<Value> = pages
+        .iter()
+        .filter(|e| e["author"] == "customer")
+        .cloned()
+        .collect();
+    assert_eq!(ids(&customer), sent);
+    assert!(
+        pages.iter().any(|e| e["author"] == "bot"),
+        "the bot answered some: {pages:?}"
+    );
+    let n = whole.len();
+    assert_eq!(sizes.iter().sum::<usize>(), n);
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|s| *s == 2),
+        "{sizes:?}"
+    );
     // A page exactly as long as what is left says there is nothing after it.
-    let (_, page) = env.get("/v1/conversations/long-chat?limit=5", DEMO_KEY);
-    assert_eq!(page["messages"].as_array().unwrap().len(), 5);
+    let (_, page) = env.get(&format!("/v1/conversations/long-chat?limit={n}"), DEMO_KEY);
+    assert_eq!(page["messages"].as_array().unwrap().len(), n);
     assert!(page["next"].is_null(), "{page}");
+    // One short of it: a next page with the last entry.
+    let (_, page) = env.get(
+        &format!("/v1/conversations/long-chat?limit={}", n - 1),
+        DEMO_KEY,
+    );
+    assert!(page["next"].is_string(), "{page}");
     assert_eq!(page["conversation"]["id"], "long-chat");
 }
 

@@ -7,7 +7,7 @@ use axum::{Json, Router};
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::TenantCaller;
+use super::auth::{DeskCaller, TenantCaller};
 use super::page::{self, PageRequest};
 use super::{ApiError, ApiJson, ApiPath, AppState, blocking};
 use crate::model::{Agent, AgentWithLoad};
@@ -33,7 +33,7 @@ struct AgentPage {
 
 async fn list_agents(
     State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
+    DeskCaller { tenant, .. }: DeskCaller,
     query: Result<Query<AgentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AgentPage>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
@@ -54,7 +54,7 @@ async fn list_agents(
 
 async fn get_agent(
     State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
+    DeskCaller { tenant, .. }: DeskCaller,
     ApiPath(agent_id): ApiPath<String>,
 ) -> Result<Json<AgentWithLoad>, ApiError> {
     let _slot = state.throttle.run_slot(&tenant).await;
@@ -100,7 +100,12 @@ async fn put_agent(
     let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let agent = blocking(move || {
+        let before = app.storage.agent(&tenant, &agent.id)?.map(|a| a.status);
         app.put_agent(&tenant, &agent, false)?;
+        // Offline hands back the agent's conversations; online takes waiting ones.
+        if before.is_some_and(|b| b != agent.status) {
+            app.after_agent_status(&tenant, &agent.id, agent.status)?;
+        }
         Ok(agent)
     })
     .await?;

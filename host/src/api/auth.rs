@@ -1,17 +1,21 @@
-//! Bearer-key authentication. A tenant key acts for its tenant only; the
-//! operator key manages tenants and plugins and acts for no tenant.
+//! Bearer-key authentication. Three roles: the operator key manages tenants
+//! and plugins and acts for no tenant; a tenant's admin key acts for its
+//! tenant; an agent key (issued by the tenant) acts only as that agent, on
+//! the desk's endpoints (conversations, the event stream, the roster and
+//! knowledge search), never on the tenant's settings, keys or plugins.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState, blocking};
-use crate::app::hash_key;
+use crate::app::{KeyOwner, hash_key};
+use crate::conversations::DeskActor;
 use crate::metrics::Stage;
 
 /// The tenant a key (by hash) acts for. A cached key costs no storage call;
 /// otherwise the lookup runs on a blocking thread, never on an async worker
 /// (a sled read there once blocked both workers behind a stuck flush).
-async fn tenant_of(state: &AppState, hash: &str) -> Result<Option<String>, ApiError> {
+async fn tenant_of(state: &AppState, hash: &str) -> Result<Option<KeyOwner>, ApiError> {
     if let Some(known) = state.app.cached_tenant_for_key(hash) {
         return Ok(known);
     }
@@ -91,12 +95,82 @@ impl FromRequestParts<AppState> for TenantCaller {
         }
         let hash = hash_key(key);
         match tenant_of(state, &hash).await? {
-            Some(tenant) => {
+            Some(KeyOwner {
+                tenant,
+                agent: None,
+            }) => {
                 state.throttle.admit(&hash)?;
                 state.app.metrics.record_stage(Stage::Auth, started);
                 Ok(TenantCaller(tenant, hash[..12].to_string()))
             }
+            Some(KeyOwner {
+                agent: Some(agent), ..
+            }) => Err(ApiError::Forbidden(format!(
+                "this is agent {agent}'s key: it acts on conversations only; this endpoint needs the tenant's admin key"
+            ))),
             None => Err(ApiError::Unauthorized("unknown API key".into())),
+        }
+    }
+}
+
+/// A request from the desk: an agent with their own key, or the tenant's
+/// admin key (which acts as no agent).
+pub struct DeskCaller {
+    pub tenant: String,
+    pub actor: DeskActor,
+}
+
+impl FromRequestParts<AppState> for DeskCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = bearer(parts)?;
+        if state.operator_key.matches(key) {
+            return Err(ApiError::Forbidden(
+                "the operator key acts for no tenant; use an agent's key or the tenant's key"
+                    .into(),
+            ));
+        }
+        let hash = hash_key(key);
+        let Some(owner) = tenant_of(state, &hash).await? else {
+            return Err(ApiError::Unauthorized("unknown API key".into()));
+        };
+        state.throttle.admit(&hash)?;
+        Ok(DeskCaller {
+            tenant: owner.tenant,
+            actor: match owner.agent {
+                Some(agent) => DeskActor::Agent(agent),
+                None => DeskActor::Admin,
+            },
+        })
+    }
+}
+
+/// A request that acts as an agent: only an agent's own key.
+pub struct AgentCaller {
+    pub tenant: String,
+    pub agent: String,
+}
+
+impl FromRequestParts<AppState> for AgentCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let desk = DeskCaller::from_request_parts(parts, state).await?;
+        match desk.actor {
+            DeskActor::Agent(agent) => Ok(AgentCaller {
+                tenant: desk.tenant,
+                agent,
+            }),
+            DeskActor::Admin => Err(ApiError::Forbidden(
+                "this action is an agent's: use the agent's own key (POST /v1/agents/{id}/key issues one)".into(),
+            )),
         }
     }
 }

@@ -9,12 +9,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::auth::TenantCaller;
+use super::auth::{DeskCaller, TenantCaller};
 use super::page::{self, PageRequest};
 use super::{ApiError, ApiPath, AppState, JsonBody, blocking};
 use crate::app::NewMessage;
 use crate::metrics::Stage;
-use crate::model::{Conversation, Customer, Decision, MessageRecord};
+use crate::model::{Conversation, Customer, Decision, Entry};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,10 +23,6 @@ pub fn router() -> Router<AppState> {
             post(post_message),
         )
         .route("/conversations/{conversation_id}", get(get_conversation))
-        .route(
-            "/conversations/{conversation_id}/close",
-            post(close_conversation),
-        )
 }
 
 #[derive(Deserialize)]
@@ -154,8 +150,9 @@ async fn post_message(
 #[derive(Serialize)]
 struct ConversationResponse {
     conversation: Conversation,
-    /// One page of its messages, oldest first.
-    messages: Vec<MessageRecord>,
+    /// One page of its entries, oldest first: customer messages with their
+    /// decisions, bot and agent replies, notes, what the system did.
+    messages: Vec<Entry>,
     next: Option<String>,
 }
 
@@ -168,7 +165,7 @@ struct MessagesQuery {
 
 async fn get_conversation(
     State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
+    DeskCaller { tenant, .. }: DeskCaller,
     ApiPath(conversation_id): ApiPath<String>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConversationResponse>, ApiError> {
@@ -186,12 +183,9 @@ async fn get_conversation(
                     "conversation {conversation_id:?} does not exist"
                 ))
             })?;
-        let found = app.storage.messages_page(
-            &tenant,
-            &conversation_id,
-            page.after.as_ref(),
-            page.limit,
-        )?;
+        let found =
+            app.storage
+                .entries_page(&tenant, &conversation_id, page.after.as_ref(), page.limit)?;
         Ok(Json(ConversationResponse {
             conversation,
             messages: found.items,
@@ -199,16 +193,4 @@ async fn get_conversation(
         }))
     })
     .await
-}
-
-async fn close_conversation(
-    State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
-    ApiPath(conversation_id): ApiPath<String>,
-) -> Result<Json<Conversation>, ApiError> {
-    let _slot = state.throttle.run_slot(&tenant).await;
-    let app = state.app.clone();
-    let closed = blocking(move || app.close_conversation(&tenant, &conversation_id)).await?;
-    state.app.storage.flush().await?;
-    Ok(Json(closed))
 }

@@ -238,7 +238,7 @@ struct SearchHit {
 
 async fn search(
     State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
+    super::auth::DeskCaller { tenant, .. }: super::auth::DeskCaller,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<SearchHit>>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;

@@ -5,7 +5,9 @@
 mod agents;
 mod auth;
 mod conversations;
+mod desk;
 mod error;
+mod events;
 pub mod fair_share;
 pub mod health;
 mod knowledge;
@@ -68,6 +70,8 @@ pub fn app(state: AppState) -> Router {
 fn api_router() -> Router<AppState> {
     Router::new()
         .merge(conversations::router())
+        .merge(desk::router())
+        .merge(events::router())
         .merge(tickets::router())
         .merge(agents::router())
         .merge(knowledge::router())

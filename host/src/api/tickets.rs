@@ -61,7 +61,7 @@ async fn list_tickets(
 
 async fn get_ticket(
     State(state): State<AppState>,
-    TenantCaller(tenant, _): TenantCaller,
+    super::auth::DeskCaller { tenant, .. }: super::auth::DeskCaller,
     ApiPath(ticket_id): ApiPath<String>,
 ) -> Result<Json<Ticket>, ApiError> {
     crate::app::check_id("ticket id", &ticket_id)?;

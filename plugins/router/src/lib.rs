@@ -367,8 +367,8 @@ struct Choice {
 const LANGUAGES: [&str; 2] = ["zh", "en"];
 
 /// Who takes the conversation, in order:
-/// 1. the agent who holds it, while online and within capacity (their load
-///    already counts it), whatever the queue: a follow-up never moves;
+/// 1. the agent who holds it, while online or away and within capacity
+///    (their load already counts it), whatever the queue: a follow-up never moves;
 /// 2. for a repeat contact, the agent who handled the customer's open ticket
 ///    about this intent (else any open ticket), when online and free;
 /// 3. an online agent of the queue with a free place: who speaks the
@@ -386,8 +386,13 @@ fn choose_agent(
 ) -> Choice {
     let mut notes = Vec::new();
     let online = |a: &&Agent| a.status == AgentStatus::Online;
+    // An agent who owns a conversation keeps it while away (away means no
+    // new work, not giving up one's own); only offline lets it go.
     let holder = match &state.holder {
-        Holder::Agent(id) => agents.iter().filter(online).find(|a| &a.id == id),
+        Holder::Agent(id) => agents
+            .iter()
+            .filter(|a| a.status != AgentStatus::Offline)
+            .find(|a| &a.id == id),
         _ => None,
     };
     // An urgent queue's work (a stolen card) goes to its team even from an
@@ -536,6 +541,7 @@ mod tests {
             agent("a3", &["vip"], 4, 1, AgentStatus::Online),
             agent("a4", &["vip"], 4, 0, AgentStatus::Away),
             agent("a5", &["complaints"], 2, 2, AgentStatus::Online),
+            agent("a6", &["vip"], 4, 1, AgentStatus::Offline),
         ];
         testing::install(host);
         Plugin::init(
@@ -600,7 +606,7 @@ mod tests {
     }
 
     #[test]
-    fn conversation_stays_with_its_agent_while_they_are_online() {
+    fn conversation_stays_with_its_agent_while_they_are_online_or_away() {
         setup();
         testing::with_mock(|m| m.state.holder = Holder::Agent("a2".into()));
         let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
@@ -620,11 +626,15 @@ mod tests {
             (r.target, r.agent.as_deref()),
             (RouteTarget::Agent, Some("a2"))
         );
+        // Away means no new work, not giving up one's own conversation.
         testing::with_mock(|m| m.state.holder = Holder::Agent("a4".into()));
         let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
-        assert_eq!(r.agent.as_deref(), Some("a3"), "a4 is away: pick afresh");
+        assert_eq!(r.agent.as_deref(), Some("a4"), "a4 is away and keeps it");
+        testing::with_mock(|m| m.state.holder = Holder::Agent("a6".into()));
+        let r = Plugin::route(turn("logistics", Tier::Vip, &["vip"])).unwrap();
+        assert_eq!(r.agent.as_deref(), Some("a3"), "a6 is offline: pick afresh");
         assert!(
-            r.reason.contains("agent a4, who held it, is not available"),
+            r.reason.contains("agent a6, who held it, is not available"),
             "{}",
             r.reason
         );

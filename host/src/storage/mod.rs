@@ -14,6 +14,15 @@ use crate::durability::{DEFAULT_COMMIT_DELAY, Durability, FlushHealth, GroupComm
 use crate::ids::{FLOOR_META, TenantIds};
 use crate::model::*;
 
+mod commit;
+mod lists;
+
+type TxTree = sled::transaction::TransactionalTree;
+
+pub(crate) use commit::CommitTrees;
+pub use commit::{Applied, Commit, TicketChange};
+pub use lists::ConversationFilter;
+
 /// The tree of per-tenant id leases (`ids.rs`).
 const ID_LEASES: &str = "id_leases";
 
@@ -75,6 +84,8 @@ pub struct Trees {
     ids: TenantIds,
     tenants: sled::Tree,
     keys: sled::Tree,
+    /// `h \0 key hash` -> [`AgentKey`]; `a \0 tenant \0 agent` -> key hash.
+    agent_keys: sled::Tree,
     plugins: sled::Tree,
     plugin_meta: sled::Tree,
     artifacts: sled::Tree,
@@ -94,225 +105,17 @@ pub struct Trees {
     tickets: sled::Tree,
     /// `tenant \0 customer \0 ticket` -> (): a customer's tickets without a scan.
     customer_tickets: sled::Tree,
-    /// The same handles as above, for applying message commits.
-    message_trees: MessageTrees,
+    posts: sled::Tree,
+    conversation_list: sled::Tree,
+    events: sled::Tree,
+    /// The same handles as above, for applying commits.
+    commit_trees: CommitTrees,
     /// `tenant \0 id` (big-endian) -> AuditEvent.
     audit: sled::Tree,
     /// `tenant \0 slot \0 version id` -> ShadowStats.
     shadow_stats: sled::Tree,
     /// Facts about the database itself, such as "the demo tenant is seeded".
     meta: sled::Tree,
-}
-
-/// Everything one message changes, written in one transaction.
-pub struct MessageCommit {
-    pub tenant: String,
-    pub conversation: Conversation,
-    /// Agent whose load drops because the conversation moved away from them.
-    pub released_agent: Option<String>,
-    /// Agent whose load grows because the conversation was assigned to them.
-    pub assigned_agent: Option<String>,
-    pub message: MessageRecord,
-    pub ticket: Option<TicketChange>,
-}
-
-/// What a message does to a ticket. An update is merged into the ticket as it
-/// is stored at commit time, so a status an agent set meanwhile is kept.
-#[derive(Clone)]
-pub enum TicketChange {
-    Open(Ticket),
-    Update {
-        id: String,
-        facts: Vec<TicketFact>,
-        priority: u8,
-        summary: String,
-        message_id: String,
-        at_ms: u64,
-    },
-}
-
-/// Why a transaction gave up on purpose.
-enum Abort {
-    /// The agent reached capacity between routing and commit.
-    AgentFull(String),
-    Corrupt(String),
-}
-
-/// The trees a message's commit writes; the flusher holds a copy to apply
-/// queued commits (`durability.rs`).
-#[derive(Clone)]
-pub(crate) struct MessageTrees {
-    conversations: sled::Tree,
-    messages: sled::Tree,
-    history: sled::Tree,
-    tickets: sled::Tree,
-    customer_tickets: sled::Tree,
-    loads: sled::Tree,
-    agents: sled::Tree,
-}
-
-/// One commit's outcome inside a batch: written (with the ticket as
-/// stored), or refused with nothing of it written.
-type CommitOutcome = std::result::Result<Option<Ticket>, Abort>;
-
-impl MessageTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<MessageTrees> {
-        Ok(MessageTrees {
-            conversations: db.open_tree("conversations")?,
-            messages: db.open_tree("messages")?,
-            history: db.open_tree("history")?,
-            tickets: db.open_tree("tickets")?,
-            customer_tickets: db.open_tree("customer_tickets")?,
-            loads: db.open_tree("agent_load")?,
-            agents: db.open_tree("agents")?,
-        })
-    }
-
-    /// Apply `commits` in one transaction: one outcome per commit, in order.
-    /// A commit whose agent is full, or whose ticket is unreadable, writes
-    /// nothing and gets its error; the others are written. One transaction
-    /// for many messages because sled 0.34 seals and writes its IO buffer
-    /// twice for every transaction (`PageCache::pin_log` rolls the buffer
-    /// before and after; each write wakes every sled IO thread): per message
-    /// that was most of the store's CPU at 64 connections.
-    pub(crate) fn apply(&self, commits: &[&MessageCommit]) -> Result<Vec<Result<Option<Ticket>>>> {
-        let trees = (
-            &self.conversations,
-            &self.messages,
-            &self.history,
-            &self.tickets,
-            &self.customer_tickets,
-            &self.loads,
-            &self.agents,
-        );
-        // The closure may run again on a conflict: outcomes start afresh.
-        let outcomes = trees
-            .transaction(|trees| {
-                let mut outcomes = Vec::with_capacity(commits.len());
-                for commit in commits {
-                    outcomes.push(apply_one(trees, commit)?);
-                }
-                Ok(outcomes)
-            })
-            .map_err(never_aborted)?;
-        Ok(outcomes
-            .into_iter()
-            .map(|outcome| {
-                outcome.map_err(|refused| match refused {
-                    Abort::AgentFull(agent) => StorageError::AgentFull(agent),
-                    Abort::Corrupt(what) => StorageError::Inconsistent(what),
-                })
-            })
-            .collect())
-    }
-}
-
-type TxTree = sled::transaction::TransactionalTree;
-
-/// One commit inside the batch's transaction: every check first, so that a
-/// refused commit has written nothing.
-fn apply_one(
-    (conversations, messages, history, tickets, customer_tickets, loads, agents): &(
-        TxTree,
-        TxTree,
-        TxTree,
-        TxTree,
-        TxTree,
-        TxTree,
-        TxTree,
-    ),
-    commit: &MessageCommit,
-) -> std::result::Result<CommitOutcome, ConflictableTransactionError<()>> {
-    let tenant = commit.tenant.as_str();
-    let seq = message_seq(&commit.message.id).unwrap_or(0);
-    let load_of = |agent: &str| -> std::result::Result<i64, ConflictableTransactionError<()>> {
-        Ok(loads
-            .get(key(tenant, agent))?
-            .and_then(|v| serde_json::from_slice::<i64>(&v).ok())
-            .unwrap_or(0))
-    };
-    if let Some(agent) = &commit.assigned_agent {
-        let capacity = agents
-            .get(key(tenant, agent))?
-            .and_then(|v| serde_json::from_slice::<Agent>(&v).ok())
-            .map_or(0, |a| i64::from(a.capacity));
-        if load_of(agent)? >= capacity {
-            return Ok(Err(Abort::AgentFull(agent.clone())));
-        }
-    }
-    let ticket = match &commit.ticket {
-        None => None,
-        Some(TicketChange::Open(ticket)) => Some(ticket.clone()),
-        Some(TicketChange::Update {
-            id,
-            facts,
-            priority,
-            summary,
-            message_id,
-            at_ms,
-        }) => {
-            let Some(bytes) = tickets.get(key(tenant, id))? else {
-                return Ok(Err(Abort::Corrupt(format!("ticket {id} vanished"))));
-            };
-            let mut ticket: Ticket = match serde_json::from_slice(&bytes) {
-                Ok(ticket) => ticket,
-                Err(e) => return Ok(Err(Abort::Corrupt(format!("ticket {id}: {e}")))),
-            };
-            for fact in facts {
-                if !ticket
-                    .facts
-                    .iter()
-                    .any(|f| f.key == fact.key && f.value == fact.value)
-                {
-                    ticket.facts.push(fact.clone());
-                }
-            }
-            ticket.priority = ticket.priority.max(*priority);
-            ticket.summary = summary.clone();
-            ticket.updated_at_ms = *at_ms;
-            ticket.message_ids.push(message_id.clone());
-            let over = ticket
-                .message_ids
-                .len()
-                .saturating_sub(crate::quotas::MAX_TICKET_MESSAGE_IDS);
-            ticket.message_ids.drain(..over);
-            Some(ticket)
-        }
-    };
-    // Who held the conversation as this message left it: a repeat contact
-    // about the ticket goes back to them.
-    let ticket = ticket.map(|mut ticket| {
-        if commit.conversation.assigned_agent.is_some() {
-            ticket.agent = commit.conversation.assigned_agent.clone();
-        }
-        ticket.last_conversation_id = Some(commit.conversation.id.clone());
-        ticket
-    });
-    conversations.insert(
-        key(tenant, &commit.conversation.id),
-        encode(&commit.conversation),
-    )?;
-    let message_key = message_key(tenant, &commit.conversation.id, seq);
-    history.insert(
-        message_key.clone(),
-        encode(&PastRecord::of(&commit.message)),
-    )?;
-    messages.insert(message_key, encode(&commit.message))?;
-    if let Some(ticket) = &ticket {
-        tickets.insert(key(tenant, &ticket.id), encode(ticket))?;
-        customer_tickets.insert(
-            customer_ticket_key(tenant, &ticket.customer_id, &ticket.id),
-            &[],
-        )?;
-    }
-    if let Some(agent) = &commit.released_agent {
-        release_agent(loads, tenant, agent)?;
-    }
-    if let Some(agent) = &commit.assigned_agent {
-        let load = load_of(agent)?;
-        loads.insert(key(tenant, agent), encode(&(load + 1)))?;
-    }
-    Ok(Ok(ticket))
 }
 
 fn key(tenant: &str, id: &str) -> Vec<u8> {
@@ -632,10 +435,10 @@ impl Storage {
     ) -> Result<Storage> {
         // The trees a message writes are opened once: the flusher and
         // `commit_message` apply commits through the same handles.
-        let message_trees = MessageTrees::open(&db)?;
+        let commit_trees = CommitTrees::open(&db)?;
         let commit = std::sync::Arc::new(GroupCommit::start(
             db.clone(),
-            message_trees.clone(),
+            commit_trees.clone(),
             durability,
             commit_delay,
         ));
@@ -650,6 +453,7 @@ impl Storage {
             ids,
             tenants: db.open_tree("tenants")?,
             keys: db.open_tree("keys")?,
+            agent_keys: db.open_tree("agent_keys")?,
             plugins: db.open_tree("plugins")?,
             plugin_meta: db.open_tree("plugin_meta")?,
             artifacts: db.open_tree("artifacts")?,
@@ -657,21 +461,25 @@ impl Storage {
             // first one, and a demo tenant without rollouts is seeded again.
             bindings: db.open_tree("rollouts")?,
             configs: db.open_tree("rollout_configs")?,
-            agents: message_trees.agents.clone(),
-            agent_load: message_trees.loads.clone(),
+            agents: commit_trees.agents.clone(),
+            agent_load: commit_trees.loads.clone(),
             articles: db.open_tree("articles")?,
-            conversations: message_trees.conversations.clone(),
-            messages: message_trees.messages.clone(),
-            history: message_trees.history.clone(),
-            tickets: message_trees.tickets.clone(),
-            customer_tickets: message_trees.customer_tickets.clone(),
-            message_trees,
+            conversations: commit_trees.conversations.clone(),
+            messages: commit_trees.messages.clone(),
+            history: commit_trees.history.clone(),
+            tickets: commit_trees.tickets.clone(),
+            customer_tickets: commit_trees.customer_tickets.clone(),
+            posts: commit_trees.posts.clone(),
+            conversation_list: commit_trees.conversation_list.clone(),
+            events: commit_trees.events.clone(),
+            commit_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
             meta,
             db,
         }))
         .with_history_lines()?
+        .with_conversation_list()?
         .with_split_configs()
     }
 
@@ -940,6 +748,32 @@ impl Storage {
             .keys
             .get(key_hash.as_bytes())?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The agent a key (by hash) acts as, if it is an agent's key.
+    pub fn agent_by_key_hash(&self, key_hash: &str) -> Result<Option<AgentKey>> {
+        Self::get(&self.agent_keys, &key("h", key_hash))
+    }
+
+    /// Make `key_hash` the agent's key; the one they had stops working.
+    pub fn set_agent_key(&self, tenant: &str, agent: &str, key_hash: &str) -> Result<()> {
+        let by_agent = key("a", &String::from_utf8_lossy(&key(tenant, agent)));
+        let record = AgentKey {
+            tenant: tenant.into(),
+            agent: agent.into(),
+            issued_at_ms: now_ms(),
+        };
+        self.agent_keys
+            .transaction(|tree| {
+                if let Some(old) = tree.get(&by_agent)? {
+                    tree.remove(key("h", &String::from_utf8_lossy(&old)))?;
+                }
+                tree.insert(by_agent.clone(), key_hash.as_bytes())?;
+                tree.insert(key("h", key_hash), encode(&record))?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(never_aborted)?;
+        Ok(())
     }
 
     // --- plugins, compiled artifacts and bindings ---
@@ -1285,7 +1119,12 @@ impl Storage {
     // --- conversations, messages, tickets ---
 
     pub fn conversation(&self, tenant: &str, id: &str) -> Result<Option<Conversation>> {
-        Self::get(&self.conversations, &key(tenant, id))
+        Ok(Self::get(&self.conversations, &key(tenant, id))?.map(Conversation::normalized))
+    }
+
+    /// The event hub the flusher publishes committed events to.
+    pub fn event_hub(&self) -> &std::sync::Arc<crate::events::EventHub> {
+        &self.commit.events
     }
 
     /// One message of a conversation by its id, read by key.
@@ -1421,8 +1260,8 @@ impl Storage {
     /// durable until [`Storage::flush`]. Fails with [`StorageError::AgentFull`]
     /// when the assigned agent has no room left; nothing is written then.
     /// The server commits through [`Storage::commit_durably`] instead.
-    pub fn commit_message(&self, commit: &MessageCommit) -> Result<Option<Ticket>> {
-        let mut outcomes = self.message_trees.apply(&[commit])?;
+    pub fn commit_message(&self, commit: &Commit) -> Result<Applied> {
+        let mut outcomes = self.commit_trees.apply(&[commit])?;
         outcomes.pop().expect("one outcome per commit")
     }
 
@@ -1431,11 +1270,7 @@ impl Storage {
     /// once a flush after it succeeded (durable). `intent` is the write's
     /// announcement ([`Storage::begin_write`]), ended as the commit queues.
     /// Blocks: call from a blocking thread.
-    pub fn commit_durably(
-        &self,
-        commit: MessageCommit,
-        intent: Option<WriteIntent>,
-    ) -> Result<Option<Ticket>> {
+    pub fn commit_durably(&self, commit: Commit, intent: Option<WriteIntent>) -> Result<Applied> {
         self.commit.commit_blocking(commit, intent)
     }
 
@@ -1514,7 +1349,7 @@ impl Storage {
             .transaction(|(convs, messages, history, tickets, index, loads, audit)| {
                 for c in &conversations {
                     convs.remove(key(tenant, &c.id))?;
-                    if c.status == ConversationStatus::Open
+                    if c.status.holds_agent()
                         && let Some(agent) = &c.assigned_agent
                     {
                         release_agent(loads, tenant, agent)?;
@@ -1548,36 +1383,6 @@ impl Storage {
             }
         }
         Ok(report)
-    }
-
-    /// Close a conversation and release its agent's load. Returns the closed conversation.
-    pub fn close_conversation(&self, tenant: &str, id: &str) -> Result<Option<Conversation>> {
-        let result =
-            (&self.conversations, &self.agent_load).transaction(|(conversations, loads)| {
-                let k = key(tenant, id);
-                let Some(bytes) = conversations.get(&k)? else {
-                    return Ok(None);
-                };
-                let mut conversation: Conversation = serde_json::from_slice(&bytes)
-                    .map_err(|_| ConflictableTransactionError::Abort(()))?;
-                if conversation.status == ConversationStatus::Open
-                    && let Some(agent) = &conversation.assigned_agent
-                {
-                    release_agent(loads, tenant, agent)?;
-                }
-                conversation.status = ConversationStatus::Closed;
-                conversation.updated_at_ms = now_ms();
-                conversations.insert(k, encode(&conversation))?;
-                Ok(Some(conversation))
-            });
-        match result {
-            Ok(c) => Ok(c),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
-            Err(TransactionError::Abort(())) => Err(StorageError::Corrupt {
-                key: format!("{tenant}/{id}"),
-                source: serde_json::from_slice::<()>(b"!").unwrap_err(),
-            }),
-        }
     }
 }
 
@@ -1756,12 +1561,21 @@ mod tests {
         Conversation {
             id: id.into(),
             customer: message("m", id).customer,
-            status: ConversationStatus::Open,
+            status: if agent.is_some() {
+                ConversationStatus::Assigned
+            } else {
+                ConversationStatus::Bot
+            },
             assigned_agent: agent.map(str::to_string),
             queue: None,
             created_at_ms: 0,
             updated_at_ms: 0,
             message_count: 1,
+            priority: 0,
+            waiting_since_ms: None,
+            resolved_at_ms: None,
+            resolved_by: None,
+            last_agent: None,
             state: Default::default(),
         }
     }
@@ -1777,13 +1591,14 @@ mod tests {
                 let mut m = message(&format!("m-{i}"), "c1");
                 m.text = format!("text {i}");
                 storage
-                    .commit_message(&MessageCommit {
+                    .commit_message(&Commit {
                         tenant: "t".into(),
-                        conversation: conversation("c1", None),
+                        conversation: Some(conversation("c1", None)),
                         released_agent: None,
                         assigned_agent: None,
-                        message: m,
+                        message: Some(m),
                         ticket: None,
+                        ..Default::default()
                     })
                     .unwrap();
             }
@@ -1812,13 +1627,14 @@ mod tests {
         for (tenant, id) in [("t", "m-1f"), ("t", "m-20"), ("u", "m-1f")] {
             let mut m = message(id, "c1");
             m.text = format!("{tenant} {id}");
-            let commit = MessageCommit {
+            let commit = Commit {
                 tenant: tenant.into(),
-                conversation: conversation("c1", None),
+                conversation: Some(conversation("c1", None)),
                 released_agent: None,
                 assigned_agent: None,
-                message: m,
+                message: Some(m),
                 ticket: None,
+                ..Default::default()
             };
             storage.commit_message(&commit).unwrap();
         }
@@ -1847,13 +1663,14 @@ mod tests {
             m.decision.escalation.escalate = i == 3;
             let mut conv = conversation("c1", None);
             conv.message_count = i as u32 + 1;
-            let commit = MessageCommit {
+            let commit = Commit {
                 tenant: "t".into(),
-                conversation: conv,
+                conversation: Some(conv),
                 released_agent: None,
                 assigned_agent: None,
-                message: m,
+                message: Some(m),
                 ticket: None,
+                ..Default::default()
             };
             storage.commit_message(&commit).unwrap();
         }
@@ -1893,14 +1710,15 @@ mod tests {
     }
 
     /// Message `seq` of conversation `conv`, which it assigns to `agent`.
-    fn assigning(conv: &str, seq: &str, agent: Option<&str>) -> MessageCommit {
-        MessageCommit {
+    fn assigning(conv: &str, seq: &str, agent: Option<&str>) -> Commit {
+        Commit {
             tenant: "t".into(),
-            conversation: conversation(conv, agent),
+            conversation: Some(conversation(conv, agent)),
             released_agent: None,
             assigned_agent: agent.map(str::to_string),
-            message: message(seq, conv),
+            message: Some(message(seq, conv)),
             ticket: None,
+            ..Default::default()
         }
     }
 
@@ -1939,7 +1757,7 @@ mod tests {
             assigning("c4", "m-4", None),
         ];
         let outcomes = storage
-            .message_trees
+            .commit_trees
             .apply(&batch.iter().collect::<Vec<_>>())
             .unwrap();
         let refused: Vec<bool> = outcomes.iter().map(Result::is_err).collect();
@@ -1986,13 +1804,17 @@ mod tests {
                         let write = storage.begin_write();
                         storage
                             .commit_durably(
-                                MessageCommit {
+                                Commit {
                                     tenant: "t".into(),
-                                    conversation,
+                                    conversation: Some(conversation),
                                     released_agent: None,
                                     assigned_agent: None,
-                                    message: message(&format!("m-{:x}", t * 100 + i + 1), &conv),
+                                    message: Some(message(
+                                        &format!("m-{:x}", t * 100 + i + 1),
+                                        &conv,
+                                    )),
                                     ticket: None,
+                                    ..Default::default()
                                 },
                                 Some(write),
                             )
@@ -2037,12 +1859,12 @@ mod tests {
             .set_ticket_status("t", "t-1", TicketStatus::Pending)
             .unwrap();
         let stored = storage
-            .commit_message(&MessageCommit {
+            .commit_message(&Commit {
                 tenant: "t".into(),
-                conversation: conversation("c", None),
+                conversation: Some(conversation("c", None)),
                 released_agent: None,
                 assigned_agent: None,
-                message: message("m-2", "c"),
+                message: Some(message("m-2", "c")),
                 ticket: Some(TicketChange::Update {
                     id: "t-1".into(),
                     facts: vec![TicketFact {
@@ -2054,8 +1876,10 @@ mod tests {
                     message_id: "m-2".into(),
                     at_ms: 1,
                 }),
+                ..Default::default()
             })
             .unwrap()
+            .ticket
             .unwrap();
         assert_eq!(stored.status, TicketStatus::Pending);
         assert_eq!(stored.priority, 5);
@@ -2080,12 +1904,12 @@ mod tests {
         let update = |i: usize| {
             let id = format!("m-{i:x}");
             storage
-                .commit_message(&MessageCommit {
+                .commit_message(&Commit {
                     tenant: "t".into(),
-                    conversation: conversation("c", None),
+                    conversation: Some(conversation("c", None)),
                     released_agent: None,
                     assigned_agent: None,
-                    message: message(&id, "c"),
+                    message: Some(message(&id, "c")),
                     ticket: Some(TicketChange::Update {
                         id: "t-1".into(),
                         facts: vec![],
@@ -2094,8 +1918,10 @@ mod tests {
                         message_id: id.clone(),
                         at_ms: i as u64,
                     }),
+                    ..Default::default()
                 })
                 .unwrap()
+                .ticket
                 .unwrap()
         };
         // At the bound: every id kept.
