@@ -7,6 +7,7 @@
 //! - `containment`: purpose-built misbehaving plugins never take a message down
 //! - `abuse`: per-tenant quotas at their boundary, bounded customer fields
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
+//! - `events`: the SSE event stream: every event once, in order, to each subscriber; filters; resuming with Last-Event-ID
 //! - `durability`: acknowledged writes survive a restart
 //! - `knowledge`: drafts, publishing, hybrid search, blind-spot mining to a suggestion without a restart
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
@@ -27,6 +28,7 @@ mod conversations;
 mod desk;
 mod dialogue;
 mod durability;
+mod events;
 mod fuzz;
 mod knowledge;
 mod lifecycle;

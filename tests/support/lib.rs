@@ -409,3 +409,192 @@ pub fn reasons(response: &Value) -> Vec<String> {
         .map(|r| r["code"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// One Server-Sent Event as a subscriber reads it.
+#[derive(Clone, Debug)]
+pub struct SseMessage {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// A subscriber of `GET /v1/events` over a real socket; events arrive on a
+/// reader thread, so a test waits for them with a timeout. Dropping it
+/// closes the connection.
+pub struct SseClient {
+    pub status: u16,
+    received: std::sync::mpsc::Receiver<SseMessage>,
+    /// The error body when the server refused the stream.
+    pub error: Value,
+    shutdown: Option<std::net::TcpStream>,
+}
+
+impl SseClient {
+    /// Subscribe at `base` (from [`TestEnv::serve`]) to `path_and_query`,
+    /// resuming after `last_event_id` when given.
+    pub fn connect(
+        base: &str,
+        path_and_query: &str,
+        key: &str,
+        last_event_id: Option<u64>,
+    ) -> SseClient {
+        let id = last_event_id.map(|id| id.to_string());
+        let headers: Vec<(&str, &str)> = id
+            .as_deref()
+            .map(|id| ("Last-Event-ID", id))
+            .into_iter()
+            .collect();
+        SseClient::connect_with(base, path_and_query, key, &headers)
+    }
+
+    /// [`SseClient::connect`] with any extra headers.
+    pub fn connect_with(
+        base: &str,
+        path_and_query: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+    ) -> SseClient {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let addr = base.trim_start_matches("http://").to_string();
+        let mut stream = std::net::TcpStream::connect(&addr).expect("connecting");
+        let mut request = format!(
+            "GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nAccept: text/event-stream\r\n"
+        );
+        for (name, value) in headers {
+            request += &format!("{name}: {value}\r\n");
+        }
+        request += "\r\n";
+        stream.write_all(request.as_bytes()).unwrap();
+        let shutdown = stream.try_clone().ok();
+        let mut reader = BufReader::new(stream);
+        let mut status_line = String::new();
+        reader.read_line(&mut status_line).unwrap();
+        let status: u16 = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut chunked = false;
+        let mut length = None;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+                chunked = true;
+            }
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse::<usize>().ok();
+            }
+        }
+        let (tx, received) = std::sync::mpsc::channel();
+        if status != 200 {
+            let mut body = vec![0u8; length.unwrap_or(0)];
+            reader.read_exact(&mut body).unwrap_or_default();
+            return SseClient {
+                status,
+                received,
+                error: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                shutdown,
+            };
+        }
+        std::thread::spawn(move || {
+            // De-chunk into lines, then lines into events.
+            let mut text = String::new();
+            let mut pending = SseMessage {
+                id: None,
+                event: String::new(),
+                data: Value::Null,
+            };
+            let mut data = String::new();
+            loop {
+                let mut piece = Vec::new();
+                if chunked {
+                    let mut size_line = String::new();
+                    if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+                        return;
+                    };
+                    if size == 0 {
+                        return;
+                    }
+                    piece.resize(size + 2, 0);
+                    if reader.read_exact(&mut piece).is_err() {
+                        return;
+                    }
+                    piece.truncate(size);
+                } else {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    piece = line.into_bytes();
+                }
+                text.push_str(&String::from_utf8_lossy(&piece));
+                while let Some(end) = text.find('\n') {
+                    let line: String = text.drain(..=end).collect();
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if line.is_empty() {
+                        if !data.is_empty() {
+                            pending.data = serde_json::from_str(&data).unwrap_or(Value::Null);
+                            if tx.send(pending.clone()).is_err() {
+                                return;
+                            }
+                        }
+                        pending = SseMessage {
+                            id: None,
+                            event: String::new(),
+                            data: Value::Null,
+                        };
+                        data.clear();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        pending.id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        pending.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                    }
+                }
+            }
+        });
+        SseClient {
+            status,
+            received,
+            error: Value::Null,
+            shutdown,
+        }
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn next(&self, timeout: std::time::Duration) -> Option<SseMessage> {
+        self.received.recv_timeout(timeout).ok()
+    }
+
+    /// Events until `count` arrived or `timeout` passed since the call.
+    pub fn take(&self, count: usize, timeout: std::time::Duration) -> Vec<SseMessage> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut got = Vec::new();
+        while got.len() < count {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.next(left) {
+                Some(m) => got.push(m),
+                None => break,
+            }
+        }
+        got
+    }
+}
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        if let Some(stream) = &self.shutdown {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
