@@ -30,6 +30,9 @@ pub enum Error {
     /// The caller may not do this (with the key it used).
     #[error("{0}")]
     Forbidden(String),
+    /// The request is not what it claims to be (a bad signature).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error("{0}")]
@@ -50,6 +53,14 @@ pub struct NewMessage {
     pub text: String,
     pub channel: String,
     pub customer: Customer,
+}
+
+/// What an inbound request carried to prove it came from the tenant's
+/// channel: its signature headers and the body as received.
+pub struct InboundProof {
+    pub timestamp: Option<String>,
+    pub signature: Option<String>,
+    pub body: axum::body::Bytes,
 }
 
 /// Ids in paths and bodies: letters, digits, `-`, `_`, `.`, `:`; 1 to 128 bytes;
@@ -191,6 +202,8 @@ pub struct Switchyard {
     /// Which tenant each key acts for, so authentication needs no storage
     /// call on an async worker.
     keys: RwLock<KeyCache>,
+    /// Set and notified when deliveries were queued (`conversations::outbox`).
+    pub(crate) outbox_signal: Arc<(Mutex<bool>, std::sync::Condvar)>,
 }
 
 /// Keys seen valid, by hash. Filled on a miss (on a blocking thread) and
@@ -244,6 +257,7 @@ impl Switchyard {
             tenant_lock: Mutex::new(()),
             article_locks: Default::default(),
             keys: RwLock::new(KeyCache::default()),
+            outbox_signal: Default::default(),
         }
     }
 
@@ -289,6 +303,7 @@ impl Switchyard {
             previous_key_expires_ms: 0,
             limits: Default::default(),
             settings: Default::default(),
+            channel: None,
         };
         self.storage.put_tenant(&tenant)?;
         self.keys_changed();
@@ -502,6 +517,24 @@ impl Switchyard {
             .update_tenant(id, |tenant| tenant.settings = settings.clone(), &event)?;
         self.storage.flush_blocking()?;
         Ok(settings)
+    }
+
+    /// Change a tenant's record with an audit event (`action`, `reason`),
+    /// one change at a time, flushed before it returns.
+    pub(crate) fn update_tenant_record(
+        &self,
+        id: &str,
+        action: &str,
+        actor: &crate::model::Actor,
+        reason: String,
+        change: impl Fn(&mut Tenant),
+    ) -> Result<()> {
+        let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.tenant(id)?;
+        let event = self.tenant_event(id, action, actor, reason)?;
+        self.storage.update_tenant(id, change, &event)?;
+        self.storage.flush_blocking()?;
+        Ok(())
     }
 
     /// Delete everything kept about one customer (the right to be
@@ -824,7 +857,7 @@ impl Switchyard {
         message: NewMessage,
     ) -> Result<MessageRecord> {
         let write = self.storage.begin_write();
-        self.handle_admitted(tenant, conversation_id, message, (), Some(write))
+        self.handle_admitted(tenant, conversation_id, message, None, (), Some(write))
     }
 
     /// [`App::handle_message`] for a message that holds `slot`, its tenant's
@@ -837,6 +870,7 @@ impl Switchyard {
         tenant: &str,
         conversation_id: &str,
         message: NewMessage,
+        proof: Option<InboundProof>,
         slot: Slot,
         write: Option<crate::durability::WriteIntent>,
     ) -> Result<MessageRecord> {
@@ -878,6 +912,7 @@ impl Switchyard {
             created_at_ms: now,
             updated_at_ms: now,
             message_count: 0,
+            channel: message.channel.clone(),
             priority: 0,
             waiting_since_ms: None,
             resolved_at_ms: None,
@@ -898,11 +933,31 @@ impl Switchyard {
             conversation.state.holder = Holder::Agent(agent.clone());
         }
         conversation.customer = message.customer.clone();
+        conversation.channel = message.channel.clone();
 
         let message_id = format!("m-{:x}", self.storage.next_id(tenant)?);
         // Read once per message: the pipeline checks routes against the
         // declared queues, and the commit below may mask the stored text.
-        let settings = self.tenant(tenant)?.settings;
+        let tenant_record = self.tenant(tenant)?;
+        // A channel that signs its messages: one that is not signed right
+        // is not the channel (checked before anything is decided or stored).
+        if let (Some(proof), Some(secret)) = (
+            &proof,
+            tenant_record
+                .channel
+                .as_ref()
+                .and_then(|c| c.inbound_secret.as_deref()),
+        ) {
+            crate::conversations::outbox::verify(
+                secret,
+                proof.timestamp.as_deref(),
+                proof.signature.as_deref(),
+                &proof.body,
+                now / 1000,
+            )
+            .map_err(Error::Unauthorized)?;
+        }
+        let settings = tenant_record.settings.clone();
         let inbound = Inbound {
             tenant: Arc::from(tenant),
             conversation_id: conversation_id.into(),
@@ -1058,6 +1113,13 @@ impl Switchyard {
             if assigned_agent.is_some() {
                 events.push(Event::about(EventKind::Assigned, &conversation, now));
             }
+            let outbox = match &bot_reply {
+                Some(post) => self
+                    .outbound_message(&tenant_record, &conversation, post)?
+                    .into_iter()
+                    .collect(),
+                None => vec![],
+            };
             let commit = Commit {
                 tenant: tenant.into(),
                 conversation: Some(conversation),
@@ -1068,10 +1130,17 @@ impl Switchyard {
                 ticket: ticket_change.clone(),
                 agent: None,
                 events,
+                outbox,
             };
+            let delivers = !commit.outbox.is_empty();
             // Applied with the other messages queued meanwhile, then flushed.
             match self.storage.commit_durably(commit, write.take()) {
-                Ok(_) => break,
+                Ok(_) => {
+                    if delivers {
+                        self.outbox_queued();
+                    }
+                    break;
+                }
                 Err(StorageError::AgentFull(agent))
                     if record.decision.route.to == RouteTarget::Agent =>
                 {

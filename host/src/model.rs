@@ -95,6 +95,72 @@ pub struct Tenant {
     pub limits: LimitOverrides,
     #[serde(default)]
     pub settings: TenantSettings,
+    /// Where replies, surveys and summaries go (`PUT /v1/channel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<ChannelEndpoint>,
+}
+
+/// The tenant's channel integration: the webhook that delivers what is
+/// said to customers, and the secrets that sign both directions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelEndpoint {
+    /// `http://` or `https://` URL that receives outbound messages.
+    pub url: String,
+    /// Signs every delivery (HMAC-SHA256 over `timestamp.body`).
+    pub secret: String,
+    /// When set, inbound customer messages must be signed with it the
+    /// same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inbound_secret: Option<String>,
+}
+
+/// What an outbound delivery carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboundKind {
+    /// A bot's or an agent's reply.
+    Message,
+    /// The satisfaction survey.
+    Survey,
+    /// The service summary after a resolution.
+    Summary,
+}
+
+/// Where a delivery is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxState {
+    /// To be delivered (again) at `next_attempt_ms`.
+    Pending,
+    /// Given up after the retry window; redelivered only by hand.
+    Dead,
+}
+
+/// One outbound message, written with the entry it delivers and kept until
+/// the channel acknowledged it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// `o-<hex>`; with the tenant, the delivery's idempotency key.
+    pub id: String,
+    pub tenant: String,
+    pub conversation_id: String,
+    pub kind: OutboundKind,
+    /// The JSON body delivered.
+    pub payload: serde_json::Value,
+    pub created_at_ms: u64,
+    pub state: OutboxState,
+    pub attempts: u32,
+    pub next_attempt_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+impl OutboxItem {
+    /// What the receiver dedupes on: the same for every attempt.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.tenant, self.id)
+    }
 }
 
 /// What a tenant decides about its own data.
@@ -321,6 +387,10 @@ pub struct Conversation {
     pub updated_at_ms: u64,
     /// Customer messages.
     pub message_count: u32,
+    /// The channel of its latest customer message (`web`, `wechat`, ...):
+    /// where replies go.
+    #[serde(default)]
+    pub channel: String,
     /// Priority of the latest route (0 to 9): waiting conversations are
     /// served highest first.
     #[serde(default)]

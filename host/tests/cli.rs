@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+#[path = "support/receiver.rs"]
+mod receiver;
+
 const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
 const DEMO_KEY: &str = "demo-key-for-cli-tests";
 const OPERATOR_KEY: &str = "operator-key-for-cli-tests";
@@ -134,6 +137,99 @@ fn acknowledged_messages_survive_sigkill() {
         12,
         "one refund ticket per refund message"
     );
+}
+
+/// Issue 17: every outbound reply of an acknowledged message reaches the
+/// channel, though the server is SIGKILLed while it delivers (the receiver
+/// slow, so deliveries are under way at the kill) and the receiver is down
+/// for part of the time. Delivery is at least once: a kill between the
+/// receiver's answer and the outbox's update sends that item again, with
+/// the same idempotency key, which the receiver dedupes.
+#[test]
+fn acknowledged_replies_reach_the_channel_across_sigkills() {
+    let data = tempfile::tempdir().unwrap();
+    let receiver = receiver::Receiver::start("whsec-cli-0123456789");
+    receiver.set_down(true);
+    let mut conversations = Vec::new();
+    for round in 0..3 {
+        let server = serve_with(data.path(), &["--allow-private-webhooks"]);
+        if round == 0 {
+            let (status, body) = put(
+                &server.base,
+                "/v1/channel",
+                DEMO_KEY,
+                &json!({"url": receiver.url, "secret": "whsec-cli-0123456789"}),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        if round == 1 {
+            // Up, but slow: deliveries are in flight when the kill comes.
+            receiver.set_down(false);
+            receiver.set_delay(Duration::from_millis(30));
+        }
+        for i in 0..10 {
+            let conversation = format!("wh-kill-{round}-{i}");
+            let (status, body) = post(
+                &server.base,
+                &format!("/v1/conversations/{conversation}/messages"),
+                DEMO_KEY,
+                &json!({"text": "我的快递到哪了", "customer": {"id": format!("c-wh-{round}-{i}")}}),
+            );
+            assert_eq!(status, 201, "{body}");
+            assert!(body["reply"].is_string(), "the bot answers: {body}");
+            conversations.push(conversation);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        drop(server); // SIGKILL
+    }
+    receiver.set_delay(Duration::ZERO);
+    let server = serve_with(data.path(), &["--allow-private-webhooks"]);
+    let delivered = receiver.wait_for(Duration::from_secs(30), |got| {
+        let seen: std::collections::HashSet<&str> = got
+            .iter()
+            .filter_map(|d| d.body["conversation_id"].as_str())
+            .collect();
+        conversations.iter().all(|c| seen.contains(c.as_str()))
+    });
+    let accepted = receiver.accepted();
+    assert!(
+        delivered,
+        "{} of {} conversations' replies delivered",
+        accepted.len(),
+        conversations.len()
+    );
+    // One reply per conversation: the distinct keys are exactly that many.
+    let keys: std::collections::HashSet<&str> = accepted.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys.len(), conversations.len(), "{keys:?}");
+    assert_eq!(receiver.bad_signatures(), 0);
+    // Nothing left to deliver.
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        let (_, page) = get(&server.base, "/v1/outbox", DEMO_KEY);
+        left = page["deliveries"].as_array().map_or(usize::MAX, Vec::len);
+        if left == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(left, 0);
+    let duplicates = accepted.len() - keys.len();
+    println!(
+        "{} replies delivered across 3 SIGKILLs; {duplicates} delivered again after a kill (same key)",
+        keys.len()
+    );
+}
+
+fn put(base: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    let mut response = http()
+        .put(format!("{base}{path}"))
+        .header("Authorization", format!("Bearer {key}"))
+        .send_json(body)
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.body_mut().read_json().unwrap_or(Value::Null),
+    )
 }
 
 #[test]

@@ -18,6 +18,7 @@
 //! - `pagination`: every list in pages that join up, limits at their boundary, cursors
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `understanding`: the demo shop on its held-out evaluation set through the whole pipeline, against the targets; the knowledge-answer threshold
+//! - `webhooks`: outbound delivery to a real receiver: signatures, idempotency keys, retries while it is down, order, dead letters, signed inbound messages
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
 mod abuse;
@@ -39,3 +40,7 @@ mod personal_data;
 mod pharmacy;
 mod security;
 mod understanding;
+mod webhooks;
+
+#[path = "../../host/tests/support/receiver.rs"]
+mod receiver;

@@ -146,6 +146,19 @@ impl TestEnv {
         })
     }
 
+    /// Send a request built by the caller (any headers).
+    pub fn request_built(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let router = self.router.clone();
+        self.runtime.block_on(async move {
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+            (status, value)
+        })
+    }
+
     pub fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
         self.request(Method::GET, path, Some(key), None, "")
     }

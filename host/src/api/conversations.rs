@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{DeskCaller, TenantCaller};
 use super::page::{self, PageRequest};
 use super::{ApiError, ApiPath, AppState, JsonBody, blocking};
-use crate::app::NewMessage;
+use crate::app::{InboundProof, NewMessage};
 use crate::metrics::Stage;
 use crate::model::{Conversation, Customer, Decision, Entry};
 
@@ -51,11 +51,23 @@ async fn post_message(
     State(state): State<AppState>,
     TenantCaller(tenant, _): TenantCaller,
     ApiPath(conversation_id): ApiPath<String>,
-    body: JsonBody,
+    headers: axum::http::HeaderMap,
+    raw: JsonBody,
 ) -> Result<Response, ApiError> {
     let metrics = &state.app.metrics;
     let stage = Instant::now();
-    let body: PostMessage = body.parse()?;
+    let body: PostMessage = raw.parse()?;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let proof = InboundProof {
+        timestamp: header("switchyard-timestamp"),
+        signature: header("switchyard-signature"),
+        body: raw.0,
+    };
     metrics.record_stage(Stage::Parse, stage);
     let queued = Instant::now();
     let app = state.app.clone();
@@ -83,6 +95,7 @@ async fn post_message(
                 channel: body.channel,
                 customer: body.customer,
             },
+            Some(proof),
             running,
             write,
         )

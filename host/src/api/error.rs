@@ -88,6 +88,7 @@ impl From<app::Error> for ApiError {
             app::Error::Conflict(m) => ApiError::Conflict(m),
             app::Error::QuotaExceeded(m) => ApiError::QuotaExceeded(m),
             app::Error::Forbidden(m) => ApiError::Forbidden(m),
+            app::Error::Unauthorized(m) => ApiError::Unauthorized(m),
             app::Error::Storage(e) => ApiError::Internal(e.to_string()),
             app::Error::Internal(m) => ApiError::Internal(m),
         }

@@ -13,6 +13,7 @@ pub mod health;
 mod knowledge;
 pub mod low_priority;
 mod operator;
+mod outbox;
 mod page;
 mod tenancy;
 pub mod throttle;
@@ -72,6 +73,7 @@ fn api_router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(desk::router())
         .merge(events::router())
+        .merge(outbox::router())
         .merge(tickets::router())
         .merge(agents::router())
         .merge(knowledge::router())
@@ -127,7 +129,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
 
 /// A JSON request body, read (within the body limit) but not yet parsed, so
 /// that a handler can time parsing apart from receiving.
-pub struct JsonBody(axum::body::Bytes);
+pub struct JsonBody(pub(crate) axum::body::Bytes);
 
 impl JsonBody {
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, ApiError> {

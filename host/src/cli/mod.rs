@@ -158,6 +158,11 @@ struct ServeArgs {
     /// much longer; with one message at a time it never waits.
     #[arg(long, default_value_t = crate::durability::DEFAULT_COMMIT_DELAY.as_micros() as u64)]
     commit_delay_us: u64,
+    /// Deliver channel webhooks to loopback and private addresses (a
+    /// channel adapter on this host or network). Off: a tenant cannot make
+    /// the server call into its own network.
+    #[arg(long)]
+    allow_private_webhooks: bool,
 }
 
 #[derive(Args)]
@@ -392,9 +397,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     app.storage.flush_blocking()?;
     tracing::info!(ms = started.elapsed().as_millis() as u64, "plugins ready");
+    // Deliveries the last run left pending go out now; stopped (after the
+    // ones under way) when `serve` returns.
+    let _delivery = crate::conversations::outbox::start(
+        app.clone(),
+        crate::conversations::outbox::DeliveryPolicy {
+            allow_private: args.allow_private_webhooks,
+            ..Default::default()
+        },
+    );
 
     let state = AppState {
-        app,
+        app: app.clone(),
         operator_key: Arc::new(OperatorKey::new(&operator.key)),
         throttle: Arc::new(crate::api::throttle::Throttle::new(
             crate::api::throttle::RatePolicy {

@@ -217,13 +217,22 @@ impl Switchyard {
         )?;
         let event =
             Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id);
+        let outbox: Vec<OutboxItem> = self
+            .outbound_message(&self.tenant(tenant)?, &conversation, &post)?
+            .into_iter()
+            .collect();
+        let delivers = !outbox.is_empty();
         self.commit_change(Commit {
             tenant: tenant.into(),
             conversation: Some(conversation),
             posts: vec![post.clone()],
             events: vec![event],
+            outbox,
             ..Default::default()
         })?;
+        if delivers {
+            self.outbox_queued();
+        }
         Ok(post)
     }
 

@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod assignment;
+pub mod outbox;
 pub mod status;
 
 pub use actions::{DeskActor, TransferTo};

@@ -42,6 +42,8 @@ pub struct Commit {
     pub agent: Option<Agent>,
     /// What happened, for the event stream; `id` is set when applied.
     pub events: Vec<Event>,
+    /// What must reach the tenant's channel.
+    pub outbox: Vec<OutboxItem>,
 }
 
 /// What a commit wrote that its writer needs back.
@@ -93,6 +95,9 @@ pub(crate) struct CommitTrees {
     pub(super) agents: sled::Tree,
     /// `tenant \0 id (big-endian)` -> [`Event`].
     pub(super) events: sled::Tree,
+    pub(super) outbox: sled::Tree,
+    pub(super) outbox_due: sled::Tree,
+    pub(super) outbox_conversation: sled::Tree,
     /// The next event id per tenant, known once its log was read.
     event_ids: Arc<Mutex<HashMap<String, u64>>>,
 }
@@ -116,6 +121,9 @@ struct Tx<'a> {
     loads: &'a TxTree,
     agents: &'a TxTree,
     events: &'a TxTree,
+    outbox: &'a TxTree,
+    outbox_due: &'a TxTree,
+    outbox_conversation: &'a TxTree,
 }
 
 impl CommitTrees {
@@ -131,6 +139,9 @@ impl CommitTrees {
             loads: db.open_tree("agent_load")?,
             agents: db.open_tree("agents")?,
             events: db.open_tree("events")?,
+            outbox: db.open_tree("outbox")?,
+            outbox_due: db.open_tree("outbox_due")?,
+            outbox_conversation: db.open_tree("outbox_conversation")?,
             event_ids: Default::default(),
         })
     }
@@ -175,6 +186,9 @@ impl CommitTrees {
             &self.loads,
             &self.agents,
             &self.events,
+            &self.outbox,
+            &self.outbox_due,
+            &self.outbox_conversation,
         );
         // The closure may run again on a conflict: outcomes and ids start afresh.
         let (outcomes, next_ids) = trees
@@ -190,6 +204,9 @@ impl CommitTrees {
                     loads,
                     agents,
                     events,
+                    outbox,
+                    outbox_due,
+                    outbox_conversation,
                 )| {
                     let tx = Tx {
                         conversations,
@@ -202,6 +219,9 @@ impl CommitTrees {
                         loads,
                         agents,
                         events,
+                        outbox,
+                        outbox_due,
+                        outbox_conversation,
                     };
                     let mut next_ids = event_ids.clone();
                     let mut outcomes = Vec::with_capacity(commits.len());
@@ -437,6 +457,9 @@ fn apply_one(
     }
     if let Some(agent) = &commit.agent {
         tx.agents.insert(key(tenant, &agent.id), encode(agent))?;
+    }
+    for item in &commit.outbox {
+        super::outbox::enqueue(tx.outbox, tx.outbox_due, tx.outbox_conversation, item)?;
     }
     let mut events = Vec::with_capacity(commit.events.len());
     if !commit.events.is_empty() {

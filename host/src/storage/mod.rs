@@ -16,6 +16,7 @@ use crate::model::*;
 
 mod commit;
 mod lists;
+mod outbox;
 
 type TxTree = sled::transaction::TransactionalTree;
 
@@ -108,6 +109,9 @@ pub struct Trees {
     posts: sled::Tree,
     conversation_list: sled::Tree,
     events: sled::Tree,
+    outbox: sled::Tree,
+    outbox_due: sled::Tree,
+    outbox_conversation: sled::Tree,
     /// The same handles as above, for applying commits.
     commit_trees: CommitTrees,
     /// `tenant \0 id` (big-endian) -> AuditEvent.
@@ -472,6 +476,9 @@ impl Storage {
             posts: commit_trees.posts.clone(),
             conversation_list: commit_trees.conversation_list.clone(),
             events: commit_trees.events.clone(),
+            outbox: commit_trees.outbox.clone(),
+            outbox_due: commit_trees.outbox_due.clone(),
+            outbox_conversation: commit_trees.outbox_conversation.clone(),
             commit_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
@@ -1571,6 +1578,7 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             message_count: 1,
+            channel: "web".into(),
             priority: 0,
             waiting_since_ms: None,
             resolved_at_ms: None,
@@ -1992,6 +2000,7 @@ mod tests {
             previous_key_expires_ms: 0,
             limits: LimitOverrides::default(),
             settings: TenantSettings::default(),
+            channel: None,
         };
         storage.put_tenant(&tenant).unwrap();
         let event = |action: &str| AuditEvent {
