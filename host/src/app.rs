@@ -505,6 +505,20 @@ impl Switchyard {
         for intent in &settings.not_topics {
             check_id("intent in not_topics", intent)?;
         }
+        if settings.no_assist_days.len() > crate::quotas::MAX_NO_ASSIST_DAYS {
+            return Err(Error::Invalid(format!(
+                "at most {} no_assist_days",
+                crate::quotas::MAX_NO_ASSIST_DAYS
+            )));
+        }
+        for (agent, day) in &settings.no_assist_days {
+            check_id("agent in no_assist_days", agent)?;
+            if !(1..=31).contains(day) {
+                return Err(Error::Invalid(format!(
+                    "agent {agent}'s no-assist day is {day}; a day of the month is 1 to 31"
+                )));
+            }
+        }
         let _one_at_a_time = self.tenant_lock.lock().unwrap_or_else(|p| p.into_inner());
         self.tenant(id)?;
         let event = self.tenant_event(
@@ -1028,13 +1042,20 @@ impl Switchyard {
             record.decision.suggestions.insert(
                 0,
                 SuggestionResult {
+                    id: String::new(),
                     kind: "reply".into(),
                     title: "The bot's answer (not sent: an agent holds the conversation)".into(),
                     text: reply,
                     score: 1.0,
                     article_id: None,
+                    plugin: None,
+                    version_id: None,
                 },
             );
+        }
+        // Every suggestion gets an id an agent's reply or dismissal can name.
+        for (n, suggestion) in record.decision.suggestions.iter_mut().enumerate() {
+            suggestion.id = format!("{}.{n}", record.id);
         }
         let bot_reply = match &record.decision.reply {
             Some(text) => Some(Post {
@@ -1131,6 +1152,7 @@ impl Switchyard {
                 agent: None,
                 events,
                 outbox,
+                outcomes: vec![],
             };
             let delivers = !commit.outbox.is_empty();
             // Applied with the other messages queued meanwhile, then flushed.

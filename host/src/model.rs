@@ -182,6 +182,11 @@ pub struct TenantSettings {
     /// with.
     #[serde(default = "default_not_topics")]
     pub not_topics: Vec<String>,
+    /// Each agent's day of the month (1 to 31, UTC) without suggestions, so
+    /// they keep their skills: suggestions are still made and compared with
+    /// what they write, but not shown to them that day.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub no_assist_days: std::collections::BTreeMap<String, u8>,
 }
 
 fn default_not_topics() -> Vec<String> {
@@ -202,6 +207,7 @@ impl Default for TenantSettings {
             mask_stored_messages: false,
             queues: vec![],
             not_topics: default_not_topics(),
+            no_assist_days: Default::default(),
         }
     }
 }
@@ -721,12 +727,61 @@ pub struct RouteResult {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SuggestionResult {
+    /// `<message id>.<n>`: what an agent's reply or dismissal names.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
     /// "reply", "article", "compliance" or "warning".
     pub kind: String,
     pub title: String,
     pub text: String,
     pub score: f32,
     pub article_id: Option<String>,
+    /// The plugin (`name@version`) and slot version that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<u64>,
+}
+
+/// What an agent did with a suggestion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Sent as it was.
+    Accepted,
+    /// Sent changed (`edit_distance` says how much).
+    Edited,
+    /// Set aside.
+    Dismissed,
+}
+
+/// One agent's outcome for one suggestion, with what made the suggestion,
+/// for adoption by agent, kind, article or script, and plugin version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuggestionOutcome {
+    pub suggestion_id: String,
+    pub conversation_id: String,
+    /// The customer message whose decision made it.
+    pub message_id: String,
+    pub agent: String,
+    pub outcome: Outcome,
+    pub kind: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<u64>,
+    /// Characters changed between the suggestion and what was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_distance: Option<u32>,
+    /// The reply that used it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_id: Option<String>,
+    /// False on the agent's no-assist day: computed and compared, not shown.
+    pub shown: bool,
+    pub at_ms: u64,
 }
 
 /// The ticket a message opened or updated.

@@ -344,15 +344,25 @@ impl Pipeline {
         });
         turn.route = Some(route.clone());
 
-        // assist: suggestions add up; the first reply wins.
+        // assist: suggestions add up; the first reply wins. Each suggestion
+        // remembers the version that made it (the assist calls that
+        // answered, in order, are the trace's "ok" assist entries).
         let mut reply = None;
+        let traced = run.trace.len();
         let outputs = run.slot(self, Slot::Assist, &context, &turn);
         if outputs.is_empty() {
             run.default(Slot::Assist, "no reply, no suggestions");
         }
-        for out in outputs {
+        let makers: Vec<(String, Option<u64>)> = run.trace[traced..]
+            .iter()
+            .filter(|t| t.slot == Slot::Assist && t.outcome == "ok")
+            .map(|t| (format!("{}@{}", t.plugin, t.version), t.version_id))
+            .collect();
+        let mut made_by = Vec::new();
+        for (out, maker) in outputs.into_iter().zip(makers) {
             if let SlotOutput::Assist(a) = out {
                 reply = reply.or(a.reply);
+                made_by.extend(std::iter::repeat_n(maker, a.suggestions.len()));
                 turn.suggestions.extend(a.suggestions);
             }
         }
@@ -404,7 +414,16 @@ impl Pipeline {
             },
             route: route_result(&route),
             reply,
-            suggestions: turn.suggestions.iter().map(suggestion_result).collect(),
+            suggestions: turn
+                .suggestions
+                .iter()
+                .zip(made_by)
+                .map(|(s, (plugin, version_id))| model::SuggestionResult {
+                    plugin: Some(plugin),
+                    version_id,
+                    ..suggestion_result(s)
+                })
+                .collect(),
             ticket: None,
             trace: run.trace,
             shadow: None,
@@ -779,6 +798,9 @@ fn route_result(r: &wit::Route) -> model::RouteResult {
 
 fn suggestion_result(s: &wit::Suggestion) -> model::SuggestionResult {
     model::SuggestionResult {
+        id: String::new(),
+        plugin: None,
+        version_id: None,
         kind: match s.kind {
             wit::SuggestionKind::Reply => "reply",
             wit::SuggestionKind::Article => "article",

@@ -39,3 +39,6 @@ pub const MAX_SKILL_BYTES: usize = 64;
 /// Message ids a ticket keeps (the newest): a customer who writes all day to
 /// one open ticket must not make every update rewrite a growing record.
 pub const MAX_TICKET_MESSAGE_IDS: usize = 200;
+
+/// Most agents a tenant's `no_assist_days` setting names.
+pub const MAX_NO_ASSIST_DAYS: usize = 1_000;

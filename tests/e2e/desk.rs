@@ -653,3 +653,181 @@ fn conversations_are_listed_by_status_queue_agent_and_customer_in_pages() {
         "{row}"
     );
 }
+
+fn outcomes(env: &TestEnv) -> Vec<Value> {
+    let (status, body) = env.get("/v1/suggestion-outcomes", DEMO_KEY);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["outcomes"].as_array().unwrap().clone()
+}
+
+#[test]
+fn replies_from_suggestions_are_accepted_or_edited_and_dismissals_are_kept() {
+    let env = TestEnv::demo();
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    waiting_refund(&env, "sg-1", "cust-sg");
+    env.post("/v1/conversations/sg-1/claim", &li, &json!({}));
+    let r = env.send("sg-1", "退款多久能到账？", "cust-sg", "standard");
+    let message_id = r["message_id"].as_str().unwrap();
+    let suggestions = r["suggestions"].as_array().unwrap().clone();
+    assert!(suggestions.len() >= 3, "{r}");
+    for (n, s) in suggestions.iter().enumerate() {
+        assert_eq!(s["id"], format!("{message_id}.{n}"), "{s}");
+    }
+    // The plugin version that made each one is kept (the withheld bot
+    // answer is the host's).
+    let from_assistant = suggestions
+        .iter()
+        .find(|s| s["plugin"] == "assistant@0.1.0")
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(from_assistant["version_id"].as_u64().is_some());
+    let replies: Vec<&Value> = suggestions
+        .iter()
+        .filter(|s| s["kind"] == "reply")
+        .collect();
+    assert!(replies.len() >= 2, "{suggestions:#?}");
+
+    // Sent as suggested (whitespace aside): accepted.
+    let first = replies[0];
+    let (status, body) = env.post(
+        "/v1/conversations/sg-1/replies",
+        &li,
+        &json!({"text": format!("  {} ", first["text"].as_str().unwrap()), "suggestion_id": first["id"]}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Changed: edited, with how much.
+    let second = replies[1];
+    let edited = format!("{}（已为您加急）", second["text"].as_str().unwrap());
+    let (status, reply) = env.post(
+        "/v1/conversations/sg-1/replies",
+        &li,
+        &json!({"text": edited, "suggestion_id": second["id"]}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    // Set aside: dismissed.
+    let article = suggestions.iter().find(|s| s["kind"] == "article").unwrap();
+    let (status, body) = env.post(
+        &format!(
+            "/v1/conversations/sg-1/suggestions/{}/dismiss",
+            article["id"].as_str().unwrap()
+        ),
+        &li,
+        &json!({}),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let recorded = outcomes(&env);
+    assert_eq!(recorded.len(), 3, "{recorded:#?}");
+    let by_id = |id: &Value| {
+        recorded
+            .iter()
+            .find(|o| &o["suggestion_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let accepted = by_id(&first["id"]);
+    assert_eq!(accepted["outcome"], "accepted");
+    assert_eq!(accepted["edit_distance"], 0);
+    assert_eq!(accepted["agent"], "li.na");
+    assert_eq!(accepted["shown"], true);
+    let changed = by_id(&second["id"]);
+    assert_eq!(changed["outcome"], "edited");
+    assert_eq!(changed["edit_distance"], "（已为您加急）".chars().count());
+    assert_eq!(changed["reply_id"], reply["id"]);
+    assert_eq!(changed["kind"], "reply");
+    let dismissed = by_id(&article["id"]);
+    assert_eq!(dismissed["outcome"], "dismissed");
+    assert_eq!(dismissed["article_id"], article["article_id"]);
+    assert_eq!(dismissed["plugin"], article["plugin"]);
+
+    // Suggestion ids are checked: unknown, another conversation's, malformed.
+    waiting_refund(&env, "sg-2", "cust-sg2");
+    env.post("/v1/conversations/sg-2/claim", &li, &json!({}));
+    for id in [
+        format!("{message_id}.99"),
+        "m-ffffff.0".to_string(),
+        "nodot".to_string(),
+    ] {
+        let (status, body) = env.post(
+            "/v1/conversations/sg-2/replies",
+            &li,
+            &json!({"text": "hello", "suggestion_id": id}),
+        );
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id}: {body}");
+    }
+    // Using sg-1's suggestion in sg-2 is refused too.
+    let (status, body) = env.post(
+        "/v1/conversations/sg-2/replies",
+        &li,
+        &json!({"text": "hello", "suggestion_id": first["id"]}),
+    );
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        outcomes(&env).len(),
+        3,
+        "nothing recorded for refused replies"
+    );
+}
+
+#[test]
+fn on_an_agents_no_assist_day_suggestions_are_compared_not_shown() {
+    let env = TestEnv::demo();
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    let today = switchyard::conversations::suggestions::day_of_month(switchyard::model::now_ms());
+    let (_, mut settings) = env.get("/v1/settings", DEMO_KEY);
+    settings["no_assist_days"] = json!({"li.na": today});
+    let (status, body) = env.put("/v1/settings", DEMO_KEY, &settings);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    waiting_refund(&env, "na-1", "cust-na");
+    env.post("/v1/conversations/na-1/claim", &li, &json!({}));
+    let r = env.send("na-1", "退款多久能到账？", "cust-na", "standard");
+    assert!(
+        !r["suggestions"].as_array().unwrap().is_empty(),
+        "still made: {r}"
+    );
+    // li.na sees none today; the tenant's key sees them.
+    let (_, seen) = env.get("/v1/conversations/na-1", &li);
+    assert_eq!(seen["no_assist_today"], true);
+    for entry in seen["messages"].as_array().unwrap() {
+        if entry["author"] == "customer" {
+            assert_eq!(entry["decision"]["suggestions"], json!([]), "{entry}");
+        }
+    }
+    let (_, admin) = env.get("/v1/conversations/na-1", DEMO_KEY);
+    assert!(admin.get("no_assist_today").is_none());
+    let last = admin["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!(
+        !last["decision"]["suggestions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Her own reply is compared with the best reply suggestion, unseen.
+    let (status, body) = env.post(
+        "/v1/conversations/na-1/replies",
+        &li,
+        &json!({"text": "退款一般三到五个工作日原路退回。"}),
+    );
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let recorded = outcomes(&env);
+    assert_eq!(recorded.len(), 1, "{recorded:#?}");
+    assert_eq!(recorded[0]["shown"], false);
+    assert_eq!(recorded[0]["outcome"], "edited");
+    assert!(recorded[0]["edit_distance"].as_u64().unwrap() > 0);
+    // Other agents still see suggestions; a bad day is refused.
+    settings["no_assist_days"] = json!({"li.na": 32});
+    let (status, body) = env.put("/v1/settings", DEMO_KEY, &settings);
+    assert_eq!(status.as_u16(), 422, "{body}");
+    settings["no_assist_days"] = json!({"li.na": 0});
+    assert_eq!(env.put("/v1/settings", DEMO_KEY, &settings).0.as_u16(), 422);
+    settings["no_assist_days"] = json!({"li.na": 31});
+    assert_eq!(
+        env.put("/v1/settings", DEMO_KEY, &settings).0,
+        StatusCode::OK
+    );
+}

@@ -34,6 +34,17 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
     ("POST", "/v1/conversations/{}/transfer", Caller::Tenant),
     ("POST", "/v1/conversations/{}/resolve", Caller::Tenant),
     ("GET", "/v1/me", Caller::Tenant),
+    (
+        "POST",
+        "/v1/conversations/{}/suggestions/{}/dismiss",
+        Caller::Tenant,
+    ),
+    ("GET", "/v1/suggestion-outcomes", Caller::Tenant),
+    ("GET", "/v1/channel", Caller::Tenant),
+    ("PUT", "/v1/channel", Caller::Tenant),
+    ("DELETE", "/v1/channel", Caller::Tenant),
+    ("GET", "/v1/outbox", Caller::Tenant),
+    ("POST", "/v1/outbox/{}/redeliver", Caller::Tenant),
     ("PUT", "/v1/me/status", Caller::Tenant),
     ("POST", "/v1/agents/{}/key", Caller::Tenant),
     // Not `GET /v1/events`: a stream that is right never ends (its errors

@@ -167,6 +167,10 @@ struct ConversationResponse {
     /// decisions, bot and agent replies, notes, what the system did.
     messages: Vec<Entry>,
     next: Option<String>,
+    /// The caller is an agent on their no-assist day: suggestions are
+    /// made and compared, not shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    no_assist_today: bool,
 }
 
 #[derive(Deserialize)]
@@ -178,7 +182,7 @@ struct MessagesQuery {
 
 async fn get_conversation(
     State(state): State<AppState>,
-    DeskCaller { tenant, .. }: DeskCaller,
+    DeskCaller { tenant, actor }: DeskCaller,
     ApiPath(conversation_id): ApiPath<String>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConversationResponse>, ApiError> {
@@ -199,11 +203,26 @@ async fn get_conversation(
         let found =
             app.storage
                 .entries_page(&tenant, &conversation_id, page.after.as_ref(), page.limit)?;
+        let mut messages = found.items;
+        let no_assist_today = app.no_assist_for(&tenant, &actor)?;
+        if no_assist_today {
+            hide_in_entries(&mut messages);
+        }
         Ok(Json(ConversationResponse {
             conversation,
-            messages: found.items,
+            messages,
             next: page::next(found.next),
+            no_assist_today,
         }))
     })
     .await
+}
+
+/// Take suggestions out of the entries an agent on their no-assist day sees.
+pub(super) fn hide_in_entries(entries: &mut [Entry]) {
+    for entry in entries {
+        if let Entry::Customer { message, .. } = entry {
+            crate::conversations::suggestions::hide_suggestions(&mut message.decision);
+        }
+    }
 }

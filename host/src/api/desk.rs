@@ -17,6 +17,7 @@ use crate::app::check_id;
 use crate::conversations::TransferTo;
 use crate::model::{
     AgentStatus, AgentWithLoad, Conversation, ConversationHead, ConversationStatus, Post,
+    SuggestionOutcome,
 };
 use crate::storage::ConversationFilter;
 
@@ -29,6 +30,11 @@ pub fn router() -> Router<AppState> {
         .route("/conversations/{conversation_id}/transfer", post(transfer))
         .route("/conversations/{conversation_id}/resolve", post(resolve))
         .route("/conversations/{conversation_id}/close", post(close))
+        .route(
+            "/conversations/{conversation_id}/suggestions/{suggestion_id}/dismiss",
+            post(dismiss),
+        )
+        .route("/suggestion-outcomes", get(list_outcomes))
         .route("/me", get(me))
         .route("/me/status", put(set_status))
         .route("/agents/{agent_id}/key", post(issue_agent_key))
@@ -147,16 +153,30 @@ struct TextBody {
     text: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyBody {
+    text: String,
+    /// The suggestion the reply started from.
+    suggestion_id: Option<String>,
+}
+
 async fn reply(
     State(state): State<AppState>,
     caller: AgentCaller,
     ApiPath(conversation_id): ApiPath<String>,
-    ApiJson(body): ApiJson<TextBody>,
+    ApiJson(body): ApiJson<ReplyBody>,
 ) -> Result<(StatusCode, Json<Post>), ApiError> {
     let _slot = state.throttle.run_slot(&caller.tenant).await;
     let app = state.app.clone();
     let post = blocking(move || {
-        app.agent_reply(&caller.tenant, &conversation_id, &caller.agent, body.text)
+        app.agent_reply(
+            &caller.tenant,
+            &conversation_id,
+            &caller.agent,
+            body.text,
+            body.suggestion_id.as_deref(),
+        )
     })
     .await?;
     Ok((StatusCode::CREATED, Json(post)))
@@ -226,6 +246,61 @@ async fn close(
     blocking(move || app.close_conversation(&caller.tenant, &conversation_id, &caller.actor))
         .await
         .map(Json)
+}
+
+async fn dismiss(
+    State(state): State<AppState>,
+    caller: AgentCaller,
+    ApiPath((conversation_id, suggestion_id)): ApiPath<(String, String)>,
+) -> Result<Json<SuggestionOutcome>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.tenant).await;
+    let app = state.app.clone();
+    blocking(move || {
+        app.dismiss_suggestion(
+            &caller.tenant,
+            &conversation_id,
+            &caller.agent,
+            &suggestion_id,
+        )
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeQuery {
+    limit: Option<usize>,
+    after: Option<String>,
+}
+
+#[derive(Serialize)]
+struct OutcomePage {
+    outcomes: Vec<SuggestionOutcome>,
+    next: Option<String>,
+}
+
+/// What agents did with suggestions, by suggestion id (the tenant's key;
+/// the reports of the KPI work read the same records).
+async fn list_outcomes(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    query: Result<Query<OutcomeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<OutcomePage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let page = PageRequest::new(query.limit, query.after.as_deref())?;
+    let _slot = state.throttle.run_slot(&tenant).await;
+    let app = state.app.clone();
+    blocking(move || {
+        let found =
+            app.storage
+                .suggestion_outcomes_page(&tenant, page.after.as_ref(), page.limit)?;
+        Ok(Json(OutcomePage {
+            outcomes: found.items,
+            next: page::next(found.next),
+        }))
+    })
+    .await
 }
 
 async fn me(

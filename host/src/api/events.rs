@@ -130,8 +130,16 @@ async fn events(
             super::blocking(move || durable_up_to(&app, &tenant)).await?
         }
     };
+    let hider = Hider {
+        actor: caller.actor.clone(),
+        hidden: {
+            let (app, tenant, actor) = (app.clone(), tenant.clone(), caller.actor.clone());
+            super::blocking(move || app.no_assist_for(&tenant, &actor)).await?
+        },
+        checked: std::time::Instant::now(),
+    };
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
-    tokio::spawn(forward(app, tenant, interest, start, live, tx));
+    tokio::spawn(forward(app, tenant, interest, hider, start, live, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
@@ -147,38 +155,77 @@ fn durable_up_to(app: &Switchyard, tenant: &str) -> crate::app::Result<u64> {
     }
 }
 
+/// Whether the subscriber is an agent on their no-assist day: then the
+/// entries it gets carry no suggestions. Checked again every minute.
+struct Hider {
+    actor: crate::conversations::DeskActor,
+    hidden: bool,
+    checked: std::time::Instant,
+}
+
+impl Hider {
+    async fn refresh(&mut self, app: &Arc<Switchyard>, tenant: &str) {
+        if self.actor.agent_id().is_none() || self.checked.elapsed() < Duration::from_secs(60) {
+            return;
+        }
+        let (app, tenant, actor) = (app.clone(), tenant.to_string(), self.actor.clone());
+        if let Ok(Ok(hidden)) =
+            tokio::task::spawn_blocking(move || app.no_assist_for(&tenant, &actor)).await
+        {
+            self.hidden = hidden;
+        }
+        self.checked = std::time::Instant::now();
+    }
+}
+
 /// Feed one subscriber until it goes away.
 async fn forward(
     app: Arc<Switchyard>,
     tenant: String,
     interest: Interest,
+    mut hider: Hider,
     mut last: u64,
     mut live: broadcast::Receiver<Arc<LiveEvent>>,
     tx: mpsc::Sender<SseEvent>,
 ) {
     // What was missed, from the log.
-    let Some(caught_up) = catch_up(&app, &tenant, &interest, last, None, &tx).await else {
+    let Some(caught_up) = catch_up(&app, &tenant, &interest, hider.hidden, last, None, &tx).await
+    else {
         return;
     };
     last = caught_up;
     loop {
-        match live.recv().await {
+        let received = live.recv().await;
+        hider.refresh(&app, &tenant).await;
+        match received {
             Ok(published) => {
                 let id = published.event.id;
                 if id <= last {
                     continue;
                 }
                 if id > last + 1
-                    && catch_up(&app, &tenant, &interest, last, Some(id - 1), &tx)
-                        .await
-                        .is_none()
+                    && catch_up(
+                        &app,
+                        &tenant,
+                        &interest,
+                        hider.hidden,
+                        last,
+                        Some(id - 1),
+                        &tx,
+                    )
+                    .await
+                    .is_none()
                 {
                     // (Published while this subscriber joined: from the log.)
                     return;
                 }
                 if interest.wants(&published.event)
                     && tx
-                        .send(sse_event(&published.event, published.entry.as_deref()))
+                        .send(sse_event(
+                            &published.event,
+                            published.entry.as_deref(),
+                            hider.hidden,
+                        ))
                         .await
                         .is_err()
                 {
@@ -187,7 +234,7 @@ async fn forward(
                 last = id;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                match catch_up(&app, &tenant, &interest, last, None, &tx).await {
+                match catch_up(&app, &tenant, &interest, hider.hidden, last, None, &tx).await {
                     Some(to) => last = to,
                     None => return,
                 }
@@ -204,6 +251,7 @@ async fn catch_up(
     app: &Arc<Switchyard>,
     tenant: &str,
     interest: &Interest,
+    hide: bool,
     mut after: u64,
     up_to: Option<u64>,
     tx: &mpsc::Sender<SseEvent>,
@@ -243,7 +291,12 @@ async fn catch_up(
         };
         let full = page.len() == LOG_PAGE;
         for (event, entry) in page {
-            if interest.wants(&event) && tx.send(sse_event(&event, entry.as_ref())).await.is_err() {
+            if interest.wants(&event)
+                && tx
+                    .send(sse_event(&event, entry.as_ref(), hide))
+                    .await
+                    .is_err()
+            {
                 return None;
             }
             after = event.id;
@@ -268,7 +321,19 @@ fn entry_of(app: &Switchyard, tenant: &str, event: &Event) -> crate::app::Result
     })
 }
 
-fn sse_event(event: &Event, entry: Option<&Entry>) -> SseEvent {
+fn sse_event(event: &Event, entry: Option<&Entry>, hide_suggestions: bool) -> SseEvent {
+    let hidden;
+    let entry = match entry {
+        Some(Entry::Customer { .. }) if hide_suggestions => {
+            let mut copy = entry.cloned();
+            if let Some(e) = copy.as_mut() {
+                super::conversations::hide_in_entries(std::slice::from_mut(e));
+            }
+            hidden = copy;
+            hidden.as_ref()
+        }
+        other => other,
+    };
     let data = serde_json::to_string(&EventData { event, entry }).unwrap_or_else(|e| {
         format!(
             "{{\"error\": \"event {} did not serialise: {e}\"}}",

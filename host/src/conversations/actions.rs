@@ -187,13 +187,16 @@ impl Switchyard {
         Ok(conversation)
     }
 
-    /// The agent who owns the conversation answers the customer.
+    /// The agent who owns the conversation answers the customer, perhaps
+    /// starting from a suggestion (`suggestion_id`): its outcome, accepted
+    /// or edited, is recorded with the reply.
     pub fn agent_reply(
         &self,
         tenant: &str,
         conversation_id: &str,
         agent: &str,
         text: String,
+        suggestion_id: Option<&str>,
     ) -> Result<Post> {
         check_id("conversation id", conversation_id)?;
         check_text("reply", &text)?;
@@ -215,8 +218,17 @@ impl Switchyard {
             text,
             now,
         )?;
-        let event =
-            Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id);
+        let outcome = self.reply_outcome(tenant, conversation_id, agent, suggestion_id, &post)?;
+        let mut events = vec![
+            Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id),
+        ];
+        if let Some(outcome) = &outcome {
+            events.push(super::suggestions::outcome_event(
+                &conversation,
+                outcome,
+                now,
+            ));
+        }
         let outbox: Vec<OutboxItem> = self
             .outbound_message(&self.tenant(tenant)?, &conversation, &post)?
             .into_iter()
@@ -226,8 +238,9 @@ impl Switchyard {
             tenant: tenant.into(),
             conversation: Some(conversation),
             posts: vec![post.clone()],
-            events: vec![event],
+            events,
             outbox,
+            outcomes: outcome.into_iter().collect(),
             ..Default::default()
         })?;
         if delivers {

@@ -10,5 +10,6 @@ pub mod actions;
 pub mod assignment;
 pub mod outbox;
 pub mod status;
+pub mod suggestions;
 
 pub use actions::{DeskActor, TransferTo};

@@ -44,6 +44,8 @@ pub struct Commit {
     pub events: Vec<Event>,
     /// What must reach the tenant's channel.
     pub outbox: Vec<OutboxItem>,
+    /// What agents did with suggestions (the latest per suggestion and agent).
+    pub outcomes: Vec<SuggestionOutcome>,
 }
 
 /// What a commit wrote that its writer needs back.
@@ -98,6 +100,8 @@ pub(crate) struct CommitTrees {
     pub(super) outbox: sled::Tree,
     pub(super) outbox_due: sled::Tree,
     pub(super) outbox_conversation: sled::Tree,
+    /// `tenant \0 suggestion id \0 agent` -> [`SuggestionOutcome`].
+    pub(super) suggestion_outcomes: sled::Tree,
     /// The next event id per tenant, known once its log was read.
     event_ids: Arc<Mutex<HashMap<String, u64>>>,
 }
@@ -124,6 +128,7 @@ struct Tx<'a> {
     outbox: &'a TxTree,
     outbox_due: &'a TxTree,
     outbox_conversation: &'a TxTree,
+    suggestion_outcomes: &'a TxTree,
 }
 
 impl CommitTrees {
@@ -142,6 +147,7 @@ impl CommitTrees {
             outbox: db.open_tree("outbox")?,
             outbox_due: db.open_tree("outbox_due")?,
             outbox_conversation: db.open_tree("outbox_conversation")?,
+            suggestion_outcomes: db.open_tree("suggestion_outcomes")?,
             event_ids: Default::default(),
         })
     }
@@ -175,7 +181,8 @@ impl CommitTrees {
                 event_ids.insert(commit.tenant.clone(), first);
             }
         }
-        let trees = (
+        // A slice, not a tuple: sled's tuples stop at 14 trees.
+        let trees: [&sled::Tree; 14] = [
             &self.conversations,
             &self.conversation_list,
             &self.messages,
@@ -189,48 +196,34 @@ impl CommitTrees {
             &self.outbox,
             &self.outbox_due,
             &self.outbox_conversation,
-        );
+            &self.suggestion_outcomes,
+        ];
         // The closure may run again on a conflict: outcomes and ids start afresh.
-        let (outcomes, next_ids) = trees
-            .transaction(
-                |(
-                    conversations,
-                    conversation_list,
-                    messages,
-                    posts,
-                    history,
-                    tickets,
-                    customer_tickets,
-                    loads,
-                    agents,
-                    events,
-                    outbox,
-                    outbox_due,
-                    outbox_conversation,
-                )| {
-                    let tx = Tx {
-                        conversations,
-                        conversation_list,
-                        messages,
-                        posts,
-                        history,
-                        tickets,
-                        customer_tickets,
-                        loads,
-                        agents,
-                        events,
-                        outbox,
-                        outbox_due,
-                        outbox_conversation,
-                    };
-                    let mut next_ids = event_ids.clone();
-                    let mut outcomes = Vec::with_capacity(commits.len());
-                    for commit in commits {
-                        outcomes.push(apply_one(&tx, commit, &mut next_ids)?);
-                    }
-                    Ok((outcomes, next_ids))
-                },
-            )
+        let (outcomes, next_ids) = trees[..]
+            .transaction(|views: &Vec<TxTree>| {
+                let tx = Tx {
+                    conversations: &views[0],
+                    conversation_list: &views[1],
+                    messages: &views[2],
+                    posts: &views[3],
+                    history: &views[4],
+                    tickets: &views[5],
+                    customer_tickets: &views[6],
+                    loads: &views[7],
+                    agents: &views[8],
+                    events: &views[9],
+                    outbox: &views[10],
+                    outbox_due: &views[11],
+                    outbox_conversation: &views[12],
+                    suggestion_outcomes: &views[13],
+                };
+                let mut next_ids = event_ids.clone();
+                let mut outcomes = Vec::with_capacity(commits.len());
+                for commit in commits {
+                    outcomes.push(apply_one(&tx, commit, &mut next_ids)?);
+                }
+                Ok((outcomes, next_ids))
+            })
             .map_err(never_aborted)?;
         *event_ids = next_ids;
         Ok(outcomes
@@ -458,6 +451,12 @@ fn apply_one(
     if let Some(agent) = &commit.agent {
         tx.agents.insert(key(tenant, &agent.id), encode(agent))?;
     }
+    for outcome in &commit.outcomes {
+        tx.suggestion_outcomes.insert(
+            outcome_key(tenant, &outcome.suggestion_id, &outcome.agent),
+            encode(outcome),
+        )?;
+    }
     for item in &commit.outbox {
         super::outbox::enqueue(tx.outbox, tx.outbox_due, tx.outbox_conversation, item)?;
     }
@@ -482,5 +481,13 @@ fn apply_one(
 pub(super) fn event_key(tenant: &str, id: u64) -> Vec<u8> {
     let mut k = key(tenant, "");
     k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+/// A suggestion's outcome for one agent.
+pub(super) fn outcome_key(tenant: &str, suggestion: &str, agent: &str) -> Vec<u8> {
+    let mut k = key(tenant, suggestion);
+    k.push(0);
+    k.extend_from_slice(agent.as_bytes());
     k
 }

@@ -194,6 +194,22 @@ impl Storage {
         }
     }
 
+    /// One page of a tenant's suggestion outcomes, by suggestion id.
+    pub fn suggestion_outcomes_page(
+        &self,
+        tenant: &str,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<SuggestionOutcome>> {
+        Self::scan_page(
+            &self.suggestion_outcomes,
+            &key(tenant, ""),
+            after,
+            limit,
+            |_| true,
+        )
+    }
+
     /// The newest customer message of a conversation.
     pub fn last_message(&self, tenant: &str, conversation: &str) -> Result<Option<MessageRecord>> {
         let mut p = key(tenant, conversation);

@@ -112,6 +112,7 @@ pub struct Trees {
     outbox: sled::Tree,
     outbox_due: sled::Tree,
     outbox_conversation: sled::Tree,
+    suggestion_outcomes: sled::Tree,
     /// The same handles as above, for applying commits.
     commit_trees: CommitTrees,
     /// `tenant \0 id` (big-endian) -> AuditEvent.
@@ -479,6 +480,7 @@ impl Storage {
             outbox: commit_trees.outbox.clone(),
             outbox_due: commit_trees.outbox_due.clone(),
             outbox_conversation: commit_trees.outbox_conversation.clone(),
+            suggestion_outcomes: commit_trees.suggestion_outcomes.clone(),
             commit_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
