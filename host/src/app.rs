@@ -511,6 +511,30 @@ impl Switchyard {
                 crate::quotas::MAX_NO_ASSIST_DAYS
             )));
         }
+        let survey = &settings.survey;
+        if !(1..=720).contains(&survey.window_hours) {
+            return Err(Error::Invalid(format!(
+                "survey.window_hours is {}; 1 to 720",
+                survey.window_hours
+            )));
+        }
+        if survey.delay_secs > u64::from(survey.window_hours) * 3600 {
+            return Err(Error::Invalid(
+                "survey.delay_secs must fall inside the survey window".into(),
+            ));
+        }
+        if survey.follow_up_at_or_below > 5 {
+            return Err(Error::Invalid(
+                "survey.follow_up_at_or_below is a score, 0 (never) to 5".into(),
+            ));
+        }
+        if survey.skip_intents.len() > 100 {
+            return Err(Error::Invalid("at most 100 survey.skip_intents".into()));
+        }
+        for intent in &survey.skip_intents {
+            check_id("intent in survey.skip_intents", intent)?;
+        }
+        check_id("survey.follow_up_department", &survey.follow_up_department)?;
         for (agent, day) in &settings.no_assist_days {
             check_id("agent in no_assist_days", agent)?;
             if !(1..=31).contains(day) {
@@ -932,6 +956,8 @@ impl Switchyard {
             resolved_at_ms: None,
             resolved_by: None,
             last_agent: None,
+            survey: None,
+            summary: None,
             state: Default::default(),
         });
         let status_before = conversation.status;
@@ -972,6 +998,20 @@ impl Switchyard {
             .map_err(Error::Unauthorized)?;
         }
         let settings = tenant_record.settings.clone();
+        // A reply that only rates the service answers the open survey: it
+        // is stored, not decided (and the conversation stays resolved).
+        if let Some(score) = Self::survey_answer_in(&conversation, &message.text, now) {
+            drop(slot);
+            return self.take_survey_reply(
+                &tenant_record,
+                conversation,
+                message_id,
+                message,
+                score,
+                now,
+                write,
+            );
+        }
         let inbound = Inbound {
             tenant: Arc::from(tenant),
             conversation_id: conversation_id.into(),

@@ -443,6 +443,9 @@ fn first_chars(text: &str, n: usize) -> String {
     out
 }
 
+/// Agents' answers a mined draft proposes as its solution.
+pub const MAX_AGENT_ANSWERS: usize = 3;
+
 impl Switchyard {
     /// Cluster the tenant's blind spots and store a draft article for each
     /// cluster big enough. A message goes into one draft at most, ever.
@@ -532,14 +535,32 @@ impl Switchyard {
                 .map(|(g, _)| g.to_string())
                 .next();
             let (title, keywords) = shared_title_and_keywords(&c, &texts, &members);
+            // What agents answered these customers becomes the draft's
+            // proposed solution (a reviewer still edits and publishes it).
+            let answers = self.agent_answers(tenant, &members)?;
+            let body = match answers.first() {
+                Some(_) => answers.join("\n\n"),
+                None => String::new(),
+            };
+            let templates = answers
+                .first()
+                .map(|answer| {
+                    vec![crate::model::ReplyTemplate {
+                        lang: switchyard_sdk::Lang::of_words(answer)
+                            .map_or("zh", |l| l.code())
+                            .to_string(),
+                        text: answer.clone(),
+                    }]
+                })
+                .unwrap_or_default();
             let article = Article {
                 id: format!("mined-{:x}", self.storage.next_id(tenant)?),
                 title,
                 scenario: String::new(),
                 problem_type: intent_guess.clone().unwrap_or_default(),
                 keywords,
-                body: String::new(),
-                templates: vec![],
+                body,
+                templates,
                 published: false,
                 mined: Some(MinedFrom {
                     messages: members
@@ -589,6 +610,48 @@ impl Switchyard {
             quota_exceeded,
             drafts,
         })
+    }
+
+    /// The replies agents sent right after these messages (the first agent
+    /// reply after each, in a conversation an agent resolved), most given
+    /// first, each once; at most [`MAX_AGENT_ANSWERS`].
+    fn agent_answers(&self, tenant: &str, members: &[&MessageRecord]) -> Result<Vec<String>> {
+        let mut counted: Vec<(String, usize)> = Vec::new();
+        for message in members {
+            let Some(conversation) = self
+                .storage
+                .conversation(tenant, &message.conversation_id)?
+            else {
+                continue;
+            };
+            if conversation.resolved_by.is_none() {
+                continue;
+            }
+            let entries = self.storage.entries(tenant, &message.conversation_id)?;
+            let answer = entries
+                .iter()
+                .skip_while(|e| e.id() != message.id)
+                .find_map(|e| match e {
+                    crate::model::Entry::Post(p)
+                        if p.author == crate::model::Author::Agent && !p.private =>
+                    {
+                        Some(p.text.trim().to_string())
+                    }
+                    _ => None,
+                });
+            if let Some(answer) = answer.filter(|a| !a.is_empty()) {
+                match counted.iter_mut().find(|(a, _)| *a == answer) {
+                    Some((_, n)) => *n += 1,
+                    None => counted.push((answer, 1)),
+                }
+            }
+        }
+        counted.sort_by_key(|c| std::cmp::Reverse(c.1));
+        Ok(counted
+            .into_iter()
+            .take(MAX_AGENT_ANSWERS)
+            .map(|(a, _)| a)
+            .collect())
     }
 
     /// After a customer's erasure: mined drafts drop the references to

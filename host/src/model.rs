@@ -187,6 +187,94 @@ pub struct TenantSettings {
     /// what they write, but not shown to them that day.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub no_assist_days: std::collections::BTreeMap<String, u8>,
+    /// The satisfaction survey after a resolution.
+    #[serde(default)]
+    pub survey: SurveySettings,
+    /// Send the customer the service summary when a conversation is resolved.
+    #[serde(default)]
+    pub send_summary: bool,
+}
+
+/// When and how the satisfaction survey goes out, and what a low score does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SurveySettings {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds after the resolution the channel receives it.
+    #[serde(default)]
+    pub delay_secs: u64,
+    /// Hours an answer is taken after the resolution (1 to 720); then the
+    /// conversation closes.
+    #[serde(default = "default_survey_window")]
+    pub window_hours: u32,
+    /// Topics (intents) that get no survey.
+    #[serde(default)]
+    pub skip_intents: Vec<String>,
+    /// A score at or below this opens a follow-up ticket.
+    #[serde(default = "default_low_score")]
+    pub follow_up_at_or_below: u8,
+    /// The department the follow-up ticket goes to.
+    #[serde(default = "default_follow_up_department")]
+    pub follow_up_department: String,
+}
+
+fn default_survey_window() -> u32 {
+    24
+}
+
+fn default_low_score() -> u8 {
+    2
+}
+
+fn default_follow_up_department() -> String {
+    "supervisors".into()
+}
+
+impl Default for SurveySettings {
+    fn default() -> Self {
+        SurveySettings {
+            enabled: true,
+            delay_secs: 0,
+            window_hours: default_survey_window(),
+            skip_intents: vec![],
+            follow_up_at_or_below: default_low_score(),
+            follow_up_department: default_follow_up_department(),
+        }
+    }
+}
+
+/// The survey of one resolution.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SurveyRecord {
+    pub sent_at_ms: u64,
+    /// Answers are taken until then.
+    pub open_until_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answered_at_ms: Option<u64>,
+    /// The follow-up ticket a low score opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_ticket: Option<String>,
+}
+
+/// What a resolution leaves: a short account of the conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<String>,
+    pub facts: Vec<ConversationFact>,
+    /// What was done, one line each.
+    pub actions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_status: Option<TicketStatus>,
+    pub at_ms: u64,
 }
 
 fn default_not_topics() -> Vec<String> {
@@ -208,6 +296,8 @@ impl Default for TenantSettings {
             queues: vec![],
             not_topics: default_not_topics(),
             no_assist_days: Default::default(),
+            survey: Default::default(),
+            send_summary: false,
         }
     }
 }
@@ -414,6 +504,12 @@ pub struct Conversation {
     /// The agent who held it last, kept after they let it go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_agent: Option<String>,
+    /// The satisfaction survey of its latest resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub survey: Option<SurveyRecord>,
+    /// The service summary of its latest resolution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ServiceSummary>,
     /// What the conversation established so far (plugins read it through
     /// `conversation.state`); conversations stored before it read as empty.
     #[serde(default)]
@@ -842,6 +938,39 @@ pub struct Decision {
     /// What the shadow versions would have decided, when the tenant has any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shadow: Option<ShadowDecision>,
+}
+
+impl Decision {
+    /// The record of a customer reply that answered the satisfaction
+    /// survey: no plugin decided it.
+    pub fn survey_answer(score: u8) -> Decision {
+        Decision {
+            intent: IntentResult {
+                name: "survey_answer".into(),
+                confidence: 1.0,
+            },
+            alternatives: vec![],
+            entities: vec![],
+            findings: vec![],
+            masked_text: None,
+            escalation: EscalationResult {
+                escalate: false,
+                reasons: vec![],
+            },
+            route: RouteResult {
+                to: RouteTarget::Bot,
+                queue: None,
+                agent: None,
+                priority: 0,
+                reason: format!("answered the satisfaction survey: {score} of 5"),
+            },
+            reply: None,
+            suggestions: vec![],
+            ticket: None,
+            trace: vec![],
+            shadow: None,
+        }
+    }
 }
 
 /// The decision the pipeline would have made with every shadow version in

@@ -296,3 +296,56 @@ fn articles_are_validated_and_listed_by_status() {
     let (_, article) = env.get("/v1/knowledge/articles/kb-new", DEMO_KEY);
     assert_eq!(article["published"], false);
 }
+
+/// Issue 17, item 9: what agents answered in resolved conversations joins
+/// blind-spot mining, so a draft comes with the answer agents gave.
+#[test]
+fn a_mined_draft_proposes_what_agents_answered_those_customers() {
+    let env = TestEnv::demo();
+    crate::desk::everyone_away(&env);
+    let emma = crate::desk::agent_key(&env, "emma.stone");
+    let answer =
+        "Yes: we engrave rings, bracelets and watches with up to 12 characters for 30 yuan.";
+    for (i, text) in ENGRAVING_EN.iter().enumerate() {
+        let conversation = format!("engrave-agent-{i}");
+        let r = env.send(&conversation, text, &format!("cust-ea-{i}"), "standard");
+        assert!(not_answered(&r), "{text}: {r}");
+        // Three of the five get an agent's answer and are resolved by her.
+        if i < 3 {
+            let (status, body) = env.post(
+                &format!("/v1/conversations/{conversation}/claim"),
+                &emma,
+                &json!({}),
+            );
+            if status != StatusCode::OK {
+                // The bot declined it as off-topic and nobody needs to claim
+                // it; the admin hands it to her.
+                let (status, body2) = env.post(
+                    &format!("/v1/conversations/{conversation}/transfer"),
+                    DEMO_KEY,
+                    &json!({"to": {"agent": "emma.stone"}}),
+                );
+                assert_eq!(status, StatusCode::OK, "{body} / {body2}");
+            }
+            let (status, body) = env.post(
+                &format!("/v1/conversations/{conversation}/replies"),
+                &emma,
+                &json!({"text": answer}),
+            );
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let (status, body) = env.post(
+                &format!("/v1/conversations/{conversation}/resolve"),
+                &emma,
+                &json!({}),
+            );
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    let (status, report) = env.post("/v1/knowledge/mine", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let draft = draft_with(&report, "Do you offer engraving?");
+    assert_eq!(draft["body"], answer, "{draft}");
+    assert_eq!(draft["templates"][0]["text"], answer);
+    assert_eq!(draft["templates"][0]["lang"], "en");
+    assert_eq!(draft["published"], false, "a reviewer still publishes it");
+}

@@ -9,6 +9,7 @@
 //! - `api_errors`: bad requests, keys and tenants get the right 4xx, never a 5xx
 //! - `events`: the SSE event stream: every event once, in order, to each subscriber; filters; resuming with Last-Event-ID
 //! - `durability`: acknowledged writes survive a restart
+//! - `journey`: the whole human loop in Chinese and English, from the bot's answer to the survey's follow-up ticket
 //! - `knowledge`: drafts, publishing, hybrid search, blind-spot mining to a suggestion without a restart
 //! - `lifecycle`: push, shadow, canary, activate, rollback, breaker, audit, hot swaps under load
 //! - `operator`: tenants, plugin uploads and bindings
@@ -31,6 +32,7 @@ mod dialogue;
 mod durability;
 mod events;
 mod fuzz;
+mod journey;
 mod knowledge;
 mod lifecycle;
 mod observability;

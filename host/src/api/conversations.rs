@@ -23,6 +23,10 @@ pub fn router() -> Router<AppState> {
             post(post_message),
         )
         .route("/conversations/{conversation_id}", get(get_conversation))
+        .route(
+            "/conversations/{conversation_id}/survey",
+            post(answer_survey),
+        )
 }
 
 #[derive(Deserialize)]
@@ -225,4 +229,25 @@ pub(super) fn hide_in_entries(entries: &mut [Entry]) {
             crate::conversations::suggestions::hide_suggestions(&mut message.decision);
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SurveyAnswer {
+    score: u8,
+    comment: Option<String>,
+}
+
+/// The customer's survey answer, as the channel hands it in.
+async fn answer_survey(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    ApiPath(conversation_id): ApiPath<String>,
+    crate::api::ApiJson(body): crate::api::ApiJson<SurveyAnswer>,
+) -> Result<Json<Conversation>, ApiError> {
+    let _slot = state.throttle.run_slot(&tenant).await;
+    let app = state.app.clone();
+    blocking(move || app.answer_survey(&tenant, &conversation_id, body.score, body.comment))
+        .await
+        .map(Json)
 }

@@ -24,6 +24,7 @@ use crate::storage::ConversationFilter;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/conversations", get(list_conversations))
+        .route("/conversations/{conversation_id}/handoff", get(handoff))
         .route("/conversations/{conversation_id}/claim", post(claim))
         .route("/conversations/{conversation_id}/replies", post(reply))
         .route("/conversations/{conversation_id}/notes", post(note))
@@ -133,6 +134,18 @@ async fn list_conversations(
         }))
     })
     .await
+}
+
+async fn handoff(
+    State(state): State<AppState>,
+    caller: DeskCaller,
+    ApiPath(conversation_id): ApiPath<String>,
+) -> Result<Json<crate::conversations::handoff::Handoff>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.tenant).await;
+    let app = state.app.clone();
+    blocking(move || app.handoff(&caller.tenant, &conversation_id, &caller.actor))
+        .await
+        .map(Json)
 }
 
 async fn claim(

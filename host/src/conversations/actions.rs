@@ -480,19 +480,40 @@ impl Switchyard {
                 now,
             )?
             .action(action);
-        let events = vec![
+        let mut events = vec![
             Event::about(EventKind::ConversationStatus, &conversation, now)
                 .with_detail(serde_json::json!({"from_agent": released, "by": actor.agent_id()})),
             Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id),
         ];
+        let mut posts = vec![post];
+        let mut outbox = vec![];
+        if to == ConversationStatus::Resolved {
+            // The summary, and the survey.
+            let record = self.tenant(tenant)?;
+            let (more, deliveries) =
+                self.on_resolution(&record, &mut conversation, actor.agent_id(), now)?;
+            for post in &more {
+                events.push(
+                    Event::about(EventKind::MessageCreated, &conversation, now)
+                        .with_message(&post.id),
+                );
+            }
+            posts.extend(more);
+            outbox = deliveries;
+        }
+        let delivers = !outbox.is_empty();
         self.commit_change(Commit {
             tenant: tenant.into(),
             conversation: Some(conversation.clone()),
             released_agent: released.clone(),
-            posts: vec![post],
+            posts,
             events,
+            outbox,
             ..Default::default()
         })?;
+        if delivers {
+            self.outbox_queued();
+        }
         drop(serial);
         if released.is_some() {
             self.offer_waiting(tenant);

@@ -8,8 +8,10 @@
 
 pub mod actions;
 pub mod assignment;
+pub mod handoff;
 pub mod outbox;
 pub mod status;
 pub mod suggestions;
+pub mod survey;
 
 pub use actions::{DeskActor, TransferTo};

@@ -397,9 +397,19 @@ fn dispatch(
     in_flight: &Mutex<InFlight>,
     jobs: std::sync::mpsc::SyncSender<OutboxItem>,
 ) {
+    let mut swept = std::time::Instant::now();
     loop {
         if *stop.lock().unwrap_or_else(|p| p.into_inner()) {
             return; // dropping `jobs` ends the delivery threads
+        }
+        // Once a minute: close conversations whose survey window passed.
+        if swept.elapsed() >= Duration::from_secs(60) {
+            swept = std::time::Instant::now();
+            for tenant in app.storage.tenants().unwrap_or_default() {
+                if let Err(e) = app.close_expired(&tenant.id) {
+                    tracing::error!(tenant = tenant.id, "closing expired conversations: {e}");
+                }
+            }
         }
         let due = app.storage.due_outbox(now_ms(), 256).unwrap_or_else(|e| {
             tracing::error!("reading the outbox: {e}");

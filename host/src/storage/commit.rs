@@ -102,6 +102,8 @@ pub(crate) struct CommitTrees {
     pub(super) outbox_conversation: sled::Tree,
     /// `tenant \0 suggestion id \0 agent` -> [`SuggestionOutcome`].
     pub(super) suggestion_outcomes: sled::Tree,
+    /// `tenant \0 customer \0 conversation` -> (): a customer's conversations.
+    pub(super) customer_conversations: sled::Tree,
     /// The next event id per tenant, known once its log was read.
     event_ids: Arc<Mutex<HashMap<String, u64>>>,
 }
@@ -129,6 +131,7 @@ struct Tx<'a> {
     outbox_due: &'a TxTree,
     outbox_conversation: &'a TxTree,
     suggestion_outcomes: &'a TxTree,
+    customer_conversations: &'a TxTree,
 }
 
 impl CommitTrees {
@@ -148,6 +151,7 @@ impl CommitTrees {
             outbox_due: db.open_tree("outbox_due")?,
             outbox_conversation: db.open_tree("outbox_conversation")?,
             suggestion_outcomes: db.open_tree("suggestion_outcomes")?,
+            customer_conversations: db.open_tree("customer_conversations")?,
             event_ids: Default::default(),
         })
     }
@@ -182,7 +186,7 @@ impl CommitTrees {
             }
         }
         // A slice, not a tuple: sled's tuples stop at 14 trees.
-        let trees: [&sled::Tree; 14] = [
+        let trees: [&sled::Tree; 15] = [
             &self.conversations,
             &self.conversation_list,
             &self.messages,
@@ -197,6 +201,7 @@ impl CommitTrees {
             &self.outbox_due,
             &self.outbox_conversation,
             &self.suggestion_outcomes,
+            &self.customer_conversations,
         ];
         // The closure may run again on a conflict: outcomes and ids start afresh.
         let (outcomes, next_ids) = trees[..]
@@ -216,6 +221,7 @@ impl CommitTrees {
                     outbox_due: &views[11],
                     outbox_conversation: &views[12],
                     suggestion_outcomes: &views[13],
+                    customer_conversations: &views[14],
                 };
                 let mut next_ids = event_ids.clone();
                 let mut outcomes = Vec::with_capacity(commits.len());
@@ -312,6 +318,12 @@ fn relist(
     preview: Option<&str>,
 ) -> std::result::Result<(), TxError> {
     let stored = tx.conversations.get(key(tenant, &conversation.id))?;
+    if stored.is_none() {
+        tx.customer_conversations.insert(
+            customer_conversation_key(tenant, &conversation.customer.id, &conversation.id),
+            &[],
+        )?;
+    }
     let mut kept_preview = None;
     if let Some(bytes) = stored
         && let Ok(old) = serde_json::from_slice::<Listed>(&bytes)
@@ -489,5 +501,16 @@ pub(super) fn outcome_key(tenant: &str, suggestion: &str, agent: &str) -> Vec<u8
     let mut k = key(tenant, suggestion);
     k.push(0);
     k.extend_from_slice(agent.as_bytes());
+    k
+}
+
+pub(super) fn customer_conversation_key(
+    tenant: &str,
+    customer: &str,
+    conversation: &str,
+) -> Vec<u8> {
+    let mut k = key(tenant, customer);
+    k.push(0);
+    k.extend_from_slice(conversation.as_bytes());
     k
 }

@@ -4,7 +4,7 @@
 
 use std::ops::Bound;
 
-use super::commit::{event_key, list_key, list_prefix, list_since};
+use super::commit::{customer_conversation_key, event_key, list_key, list_prefix, list_since};
 use super::{Cursor, MAX_PAGE_SCAN, Page, Result, Storage, decode, encode, key, message_seq};
 use crate::model::*;
 
@@ -210,6 +210,32 @@ impl Storage {
         )
     }
 
+    /// A customer's conversations (at most `limit`), newest change first.
+    pub fn customer_conversations(
+        &self,
+        tenant: &str,
+        customer: &str,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let mut p = key(tenant, customer);
+        p.push(0);
+        let mut found = Vec::new();
+        for item in self
+            .customer_conversations
+            .scan_prefix(&p)
+            .take(MAX_PAGE_SCAN)
+        {
+            let (k, _) = item?;
+            let id = String::from_utf8_lossy(&k[p.len()..]).into_owned();
+            if let Some(c) = self.conversation(tenant, &id)? {
+                found.push(c);
+            }
+        }
+        found.sort_by_key(|c| std::cmp::Reverse(c.updated_at_ms));
+        found.truncate(limit);
+        Ok(found)
+    }
+
     /// The newest customer message of a conversation.
     pub fn last_message(&self, tenant: &str, conversation: &str) -> Result<Option<MessageRecord>> {
         let mut p = key(tenant, conversation);
@@ -284,6 +310,10 @@ impl Storage {
             let tenant_end = k.iter().position(|b| *b == 0).unwrap_or(0);
             let tenant = String::from_utf8_lossy(&k[..tenant_end]).into_owned();
             let head = ConversationHead::of(&conversation, String::new());
+            self.customer_conversations.insert(
+                customer_conversation_key(&tenant, &conversation.customer.id, &conversation.id),
+                &[],
+            )?;
             batch.insert(
                 list_key(
                     &tenant,

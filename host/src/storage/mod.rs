@@ -113,6 +113,7 @@ pub struct Trees {
     outbox_due: sled::Tree,
     outbox_conversation: sled::Tree,
     suggestion_outcomes: sled::Tree,
+    customer_conversations: sled::Tree,
     /// The same handles as above, for applying commits.
     commit_trees: CommitTrees,
     /// `tenant \0 id` (big-endian) -> AuditEvent.
@@ -294,7 +295,7 @@ const CONFIGS_SPLIT: &str = "rollout-configs-split";
 
 /// What `tickets.open-tickets` shows of a ticket, decoded on its own (the
 /// rest of the record is skipped, not built).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct TicketHead {
     pub id: String,
     pub title: String,
@@ -481,6 +482,7 @@ impl Storage {
             outbox_due: commit_trees.outbox_due.clone(),
             outbox_conversation: commit_trees.outbox_conversation.clone(),
             suggestion_outcomes: commit_trees.suggestion_outcomes.clone(),
+            customer_conversations: commit_trees.customer_conversations.clone(),
             commit_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
@@ -1316,10 +1318,17 @@ impl Storage {
         customer: &str,
         audit: impl Fn(&ForgetReport) -> AuditEvent,
     ) -> Result<ForgetReport> {
+        // Indexes of the trees below the first seven in the transaction.
+        const POSTS: usize = 7;
+        const CONVERSATION_LIST: usize = 8;
+        const CUSTOMER_CONVERSATIONS: usize = 9;
+        const OUTBOX: usize = 10;
+        const OUTBOX_DUE: usize = 11;
+        const OUTBOX_CONVERSATION: usize = 12;
         let mut conversations = Vec::new();
         for item in self.conversations.scan_prefix(prefix(tenant)) {
             let (k, v) = item?;
-            let c: Conversation = decode(&k, &v)?;
+            let c = decode::<Conversation>(&k, &v)?.normalized();
             if c.customer.id == customer {
                 conversations.push(c);
             }
@@ -1340,13 +1349,57 @@ impl Storage {
             let ticket = &k[index_prefix.len()..];
             ticket_keys.push((k.clone(), key(tenant, &String::from_utf8_lossy(ticket))));
         }
+        // Their replies and notes, list entries, index entries and pending
+        // deliveries (which quote the replies) go with them.
+        let mut other_keys: Vec<(usize, Vec<u8>)> = Vec::new();
+        for c in &conversations {
+            let mut p = key(tenant, &c.id);
+            p.push(0);
+            for item in self.posts.scan_prefix(&p) {
+                other_keys.push((POSTS, item?.0.to_vec()));
+            }
+            for item in self.outbox_conversation.scan_prefix(&p) {
+                let (k, _) = item?;
+                other_keys.push((OUTBOX_CONVERSATION, k.to_vec()));
+            }
+            other_keys.push((
+                CONVERSATION_LIST,
+                commit::list_key(
+                    tenant,
+                    c.status,
+                    commit::list_since(c.status, c.waiting_since_ms, c.updated_at_ms),
+                    &c.id,
+                ),
+            ));
+            other_keys.push((
+                CUSTOMER_CONVERSATIONS,
+                commit::customer_conversation_key(tenant, customer, &c.id),
+            ));
+        }
+        // Pending and dead deliveries, read once for all the conversations.
+        if !conversations.is_empty() {
+            for item in self.outbox.scan_prefix(prefix(tenant)) {
+                let (k, v) = item?;
+                let outbox_item: OutboxItem = decode(&k, &v)?;
+                if conversations
+                    .iter()
+                    .any(|c| c.id == outbox_item.conversation_id)
+                {
+                    other_keys.push((OUTBOX, k.to_vec()));
+                    other_keys.push((
+                        OUTBOX_DUE,
+                        outbox::due_key(outbox_item.next_attempt_ms, tenant, &outbox_item.id),
+                    ));
+                }
+            }
+        }
         let report = ForgetReport {
             conversations: conversations.len(),
             messages: message_keys.len(),
             tickets: ticket_keys.len(),
         };
         let event = audit(&report);
-        (
+        let trees: [&sled::Tree; 13] = [
             &self.conversations,
             &self.messages,
             &self.history,
@@ -1354,8 +1407,18 @@ impl Storage {
             &self.customer_tickets,
             &self.agent_load,
             &self.audit,
-        )
-            .transaction(|(convs, messages, history, tickets, index, loads, audit)| {
+            &self.posts,
+            &self.conversation_list,
+            &self.customer_conversations,
+            &self.outbox,
+            &self.outbox_due,
+            &self.outbox_conversation,
+        ];
+        trees[..]
+            .transaction(|views: &Vec<TxTree>| {
+                let (convs, messages, history, tickets, index, loads, audit) = (
+                    &views[0], &views[1], &views[2], &views[3], &views[4], &views[5], &views[6],
+                );
                 for c in &conversations {
                     convs.remove(key(tenant, &c.id))?;
                     if c.status.holds_agent()
@@ -1371,6 +1434,9 @@ impl Storage {
                 for (index_key, ticket_key) in &ticket_keys {
                     index.remove(index_key.clone())?;
                     tickets.remove(ticket_key.clone())?;
+                }
+                for (tree, k) in &other_keys {
+                    views[*tree].remove(k.clone())?;
                 }
                 audit.insert(audit_key(&event), encode(&event))?;
                 Ok::<(), ConflictableTransactionError<()>>(())
@@ -1586,6 +1652,8 @@ mod tests {
             resolved_at_ms: None,
             resolved_by: None,
             last_agent: None,
+            survey: None,
+            summary: None,
             state: Default::default(),
         }
     }
