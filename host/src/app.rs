@@ -1108,6 +1108,7 @@ impl Switchyard {
                 at_ms: now,
                 action: None,
                 in_reply_to: Some(record.id.clone()),
+                detail: None,
             }),
             None => None,
         };

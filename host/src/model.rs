@@ -1063,6 +1063,10 @@ pub struct Post {
     /// The customer message a bot reply answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<String>,
+    /// For a system entry, what a replay needs to do it again (a
+    /// transfer's target: `{"queue": ..}` or `{"agent": ..}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
 }
 
 impl Post {
@@ -1083,6 +1087,7 @@ impl Post {
             at_ms,
             action: None,
             in_reply_to: None,
+            detail: None,
         }
     }
 
@@ -1095,6 +1100,12 @@ impl Post {
     /// A system entry saying what happened.
     pub fn action(mut self, action: &str) -> Post {
         self.action = Some(action.to_string());
+        self
+    }
+
+    /// What a replay needs to do the action again.
+    pub fn detail(mut self, detail: serde_json::Value) -> Post {
+        self.detail = Some(detail);
         self
     }
 }

@@ -1713,3 +1713,113 @@ fn replaying_a_stored_conversation_carries_its_state_forward() {
     assert_eq!(first["route"]["agent"], second["route"]["agent"]);
     assert!(second["reply"].is_null(), "the agent answers: {second}");
 }
+
+/// Issue 17, item 10: a replay of a conversation with agent turns does
+/// again what people did (claim, reply, note, resolve) and decides each
+/// customer message with the conversation as it stood: after the claim,
+/// the bot stays silent in the replay too.
+#[test]
+fn replaying_a_conversation_with_agent_turns_keeps_the_people_in_it() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    let (_, agents) = get(&server.base, "/v1/agents", DEMO_KEY);
+    for agent in agents["agents"].as_array().unwrap() {
+        let mut record = agent.clone();
+        record.as_object_mut().unwrap().remove("load");
+        record["status"] = json!("away");
+        let (status, body) = put(
+            &server.base,
+            &format!("/v1/agents/{}", agent["id"].as_str().unwrap()),
+            DEMO_KEY,
+            &record,
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, issued) = post(&server.base, "/v1/agents/li.na/key", DEMO_KEY, &json!({}));
+    assert_eq!(status, 201, "{issued}");
+    let li = issued["key"].as_str().unwrap().to_string();
+    let waiting = say(&server, "people", "我要退款，订单号 2024113012345");
+    assert_eq!(waiting["route"]["to"], "queue", "{waiting}");
+    for (path, body) in [
+        ("claim", json!({})),
+        ("replies", json!({"text": "您好，我来帮您处理退款"})),
+        ("notes", json!({"text": "客户很着急"})),
+    ] {
+        let (status, answer) = post(
+            &server.base,
+            &format!("/v1/conversations/people/{path}"),
+            &li,
+            &body,
+        );
+        assert!(status < 300, "{path}: {answer}");
+    }
+    let after_claim = say(&server, "people", "多久能到账？");
+    assert!(after_claim["reply"].is_null(), "{after_claim}");
+    let (status, answer) = post(
+        &server.base,
+        "/v1/conversations/people/resolve",
+        &li,
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    drop(server);
+
+    let output = Command::new(BIN)
+        .args([
+            "replay",
+            "--tenant",
+            "demo",
+            "--conversation",
+            "people",
+            "--json",
+            "--data",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = succeeded(output, &"replay --conversation people");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let decided: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("message_id").is_some())
+        .collect();
+    let done: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l.get("entry_id").is_some())
+        .collect();
+    assert_eq!(decided.len(), 2, "{stdout}");
+    let replayed_later = &decided[1]["replayed"];
+    assert!(
+        replayed_later["reply"].is_null(),
+        "the bot stays silent in the replay: {replayed_later}"
+    );
+    assert_eq!(
+        replayed_later["route"]["agent"], "li.na",
+        "{replayed_later}"
+    );
+    assert!(
+        decided
+            .iter()
+            .all(|d| d["differences"].as_array().unwrap().is_empty()),
+        "{stdout}"
+    );
+    let kinds: Vec<&str> = done.iter().map(|d| d["detail"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "claimed",
+            "reply",
+            "note",
+            "resolved",
+            "made again by the host"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        done.iter().take(4).all(|d| d["replayed"] == true),
+        "{stdout}"
+    );
+}

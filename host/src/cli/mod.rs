@@ -26,6 +26,7 @@ use serde::Deserialize;
 use crate::api::{self, AppState, OperatorKey};
 use crate::app::{MIN_KEY_CHARS, NewMessage, Switchyard, new_key, write_key_file};
 use crate::demo;
+use crate::model::Entry;
 use crate::model::{Customer, MessageRecord};
 use crate::runtime::{Limits, Runtime};
 use crate::storage::Storage;
@@ -512,9 +513,19 @@ fn scratch_copy(source: &Storage, tenant: &str, replayed: Option<&str>) -> anyho
         scratch.put_plugin(&meta, &component)?;
     }
     scratch.put_bindings(tenant, &bindings)?;
+    // The replayed conversation's own assignment is replayed too: its
+    // agent's load does not count it before.
+    let replayed_holder = match replayed {
+        Some(id) => source
+            .conversation(tenant, id)?
+            .filter(|c| c.status.holds_agent())
+            .and_then(|c| c.assigned_agent),
+        None => None,
+    };
     for agent in source.agents(tenant)? {
         scratch.put_agent(tenant, &agent.agent)?;
-        scratch.set_agent_load(tenant, &agent.agent.id, agent.load)?;
+        let own = u32::from(replayed_holder.as_deref() == Some(agent.agent.id.as_str()));
+        scratch.set_agent_load(tenant, &agent.agent.id, agent.load.saturating_sub(own))?;
     }
     // A replayed conversation's own tickets were opened by the very messages
     // being replayed: they must not be there before them.
@@ -602,15 +613,43 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let mut out = stdout.lock();
 
     if let (Some(conversation), Some(source)) = (&args.conversation, &source) {
-        let stored = source.messages(&args.tenant, conversation)?;
-        if stored.is_empty() {
+        // Customer messages are decided again; what people did (claims,
+        // replies, notes, transfers, resolutions) is done again as it was,
+        // so each message is decided with the conversation as it stood.
+        let entries = source.entries(&args.tenant, conversation)?;
+        let customer_messages = entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Customer { .. }))
+            .count();
+        if customer_messages == 0 {
             bail!(
                 "conversation {conversation:?} has no stored messages for tenant {:?}",
                 args.tenant
             );
         }
         let mut differing = 0;
-        for old in &stored {
+        for entry in &entries {
+            let old = match entry {
+                Entry::Customer { message, .. } => message,
+                Entry::Post(post) => {
+                    let line = app.replay_post(&args.tenant, post);
+                    if post.author != crate::model::Author::Bot {
+                        let by = post.agent_id.as_deref().unwrap_or("system");
+                        match (&line, args.json) {
+                            (Ok(done), false) => writeln!(out, "[{}] {by}: {done}", post.id)?,
+                            (Err(why), false) => {
+                                writeln!(out, "[{}] {by}: not replayed: {why}", post.id)?
+                            }
+                            (result, true) => writeln!(
+                                out,
+                                "{}",
+                                serde_json::json!({"entry_id": post.id, "author": post.author, "agent_id": post.agent_id, "replayed": result.is_ok(), "detail": match result { Ok(d) | Err(d) => d }})
+                            )?,
+                        }
+                    }
+                    continue;
+                }
+            };
             let new = app.handle_message(
                 &args.tenant,
                 conversation,
@@ -646,8 +685,7 @@ fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         if !args.json {
             writeln!(
                 out,
-                "{differing} of {} messages would be decided differently",
-                stored.len()
+                "{differing} of {customer_messages} messages would be decided differently"
             )?;
         }
         return Ok(());

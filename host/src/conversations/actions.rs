@@ -358,7 +358,11 @@ impl Switchyard {
                 ),
                 now,
             )?
-            .action("transferred"),
+            .action("transferred")
+            .detail(match to {
+                TransferTo::Queue(q) => serde_json::json!({"queue": q}),
+                TransferTo::Agent(a) => serde_json::json!({"agent": a}),
+            }),
         ];
         if let Some(note) = note.clone() {
             posts.push(
@@ -616,7 +620,8 @@ impl Switchyard {
                         format!("agent {agent} went offline: back to queue {queue}"),
                         now,
                     )?
-                    .action("returned");
+                    .action("returned")
+                    .detail(serde_json::json!({"queue": queue}));
                 let events = vec![
                     Event::about(EventKind::Transferred, &conversation, now).with_detail(
                         serde_json::json!({"from_agent": agent, "to": {"queue": queue}, "by": null, "note": "agent offline"}),
@@ -686,5 +691,105 @@ fn at_capacity(e: Error, app: &Switchyard, tenant: &str, agent: &str) -> Error {
             Error::Conflict(full(agent, load, capacity))
         }
         e => e,
+    }
+}
+
+impl Switchyard {
+    /// Do again what a stored post records a person (or the desk) did, for
+    /// a replay: agents' messages are inputs, never re-decided. Entries the
+    /// host writes itself (bot replies, surveys, summaries, thanks) are made
+    /// again by the replay and skipped here. Returns what was done, or why
+    /// it could not be.
+    pub fn replay_post(&self, tenant: &str, post: &Post) -> std::result::Result<String, String> {
+        let conversation = post.conversation_id.as_str();
+        let agent = post.agent_id.clone().unwrap_or_default();
+        let actor = match &post.agent_id {
+            Some(id) if post.author == Author::Agent => DeskActor::Agent(id.clone()),
+            _ => DeskActor::Admin,
+        };
+        let done = |what: &str| Ok(what.to_string());
+        let result = match (post.author, post.action.as_deref()) {
+            (Author::Bot, _) => return done("bot reply: decided again"),
+            (_, Some("survey" | "summary" | "survey-answered")) => {
+                return done("made again by the host");
+            }
+            (Author::System, Some("claimed" | "assigned")) if !agent.is_empty() => {
+                // The roster of the replay may have the agent away or full:
+                // they held it then, so they hold it now.
+                let _ = self.set_agent_status_if_offline(tenant, &agent);
+                self.claim(tenant, conversation, &agent).map(|_| ())
+            }
+            (_, Some("transferred")) => {
+                let to = match &post.detail {
+                    Some(d) if d.get("queue").is_some() => {
+                        TransferTo::Queue(d["queue"].as_str().unwrap_or_default().to_string())
+                    }
+                    Some(d) if d.get("agent").is_some() => {
+                        TransferTo::Agent(d["agent"].as_str().unwrap_or_default().to_string())
+                    }
+                    _ => {
+                        return Err(
+                            "a transfer without its target (stored before targets were kept)"
+                                .into(),
+                        );
+                    }
+                };
+                self.transfer(tenant, conversation, &DeskActor::Admin, &to, None)
+                    .map(|_| ())
+            }
+            (_, Some("returned")) => {
+                let queue = post
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d["queue"].as_str())
+                    .unwrap_or(crate::pipeline::DEFAULT_QUEUE)
+                    .to_string();
+                self.transfer(
+                    tenant,
+                    conversation,
+                    &DeskActor::Admin,
+                    &TransferTo::Queue(queue),
+                    None,
+                )
+                .map(|_| ())
+            }
+            (_, Some("resolved")) => self.resolve(tenant, conversation, &actor).map(|_| ()),
+            (_, Some("closed")) => self
+                .close_conversation(tenant, conversation, &actor)
+                .map(|_| ()),
+            (Author::Agent, None) if post.private => self
+                .add_note(tenant, conversation, &actor, post.text.clone())
+                .map(|_| ()),
+            (Author::Agent, None) => self
+                .agent_reply(tenant, conversation, &agent, post.text.clone(), None)
+                .map(|_| ()),
+            (Author::System, None) if post.private => self
+                .add_note(tenant, conversation, &DeskActor::Admin, post.text.clone())
+                .map(|_| ()),
+            (author, action) => {
+                return Err(format!("{author:?} entry {action:?}: nothing to replay"));
+            }
+        };
+        result
+            .map(|()| {
+                format!(
+                    "{}",
+                    post.action
+                        .as_deref()
+                        .unwrap_or(if post.private { "note" } else { "reply" })
+                )
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    /// An offline agent comes back (away) so a replayed claim can stand.
+    fn set_agent_status_if_offline(&self, tenant: &str, agent: &str) -> Result<()> {
+        let found = self.agent_with_load(tenant, agent)?;
+        if found.agent.status == AgentStatus::Offline {
+            let mut record = found.agent;
+            record.status = AgentStatus::Away;
+            self.storage.put_agent(tenant, &record)?;
+        }
+        Ok(())
     }
 }
