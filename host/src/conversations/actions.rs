@@ -772,12 +772,10 @@ impl Switchyard {
         };
         result
             .map(|()| {
-                format!(
-                    "{}",
-                    post.action
-                        .as_deref()
-                        .unwrap_or(if post.private { "note" } else { "reply" })
-                )
+                post.action
+                    .as_deref()
+                    .unwrap_or(if post.private { "note" } else { "reply" })
+                    .to_string()
             })
             .map_err(|e| e.to_string())
     }
