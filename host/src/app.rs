@@ -14,7 +14,7 @@ use crate::metrics::{Metrics, Stage};
 use crate::model::*;
 use crate::pipeline::{Inbound, Pipeline};
 use crate::runtime::{Limits, Runtime, sha256_hex};
-use crate::storage::{Commit, Storage, StorageError, TicketChange};
+use crate::storage::{Storage, StorageError, TicketChange};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -120,6 +120,45 @@ fn check_article(article: &Article) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What every customer message must be before anything else happens.
+fn check_new_message(conversation_id: &str, message: &NewMessage) -> Result<()> {
+    check_id("conversation id", conversation_id)?;
+    check_id("customer id", &message.customer.id)?;
+    if message.text.trim().is_empty() {
+        return Err(Error::Invalid("text must not be empty".into()));
+    }
+    if message.text.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::Invalid(format!(
+            "text is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+            message.text.len()
+        )));
+    }
+    if message.channel.is_empty() || message.channel.len() > 32 {
+        return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
+    }
+    check_tags(&message.customer.tags)
+}
+
+/// An inbound request of a tenant that signs its channel's messages must
+/// carry a right signature (in-process callers pass no proof).
+fn check_proof(tenant: &Tenant, proof: Option<&InboundProof>, now: u64) -> Result<()> {
+    let secret = tenant
+        .channel
+        .as_ref()
+        .and_then(|c| c.inbound_secret.as_deref());
+    match (proof, secret) {
+        (Some(proof), Some(secret)) => crate::conversations::outbox::verify(
+            secret,
+            proof.timestamp.as_deref(),
+            proof.signature.as_deref(),
+            &proof.body,
+            now / 1000,
+        )
+        .map_err(Error::Unauthorized),
+        _ => Ok(()),
+    }
 }
 
 /// A customer's tags: at most [`MAX_CUSTOMER_TAGS`], each 1 to
@@ -912,54 +951,13 @@ impl Switchyard {
         slot: Slot,
         write: Option<crate::durability::WriteIntent>,
     ) -> Result<MessageRecord> {
-        check_id("conversation id", conversation_id)?;
-        check_id("customer id", &message.customer.id)?;
-        if message.text.trim().is_empty() {
-            return Err(Error::Invalid("text must not be empty".into()));
-        }
-        if message.text.len() > MAX_MESSAGE_BYTES {
-            return Err(Error::Invalid(format!(
-                "text is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
-                message.text.len()
-            )));
-        }
-        if message.channel.is_empty() || message.channel.len() > 32 {
-            return Err(Error::Invalid("channel must be 1 to 32 characters".into()));
-        }
-        check_tags(&message.customer.tags)?;
+        check_new_message(conversation_id, &message)?;
         let started = Instant::now();
         let _serial = self
             .conversation_locks
             .conversation(tenant, conversation_id);
-
         let now = now_ms();
-        let existing = self.storage.conversation(tenant, conversation_id)?;
-        if let Some(c) = &existing
-            && c.customer.id != message.customer.id
-        {
-            return Err(Error::Conflict(format!(
-                "conversation {conversation_id:?} belongs to another customer"
-            )));
-        }
-        let mut conversation = existing.unwrap_or(Conversation {
-            id: conversation_id.into(),
-            customer: message.customer.clone(),
-            status: ConversationStatus::Bot,
-            assigned_agent: None,
-            queue: None,
-            created_at_ms: now,
-            updated_at_ms: now,
-            message_count: 0,
-            channel: message.channel.clone(),
-            priority: 0,
-            waiting_since_ms: None,
-            resolved_at_ms: None,
-            resolved_by: None,
-            last_agent: None,
-            survey: None,
-            summary: None,
-            state: Default::default(),
-        });
+        let mut conversation = self.conversation_for(tenant, conversation_id, &message, now)?;
         let status_before = conversation.status;
         if status_before.is_finished() {
             // Its agent's load was released when it was resolved; the
@@ -981,22 +979,7 @@ impl Switchyard {
         let tenant_record = self.tenant(tenant)?;
         // A channel that signs its messages: one that is not signed right
         // is not the channel (checked before anything is decided or stored).
-        if let (Some(proof), Some(secret)) = (
-            &proof,
-            tenant_record
-                .channel
-                .as_ref()
-                .and_then(|c| c.inbound_secret.as_deref()),
-        ) {
-            crate::conversations::outbox::verify(
-                secret,
-                proof.timestamp.as_deref(),
-                proof.signature.as_deref(),
-                &proof.body,
-                now / 1000,
-            )
-            .map_err(Error::Unauthorized)?;
-        }
+        check_proof(&tenant_record, proof.as_ref(), now)?;
         let settings = tenant_record.settings.clone();
         // A reply that only rates the service answers the open survey: it
         // is stored, not decided (and the conversation stays resolved).
@@ -1065,7 +1048,7 @@ impl Switchyard {
         } else {
             message.text
         };
-        let mut record = MessageRecord {
+        let record = MessageRecord {
             id: message_id,
             conversation_id: conversation_id.into(),
             text: stored_text,
@@ -1074,151 +1057,30 @@ impl Switchyard {
             received_at_ms: now,
             decision,
         };
-        // Once a person owns the conversation the bot never answers in it:
-        // whatever a plugin replied becomes a suggestion for that person.
-        if status_before == ConversationStatus::Assigned
-            && let Some(reply) = record.decision.reply.take()
-        {
-            record.decision.suggestions.insert(
-                0,
-                SuggestionResult {
-                    id: String::new(),
-                    kind: "reply".into(),
-                    title: "The bot's answer (not sent: an agent holds the conversation)".into(),
-                    text: reply,
-                    score: 1.0,
-                    article_id: None,
-                    plugin: None,
-                    version_id: None,
-                },
-            );
-        }
-        // Every suggestion gets an id an agent's reply or dismissal can name.
-        for (n, suggestion) in record.decision.suggestions.iter_mut().enumerate() {
-            suggestion.id = format!("{}.{n}", record.id);
-        }
-        let bot_reply = match &record.decision.reply {
-            Some(text) => Some(Post {
-                id: format!("p-{:x}", self.storage.next_id(tenant)?),
-                conversation_id: conversation_id.into(),
-                author: Author::Bot,
-                agent_id: None,
-                text: text.clone(),
-                private: false,
-                at_ms: now,
-                action: None,
-                in_reply_to: Some(record.id.clone()),
-                detail: None,
-            }),
-            None => None,
-        };
-        // The router saw the loads before this message; if its agent filled up
-        // since, the message waits in the queue instead of overloading them.
-        let mut write = write;
         let stage = Instant::now();
-        loop {
-            let mut conversation = conversation.clone();
-            let route = &record.decision.route;
-            let (mut released_agent, mut assigned_agent) = (None, None);
-            if route.to == RouteTarget::Agent && route.agent != conversation.assigned_agent {
-                released_agent = conversation.assigned_agent.take();
-                assigned_agent = route.agent.clone();
-                conversation.assigned_agent = assigned_agent.clone();
-            }
-            if route.to != RouteTarget::Bot {
-                conversation.priority = route.priority;
-            }
-            if status_before == ConversationStatus::Assigned
-                && route.to != RouteTarget::Agent
-                && let Some(agent) = &conversation.assigned_agent
-            {
-                // The router may not take a conversation from its owner;
-                // only the owner (or the tenant) transfers it.
-                let reason = format!(
-                    "{}; agent {agent} owns the conversation and keeps it",
-                    route.reason
-                );
-                record.decision.route.reason = reason;
-            }
-            let route = &record.decision.route;
-            let status = crate::conversations::status::after_customer_message(
-                status_before,
-                conversation.assigned_agent.is_some(),
-                route.to,
-            );
-            crate::conversations::status::set_status(&mut conversation, status, now);
-            if let Some(agent) = &conversation.assigned_agent {
-                conversation.last_agent = Some(agent.clone());
-            }
-            conversation.state.holder = match (&conversation.assigned_agent, route) {
-                (Some(agent), _) => Holder::Agent(agent.clone()),
-                (None, r) if r.to == RouteTarget::Bot => Holder::Bot,
-                (None, r) => Holder::Queue(r.queue.clone().unwrap_or_default()),
-            };
-            let mut events = vec![
-                Event::about(EventKind::MessageCreated, &conversation, now)
-                    .with_message(&record.id),
-            ];
-            if let Some(post) = &bot_reply {
-                events.push(
-                    Event::about(EventKind::MessageCreated, &conversation, now)
-                        .with_message(&post.id),
-                );
-            }
-            if conversation.status != status_before {
-                events.push(Event::about(
-                    EventKind::ConversationStatus,
-                    &conversation,
-                    now,
-                ));
-            }
-            if assigned_agent.is_some() {
-                events.push(Event::about(EventKind::Assigned, &conversation, now));
-            }
-            let outbox = match &bot_reply {
-                Some(post) => self
-                    .outbound_message(&tenant_record, &conversation, post)?
-                    .into_iter()
-                    .collect(),
-                None => vec![],
-            };
-            let commit = Commit {
-                tenant: tenant.into(),
-                conversation: Some(conversation),
-                released_agent,
-                assigned_agent,
-                message: Some(record.clone()),
-                posts: bot_reply.iter().cloned().collect(),
-                ticket: ticket_change.clone(),
-                agent: None,
-                events,
-                outbox,
-                outcomes: vec![],
-            };
-            let delivers = !commit.outbox.is_empty();
-            // Applied with the other messages queued meanwhile, then flushed.
-            match self.storage.commit_durably(commit, write.take()) {
-                Ok(_) => {
-                    if delivers {
-                        self.outbox_queued();
-                    }
-                    break;
-                }
-                Err(StorageError::AgentFull(agent))
-                    if record.decision.route.to == RouteTarget::Agent =>
-                {
-                    let route = &mut record.decision.route;
-                    route.to = RouteTarget::Queue;
-                    route.agent = None;
-                    route.reason = format!(
-                        "{}; agent {agent} reached capacity, waiting in the queue",
-                        route.reason
-                    );
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let record = self.commit_customer_message(
+            &tenant_record,
+            conversation,
+            status_before,
+            record,
+            ticket_change,
+            write,
+        )?;
         self.metrics.record_stage(Stage::Commit, stage);
+        self.after_message(tenant, &record, &stats, started);
+        Ok(record)
+    }
+
+    /// What follows a stored message: its metrics, the shadow statistics,
+    /// the circuit breakers. The message is stored: what fails here is
+    /// logged, not answered.
+    fn after_message(
+        &self,
+        tenant: &str,
+        record: &MessageRecord,
+        stats: &crate::pipeline::CallStats,
+        started: Instant,
+    ) {
         let stage = Instant::now();
         let reasons: Vec<String> = record
             .decision
@@ -1230,17 +1092,54 @@ impl Switchyard {
         self.metrics.record_message(
             tenant,
             &reasons,
-            &stats,
+            stats,
             started.elapsed().as_micros() as u64,
         );
         // After the commit: what was decided stands whatever the breaker does.
         // The message is stored: bookkeeping that fails now is logged, not answered.
-        if let Err(e) = self.record_shadow(tenant, &record) {
+        if let Err(e) = self.record_shadow(tenant, record) {
             tracing::error!(tenant, message = %record.id, "shadow statistics not updated: {e}");
         }
-        self.observe_calls(tenant, &stats);
+        self.observe_calls(tenant, stats);
         self.metrics.record_stage(Stage::Bookkeeping, stage);
-        Ok(record)
+    }
+
+    /// The conversation a customer message belongs to: the stored one (it
+    /// must be this customer's), or a new one with the bot.
+    fn conversation_for(
+        &self,
+        tenant: &str,
+        conversation_id: &str,
+        message: &NewMessage,
+        now: u64,
+    ) -> Result<Conversation> {
+        let existing = self.storage.conversation(tenant, conversation_id)?;
+        if let Some(c) = &existing
+            && c.customer.id != message.customer.id
+        {
+            return Err(Error::Conflict(format!(
+                "conversation {conversation_id:?} belongs to another customer"
+            )));
+        }
+        Ok(existing.unwrap_or(Conversation {
+            id: conversation_id.into(),
+            customer: message.customer.clone(),
+            status: ConversationStatus::Bot,
+            assigned_agent: None,
+            queue: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            message_count: 0,
+            channel: message.channel.clone(),
+            priority: 0,
+            waiting_since_ms: None,
+            resolved_at_ms: None,
+            resolved_by: None,
+            last_agent: None,
+            survey: None,
+            summary: None,
+            state: Default::default(),
+        }))
     }
 
     /// Turn a ticket draft into a new ticket, or an update of the customer's

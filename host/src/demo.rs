@@ -163,7 +163,7 @@ pub fn demo_classifier_config() -> Result<String> {
     TRAINED
         .get_or_init(|| {
             let parse = |text: &str, name: &str| {
-                crate::cli::parse_csv(text.as_bytes(), name).map_err(|e| format!("{e:#}"))
+                crate::training::parse_csv(text.as_bytes(), name).map_err(|e| format!("{e:#}"))
             };
             let mut examples = parse(demo_file!("training/train.csv"), "training/train.csv")?;
             examples.extend(parse(
@@ -174,9 +174,12 @@ pub fn demo_classifier_config() -> Result<String> {
                 demo_file!("validation/validation.csv"),
                 "validation/validation.csv",
             )?;
-            let trained =
-                crate::cli::train_calibrated_on(&examples, Some(validation), &Default::default())
-                    .map_err(|e| format!("{e:#}"))?;
+            let trained = crate::training::train_calibrated_on(
+                &examples,
+                Some(validation),
+                &Default::default(),
+            )
+            .map_err(|e| format!("{e:#}"))?;
             Ok(serde_json::json!({
                 "model": trained.model.to_base64(),
                 "follow_up": {},
@@ -274,7 +277,7 @@ const BANKING_SEEDED: &str = "banking-seeded";
 pub fn banking_demo_pack() -> Result<String> {
     let internal = |e: String| Error::Internal(format!("banking demo pack: {e}"));
     let parse = |text: &str, name: &str| {
-        crate::cli::parse_csv(text.as_bytes(), name).map_err(|e| internal(format!("{e:#}")))
+        crate::training::parse_csv(text.as_bytes(), name).map_err(|e| internal(format!("{e:#}")))
     };
     let examples = parse(example_file!("banking", "demo-train.csv"), "demo-train.csv")?;
     let validation = parse(

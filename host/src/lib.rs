@@ -25,3 +25,4 @@ pub mod runtime;
 mod serial;
 pub mod server;
 pub mod storage;
+pub mod training;

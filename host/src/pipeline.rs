@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::bindings::types as wit;
 use crate::knowledge::KnowledgeIndex;
 use crate::model::{self, Slot, TraceEntry};
+pub use crate::runtime::lanes::{PackCall, Packs, Role, canary_bucket};
 use crate::runtime::{BoundPlugin, CallContext, CallResult, Outcome, SlotOutput};
 use crate::storage::Storage;
 
@@ -38,97 +39,12 @@ pub struct Pipeline {
     pub packs: Arc<Packs>,
 }
 
-/// A tenant's installed knowledge packs by name (the lane, which is the
-/// pack plugin's name unless the operator chose another).
-#[derive(Default)]
-pub struct Packs {
-    by_name: BTreeMap<String, PackLane>,
-}
-
-struct PackLane {
-    active: Option<Arc<BoundPlugin>>,
-    canary: Option<(Arc<BoundPlugin>, u8)>,
-}
-
-impl Packs {
-    /// The `pack` slot's lanes, named.
-    pub fn new(
-        lanes: impl IntoIterator<
-            Item = (
-                String,
-                Option<Arc<BoundPlugin>>,
-                Option<(Arc<BoundPlugin>, u8)>,
-            ),
-        >,
-    ) -> Packs {
-        Packs {
-            by_name: lanes
-                .into_iter()
-                .map(|(name, active, canary)| (name, PackLane { active, canary }))
-                .collect(),
-        }
-    }
-
-    /// The version of pack `name` that answers in this conversation, and its
-    /// role: a canary for its share of conversations (sticky, as in the
-    /// pipeline), else the active one. A shadow pack version is never asked.
-    pub fn pick(&self, name: &str, conversation_id: &str) -> Option<(&Arc<BoundPlugin>, Role)> {
-        let lane = self.by_name.get(name)?;
-        if let Some((canary, percent)) = &lane.canary
-            && canary_bucket(conversation_id, canary.version_id) < *percent
-        {
-            return Some((canary, Role::Canary));
-        }
-        lane.active.as_ref().map(|active| (active, Role::Active))
-    }
-}
-
-/// One question a plugin put to a knowledge pack while a message was
-/// decided: it goes into the decision's trace (after the plugin that asked),
-/// the metrics and the pack version's circuit breaker like a slot call.
-pub struct PackCall {
-    pub pack: Arc<BoundPlugin>,
-    pub role: Role,
-    /// The call's outcome, time and fuel; its output went to the asking plugin.
-    pub result: CallResult,
-}
-
-/// Which version of a lane ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    Active,
-    Canary,
-    Shadow,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Active => "active",
-            Role::Canary => "canary",
-            Role::Shadow => "shadow",
-        }
-    }
-}
-
 /// The main pass decides; the shadow pass runs shadow versions in their
 /// lanes' place and is only recorded.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
     Main,
     Shadow,
-}
-
-/// Stable bucket 0..100 of a conversation for a canary version, so a
-/// conversation stays on one side of a canary for its whole life (FNV-1a:
-/// the same on every host and Rust version).
-pub fn canary_bucket(conversation_id: &str, version_id: u64) -> u8 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in conversation_id.bytes().chain(version_id.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % 100) as u8
 }
 
 /// A message as the pipeline receives it.

@@ -10,7 +10,6 @@ mod pack;
 mod plugin;
 mod tenant;
 
-pub(crate) use intents::train_calibrated_on;
 /// For benchmarks that measure on the same data `eval` reads.
 pub use intents::{TrainingArgs, inject_typos, load_examples, parse_csv};
 pub use pack::{BankingBuild, banking_pack_data, playbook_languages};

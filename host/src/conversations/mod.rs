@@ -9,6 +9,7 @@
 pub mod actions;
 pub mod assignment;
 pub mod handoff;
+pub mod inbound;
 pub mod outbox;
 pub mod status;
 pub mod suggestions;

@@ -1,7 +1,7 @@
 //! `knowledge`: article search, the plugin's own configuration, knowledge packs.
 
 use crate::bindings::knowledge::{ArticleHit, Host, ReplyTemplate};
-use crate::pipeline::PackCall;
+use crate::runtime::lanes::PackCall;
 use crate::runtime::{HostState, Outcome, SlotOutput};
 
 /// Most hits one search returns.

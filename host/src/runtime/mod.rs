@@ -8,6 +8,7 @@
 //! pipeline turns into the slot's default, and the instance that failed is
 //! thrown away.
 
+pub mod lanes;
 mod limits;
 mod state;
 mod stderr;

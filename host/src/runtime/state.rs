@@ -9,9 +9,9 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::lanes::{PackCall, Packs};
 use crate::bindings::types::Customer;
 use crate::knowledge::KnowledgeIndex;
-use crate::pipeline::{PackCall, Packs};
 use crate::runtime::Limits;
 use crate::storage::{PastRecord, Storage, TicketHead};
 
