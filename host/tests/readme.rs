@@ -389,6 +389,70 @@ fn the_conversation_walkthrough_runs_as_written_and_answers_as_shown() {
     assert!(out.trim().starts_with("m-"), "{out}");
 }
 
+/// Issue 17: the agent's walkthrough runs as written, its blocks one after
+/// the other in one shell (they share variables), each JSON sample shown
+/// by the first output of the block before it.
+#[test]
+fn the_agent_walkthrough_runs_as_written_and_answers_as_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let address = server.base.trim_start_matches("http://").to_string();
+    let section = "The agent's side, step by step";
+    let all: Vec<Block> = blocks()
+        .into_iter()
+        .filter(|b| b.section == section)
+        .collect();
+    let mut script = String::new();
+    let mut shell_blocks = 0;
+    for block in all.iter().filter(|b| b.lang == "sh") {
+        script += &format!(
+            "echo '@@block {shell_blocks}@@'\n{}\n",
+            block.body.replace("localhost:8080", &address)
+        );
+        shell_blocks += 1;
+    }
+    let out = bash(dir.path(), &script, &[]);
+    let outputs: Vec<&str> = out
+        .split("@@block ")
+        .skip(1)
+        .map(|o| o.split_once("@@").unwrap().1)
+        .collect();
+    assert_eq!(outputs.len(), shell_blocks);
+    let (mut n, mut compared) = (0usize, 0);
+    let mut previous: Option<&str> = None;
+    for block in &all {
+        match block.lang.as_str() {
+            "sh" => {
+                previous = Some(outputs[n]);
+                n += 1;
+            }
+            "json" => {
+                let shown: Value = serde_json::from_str(&block.body)
+                    .unwrap_or_else(|e| panic!("README sample is not JSON ({e}): {}", block.body));
+                let out = previous.take().expect("a sample follows a command");
+                shows(&shown, &json_values(out)[0], "");
+                compared += 1;
+            }
+            _ => previous = None,
+        }
+    }
+    assert!(
+        shell_blocks >= 6 && compared >= 6,
+        "{shell_blocks} blocks, {compared} samples"
+    );
+    // What the text says the last command shows.
+    let last = json_values(outputs[shell_blocks - 1]);
+    assert_eq!(
+        last.last().unwrap(),
+        &serde_json::json!({"score": 2, "follow_up": true}),
+        "{out}"
+    );
+    // And each command's output is no error.
+    for value in json_values(&outputs.join("")) {
+        assert!(value.get("error").is_none(), "{value}");
+    }
+}
+
 #[test]
 fn the_replay_samples_are_what_replay_prints() {
     let data = tempfile::tempdir().unwrap();

@@ -832,3 +832,37 @@ fn a_new_lane_behind_a_deciding_lane_is_warned_about_and_lanes_reorder() {
         "{audit}"
     );
 }
+
+/// Issue 17, item 10: the shadow pass runs on the customer's messages of a
+/// conversation an agent owns, with the conversation as it stands (held by
+/// that agent), and is compared as for any message.
+#[test]
+fn a_shadow_version_is_compared_on_conversations_agents_hold() {
+    let env = TestEnv::demo();
+    crate::desk::everyone_away(&env);
+    let li = crate::desk::agent_key(&env, "li.na");
+    let r = env.send(
+        "shadow-held",
+        "我要退款，订单号 2024113012345",
+        "c-held",
+        "standard",
+    );
+    assert_eq!(r["route"]["to"], "queue", "{r}");
+    let (status, body) = env.post("/v1/conversations/shadow-held/claim", &li, &json!({}));
+    assert_eq!(status, 200, "{body}");
+    let shadow = stage_fixture(&env, "ok");
+    env.lifecycle("demo", "classify", shadow, "shadow");
+    let r = env.send("shadow-held", "那多久能到账？", "c-held", "standard");
+    assert!(r["reply"].is_null(), "the agent answers: {r}");
+    assert_eq!(r["route"]["agent"], "li.na", "{r}");
+    let s = &r["shadow"];
+    assert_eq!(s["intent"]["name"], "refund", "{r}");
+    // The shadow pass saw the conversation held by li.na too.
+    assert_eq!(s["route"]["agent"], "li.na", "{s}");
+    assert_eq!(s["route_differs"], false, "{s}");
+    let (_, diff) = env.get(
+        &format!("/v1/tenants/demo/slots/classify/versions/{shadow}/diff"),
+        switchyard_e2e::OPERATOR_KEY,
+    );
+    assert_eq!(diff["messages"], 1, "{diff}");
+}

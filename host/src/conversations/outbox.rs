@@ -435,9 +435,35 @@ fn dispatch(
             }
             {
                 let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                flying.conversations.insert(conversation);
+                flying.conversations.insert(conversation.clone());
                 *flying.tenants.entry(item.tenant.clone()).or_default() += 1;
             }
+            // Read again now that this conversation is ours: the list above
+            // may predate a delivery that just finished (a worker leaves the
+            // in-flight set only after the outbox is updated), and sending
+            // that item again would deliver it twice.
+            let current = match app.storage.outbox_item(&item.tenant, &item.id) {
+                Ok(Some(current))
+                    if current.state == OutboxState::Pending
+                        && current.attempts == item.attempts
+                        && current.next_attempt_ms <= now_ms() =>
+                {
+                    Some(current)
+                }
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::error!("reading the outbox: {e}");
+                    None
+                }
+            };
+            let Some(item) = current else {
+                let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                flying.conversations.remove(&conversation);
+                if let Some(n) = flying.tenants.get_mut(&item.tenant) {
+                    *n = n.saturating_sub(1);
+                }
+                continue;
+            };
             if jobs.send(item).is_err() {
                 return;
             }
