@@ -140,19 +140,7 @@ impl Pipeline {
         pass: Pass,
     ) -> (PipelineResult, CallStats) {
         let customer = wit_customer(&inbound.customer);
-        let context = CallContext {
-            tenant: inbound.tenant.clone(),
-            storage: storage.clone(),
-            conversation_id: inbound.conversation_id.clone(),
-            message_id: inbound.message_id.clone(),
-            customer: customer.clone(),
-            assigned_agent: inbound.assigned_agent.clone(),
-            state: Arc::new(inbound.state.clone()),
-            knowledge,
-            packs: self.packs.clone(),
-            pack_calls: Default::default(),
-            reads: Default::default(),
-        };
+        let context = self.context(storage, knowledge, inbound, &customer);
         let mut turn = wit::Turn {
             message: wit::Message {
                 id: inbound.message_id.clone(),
@@ -356,6 +344,29 @@ impl Pipeline {
 }
 
 impl Pipeline {
+    /// What the plugins deciding `inbound` are called with.
+    fn context(
+        &self,
+        storage: &Storage,
+        knowledge: Arc<KnowledgeIndex>,
+        inbound: &Inbound,
+        customer: &wit::Customer,
+    ) -> CallContext {
+        CallContext {
+            tenant: inbound.tenant.clone(),
+            storage: storage.clone(),
+            conversation_id: inbound.conversation_id.clone(),
+            message_id: inbound.message_id.clone(),
+            customer: customer.clone(),
+            assigned_agent: inbound.assigned_agent.clone(),
+            state: Arc::new(inbound.state.clone()),
+            knowledge,
+            packs: self.packs.clone(),
+            pack_calls: Default::default(),
+            reads: Default::default(),
+        }
+    }
+
     /// Run the route slot again for a message already decided, with what its
     /// decision found (findings, intent, entities, escalation) and the
     /// conversation and roster as they are now: how the router's own rules
@@ -369,19 +380,7 @@ impl Pipeline {
         decided: &model::Decision,
     ) -> (model::RouteResult, CallStats) {
         let customer = wit_customer(&inbound.customer);
-        let context = CallContext {
-            tenant: inbound.tenant.clone(),
-            storage: storage.clone(),
-            conversation_id: inbound.conversation_id.clone(),
-            message_id: inbound.message_id.clone(),
-            customer: customer.clone(),
-            assigned_agent: inbound.assigned_agent.clone(),
-            state: Arc::new(inbound.state.clone()),
-            knowledge,
-            packs: self.packs.clone(),
-            pack_calls: Default::default(),
-            reads: Default::default(),
-        };
+        let context = self.context(storage, knowledge, inbound, &customer);
         let escalation = wit::Escalation {
             escalate: decided.escalation.escalate,
             reasons: decided

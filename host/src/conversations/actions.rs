@@ -91,7 +91,7 @@ impl Switchyard {
         Ok(Post::new(id, &conversation.id, author, text, at_ms))
     }
 
-    fn existing_conversation(&self, tenant: &str, id: &str) -> Result<Conversation> {
+    pub(crate) fn existing_conversation(&self, tenant: &str, id: &str) -> Result<Conversation> {
         self.storage
             .conversation(tenant, id)?
             .ok_or_else(|| Error::NotFound(format!("conversation {id:?} does not exist")))

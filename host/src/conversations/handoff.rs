@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::DeskActor;
-use crate::app::{Error, Result, Switchyard, check_id};
+use crate::app::{Result, Switchyard, check_id};
 use crate::model::*;
 use crate::storage::TicketHead;
 
@@ -70,12 +70,7 @@ impl Switchyard {
         actor: &DeskActor,
     ) -> Result<Handoff> {
         check_id("conversation id", conversation_id)?;
-        let conversation = self
-            .storage
-            .conversation(tenant, conversation_id)?
-            .ok_or_else(|| {
-                Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
-            })?;
+        let conversation = self.existing_conversation(tenant, conversation_id)?;
         let mut entries = self.storage.entries(tenant, conversation_id)?;
         let no_assist_today = self.no_assist_for(tenant, actor)?;
         let mut escalation_reasons: Vec<Noted<EscalationReason>> = Vec::new();
@@ -102,13 +97,7 @@ impl Switchyard {
                     item: finding.clone(),
                 });
             }
-            suggested_reply = message
-                .decision
-                .suggestions
-                .iter()
-                .filter(|s| s.kind == "reply")
-                .max_by(|a, b| a.score.total_cmp(&b.score))
-                .cloned();
+            suggested_reply = super::suggestions::best_reply(&message.decision).cloned();
         }
         if no_assist_today {
             suggested_reply = None;

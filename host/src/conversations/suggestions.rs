@@ -74,6 +74,15 @@ pub fn no_assist_today(settings: &TenantSettings, agent: &str, now_ms: u64) -> b
         .is_some_and(|day| *day == day_of_month(now_ms))
 }
 
+/// The best reply a decision suggests: the highest-scored of kind `reply`.
+pub fn best_reply(decision: &Decision) -> Option<&SuggestionResult> {
+    decision
+        .suggestions
+        .iter()
+        .filter(|s| s.kind == "reply" && !s.id.is_empty())
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+}
+
 /// Take the suggestions out of what an agent is shown (kept in storage).
 pub fn hide_suggestions(decision: &mut Decision) {
     decision.suggestions.clear();
@@ -136,13 +145,7 @@ impl Switchyard {
                 let Some(last) = self.storage.last_message(tenant, conversation_id)? else {
                     return Ok(None);
                 };
-                let best = last
-                    .decision
-                    .suggestions
-                    .iter()
-                    .filter(|s| s.kind == "reply" && !s.id.is_empty())
-                    .max_by(|a, b| a.score.total_cmp(&b.score))
-                    .cloned();
+                let best = best_reply(&last.decision).cloned();
                 match best {
                     Some(best) => (last, best),
                     None => return Ok(None),
@@ -181,12 +184,7 @@ impl Switchyard {
         let _serial = self
             .conversation_locks
             .conversation(tenant, conversation_id);
-        let conversation = self
-            .storage
-            .conversation(tenant, conversation_id)?
-            .ok_or_else(|| {
-                Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
-            })?;
+        let conversation = self.existing_conversation(tenant, conversation_id)?;
         let (message, suggestion) = self.suggestion(tenant, conversation_id, suggestion_id)?;
         let now = now_ms();
         let outcome = SuggestionOutcome {

@@ -487,12 +487,7 @@ impl Switchyard {
         let _serial = self
             .conversation_locks
             .conversation(tenant, conversation_id);
-        let mut conversation = self
-            .storage
-            .conversation(tenant, conversation_id)?
-            .ok_or_else(|| {
-                Error::NotFound(format!("conversation {conversation_id:?} does not exist"))
-            })?;
+        let mut conversation = self.existing_conversation(tenant, conversation_id)?;
         let record = self.tenant(tenant)?;
         let now = now_ms();
         let Answered {
