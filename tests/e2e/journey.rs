@@ -331,3 +331,104 @@ fn a_survey_is_answered_once_by_api_and_skipped_for_excluded_topics() {
         assert_eq!(status.is_success(), ok, "{survey}: {body}");
     }
 }
+
+#[test]
+fn a_summary_is_sent_when_the_tenant_wants_it_and_resolved_conversations_close_after_the_window() {
+    let env = TestEnv::demo();
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    let (_, mut settings) = env.get("/v1/settings", DEMO_KEY);
+    settings["send_summary"] = json!(true);
+    let (status, body) = env.put("/v1/settings", DEMO_KEY, &settings);
+    assert_eq!(status, 200, "{body}");
+    let r = env.send(
+        "sum-1",
+        "我要退款，订单号 2024113012345",
+        "cust-sum",
+        "standard",
+    );
+    assert_eq!(r["route"]["to"], "queue", "{r}");
+    env.post("/v1/conversations/sum-1/claim", &li, &json!({}));
+    let (status, resolved) = env.post("/v1/conversations/sum-1/resolve", &li, &json!({}));
+    assert_eq!(status, 200, "{resolved}");
+    let (_, view) = env.get("/v1/conversations/sum-1", DEMO_KEY);
+    let entries = view["messages"].as_array().unwrap();
+    let summary = entries
+        .iter()
+        .find(|e| e["action"] == "summary")
+        .unwrap_or_else(|| panic!("{view:#}"));
+    assert_eq!(summary["author"], "system");
+    assert_eq!(summary["private"], false);
+    assert_eq!(summary["text"], resolved["summary"]["text"]);
+    assert!(summary["text"].as_str().unwrap().contains("2024113012345"));
+    // The survey window passed: the sweep closes it (and only it).
+    let mut conversation: switchyard::model::Conversation =
+        serde_json::from_value(view["conversation"].clone()).unwrap();
+    conversation.updated_at_ms -= 25 * 3_600_000;
+    if let Some(survey) = conversation.survey.as_mut() {
+        survey.open_until_ms -= 25 * 3_600_000;
+    }
+    // Written back as a restarted server would find it a day later.
+    let last = env
+        .app
+        .storage
+        .last_message("demo", "sum-1")
+        .unwrap()
+        .unwrap();
+    env.app
+        .storage
+        .commit_message(&switchyard::storage::Commit {
+            tenant: "demo".into(),
+            conversation: Some(conversation),
+            message: Some(last),
+            ..Default::default()
+        })
+        .unwrap();
+    let r = env.send("sum-2", "你们几点发货", "cust-sum-2", "standard");
+    assert!(r["reply"].is_string(), "{r}");
+    assert_eq!(env.app.close_expired("demo").unwrap(), 1);
+    let (_, view) = env.get("/v1/conversations/sum-1", DEMO_KEY);
+    assert_eq!(view["conversation"]["status"], "closed", "{view:#}");
+    assert_eq!(env.app.close_expired("demo").unwrap(), 0);
+}
+
+#[test]
+fn the_survey_reaches_the_channel_after_the_configured_delay() {
+    let env = TestEnv::demo();
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    let (status, body) = env.put(
+        "/v1/channel",
+        DEMO_KEY,
+        &json!({"url": "https://channel.example.com/hook", "secret": "whsec-delay-0123456789"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, mut settings) = env.get("/v1/settings", DEMO_KEY);
+    settings["survey"] = json!({"delay_secs": 600});
+    assert_eq!(env.put("/v1/settings", DEMO_KEY, &settings).0, 200);
+    env.send(
+        "delay-1",
+        "我要退款，订单号 2024113012345",
+        "cust-delay",
+        "standard",
+    );
+    env.post("/v1/conversations/delay-1/claim", &li, &json!({}));
+    let before = switchyard::model::now_ms();
+    let (status, resolved) = env.post("/v1/conversations/delay-1/resolve", &li, &json!({}));
+    assert_eq!(status, 200, "{resolved}");
+    let (_, pending) = env.get("/v1/outbox?state=pending", DEMO_KEY);
+    let survey = pending["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["kind"] == "survey")
+        .unwrap_or_else(|| panic!("{pending:#}"))
+        .clone();
+    let due = survey["next_attempt_ms"].as_u64().unwrap();
+    assert!(due >= before + 600_000, "due {due}, resolved at {before}");
+    assert!(due <= switchyard::model::now_ms() + 600_000);
+    assert_eq!(survey["payload"]["survey"]["scale"], json!([1, 5]));
+    // Answers are taken from the resolution on; the window is 24 h.
+    let open_until = resolved["survey"]["open_until_ms"].as_u64().unwrap();
+    assert!(open_until >= before + 24 * 3_600_000);
+}
