@@ -550,6 +550,12 @@ impl Switchyard {
                 crate::quotas::MAX_NO_ASSIST_DAYS
             )));
         }
+        if !(1..=3650).contains(&settings.event_retention_days) {
+            return Err(Error::Invalid(format!(
+                "event_retention_days is {}; 1 to 3650",
+                settings.event_retention_days
+            )));
+        }
         let survey = &settings.survey;
         if !(1..=720).contains(&survey.window_hours) {
             return Err(Error::Invalid(format!(

@@ -45,6 +45,7 @@ struct Inner {
     plugin_latency: BTreeMap<(Slot, String), Histogram>,
     pipeline_latency: BTreeMap<String, Histogram>,
     lifecycle: BTreeMap<(String, Slot, String), u64>,
+    deliveries: BTreeMap<(String, &'static str), u64>,
 }
 
 /// Where the time of one `POST .../messages` goes, from the handler's view.
@@ -181,9 +182,30 @@ impl Metrics {
             .or_default() += 1;
     }
 
+    /// One delivery attempt to a tenant's channel: `delivered`, `retried`
+    /// (failed, tried again later) or `dead` (out of retries).
+    pub fn record_delivery(&self, tenant: &str, outcome: &'static str) {
+        let mut m = self.inner.lock().unwrap();
+        *m.deliveries
+            .entry((tenant.to_string(), outcome))
+            .or_default() += 1;
+    }
+
     pub fn render(&self) -> String {
         let m = self.inner.lock().unwrap();
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP switchyard_deliveries_total Attempts to deliver to tenants' channel webhooks, by outcome (delivered, retried, dead: alert on dead)."
+        );
+        let _ = writeln!(out, "# TYPE switchyard_deliveries_total counter");
+        for ((tenant, outcome), n) in &m.deliveries {
+            let _ = writeln!(
+                out,
+                "switchyard_deliveries_total{{tenant=\"{}\",outcome=\"{outcome}\"}} {n}",
+                esc(tenant)
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP switchyard_messages_total Customer messages decided."

@@ -193,6 +193,14 @@ pub struct TenantSettings {
     /// Send the customer the service summary when a conversation is resolved.
     #[serde(default)]
     pub send_summary: bool,
+    /// Days the event stream's log keeps an event (1 to 3650): a desk
+    /// that resumes from an older id gets what is left.
+    #[serde(default = "default_event_retention_days")]
+    pub event_retention_days: u32,
+}
+
+fn default_event_retention_days() -> u32 {
+    30
 }
 
 /// When and how the satisfaction survey goes out, and what a low score does.
@@ -298,6 +306,7 @@ impl Default for TenantSettings {
             no_assist_days: Default::default(),
             survey: Default::default(),
             send_summary: false,
+            event_retention_days: default_event_retention_days(),
         }
     }
 }

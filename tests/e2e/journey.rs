@@ -319,6 +319,17 @@ fn a_survey_is_answered_once_by_api_and_skipped_for_excluded_topics() {
     );
     assert_eq!(status, 409, "{body}");
     // Settings are checked at their bounds.
+    for (days, ok) in [(1, true), (3650, true), (0, false), (3651, false)] {
+        let mut with = settings.clone();
+        with["survey"] = json!({});
+        with["event_retention_days"] = json!(days);
+        let (status, body) = env.put("/v1/settings", DEMO_KEY, &with);
+        assert_eq!(
+            status.is_success(),
+            ok,
+            "event_retention_days {days}: {body}"
+        );
+    }
     for (survey, ok) in [
         (json!({"window_hours": 720}), true),
         (json!({"window_hours": 721}), false),

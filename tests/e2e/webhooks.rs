@@ -130,6 +130,15 @@ fn every_reply_reaches_a_receiver_that_was_down_once_per_key_and_in_order() {
     );
     assert!(pending(&env, "pending").is_empty());
     assert!(pending(&env, "dead").is_empty());
+    // The operator sees the attempts in /metrics.
+    let metrics = env.metrics();
+    assert!(
+        metrics.contains(&format!(
+            "switchyard_deliveries_total{{tenant=\"demo\",outcome=\"delivered\"}} {expected}"
+        )),
+        "{metrics}"
+    );
+    assert!(metrics.contains("switchyard_deliveries_total{tenant=\"demo\",outcome=\"retried\"}"));
     // Per conversation: every reply, in the order written.
     for (conversation, count) in &replies {
         let ids: Vec<u64> = accepted

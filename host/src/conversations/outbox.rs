@@ -402,12 +402,22 @@ fn dispatch(
         if *stop.lock().unwrap_or_else(|p| p.into_inner()) {
             return; // dropping `jobs` ends the delivery threads
         }
-        // Once a minute: close conversations whose survey window passed.
+        // Once a minute: close conversations whose survey window passed,
+        // and trim each tenant's event log to its retention.
         if swept.elapsed() >= Duration::from_secs(60) {
             swept = std::time::Instant::now();
             for tenant in app.storage.tenants().unwrap_or_default() {
                 if let Err(e) = app.close_expired(&tenant.id) {
                     tracing::error!(tenant = tenant.id, "closing expired conversations: {e}");
+                }
+                let keep_ms = u64::from(tenant.settings.event_retention_days) * 86_400_000;
+                match app
+                    .storage
+                    .trim_events(&tenant.id, now_ms().saturating_sub(keep_ms), 10_000)
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(tenant = tenant.id, trimmed = n, "old events trimmed"),
+                    Err(e) => tracing::error!(tenant = tenant.id, "trimming events: {e}"),
                 }
             }
         }
@@ -486,10 +496,14 @@ fn deliver(app: &Switchyard, policy: &DeliveryPolicy, agent: &ureq::Agent, item:
     let outcome = attempt(app, policy, agent, item);
     let now = now_ms();
     let written = match outcome {
-        Ok(()) => app.storage.outbox_delivered(item),
+        Ok(()) => {
+            app.metrics.record_delivery(&item.tenant, "delivered");
+            app.storage.outbox_delivered(item)
+        }
         Err(error) => {
             let age = Duration::from_millis(now.saturating_sub(item.created_at_ms));
             if age >= policy.give_up_after {
+                app.metrics.record_delivery(&item.tenant, "dead");
                 tracing::warn!(
                     tenant = item.tenant,
                     delivery = item.id,
@@ -498,6 +512,7 @@ fn deliver(app: &Switchyard, policy: &DeliveryPolicy, agent: &ureq::Agent, item:
                 );
                 app.storage.outbox_dead(item, error)
             } else {
+                app.metrics.record_delivery(&item.tenant, "retried");
                 let next = now + policy.backoff(item.attempts).as_millis() as u64;
                 app.storage.outbox_retry(item, next, error)
             }

@@ -284,6 +284,26 @@ impl Storage {
             .collect()
     }
 
+    /// Remove a tenant's events older than `before_ms`, oldest first, at
+    /// most `limit` (the rest wait for the next trim); returns how many.
+    /// The newest event is always kept, so ids keep growing after a restart.
+    pub fn trim_events(&self, tenant: &str, before_ms: u64, limit: usize) -> Result<usize> {
+        let newest = self.last_event_id(tenant)?;
+        let mut batch = sled::Batch::default();
+        let mut trimmed = 0;
+        for item in self.events.scan_prefix(key(tenant, "")).take(limit) {
+            let (k, v) = item?;
+            let event: Event = decode(&k, &v)?;
+            if event.at_ms >= before_ms || event.id == newest {
+                break;
+            }
+            batch.remove(k);
+            trimmed += 1;
+        }
+        self.events.apply_batch(batch)?;
+        Ok(trimmed)
+    }
+
     /// The id of a tenant's newest stored event (0: none).
     pub fn last_event_id(&self, tenant: &str) -> Result<u64> {
         Ok(match self.events.scan_prefix(key(tenant, "")).next_back() {

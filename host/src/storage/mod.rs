@@ -1494,6 +1494,66 @@ mod tests {
 
     /// The defect: every rollout change rewrote every version's config
     /// inline, up to 16 MiB each.
+    /// The event log keeps what is younger than the retention, and always
+    /// its newest event (ids must keep growing after a restart).
+    #[test]
+    fn old_events_are_trimmed_but_the_newest_stays() {
+        let storage = Storage::temporary().unwrap();
+        let event = |at_ms: u64| Event {
+            id: 0,
+            at_ms,
+            kind: EventKind::AgentStatus,
+            conversation_id: None,
+            message_id: None,
+            queue: None,
+            agent: Some("a".into()),
+            status: None,
+            detail: None,
+        };
+        for at in [100, 200, 300, 400] {
+            storage
+                .commit_message(&Commit {
+                    tenant: "t".into(),
+                    events: vec![event(at)],
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        storage
+            .commit_message(&Commit {
+                tenant: "u".into(),
+                events: vec![event(100)],
+                ..Default::default()
+            })
+            .unwrap();
+        // At the bound: an event at exactly the cut-off stays.
+        assert_eq!(storage.trim_events("t", 300, 100).unwrap(), 2);
+        let left: Vec<u64> = storage
+            .events_after("t", 0, 10, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.at_ms)
+            .collect();
+        assert_eq!(left, [300, 400]);
+        // Everything old, but the newest is kept.
+        assert_eq!(storage.trim_events("t", 10_000, 100).unwrap(), 1);
+        assert_eq!(storage.events_after("t", 0, 10, 10).unwrap().len(), 1);
+        assert_eq!(storage.last_event_id("t").unwrap(), 4);
+        // Another tenant's log is its own.
+        assert_eq!(storage.events_after("u", 0, 10, 10).unwrap().len(), 1);
+        // The limit bounds one trim.
+        for at in [500, 600, 700] {
+            storage
+                .commit_message(&Commit {
+                    tenant: "t".into(),
+                    events: vec![event(at)],
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        assert_eq!(storage.trim_events("t", 10_000, 2).unwrap(), 2);
+    }
+
     #[test]
     fn rollout_records_name_configs_and_each_is_stored_once() {
         let storage = Storage::temporary().unwrap();
