@@ -1223,6 +1223,15 @@ impl Event {
         self
     }
 
+    /// For a change that took the conversation from `agent`: the event
+    /// still concerns them (their desk, filtering by agent, must see it).
+    pub fn or_agent(mut self, agent: Option<&String>) -> Event {
+        if self.agent.is_none() {
+            self.agent = agent.cloned();
+        }
+        self
+    }
+
     pub fn with_detail(mut self, detail: serde_json::Value) -> Event {
         self.detail = Some(detail);
         self

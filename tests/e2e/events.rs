@@ -175,12 +175,13 @@ fn a_subscriber_gets_only_its_queues_and_its_agent_and_only_its_tenant() {
         "every event of the conversation names its queue"
     );
     assert!(after_sales.next(Duration::from_millis(300)).is_none());
-    // li.na's own: from her claim until she let it go (the resolution
-    // leaves nobody holding it).
+    // li.na's own: from her claim to her resolution, which concerns her
+    // though it leaves nobody holding the conversation.
     let own = mine.take(10, Duration::from_secs(2));
     assert!(!own.is_empty());
     assert!(own.iter().all(|m| m.data["agent"] == "li.na"), "{own:#?}");
-    assert_eq!(own.len(), 5, "{own:#?}");
+    assert_eq!(own.len(), 7, "{own:#?}");
+    assert_eq!(own[5].data["status"], "resolved", "{own:#?}");
     assert!(billing.next(Duration::from_millis(500)).is_none());
     assert!(
         acme.next(Duration::from_millis(100)).is_none(),

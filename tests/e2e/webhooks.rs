@@ -299,3 +299,79 @@ fn inbound_messages_must_be_signed_when_the_tenant_sets_an_inbound_secret() {
     let (_, view) = env.get("/v1/channel", DEMO_KEY);
     assert!(view["url"].is_null(), "{view}");
 }
+
+/// Regression (review of issue 17): the dispatcher read the 256 oldest due
+/// deliveries of all tenants; one tenant's held-back backlog (its receiver
+/// failing, later replies waiting behind the first) filled that window and
+/// no other tenant's reply went out.
+#[test]
+fn one_tenants_failing_receiver_does_not_hold_up_another_tenants_deliveries() {
+    let env = TestEnv::demo();
+    let down = Receiver::start(SECRET);
+    down.set_down(true);
+    connect(&env, &down, None);
+    // 300 agent replies in three conversations pile up behind a failing
+    // receiver: each conversation's first retries, the rest wait behind it
+    // at their first due time.
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    for c in 0..3 {
+        let r = env.send(
+            &format!("hol-{c}"),
+            "我要退款，订单号 2024113012345",
+            &format!("cust-hol-{c}"),
+            "standard",
+        );
+        assert_eq!(r["route"]["to"], "queue", "{r}");
+        let (status, body) = env.post(&format!("/v1/conversations/hol-{c}/claim"), &li, &json!({}));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        for i in 0..100 {
+            let (status, body) = env.post(
+                &format!("/v1/conversations/hol-{c}/replies"),
+                &li,
+                &json!({"text": format!("reply {i}")}),
+            );
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+    }
+    // Another tenant, a healthy receiver.
+    let other_key = env.create_tenant("acme");
+    let up = Receiver::start(SECRET);
+    let (status, body) = env.put(
+        "/v1/channel",
+        &other_key,
+        &json!({"url": up.url, "secret": SECRET}),
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let _delivery = outbox::start(env.app.clone(), quick(Duration::from_secs(600)));
+    let r = env.send_as(&other_key, "acme-1", "hello", "acme-cust", "standard");
+    if r["reply"].is_string() {
+        assert!(
+            up.wait_for(Duration::from_secs(10), |got| got.len() == 1),
+            "acme's reply waited behind demo's backlog"
+        );
+    } else {
+        // acme has no assistant bound: make one reply by an agent instead.
+        let (status, body) = env.post(
+            "/v1/agents",
+            &other_key,
+            &json!({"id": "ann", "name": "Ann", "skills": ["general"], "capacity": 5}),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (_, issued) = env.post("/v1/agents/ann/key", &other_key, &json!({}));
+        let ann = issued["key"].as_str().unwrap().to_string();
+        let (status, body) = env.post("/v1/conversations/acme-1/claim", &ann, &json!({}));
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = env.post(
+            "/v1/conversations/acme-1/replies",
+            &ann,
+            &json!({"text": "Hello, Ann here"}),
+        );
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert!(
+            up.wait_for(Duration::from_secs(10), |got| got.len() == 1),
+            "acme's reply waited behind demo's backlog"
+        );
+    }
+    assert!(down.refused() > 0);
+}

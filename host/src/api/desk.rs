@@ -347,7 +347,7 @@ async fn set_status(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KeyBody {
-    /// A key of the tenant's choosing; otherwise one is generated.
+    /// Refused: agent keys are generated.
     key: Option<String>,
 }
 
@@ -363,7 +363,14 @@ async fn issue_agent_key(
     ApiPath(agent_id): ApiPath<String>,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> Result<(StatusCode, Json<IssuedKey>), ApiError> {
-    let chosen = body.key;
+    // Generated only: a key of the caller's choosing that collides would
+    // tell a tenant that another tenant uses it.
+    if body.key.is_some() {
+        return Err(ApiError::Unprocessable(
+            "an agent's key is generated; send {} (only the operator chooses keys)".into(),
+        ));
+    }
+    let chosen: Option<String> = None;
     let app = state.app.clone();
     let agent = agent_id.clone();
     let key = blocking(move || app.issue_agent_key(&tenant, &agent_id, chosen.as_deref())).await?;

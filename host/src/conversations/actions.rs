@@ -371,8 +371,9 @@ impl Switchyard {
             );
         }
         let mut events = vec![
-            Event::about(EventKind::Transferred, &conversation, now).with_detail(
-                serde_json::json!({
+            Event::about(EventKind::Transferred, &conversation, now)
+                .or_agent(released.as_ref())
+                .with_detail(serde_json::json!({
                     "from_agent": released,
                     "to": match to {
                         TransferTo::Queue(q) => serde_json::json!({"queue": q}),
@@ -380,22 +381,22 @@ impl Switchyard {
                     },
                     "by": actor.agent_id(),
                     "note": note,
-                }),
-            ),
+                })),
         ];
         if assigned.is_some() {
             events.push(Event::about(EventKind::Assigned, &conversation, now));
         }
         if before != conversation.status {
-            events.push(Event::about(
-                EventKind::ConversationStatus,
-                &conversation,
-                now,
-            ));
+            events.push(
+                Event::about(EventKind::ConversationStatus, &conversation, now)
+                    .or_agent(released.as_ref()),
+            );
         }
         for post in &posts {
             events.push(
-                Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id),
+                Event::about(EventKind::MessageCreated, &conversation, now)
+                    .with_message(&post.id)
+                    .or_agent(released.as_ref()),
             );
         }
         self.commit_change(Commit {
@@ -486,8 +487,11 @@ impl Switchyard {
             .action(action);
         let mut events = vec![
             Event::about(EventKind::ConversationStatus, &conversation, now)
+                .or_agent(released.as_ref())
                 .with_detail(serde_json::json!({"from_agent": released, "by": actor.agent_id()})),
-            Event::about(EventKind::MessageCreated, &conversation, now).with_message(&post.id),
+            Event::about(EventKind::MessageCreated, &conversation, now)
+                .with_message(&post.id)
+                .or_agent(released.as_ref()),
         ];
         let mut posts = vec![post];
         let mut outbox = vec![];
@@ -534,10 +538,7 @@ impl Switchyard {
         agent: &str,
         status: AgentStatus,
     ) -> Result<AgentWithLoad> {
-        let current = self.agent_with_load(tenant, agent)?;
-        let before = current.agent.status;
-        let mut record = current.agent;
-        record.status = status;
+        let before = self.agent_with_load(tenant, agent)?.agent.status;
         if before != status {
             let now = now_ms();
             let event = Event {
@@ -553,7 +554,7 @@ impl Switchyard {
             };
             self.commit_change(Commit {
                 tenant: tenant.into(),
-                agent: Some(record.clone()),
+                agent_status: Some((agent.to_string(), status)),
                 events: vec![event],
                 ..Default::default()
             })?;
@@ -622,13 +623,18 @@ impl Switchyard {
                     )?
                     .action("returned")
                     .detail(serde_json::json!({"queue": queue}));
+                let was = Some(agent.to_string());
                 let events = vec![
-                    Event::about(EventKind::Transferred, &conversation, now).with_detail(
+                    Event::about(EventKind::Transferred, &conversation, now)
+                        .or_agent(was.as_ref())
+                        .with_detail(
                         serde_json::json!({"from_agent": agent, "to": {"queue": queue}, "by": null, "note": "agent offline"}),
                     ),
-                    Event::about(EventKind::ConversationStatus, &conversation, now),
+                    Event::about(EventKind::ConversationStatus, &conversation, now)
+                        .or_agent(was.as_ref()),
                     Event::about(EventKind::MessageCreated, &conversation, now)
-                        .with_message(&post.id),
+                        .with_message(&post.id)
+                        .or_agent(was.as_ref()),
                 ];
                 self.commit_change(Commit {
                     tenant: tenant.into(),
@@ -683,6 +689,9 @@ fn full(agent: &str, load: u32, capacity: u32) -> String {
 /// An agent who filled up between the check and the commit: a conflict.
 fn at_capacity(e: Error, app: &Switchyard, tenant: &str, agent: &str) -> Error {
     match e {
+        Error::Storage(StorageError::AgentOffline(_)) => Error::Conflict(format!(
+            "agent {agent} is offline: set their status to online or away first"
+        )),
         Error::Storage(StorageError::AgentFull(_)) => {
             let (load, capacity) = app
                 .agent_with_load(tenant, agent)

@@ -167,7 +167,9 @@ impl Switchyard {
         }) {
             Ok(_) => Ok(Placed::Assigned),
             // Someone else took the place meanwhile: it waits for the next.
-            Err(crate::app::Error::Storage(StorageError::AgentFull(_))) => Ok(Placed::Skipped),
+            Err(crate::app::Error::Storage(
+                StorageError::AgentFull(_) | StorageError::AgentOffline(_),
+            )) => Ok(Placed::Skipped),
             Err(e) => Err(e),
         }
     }

@@ -69,7 +69,11 @@ impl Switchyard {
             let mut conversation = conversation.clone();
             let route = &record.decision.route;
             let (mut released_agent, mut assigned_agent) = (None, None);
-            if route.to == RouteTarget::Agent && route.agent != conversation.assigned_agent {
+            // A route to an agent that names none changes nobody.
+            if route.to == RouteTarget::Agent
+                && route.agent.is_some()
+                && route.agent != conversation.assigned_agent
+            {
                 released_agent = conversation.assigned_agent.take();
                 assigned_agent = route.agent.clone();
                 conversation.assigned_agent = assigned_agent.clone();
@@ -124,6 +128,38 @@ impl Switchyard {
             if assigned_agent.is_some() {
                 events.push(Event::about(EventKind::Assigned, &conversation, now));
             }
+            let mut posts: Vec<Post> = bot_reply.iter().cloned().collect();
+            // The router moved an owned conversation to another agent (urgent
+            // work to its team): recorded as a transfer, seen by both desks.
+            if let (Some(from), Some(to)) = (&released_agent, &assigned_agent) {
+                let post = self
+                    .post(
+                        tenant,
+                        &conversation,
+                        (Author::System, None),
+                        format!(
+                            "routed from agent {from} to agent {to}: {}",
+                            record.decision.route.reason
+                        ),
+                        now,
+                    )?
+                    .action("transferred")
+                    .detail(serde_json::json!({"agent": to}));
+                let was = Some(from.clone());
+                events.push(
+                    Event::about(EventKind::Transferred, &conversation, now).with_detail(
+                        serde_json::json!({
+                            "from_agent": from, "to": {"agent": to}, "by": "router", "note": null,
+                        }),
+                    ),
+                );
+                events.push(
+                    Event::about(EventKind::MessageCreated, &conversation, now)
+                        .with_message(&post.id)
+                        .or_agent(was.as_ref()),
+                );
+                posts.push(post);
+            }
             let outbox = match &bot_reply {
                 Some(post) => self
                     .outbound_message(tenant_record, &conversation, post)?
@@ -137,9 +173,9 @@ impl Switchyard {
                 released_agent,
                 assigned_agent,
                 message: Some(record.clone()),
-                posts: bot_reply.iter().cloned().collect(),
+                posts,
                 ticket: ticket_change.clone(),
-                agent: None,
+                agent_status: None,
                 events,
                 outbox,
                 outcomes: vec![],
@@ -153,7 +189,7 @@ impl Switchyard {
                     }
                     break;
                 }
-                Err(StorageError::AgentFull(agent))
+                Err(StorageError::AgentFull(agent) | StorageError::AgentOffline(agent))
                     if record.decision.route.to == RouteTarget::Agent =>
                 {
                     let route = &mut record.decision.route;

@@ -421,28 +421,46 @@ fn dispatch(
                 }
             }
         }
-        let due = app.storage.due_outbox(now_ms(), 256).unwrap_or_else(|e| {
-            tracing::error!("reading the outbox: {e}");
-            vec![]
-        });
+        // What can go now: not a conversation or a tenant already at its
+        // share, not behind an earlier delivery of its conversation.
+        let now = now_ms();
+        let mut picked: HashSet<(String, String)> = HashSet::new();
+        let mut picked_per_tenant: HashMap<String, usize> = HashMap::new();
+        let due = app
+            .storage
+            .due_outbox(now, 256, 10_000, |item| {
+                let conversation = (item.tenant.clone(), item.conversation_id.clone());
+                let tenant_busy = {
+                    let flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                    if flying.conversations.contains(&conversation) {
+                        return false;
+                    }
+                    flying.tenants.get(&item.tenant).copied().unwrap_or(0)
+                        + picked_per_tenant.get(&item.tenant).copied().unwrap_or(0)
+                        >= policy.per_tenant
+                };
+                if tenant_busy || picked.contains(&conversation) {
+                    return false;
+                }
+                match app.storage.outbox_waits_for_earlier(item, now) {
+                    Ok(false) => {
+                        *picked_per_tenant.entry(item.tenant.clone()).or_default() += 1;
+                        picked.insert(conversation);
+                        true
+                    }
+                    Ok(true) => false,
+                    Err(e) => {
+                        tracing::error!("reading the outbox: {e}");
+                        false
+                    }
+                }
+            })
+            .unwrap_or_else(|e| {
+                tracing::error!("reading the outbox: {e}");
+                vec![]
+            });
         for item in due {
             let conversation = (item.tenant.clone(), item.conversation_id.clone());
-            {
-                let flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                if flying.conversations.contains(&conversation)
-                    || flying.tenants.get(&item.tenant).copied().unwrap_or(0) >= policy.per_tenant
-                {
-                    continue;
-                }
-            }
-            match app.storage.outbox_waits_for_earlier(&item) {
-                Ok(false) => {}
-                Ok(true) => continue,
-                Err(e) => {
-                    tracing::error!("reading the outbox: {e}");
-                    continue;
-                }
-            }
             {
                 let mut flying = in_flight.lock().unwrap_or_else(|p| p.into_inner());
                 flying.conversations.insert(conversation.clone());

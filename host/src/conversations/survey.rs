@@ -279,8 +279,11 @@ impl Switchyard {
         now: u64,
     ) -> Option<u8> {
         let survey = conversation.survey.as_ref()?;
+        // Not before the survey went out (a delayed one): "ok" said then
+        // is no rating.
         (conversation.status == ConversationStatus::Resolved
             && survey.score.is_none()
+            && now >= survey.sent_at_ms
             && now <= survey.open_until_ms)
             .then(|| rating_of(text))
             .flatten()

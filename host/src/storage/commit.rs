@@ -38,8 +38,9 @@ pub struct Commit {
     /// Bot and agent replies, notes, system entries.
     pub posts: Vec<Post>,
     pub ticket: Option<TicketChange>,
-    /// An agent's record as it is after the change (a status change).
-    pub agent: Option<Agent>,
+    /// An agent's new status, set on their record as stored (so a change
+    /// of their other fields meanwhile stands).
+    pub agent_status: Option<(String, AgentStatus)>,
     /// What happened, for the event stream; `id` is set when applied.
     pub events: Vec<Event>,
     /// What must reach the tenant's channel.
@@ -76,6 +77,8 @@ pub enum TicketChange {
 enum Abort {
     /// The agent reached capacity between the decision and the commit.
     AgentFull(String),
+    /// The agent went offline between the decision and the commit.
+    AgentOffline(String),
     Corrupt(String),
 }
 
@@ -237,6 +240,7 @@ impl CommitTrees {
             .map(|outcome| {
                 outcome.map_err(|refused| match refused {
                     Abort::AgentFull(agent) => StorageError::AgentFull(agent),
+                    Abort::AgentOffline(agent) => StorageError::AgentOffline(agent),
                     Abort::Corrupt(what) => StorageError::Inconsistent(what),
                 })
             })
@@ -253,6 +257,8 @@ struct Listed {
     updated_at_ms: u64,
     #[serde(default)]
     waiting_since_ms: Option<u64>,
+    #[serde(default)]
+    assigned_agent: Option<String>,
 }
 
 impl Listed {
@@ -262,7 +268,18 @@ impl Listed {
             status: c.status,
             updated_at_ms: c.updated_at_ms,
             waiting_since_ms: c.waiting_since_ms,
+            assigned_agent: c.assigned_agent.clone(),
         }
+    }
+
+    /// As `Conversation::normalized` reads it (and so as the list index
+    /// built for older databases placed it): "open" with an agent is
+    /// assigned.
+    fn normalized(mut self) -> Listed {
+        if self.status == ConversationStatus::Bot && self.assigned_agent.is_some() {
+            self.status = ConversationStatus::Assigned;
+        }
+        self
     }
 
     /// Where the list index keeps it: by status, then by the time it is
@@ -328,7 +345,7 @@ fn relist(
     if let Some(bytes) = stored
         && let Ok(old) = serde_json::from_slice::<Listed>(&bytes)
     {
-        let old_key = old.list_key(tenant);
+        let old_key = old.normalized().list_key(tenant);
         if let Some(head) = tx.conversation_list.remove(old_key)? {
             kept_preview = serde_json::from_slice::<ConversationHead>(&head)
                 .ok()
@@ -361,11 +378,17 @@ fn apply_one(
             .unwrap_or(0))
     };
     if let Some(agent) = &commit.assigned_agent {
-        let capacity = tx
+        let record = tx
             .agents
             .get(key(tenant, agent))?
-            .and_then(|v| serde_json::from_slice::<Agent>(&v).ok())
-            .map_or(0, |a| i64::from(a.capacity));
+            .and_then(|v| serde_json::from_slice::<Agent>(&v).ok());
+        if record
+            .as_ref()
+            .is_some_and(|a| a.status == AgentStatus::Offline)
+        {
+            return Ok(Err(Abort::AgentOffline(agent.clone())));
+        }
+        let capacity = record.map_or(0, |a| i64::from(a.capacity));
         if load_of(agent)? >= capacity {
             return Ok(Err(Abort::AgentFull(agent.clone())));
         }
@@ -460,8 +483,12 @@ fn apply_one(
         let load = load_of(agent)?;
         tx.loads.insert(key(tenant, agent), encode(&(load + 1)))?;
     }
-    if let Some(agent) = &commit.agent {
-        tx.agents.insert(key(tenant, &agent.id), encode(agent))?;
+    if let Some((agent, status)) = &commit.agent_status
+        && let Some(bytes) = tx.agents.get(key(tenant, agent))?
+        && let Ok(mut record) = serde_json::from_slice::<Agent>(&bytes)
+    {
+        record.status = *status;
+        tx.agents.insert(key(tenant, agent), encode(&record))?;
     }
     for outcome in &commit.outcomes {
         tx.suggestion_outcomes.insert(

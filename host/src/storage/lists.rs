@@ -8,6 +8,9 @@ use super::commit::{customer_conversation_key, event_key, list_key, list_prefix,
 use super::{Cursor, MAX_PAGE_SCAN, Page, Result, Storage, decode, encode, key, message_seq};
 use crate::model::*;
 
+/// A customer's conversations read for a handoff, at most.
+pub const MAX_CUSTOMER_CONVERSATIONS: usize = 1_000;
+
 /// Set in `meta` once every stored conversation is in the list index.
 const CONVERSATION_LIST_BUILT: &str = "conversation-list-built";
 
@@ -223,7 +226,7 @@ impl Storage {
         for item in self
             .customer_conversations
             .scan_prefix(&p)
-            .take(MAX_PAGE_SCAN)
+            .take(MAX_CUSTOMER_CONVERSATIONS)
         {
             let (k, _) = item?;
             let id = String::from_utf8_lossy(&k[p.len()..]).into_owned();

@@ -55,6 +55,8 @@ pub enum StorageError {
     Locked(String),
     #[error("agent {0} has no capacity left")]
     AgentFull(String),
+    #[error("agent {0} is offline")]
+    AgentOffline(String),
     #[error("storage: inconsistent data: {0}")]
     Inconsistent(String),
     #[error("storage: {0}")]

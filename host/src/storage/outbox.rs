@@ -53,14 +53,28 @@ pub(super) fn enqueue(
 }
 
 impl Storage {
-    /// Pending deliveries whose time has come, oldest due first.
-    pub fn due_outbox(&self, now_ms: u64, limit: usize) -> Result<Vec<OutboxItem>> {
+    /// Pending deliveries whose time has come, oldest due first: at most
+    /// `limit` that `ready` accepts, looking at no more than `scan` due
+    /// entries. Items `ready` refuses (their conversation or tenant busy)
+    /// do not count toward `limit`, so one tenant's held-back backlog never
+    /// hides the others' deliveries.
+    pub fn due_outbox(
+        &self,
+        now_ms: u64,
+        limit: usize,
+        scan: usize,
+        mut ready: impl FnMut(&OutboxItem) -> bool,
+    ) -> Result<Vec<OutboxItem>> {
         let mut items = Vec::new();
-        for entry in self.outbox_due.range(..(now_ms + 1).to_be_bytes().to_vec()) {
+        for entry in self
+            .outbox_due
+            .range(..(now_ms + 1).to_be_bytes().to_vec())
+            .take(scan)
+        {
             let (k, _) = entry?;
             if let Some(bytes) = self.outbox.get(&k[8..])? {
                 let item: OutboxItem = decode(&k, &bytes)?;
-                if item.state == OutboxState::Pending {
+                if item.state == OutboxState::Pending && ready(&item) {
                     items.push(item);
                 }
             }
@@ -72,19 +86,31 @@ impl Storage {
     }
 
     /// Whether an earlier message of the same conversation is still to be
-    /// delivered: the customer must read them in order.
-    pub fn outbox_waits_for_earlier(&self, item: &OutboxItem) -> Result<bool> {
+    /// delivered: the customer must read them in order. An earlier item
+    /// not yet due and never tried (a survey sent after a delay) does not
+    /// hold later ones back.
+    pub fn outbox_waits_for_earlier(&self, item: &OutboxItem, now_ms: u64) -> Result<bool> {
         let mut p = key(&item.tenant, &item.conversation_id);
         p.push(0);
-        let first = self.outbox_conversation.scan_prefix(&p).next();
-        Ok(match first {
-            Some(entry) => {
-                let (k, _) = entry?;
-                k.as_ref()
-                    < conversation_key(&item.tenant, &item.conversation_id, &item.id).as_slice()
+        let this = conversation_key(&item.tenant, &item.conversation_id, &item.id);
+        for entry in self.outbox_conversation.scan_prefix(&p) {
+            let (k, _) = entry?;
+            if k.as_ref() >= this.as_slice() {
+                return Ok(false);
             }
-            None => false,
-        })
+            let seq: [u8; 8] = k[k.len() - 8..].try_into().expect("8-byte seq");
+            let mut outbox_key = key(&item.tenant, "");
+            outbox_key.extend_from_slice(&seq);
+            let Some(bytes) = self.outbox.get(&outbox_key)? else {
+                continue;
+            };
+            let earlier: OutboxItem = decode(&outbox_key, &bytes)?;
+            let scheduled_later = earlier.attempts == 0 && earlier.next_attempt_ms > now_ms;
+            if earlier.state == OutboxState::Pending && !scheduled_later {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Acknowledged by the channel: gone from the outbox.
