@@ -230,18 +230,7 @@ impl Pipeline {
         turn.escalation = Some(escalation.clone());
 
         // route: the first router with an opinion decides.
-        let mut route = None;
-        for out in run.slot_until(
-            self,
-            Slot::Route,
-            &context,
-            &turn,
-            |out| matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, inbound, r)),
-        ) {
-            if let SlotOutput::Route(Some(r)) = out {
-                route = Some(r);
-            }
-        }
+        let route = run.route(self, &context, &turn, storage, inbound);
         let route = route.unwrap_or_else(|| {
             run.default(Slot::Route, "bot unless escalated, else the general queue");
             default_route(&escalation)
@@ -442,18 +431,7 @@ impl Pipeline {
             pass: Pass::Main,
             conversation_id: &inbound.conversation_id,
         };
-        let mut route = None;
-        for out in run.slot_until(
-            self,
-            Slot::Route,
-            &context,
-            &turn,
-            |out| matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, inbound, r)),
-        ) {
-            if let SlotOutput::Route(Some(r)) = out {
-                route = Some(r);
-            }
-        }
+        let route = run.route(self, &context, &turn, storage, inbound);
         let route = route.unwrap_or_else(|| default_route(&escalation));
         (route_result(&route), run.stats)
     }
@@ -467,6 +445,31 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The route slot: the first router whose route names what the tenant
+    /// has decides; `None` when none did (the caller applies the default).
+    fn route(
+        &mut self,
+        pipeline: &Pipeline,
+        context: &CallContext,
+        turn: &wit::Turn,
+        storage: &Storage,
+        inbound: &Inbound,
+    ) -> Option<wit::Route> {
+        let mut route = None;
+        for out in self.slot_until(
+            pipeline,
+            Slot::Route,
+            context,
+            turn,
+            |out| matches!(out, SlotOutput::Route(Some(r)) if route_is_known(storage, inbound, r)),
+        ) {
+            if let SlotOutput::Route(Some(r)) = out {
+                route = Some(r);
+            }
+        }
+        route
+    }
+
     /// The version of `lane` that runs for this message in this pass.
     fn pick<'l>(&self, lane: &'l Lane) -> Option<(&'l Arc<BoundPlugin>, Role)> {
         if self.pass == Pass::Shadow

@@ -134,16 +134,7 @@ impl TestEnv {
         if body.is_some() {
             builder = builder.header("Content-Type", content_type);
         }
-        let request = builder.body(body.unwrap_or_else(Body::empty)).unwrap();
-        let router = self.router.clone();
-        self.runtime.block_on(async move {
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            let value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-            (status, value)
-        })
+        self.request_built(builder.body(body.unwrap_or_else(Body::empty)).unwrap())
     }
 
     /// Send a request built by the caller (any headers).
