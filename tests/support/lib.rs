@@ -44,7 +44,7 @@ pub struct TestEnv {
 fn router(app: &Arc<Switchyard>, throttle: Throttle) -> axum::Router {
     api::app(AppState {
         throttle: Arc::new(throttle),
-        ..AppState::new(app.clone(), OperatorKey::new(OPERATOR_KEY))
+        ..AppState::new(app.clone(), OperatorKey::new(OPERATOR_KEY)).expect("session secret")
     })
 }
 
@@ -147,6 +147,25 @@ impl TestEnv {
             let value = serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
             (status, value)
+        })
+    }
+
+    /// Send a request and keep the whole answer: status, headers, body text
+    /// (for the web pages: cookies, redirects, HTML).
+    pub fn request_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, String) {
+        let router = self.router.clone();
+        self.runtime.block_on(async move {
+            let response = router.oneshot(request).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let bytes = body.collect().await.unwrap().to_bytes();
+            (
+                parts.status,
+                parts.headers,
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
         })
     }
 

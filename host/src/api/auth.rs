@@ -3,6 +3,10 @@
 //! tenant; an agent key (issued by the tenant) acts only as that agent, on
 //! the desk's endpoints (conversations, the event stream, the roster and
 //! knowledge search), never on the tenant's settings, keys or plugins.
+//!
+//! A browser signed in with one of those keys (`web/session.rs`) sends a
+//! session cookie instead of the header; its writes must carry the
+//! session's CSRF token in `X-CSRF-Token`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -15,7 +19,7 @@ use crate::metrics::Stage;
 /// The tenant a key (by hash) acts for. A cached key costs no storage call;
 /// otherwise the lookup runs on a blocking thread, never on an async worker
 /// (a sled read there once blocked both workers behind a stuck flush).
-async fn tenant_of(state: &AppState, hash: &str) -> Result<Option<KeyOwner>, ApiError> {
+pub(crate) async fn tenant_of(state: &AppState, hash: &str) -> Result<Option<KeyOwner>, ApiError> {
     if let Some(known) = state.app.cached_tenant_for_key(hash) {
         return Ok(known);
     }
@@ -35,20 +39,59 @@ impl OperatorKey {
         OperatorKey { hash }
     }
 
-    fn matches(&self, key: &str) -> bool {
+    /// Whether a key's hash (hex) is the operator key's, in constant time.
+    pub fn matches_hash(&self, hash_hex: &str) -> bool {
         let mut other = [0u8; 32];
-        hex::decode_to_slice(hash_key(key), &mut other).expect("sha256 hex is 32 bytes");
-        // Constant time: no early exit on the first differing byte.
-        self.hash
-            .iter()
-            .zip(other)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        if hex::decode_to_slice(hash_hex, &mut other).is_err() {
+            return false;
+        }
+        crate::web::session::constant_time_eq(&self.hash, &other)
     }
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
-    bearer_of(&parts.headers)
+/// The key a request acts with, by its hash, and whether it is the operator's.
+pub(crate) struct Credential {
+    pub hash: String,
+    pub operator: bool,
+}
+
+/// A request's credential: the bearer key when there is an `Authorization`
+/// header, else a browser session (whose writes need the CSRF token).
+pub(crate) fn credential(parts: &Parts, state: &AppState) -> Result<Credential, ApiError> {
+    let hash = if parts
+        .headers
+        .contains_key(axum::http::header::AUTHORIZATION)
+    {
+        hash_key(bearer_of(&parts.headers)?)
+    } else if let Some(cookie) =
+        crate::web::session::cookie(&parts.headers, crate::web::session::SESSION_COOKIE)
+    {
+        let session = state
+            .sessions
+            .verify(cookie, crate::web::session::now_secs())
+            .ok_or_else(|| ApiError::Unauthorized("the session has ended; sign in again".into()))?;
+        if !parts.method.is_safe() {
+            let token = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !session.csrf_matches(token) {
+                return Err(ApiError::Forbidden(
+                    "missing or wrong CSRF token: a signed-in page sends its X-CSRF-Token with every change".into(),
+                ));
+            }
+        }
+        session.key_hash
+    } else {
+        return Err(ApiError::Unauthorized(
+            "missing Authorization: Bearer <key> header".into(),
+        ));
+    };
+    Ok(Credential {
+        operator: state.operator_key.matches_hash(&hash),
+        hash,
+    })
 }
 
 /// The key of an `Authorization: Bearer <key>` header.
@@ -87,13 +130,12 @@ impl FromRequestParts<AppState> for TenantCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let started = std::time::Instant::now();
-        let key = bearer(parts)?;
-        if state.operator_key.matches(key) {
+        let Credential { hash, operator } = credential(parts, state)?;
+        if operator {
             return Err(ApiError::Forbidden(
                 "the operator key acts for no tenant; use the tenant's key".into(),
             ));
         }
-        let hash = hash_key(key);
         match tenant_of(state, &hash).await? {
             Some(KeyOwner {
                 tenant,
@@ -127,14 +169,13 @@ impl FromRequestParts<AppState> for DeskCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts)?;
-        if state.operator_key.matches(key) {
+        let Credential { hash, operator } = credential(parts, state)?;
+        if operator {
             return Err(ApiError::Forbidden(
                 "the operator key acts for no tenant; use an agent's key or the tenant's key"
                     .into(),
             ));
         }
-        let hash = hash_key(key);
         let Some(owner) = tenant_of(state, &hash).await? else {
             return Err(ApiError::Unauthorized("unknown API key".into()));
         };
@@ -193,15 +234,14 @@ impl FromRequestParts<AppState> for OperatorCaller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let key = bearer(parts)?;
-        if state.operator_key.matches(key) {
-            let hash = hash_key(key);
+        let Credential { hash, operator } = credential(parts, state)?;
+        if operator {
             state.throttle.admit(&hash)?;
             return Ok(OperatorCaller {
                 key_fingerprint: hash[..12].to_string(),
             });
         }
-        if tenant_of(state, &hash_key(key)).await?.is_some() {
+        if tenant_of(state, &hash).await?.is_some() {
             return Err(ApiError::Forbidden(
                 "this endpoint needs the operator key".into(),
             ));

@@ -3,11 +3,11 @@
 //! `{"error": {"code", "message"}}` with the matching status.
 
 mod agents;
-mod auth;
-mod conversations;
+pub(crate) mod auth;
+pub(crate) mod conversations;
 mod desk;
 mod error;
-mod events;
+pub(crate) mod events;
 pub mod fair_share;
 pub mod health;
 mod knowledge;
@@ -18,6 +18,7 @@ mod page;
 mod tenancy;
 pub mod throttle;
 mod tickets;
+mod traffic;
 
 use std::sync::Arc;
 
@@ -38,16 +39,23 @@ pub struct AppState {
     pub app: Arc<Switchyard>,
     pub operator_key: Arc<OperatorKey>,
     pub throttle: Arc<throttle::Throttle>,
+    /// Signs the browser sessions of the web pages.
+    pub sessions: Arc<crate::web::session::SessionKeys>,
 }
 
 impl AppState {
-    /// With the default rate limits and per-tenant concurrency.
-    pub fn new(app: Arc<Switchyard>, operator_key: OperatorKey) -> AppState {
-        AppState {
+    /// With the default rate limits and per-tenant concurrency; reads (or
+    /// makes, on first start) the session secret from the store.
+    pub fn new(app: Arc<Switchyard>, operator_key: OperatorKey) -> crate::app::Result<AppState> {
+        let sessions = Arc::new(crate::web::session::SessionKeys::load_or_create(
+            &app.storage,
+        )?);
+        Ok(AppState {
             app,
             operator_key: Arc::new(operator_key),
             throttle: Arc::new(throttle::Throttle::with_defaults()),
-        }
+            sessions,
+        })
     }
 }
 
@@ -61,6 +69,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics))
         .nest("/v1", api_router())
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
@@ -79,6 +88,7 @@ fn api_router() -> Router<AppState> {
         .merge(knowledge::router())
         .merge(operator::router())
         .merge(tenancy::router())
+        .merge(traffic::router())
 }
 
 /// Prometheus text; the operator key is required (scrapers send it as a

@@ -407,9 +407,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
 
+    // Hourly traffic for the console's plots, counted from the event log.
+    let _traffic = crate::traffic::start(app.clone());
     let state = AppState {
-        app: app.clone(),
-        operator_key: Arc::new(OperatorKey::new(&operator.key)),
         throttle: Arc::new(crate::api::throttle::Throttle::new(
             crate::api::throttle::RatePolicy {
                 per_second: args.rate_per_sec.max(0.001),
@@ -418,6 +418,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.tenant_concurrency
                 .unwrap_or_else(crate::api::throttle::Throttle::default_tenant_concurrency),
         )),
+        ..AppState::new(app.clone(), OperatorKey::new(&operator.key))?
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
