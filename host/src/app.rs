@@ -556,6 +556,12 @@ impl Switchyard {
                 settings.event_retention_days
             )));
         }
+        if settings.web_chat.embed_origins.len() > 20 {
+            return Err(Error::Invalid("at most 20 web_chat.embed_origins".into()));
+        }
+        for origin in &settings.web_chat.embed_origins {
+            crate::web::check_origin(origin).map_err(Error::Invalid)?;
+        }
         let survey = &settings.survey;
         if !(1..=720).contains(&survey.window_hours) {
             return Err(Error::Invalid(format!(

@@ -452,6 +452,11 @@ fn fill_tenant(
         .collect();
     let settings = crate::model::TenantSettings {
         queues,
+        // The examples' chat pages are open, so a first visit can try them.
+        web_chat: crate::model::WebChatSettings {
+            enabled: true,
+            embed_origins: vec![],
+        },
         ..app.settings(tenant)?
     };
     app.set_settings(tenant, settings, actor)?;

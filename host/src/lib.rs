@@ -25,4 +25,6 @@ pub mod runtime;
 mod serial;
 pub mod server;
 pub mod storage;
+pub mod traffic;
 pub mod training;
+pub mod web;

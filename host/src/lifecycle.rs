@@ -693,13 +693,36 @@ impl Switchyard {
         Ok(result)
     }
 
-    /// Restore the slot's previous active set in one step.
+    /// Undo the slot's last change to who decides, in one step: a running
+    /// canary ends (its versions retire; the active ones decide every
+    /// conversation again), otherwise the previous active set comes back.
     pub fn rollback(&self, tenant: &str, slot: Slot, actor: &Actor) -> Result<SlotRollout> {
         self.tenant(tenant)?;
         let _one_at_a_time = self.binding_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut all = self.storage.bindings(tenant)?;
         let rollout = all.slots.entry(slot).or_default();
         let before = deciding(rollout);
+        let canaries: Vec<u64> = rollout
+            .versions
+            .iter()
+            .filter(|v| v.state == RolloutState::Canary)
+            .map(|v| v.id)
+            .collect();
+        if !canaries.is_empty() {
+            let now = now_ms();
+            for v in rollout.versions.iter_mut() {
+                if v.state == RolloutState::Canary {
+                    v.state = RolloutState::Retired;
+                    v.changed_at_ms = now;
+                }
+            }
+            let result = rollout.clone();
+            let reason = format!(
+                "ended the canary of versions {canaries:?}: the active versions decide every conversation again"
+            );
+            self.commit(tenant, slot, all, "rollback", actor, before, reason)?;
+            return Ok(result);
+        }
         let previous = rollout.history.pop().ok_or_else(|| {
             Error::Conflict(format!("nothing to roll back to on the {slot} slot"))
         })?;

@@ -197,6 +197,23 @@ pub struct TenantSettings {
     /// that resumes from an older id gets what is left.
     #[serde(default = "default_event_retention_days")]
     pub event_retention_days: u32,
+    /// The customer chat page (`/chat/{tenant}`) and its embeddable snippet.
+    #[serde(default)]
+    pub web_chat: WebChatSettings,
+}
+
+/// Whether customers may write through the built-in chat page, and which
+/// sites may embed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebChatSettings {
+    /// Off by default: an open chat page lets anyone start conversations.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Origins (`https://shop.example`) whose pages may frame the chat; none:
+    /// only this server's own pages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embed_origins: Vec<String>,
 }
 
 fn default_event_retention_days() -> u32 {
@@ -307,8 +324,17 @@ impl Default for TenantSettings {
             survey: Default::default(),
             send_summary: false,
             event_retention_days: default_event_retention_days(),
+            web_chat: Default::default(),
         }
     }
+}
+
+/// One queue's waiting conversations, for the queue monitor.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct QueueWaiting {
+    pub waiting: u32,
+    /// When the longest-waiting one began to wait.
+    pub longest_since_ms: Option<u64>,
 }
 
 /// What deleting a customer's data removed.

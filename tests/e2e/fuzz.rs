@@ -123,6 +123,13 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
         "/v1/tenants/{}/slots/{}/versions/{}/limits",
         Caller::Operator,
     ),
+    ("GET", "/v1/queues", Caller::Tenant),
+    ("GET", "/v1/stats?days={}", Caller::Tenant),
+    ("GET", "/v1/tenants/{}/stats?days={}", Caller::Operator),
+    // The chat's API: no visitor token here, so refused, never a 5xx.
+    ("GET", "/chat/{}/api/conversation", Caller::Open),
+    ("POST", "/chat/{}/api/messages", Caller::Open),
+    ("POST", "/chat/{}/api/survey", Caller::Open),
     ("GET", "/metrics", Caller::Operator),
     ("GET", "/healthz", Caller::Open),
 ];

@@ -866,3 +866,62 @@ fn a_shadow_version_is_compared_on_conversations_agents_hold() {
     );
     assert_eq!(diff["messages"], 1, "{diff}");
 }
+
+/// Regression (issue 18): "roll back" during a canary answered 409 "nothing
+/// to roll back to" (it only knew active sets), so the console's one-click
+/// rollback could not stop a bad canary. It now ends the canary: the
+/// canary version retires, the active one decides every conversation, and
+/// the audit log says so; with no canary it restores the previous active set.
+#[test]
+fn rolling_back_during_a_canary_ends_the_canary_and_keeps_the_active_version() {
+    let env = TestEnv::demo();
+    let active = active_version(&env, "demo", "classify")["id"]
+        .as_u64()
+        .unwrap();
+    let candidate = stage_fixture(&env, "ok");
+    let (status, _) = env.canary("demo", "classify", candidate, 99);
+    assert_eq!(status, 200);
+    let (status, rollout) = env.post(
+        "/v1/tenants/demo/slots/classify/rollback",
+        OPERATOR_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, 200, "{rollout}");
+    let state_of = |id: u64| {
+        rollout["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["id"] == id)
+            .unwrap()["state"]
+            .clone()
+    };
+    assert_eq!(state_of(candidate), "retired");
+    assert_eq!(state_of(active), "active");
+    for i in 0..10 {
+        let r = env.send(
+            &format!("after-{i}"),
+            "where is my package?",
+            "c",
+            "standard",
+        );
+        let decided_by = trace_of(&r, "classify")[0]["version_id"].as_u64();
+        assert_eq!(decided_by, Some(active), "{r}");
+    }
+    let (_, audit) = env.get("/v1/tenants/demo/audit?limit=1", OPERATOR_KEY);
+    assert_eq!(audit[0]["action"], "rollback", "{audit}");
+    assert!(
+        audit[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("ended the canary"),
+        "{audit}"
+    );
+    // No canary and no earlier active set: nothing to roll back to.
+    let (status, body) = env.post(
+        "/v1/tenants/demo/slots/classify/rollback",
+        OPERATOR_KEY,
+        &json!({}),
+    );
+    assert_eq!(status, 409, "{body}");
+}

@@ -19,6 +19,7 @@
 //! - `pagination`: every list in pages that join up, limits at their boundary, cursors
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `understanding`: the demo shop on its held-out evaluation set through the whole pipeline, against the targets; the knowledge-answer threshold
+//! - `web`: the pages' server side: sign-in, session cookies and CSRF, pages per role, the customer chat's endpoints, the traffic report, the queue monitor, assets
 //! - `webhooks`: outbound delivery to a real receiver: signatures, idempotency keys, retries while it is down, order, dead letters, signed inbound messages
 //! - `fuzz`: generated bad requests against every endpoint: never a 5xx, nothing stored
 
@@ -42,6 +43,7 @@ mod personal_data;
 mod pharmacy;
 mod security;
 mod understanding;
+mod web;
 mod webhooks;
 
 #[path = "../../host/tests/support/receiver.rs"]

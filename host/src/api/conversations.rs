@@ -73,81 +73,18 @@ async fn post_message(
         body: raw.0,
     };
     metrics.record_stage(Stage::Parse, stage);
-    let queued = Instant::now();
-    let app = state.app.clone();
-    let running = state.throttle.run_slot(&tenant).await;
-    let hog_check = tenant.clone();
-    // A tenant whose plugin just ran to its deadline, or that keeps more than
-    // its part of the cores busy while others wait (`fair_share.rs`), runs at
-    // the lowest scheduling priority: it takes the cores nobody else wants.
-    let low_priority =
-        state.throttle.is_hogging(&tenant) || state.throttle.fair_share.is_heavy(&tenant);
-    // From here the message is a writer the next flush may wait for; not a
-    // low-priority one, whose plugins may wait for a core or run to their
-    // deadline: every flush would wait the whole commit delay for it (the
-    // healthy neighbour's p50 rose from 2 to 5 ms).
-    let write = (!low_priority).then(|| state.app.storage.begin_write());
-    // The slot covers the plugins' CPU, not the wait for the disk: the
-    // message gives it up once its plugins are done, and returns durable.
-    let work = move || {
-        app.metrics.record_stage(Stage::Queue, queued);
-        app.handle_admitted(
-            &tenant,
-            &conversation_id,
-            NewMessage {
-                text: body.text,
-                channel: body.channel,
-                customer: body.customer,
-            },
-            Some(proof),
-            running,
-            write,
-        )
-    };
-    let record = if low_priority {
-        state
-            .throttle
-            .low_priority()
-            .run(work)
-            .await
-            .ok_or_else(|| ApiError::Internal("the low-priority pool stopped".into()))??
-    } else {
-        blocking(work).await?
-    };
-    // Packs run inside the plugin that asked them: its time includes theirs.
-    let plugin_time = |trace: &[crate::model::TraceEntry]| {
-        Duration::from_micros(
-            trace
-                .iter()
-                .filter(|t| t.slot != crate::model::Slot::Pack)
-                .map(|t| t.micros)
-                .sum(),
-        )
-    };
-    state.throttle.fair_share.charge(
-        &hog_check,
-        plugin_time(&record.decision.trace)
-            + record
-                .decision
-                .shadow
-                .as_ref()
-                .map_or(Duration::ZERO, |s| plugin_time(&s.trace)),
-    );
-    // A plugin that ran to its deadline burnt that much CPU: its tenant runs
-    // one message at a time for a while (throttle.rs).
-    let timed_out =
-        |trace: &[crate::model::TraceEntry]| trace.iter().any(|t| t.outcome == "timeout");
-    if timed_out(&record.decision.trace)
-        || record
-            .decision
-            .shadow
-            .as_ref()
-            .is_some_and(|s| timed_out(&s.trace))
-    {
-        state
-            .throttle
-            .hogged(&hog_check, Instant::now() + super::throttle::HOG_PENALTY);
-    }
+    let record = admit_message(
+        &state,
+        tenant,
+        conversation_id,
+        NewMessage {
+            text: body.text,
+            channel: body.channel,
+            customer: body.customer,
+        },
+        Some(proof),
+    )
+    .await?;
     let stage = Instant::now();
     let json = serde_json::to_vec(&MessageResponse {
         message_id: record.id,
@@ -250,4 +187,82 @@ async fn answer_survey(
     blocking(move || app.answer_survey(&tenant, &conversation_id, body.score, body.comment))
         .await
         .map(Json)
+}
+
+/// Decide and store one customer message under the tenant's limits: a run
+/// slot for the plugins, the lowest priority for a tenant hogging the cores,
+/// durable on return. The API's message endpoint and the web chat both come
+/// through here.
+pub(crate) async fn admit_message(
+    state: &AppState,
+    tenant: String,
+    conversation_id: String,
+    message: NewMessage,
+    proof: Option<InboundProof>,
+) -> Result<crate::model::MessageRecord, ApiError> {
+    let queued = Instant::now();
+    let app = state.app.clone();
+    let running = state.throttle.run_slot(&tenant).await;
+    let hog_check = tenant.clone();
+    // A tenant whose plugin just ran to its deadline, or that keeps more than
+    // its part of the cores busy while others wait (`fair_share.rs`), runs at
+    // the lowest scheduling priority: it takes the cores nobody else wants.
+    let low_priority =
+        state.throttle.is_hogging(&tenant) || state.throttle.fair_share.is_heavy(&tenant);
+    // From here the message is a writer the next flush may wait for; not a
+    // low-priority one, whose plugins may wait for a core or run to their
+    // deadline: every flush would wait the whole commit delay for it (the
+    // healthy neighbour's p50 rose from 2 to 5 ms).
+    let write = (!low_priority).then(|| state.app.storage.begin_write());
+    // The slot covers the plugins' CPU, not the wait for the disk: the
+    // message gives it up once its plugins are done, and returns durable.
+    let work = move || {
+        app.metrics.record_stage(Stage::Queue, queued);
+        app.handle_admitted(&tenant, &conversation_id, message, proof, running, write)
+    };
+    let record = if low_priority {
+        state
+            .throttle
+            .low_priority()
+            .run(work)
+            .await
+            .ok_or_else(|| ApiError::Internal("the low-priority pool stopped".into()))??
+    } else {
+        blocking(work).await?
+    };
+    // Packs run inside the plugin that asked them: its time includes theirs.
+    let plugin_time = |trace: &[crate::model::TraceEntry]| {
+        Duration::from_micros(
+            trace
+                .iter()
+                .filter(|t| t.slot != crate::model::Slot::Pack)
+                .map(|t| t.micros)
+                .sum(),
+        )
+    };
+    state.throttle.fair_share.charge(
+        &hog_check,
+        plugin_time(&record.decision.trace)
+            + record
+                .decision
+                .shadow
+                .as_ref()
+                .map_or(Duration::ZERO, |s| plugin_time(&s.trace)),
+    );
+    // A plugin that ran to its deadline burnt that much CPU: its tenant runs
+    // one message at a time for a while (throttle.rs).
+    let timed_out =
+        |trace: &[crate::model::TraceEntry]| trace.iter().any(|t| t.outcome == "timeout");
+    if timed_out(&record.decision.trace)
+        || record
+            .decision
+            .shadow
+            .as_ref()
+            .is_some_and(|s| timed_out(&s.trace))
+    {
+        state
+            .throttle
+            .hogged(&hog_check, Instant::now() + super::throttle::HOG_PENALTY);
+    }
+    Ok(record)
 }

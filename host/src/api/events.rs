@@ -46,13 +46,25 @@ struct EventQuery {
 /// Which events a subscriber wants: those of its queues or its agent; all
 /// when it names neither.
 #[derive(Clone, Default)]
-struct Interest {
+pub(crate) struct Interest {
     queues: HashSet<String>,
     agent: Option<String>,
+    /// Only this conversation's events (the web chat's customer).
+    conversation: Option<String>,
 }
 
 impl Interest {
+    pub(crate) fn conversation(id: &str) -> Interest {
+        Interest {
+            conversation: Some(id.to_string()),
+            ..Interest::default()
+        }
+    }
+
     fn wants(&self, event: &Event) -> bool {
+        if let Some(conversation) = &self.conversation {
+            return event.conversation_id.as_ref() == Some(conversation);
+        }
         if self.queues.is_empty() && self.agent.is_none() {
             return true;
         }
@@ -118,11 +130,41 @@ async fn events(
         }
         None => None,
     };
-    let app = state.app.clone();
-    let tenant = caller.tenant;
+    let hider = Hider {
+        actor: caller.actor.clone(),
+        hidden: {
+            let (app, tenant, actor) = (
+                state.app.clone(),
+                caller.tenant.clone(),
+                caller.actor.clone(),
+            );
+            super::blocking(move || app.no_assist_for(&tenant, &actor)).await?
+        },
+        checked: std::time::Instant::now(),
+    };
+    open_stream(
+        &state.app,
+        caller.tenant,
+        interest,
+        Audience::Desk(hider),
+        last_event_id.or(query.after),
+    )
+    .await
+}
+
+/// A stream of the tenant's events that `interest` wants, as `audience`
+/// may see them, from after `resume` (or from now).
+pub(crate) async fn open_stream(
+    app: &Arc<Switchyard>,
+    tenant: String,
+    interest: Interest,
+    audience: Audience,
+    resume: Option<u64>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>, ApiError> {
+    let app = app.clone();
     // Subscribed before anything is read, so nothing falls between.
     let live = app.storage.event_hub().subscribe(&tenant);
-    let start = match last_event_id.or(query.after) {
+    let start = match resume {
         Some(id) => id,
         // A new subscriber starts from now.
         None => {
@@ -130,16 +172,8 @@ async fn events(
             super::blocking(move || durable_up_to(&app, &tenant)).await?
         }
     };
-    let hider = Hider {
-        actor: caller.actor.clone(),
-        hidden: {
-            let (app, tenant, actor) = (app.clone(), tenant.clone(), caller.actor.clone());
-            super::blocking(move || app.no_assist_for(&tenant, &actor)).await?
-        },
-        checked: std::time::Instant::now(),
-    };
     let (tx, rx) = mpsc::channel::<SseEvent>(256);
-    tokio::spawn(forward(app, tenant, interest, hider, start, live, tx));
+    tokio::spawn(forward(app, tenant, interest, audience, start, live, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|event| (Ok(event), rx))
     });
@@ -155,9 +189,39 @@ fn durable_up_to(app: &Switchyard, tenant: &str) -> crate::app::Result<u64> {
     }
 }
 
+/// Who reads a stream: a desk, or one customer of the web chat (who sees
+/// the conversation's public entries and status, nothing the team keeps).
+pub(crate) enum Audience {
+    Desk(Hider),
+    Customer,
+}
+
+impl Audience {
+    fn view(&self) -> View {
+        match self {
+            Audience::Desk(hider) => View::Desk {
+                hide_suggestions: hider.hidden,
+            },
+            Audience::Customer => View::Customer,
+        }
+    }
+
+    async fn refresh(&mut self, app: &Arc<Switchyard>, tenant: &str) {
+        if let Audience::Desk(hider) = self {
+            hider.refresh(app, tenant).await;
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum View {
+    Desk { hide_suggestions: bool },
+    Customer,
+}
+
 /// Whether the subscriber is an agent on their no-assist day: then the
 /// entries it gets carry no suggestions. Checked again every minute.
-struct Hider {
+pub(crate) struct Hider {
     actor: crate::conversations::DeskActor,
     hidden: bool,
     checked: std::time::Instant,
@@ -183,20 +247,21 @@ async fn forward(
     app: Arc<Switchyard>,
     tenant: String,
     interest: Interest,
-    mut hider: Hider,
+    mut audience: Audience,
     mut last: u64,
     mut live: broadcast::Receiver<Arc<LiveEvent>>,
     tx: mpsc::Sender<SseEvent>,
 ) {
     // What was missed, from the log.
-    let Some(caught_up) = catch_up(&app, &tenant, &interest, hider.hidden, last, None, &tx).await
+    let Some(caught_up) =
+        catch_up(&app, &tenant, &interest, audience.view(), last, None, &tx).await
     else {
         return;
     };
     last = caught_up;
     loop {
         let received = live.recv().await;
-        hider.refresh(&app, &tenant).await;
+        audience.refresh(&app, &tenant).await;
         match received {
             Ok(published) => {
                 let id = published.event.id;
@@ -208,7 +273,7 @@ async fn forward(
                         &app,
                         &tenant,
                         &interest,
-                        hider.hidden,
+                        audience.view(),
                         last,
                         Some(id - 1),
                         &tx,
@@ -220,21 +285,19 @@ async fn forward(
                     return;
                 }
                 if interest.wants(&published.event)
-                    && tx
-                        .send(sse_event(
-                            &published.event,
-                            published.entry.as_deref(),
-                            hider.hidden,
-                        ))
-                        .await
-                        .is_err()
+                    && let Some(sse) = sse_event(
+                        &published.event,
+                        published.entry.as_deref(),
+                        audience.view(),
+                    )
+                    && tx.send(sse).await.is_err()
                 {
                     return;
                 }
                 last = id;
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                match catch_up(&app, &tenant, &interest, hider.hidden, last, None, &tx).await {
+                match catch_up(&app, &tenant, &interest, audience.view(), last, None, &tx).await {
                     Some(to) => last = to,
                     None => return,
                 }
@@ -251,7 +314,7 @@ async fn catch_up(
     app: &Arc<Switchyard>,
     tenant: &str,
     interest: &Interest,
-    hide: bool,
+    view: View,
     mut after: u64,
     up_to: Option<u64>,
     tx: &mpsc::Sender<SseEvent>,
@@ -292,10 +355,8 @@ async fn catch_up(
         let full = page.len() == LOG_PAGE;
         for (event, entry) in page {
             if interest.wants(&event)
-                && tx
-                    .send(sse_event(&event, entry.as_ref(), hide))
-                    .await
-                    .is_err()
+                && let Some(sse) = sse_event(&event, entry.as_ref(), view)
+                && tx.send(sse).await.is_err()
             {
                 return None;
             }
@@ -321,7 +382,25 @@ fn entry_of(app: &Switchyard, tenant: &str, event: &Event) -> crate::app::Result
     })
 }
 
-fn sse_event(event: &Event, entry: Option<&Entry>, hide_suggestions: bool) -> SseEvent {
+/// The SSE event `view` gets for a logged event, if it gets one.
+fn sse_event(event: &Event, entry: Option<&Entry>, view: View) -> Option<SseEvent> {
+    let data = match view {
+        View::Desk { hide_suggestions } => desk_data(event, entry, hide_suggestions),
+        View::Customer => crate::web::chat::customer_event(event, entry)?,
+    };
+    let kind = serde_json::to_value(event.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    Some(
+        SseEvent::default()
+            .id(event.id.to_string())
+            .event(kind)
+            .data(data),
+    )
+}
+
+fn desk_data(event: &Event, entry: Option<&Entry>, hide_suggestions: bool) -> String {
     let hidden;
     let entry = match entry {
         Some(Entry::Customer { .. }) if hide_suggestions => {
@@ -334,18 +413,10 @@ fn sse_event(event: &Event, entry: Option<&Entry>, hide_suggestions: bool) -> Ss
         }
         other => other,
     };
-    let data = serde_json::to_string(&EventData { event, entry }).unwrap_or_else(|e| {
+    serde_json::to_string(&EventData { event, entry }).unwrap_or_else(|e| {
         format!(
             "{{\"error\": \"event {} did not serialise: {e}\"}}",
             event.id
         )
-    });
-    let kind = serde_json::to_value(event.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    SseEvent::default()
-        .id(event.id.to_string())
-        .event(kind)
-        .data(data)
+    })
 }

@@ -110,7 +110,13 @@ impl Switchyard {
             };
             let mut events = vec![
                 Event::about(EventKind::MessageCreated, &conversation, now)
-                    .with_message(&record.id),
+                    .with_message(&record.id)
+                    .with_detail(crate::traffic::message_detail(
+                        &record.decision,
+                        status_before,
+                        conversation.status,
+                        conversation.message_count <= 1,
+                    )),
             ];
             if let Some(post) = &bot_reply {
                 events.push(

@@ -49,6 +49,34 @@ impl Storage {
     /// status's list at the same place. Decodes at most [`MAX_PAGE_SCAN`]
     /// heads per status; a filter that matches little may come back short,
     /// with a `next`.
+    /// Waiting conversations per queue: how many, and since when the
+    /// longest has waited. Reads at most `cap` of them, oldest first (the
+    /// list is in waiting order), and says whether it stopped there.
+    pub fn waiting_by_queue(
+        &self,
+        tenant: &str,
+        cap: usize,
+    ) -> Result<(std::collections::BTreeMap<String, QueueWaiting>, bool)> {
+        let mut queues = std::collections::BTreeMap::<String, QueueWaiting>::new();
+        let prefix = list_prefix(tenant, ConversationStatus::Waiting);
+        for (read, item) in self.conversation_list.scan_prefix(&prefix).enumerate() {
+            if read >= cap {
+                return Ok((queues, true));
+            }
+            let (k, v) = item?;
+            let head: ConversationHead = decode(&k, &v)?;
+            let queue = queues
+                .entry(head.queue.clone().unwrap_or_default())
+                .or_default();
+            queue.waiting += 1;
+            let since = head.waiting_since_ms.unwrap_or(head.updated_at_ms);
+            if queue.longest_since_ms.is_none_or(|s| since < s) {
+                queue.longest_since_ms = Some(since);
+            }
+        }
+        Ok((queues, false))
+    }
+
     pub fn conversations_page(
         &self,
         tenant: &str,

@@ -17,6 +17,7 @@ use crate::model::*;
 mod commit;
 mod lists;
 mod outbox;
+mod traffic;
 
 type TxTree = sled::transaction::TransactionalTree;
 
@@ -122,6 +123,8 @@ pub struct Trees {
     audit: sled::Tree,
     /// `tenant \0 slot \0 version id` -> ShadowStats.
     shadow_stats: sled::Tree,
+    /// Hourly traffic counts (`storage/traffic.rs`).
+    traffic: sled::Tree,
     /// Facts about the database itself, such as "the demo tenant is seeded".
     meta: sled::Tree,
 }
@@ -488,6 +491,7 @@ impl Storage {
             commit_trees,
             audit: db.open_tree("audit")?,
             shadow_stats: db.open_tree("shadow_stats")?,
+            traffic: db.open_tree("traffic")?,
             meta,
             db,
         }))

@@ -1,0 +1,586 @@
+// The agent desk: the live conversation list, the conversation with each
+// message's decision, the handoff context, suggestions and the reply box.
+import { api, boot, h, fill, t, follow, since, clock, announce, marked } from "./common.js";
+
+const me = boot.agent; // null for a tenant admin: reads, notes, transfers; no claims or replies
+const state = {
+  tab: me ? "queues" : "waiting",
+  list: [],
+  agent: null,
+  openId: null,
+  view: null, // GET /v1/conversations/{id}
+  handoff: null,
+  suggestion: null, // the suggestion the reply box started from
+  settings: null,
+  agents: [],
+};
+
+const main = document.getElementById("main");
+const layout = {
+  list: h("section", { class: "pane list", "aria-labelledby": "list-title" }),
+  conversation: h("section", { class: "pane conversation", "aria-labelledby": "conversation-title" }),
+  side: h("aside", { class: "pane side", "aria-label": t("desk.context") }),
+};
+fill(main, h("div", { class: "desk" }, layout.list, layout.conversation, layout.side));
+main.classList.add("desk-main");
+
+const TABS = me
+  ? [
+      ["queues", "desk.tab.queues"],
+      ["mine", "desk.tab.mine"],
+      ["all", "desk.tab.all"],
+    ]
+  : [
+      ["waiting", "desk.tab.waiting"],
+      ["all", "desk.tab.all"],
+    ];
+
+function listQuery() {
+  switch (state.tab) {
+    case "queues":
+    case "waiting":
+      return "status=waiting,reopened&order=longest_waiting&limit=200";
+    case "mine":
+      return "agent=me&status=assigned&limit=200";
+    default:
+      return "status=bot,waiting,assigned,reopened&limit=200";
+  }
+}
+
+/** The queues an agent serves: the tenant's queues named by their skills. */
+function myQueues() {
+  const skills = new Set(state.agent?.skills || []);
+  const queues = state.settings?.queues || [];
+  return new Set(queues.length ? queues.filter((q) => skills.has(q)) : skills);
+}
+
+async function loadList() {
+  const data = await api(`conversations?${listQuery()}`);
+  let rows = data.conversations;
+  if (state.tab === "queues") {
+    const mine = myQueues();
+    rows = rows.filter((c) => !c.queue || mine.has(c.queue));
+  }
+  state.list = rows;
+  renderList();
+}
+
+function renderList() {
+  const tabs = h(
+    "div",
+    { class: "tabs", role: "tablist", "aria-label": t("desk.lists") },
+    TABS.map(([id, key]) =>
+      h(
+        "button",
+        {
+          role: "tab",
+          id: `tab-${id}`,
+          "aria-selected": state.tab === id ? "true" : "false",
+          "aria-controls": "conversation-list",
+          tabindex: state.tab === id ? "0" : "-1",
+          onclick: () => {
+            state.tab = id;
+            loadList().catch(showError);
+          },
+          onkeydown: (event) => {
+            const i = TABS.findIndex(([x]) => x === id);
+            const step = event.key === "ArrowRight" ? 1 : event.key === "ArrowLeft" ? -1 : 0;
+            if (!step) return;
+            const next = TABS[(i + step + TABS.length) % TABS.length][0];
+            state.tab = next;
+            loadList()
+              .then(() => document.getElementById(`tab-${next}`)?.focus())
+              .catch(showError);
+          },
+        },
+        t(key),
+      ),
+    ),
+  );
+  const now = Date.now();
+  const items = state.list.map((c) =>
+    h(
+      "li",
+      {},
+      h(
+        "button",
+        {
+          class: `row-button${c.id === state.openId ? " current" : ""}`,
+          "aria-current": c.id === state.openId ? "true" : false,
+          dataset: { conversation: c.id },
+          onclick: () => open(c.id),
+        },
+        h(
+          "span",
+          { class: "line1" },
+          h("strong", {}, c.customer_id),
+          c.tier && c.tier !== "standard" ? h("span", { class: `badge tier-${c.tier}` }, t(`tier.${c.tier}`)) : null,
+          h("span", { class: `badge status-${c.status}` }, t(`status.${c.status}`)),
+        ),
+        h("span", { class: "preview" }, c.preview || ""),
+        h(
+          "span",
+          { class: "line3" },
+          c.queue ? h("span", {}, t("desk.queue_name", { queue: c.queue })) : null,
+          c.priority ? h("span", { class: c.priority >= 7 ? "hot" : "" }, t("desk.priority", { n: c.priority })) : null,
+          c.waiting_since_ms
+            ? h("span", { class: "waiting" }, t("desk.waiting_for", { time: since(c.waiting_since_ms, now) }))
+            : h("span", {}, since(c.updated_at_ms, now)),
+          c.intent ? h("span", { class: "intent" }, c.intent) : null,
+        ),
+      ),
+    ),
+  );
+  fill(
+    layout.list,
+    h("h2", { id: "list-title", class: "visually-hidden" }, t("desk.conversations")),
+    tabs,
+    h(
+      "div",
+      { id: "conversation-list", role: "tabpanel", "aria-labelledby": `tab-${state.tab}` },
+      items.length ? h("ul", { class: "rows" }, items) : h("p", { class: "empty" }, t("desk.empty")),
+    ),
+  );
+}
+
+async function open(id) {
+  state.openId = id;
+  state.suggestion = null;
+  renderList();
+  await loadConversation();
+  document.getElementById("conversation-title")?.focus();
+}
+
+async function loadConversation() {
+  const id = state.openId;
+  if (!id) return;
+  const [view, handoff] = await Promise.all([
+    api(`conversations/${encodeURIComponent(id)}?limit=200`),
+    api(`conversations/${encodeURIComponent(id)}/handoff`),
+  ]);
+  if (state.openId !== id) return;
+  state.view = view;
+  state.handoff = handoff;
+  renderConversation();
+  renderSide();
+}
+
+function findingSpans(message) {
+  const d = message.decision || {};
+  const spans = [];
+  for (const f of d.findings || []) {
+    spans.push({ start: f.utf16_start, end: f.utf16_end, kind: `finding ${f.kind}`, title: `${f.kind}: ${f.detail}` });
+  }
+  for (const e of d.entities || []) {
+    spans.push({ start: e.utf16_start, end: e.utf16_end, kind: "entity", title: `${e.kind}: ${e.value}` });
+  }
+  return spans;
+}
+
+function decisionLine(message) {
+  const d = message.decision || {};
+  const chips = [];
+  if (d.intent?.name) {
+    chips.push(
+      h(
+        "span",
+        { class: "chip intent", title: t("desk.intent") },
+        `${d.intent.name} ${Math.round((d.intent.confidence || 0) * 100)}%`,
+      ),
+    );
+  }
+  for (const reason of d.escalation?.reasons || []) {
+    chips.push(h("span", { class: "chip reason", title: reason.detail }, t(`reason.${reason.code}`, {}) === `reason.${reason.code}` ? reason.code : t(`reason.${reason.code}`)));
+  }
+  for (const f of d.findings || []) {
+    chips.push(h("span", { class: `chip finding sev-${f.severity}`, title: f.detail }, `${f.kind}: ${f.code}`));
+  }
+  if (d.route?.to) {
+    const target = d.route.to === "bot" ? t("desk.route.bot") : d.route.queue || d.route.agent || d.route.to;
+    chips.push(h("span", { class: "chip route", title: d.route.reason }, `→ ${target}`));
+  }
+  const details = (d.findings || []).filter((f) => f.kind === "drug-interaction");
+  return h(
+    "div",
+    { class: "decision", "aria-label": t("desk.decision") },
+    chips,
+    details.map((f) => h("p", { class: `finding-detail sev-${f.severity}`, role: "note" }, f.detail)),
+  );
+}
+
+function entryView(entry) {
+  const author = entry.author;
+  if (author === "customer") {
+    return h(
+      "li",
+      { class: "entry customer", dataset: { id: entry.id } },
+      h("div", { class: "who" }, t("author.customer"), h("time", {}, clock(entry.received_at_ms))),
+      h("p", { class: "text" }, marked(entry.text, findingSpans(entry))),
+      decisionLine(entry),
+    );
+  }
+  const who =
+    author === "agent"
+      ? entry.agent_id
+      : author === "bot"
+        ? t("author.bot")
+        : t("author.system");
+  return h(
+    "li",
+    { class: `entry ${author}${entry.private ? " note" : ""}`, dataset: { id: entry.id } },
+    h(
+      "div",
+      { class: "who" },
+      who,
+      entry.private ? h("span", { class: "badge note" }, t("desk.note")) : null,
+      h("time", {}, clock(entry.at_ms)),
+    ),
+    h("p", { class: "text" }, entry.text),
+  );
+}
+
+function canAct(c) {
+  return me && c.assigned_agent === me && c.status === "assigned";
+}
+
+function renderConversation() {
+  const { conversation: c, messages } = state.view;
+  const actions = [];
+  if (me && c.assigned_agent !== me && ["bot", "waiting", "reopened"].includes(c.status)) {
+    actions.push(h("button", { class: "primary", id: "claim", onclick: () => act("claim") }, t("desk.claim")));
+  }
+  if (canAct(c)) {
+    actions.push(h("button", { id: "resolve", onclick: () => act("resolve") }, t("desk.resolve")));
+  }
+  if (!["resolved", "closed"].includes(c.status)) {
+    actions.push(transferControl(c));
+  }
+  const history = h("ol", { class: "history", "aria-label": t("desk.history") }, messages.map(entryView));
+  const box = replyBox(c);
+  fill(
+    layout.conversation,
+    h(
+      "div",
+      { class: "conversation-head" },
+      h(
+        "h2",
+        { id: "conversation-title", tabindex: "-1" },
+        c.customer.id,
+        " ",
+        h("span", { class: `badge status-${c.status}` }, t(`status.${c.status}`)),
+      ),
+      h(
+        "p",
+        { class: "meta" },
+        c.queue ? t("desk.queue_name", { queue: c.queue }) : "",
+        c.assigned_agent ? ` · ${t("desk.with_agent", { agent: c.assigned_agent })}` : "",
+      ),
+      h("div", { class: "row actions" }, actions),
+    ),
+    history,
+    box,
+  );
+  history.lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+function transferControl(c) {
+  const queues = state.settings?.queues || [];
+  const select = h(
+    "select",
+    { id: "transfer-to", "aria-label": t("desk.transfer_to") },
+    h("option", { value: "" }, t("desk.transfer_to")),
+    h("optgroup", { label: t("desk.queues") }, queues.filter((q) => q !== c.queue).map((q) => h("option", { value: `queue:${q}` }, q))),
+    h(
+      "optgroup",
+      { label: t("desk.agents") },
+      state.agents.filter((a) => a.id !== c.assigned_agent).map((a) => h("option", { value: `agent:${a.id}` }, `${a.name} (${t(`agent.${a.status}`)}, ${a.load}/${a.capacity})`)),
+    ),
+  );
+  const button = h(
+    "button",
+    {
+      id: "transfer",
+      onclick: async () => {
+        if (!select.value) {
+          select.focus();
+          return;
+        }
+        const [kind, id] = select.value.split(":");
+        const note = document.getElementById("reply-text")?.value.trim();
+        await act("transfer", { to: { [kind]: id }, ...(note ? { note } : {}) });
+      },
+    },
+    t("desk.transfer"),
+  );
+  return h("span", { class: "row" }, select, button);
+}
+
+function replyBox(c) {
+  const agentHolds = canAct(c);
+  const text = h("textarea", {
+    id: "reply-text",
+    rows: "4",
+    "aria-describedby": "reply-help",
+    oninput: () => {
+      if (!text.value) state.suggestion = null;
+    },
+    onkeydown: (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        (agentHolds ? send : note)();
+      }
+    },
+  });
+  const send = async () => {
+    const value = text.value.trim();
+    if (!value) return text.focus();
+    const body = { text: value };
+    if (state.suggestion) body.suggestion_id = state.suggestion.id;
+    await act("replies", body);
+    text.value = "";
+    state.suggestion = null;
+  };
+  const note = async () => {
+    const value = text.value.trim();
+    if (!value) return text.focus();
+    await act("notes", { text: value });
+    text.value = "";
+  };
+  return h(
+    "form",
+    { class: "reply", onsubmit: (event) => event.preventDefault(), "aria-label": t("desk.reply_box") },
+    h("label", { for: "reply-text" }, agentHolds ? t("desk.reply_label") : t("desk.note_label")),
+    text,
+    h("p", { id: "reply-help", class: "help" }, agentHolds ? t("desk.reply_help") : t("desk.note_help")),
+    h(
+      "div",
+      { class: "row" },
+      agentHolds ? h("button", { type: "button", class: "primary", id: "send-reply", onclick: send }, t("desk.send")) : null,
+      h("button", { type: "button", id: "add-note", onclick: note }, t("desk.add_note")),
+    ),
+  );
+}
+
+async function act(action, body) {
+  const id = state.openId;
+  try {
+    await api(`conversations/${encodeURIComponent(id)}/${action}`, { method: "POST", body: body ?? {} });
+    announce(t(`desk.done.${action}`));
+    await Promise.all([loadConversation(), loadList()]);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/**
+ * What to suggest now: the latest customer message's suggestions and, when
+ * that message is not about the conversation's topic ("转人工", "thanks"),
+ * those of the latest message that was. Compliance scripts first, then the
+ * topic's scripts, then the latest message's, then articles.
+ */
+function suggestions() {
+  const customer = (state.view?.messages || []).filter((m) => m.author === "customer");
+  const latest = customer[customer.length - 1];
+  if (!latest) return [];
+  const topic = state.view.conversation.state?.intent?.name;
+  let topical = null;
+  if (topic && latest.decision?.intent?.name !== topic) {
+    topical = [...customer].reverse().find((m) => m.decision?.intent?.name === topic) || null;
+  }
+  const rank = (s, fromTopic) => (s.kind === "compliance" ? 0 : s.kind === "article" ? 3 : fromTopic ? 1 : 2);
+  const ranked = [
+    ...(latest.decision?.suggestions || []).map((s) => [rank(s, !topical), s]),
+    ...(topical?.decision?.suggestions || []).filter((s) => s.kind !== "compliance").map((s) => [rank(s, true), s]),
+  ];
+  ranked.sort((a, b) => a[0] - b[0]);
+  const seen = new Set();
+  return ranked
+    .map(([, s]) => s)
+    .filter((s) => !seen.has(s.text) && seen.add(s.text));
+}
+
+function insert(suggestion) {
+  const text = document.getElementById("reply-text");
+  if (!text) return;
+  text.value = suggestion.text;
+  state.suggestion = suggestion;
+  text.focus();
+  text.setSelectionRange(text.value.length, text.value.length);
+  announce(t("desk.inserted", { title: suggestion.title }));
+}
+
+async function dismiss(suggestion) {
+  try {
+    await api(`conversations/${encodeURIComponent(state.openId)}/suggestions/${encodeURIComponent(suggestion.id)}/dismiss`, {
+      method: "POST",
+      body: {},
+    });
+    announce(t("desk.dismissed"));
+    document.querySelector(`[data-suggestion="${CSS.escape(suggestion.id)}"]`)?.remove();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function renderSide() {
+  const ho = state.handoff;
+  const c = state.view.conversation;
+  const list = suggestions();
+  const flagged = (ho.findings || []).length > 0 || (ho.escalation_reasons || []).some((r) => r.code !== "asked-for-human");
+  const suggestionPanel = h(
+    "section",
+    { class: "panel suggestions", "aria-labelledby": "suggestions-title" },
+    h("h3", { id: "suggestions-title" }, t("desk.suggestions")),
+    state.view.no_assist_today
+      ? h("p", { class: "notice", id: "no-assist" }, t("desk.no_assist"))
+      : list.length === 0
+        ? h("p", { class: "empty" }, t("desk.no_suggestions"))
+        : h(
+            "ol",
+            { class: "cards" },
+            list.map((s, i) =>
+              h(
+                "li",
+                { class: `card suggestion kind-${s.kind}${flagged && s.kind === "compliance" ? " flagged" : ""}`, dataset: { suggestion: s.id } },
+                h(
+                  "div",
+                  { class: "line1" },
+                  h("span", { class: `badge kind-${s.kind}` }, t(`suggestion.${s.kind}`)),
+                  h("strong", {}, s.title),
+                  s.kind === "article" || s.article_id ? h("span", { class: "score", title: t("desk.score") }, s.score.toFixed(2)) : null,
+                ),
+                h("p", { class: "text" }, s.text),
+                h(
+                  "div",
+                  { class: "row" },
+                  canAct(c)
+                    ? h(
+                        "button",
+                        { class: "primary small", onclick: () => insert(s), "aria-keyshortcuts": i < 9 ? `Alt+${i + 1}` : false },
+                        i < 9 ? t("desk.insert_key", { n: i + 1 }) : t("desk.insert"),
+                      )
+                    : null,
+                  h("button", { class: "small", onclick: () => dismiss(s) }, t("desk.dismiss")),
+                ),
+              ),
+            ),
+          ),
+  );
+  const customer = ho.customer;
+  const facts = ho.facts || [];
+  const tickets = customer.open_tickets || [];
+  const context = h(
+    "section",
+    { class: "panel context", "aria-labelledby": "context-title" },
+    h("h3", { id: "context-title" }, t("desk.context")),
+    ho.summary ? h("p", { class: "summary" }, ho.summary) : null,
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, t("desk.customer")),
+      h("dd", {}, `${customer.id} · ${t(`tier.${customer.tier}`)}`, customer.tags.length ? ` · ${customer.tags.join(", ")}` : ""),
+      facts.map((f) => [h("dt", {}, t(`fact.${f.kind}`) === `fact.${f.kind}` ? f.kind : t(`fact.${f.kind}`)), h("dd", { class: "fact", dataset: { kind: f.kind } }, f.value)]),
+      (ho.escalation_reasons || []).length
+        ? [h("dt", {}, t("desk.why")), h("dd", {}, ho.escalation_reasons.map((r) => h("span", { class: "chip reason", title: r.detail }, r.code)))]
+        : null,
+      (ho.findings || []).length
+        ? [h("dt", {}, t("desk.findings")), h("dd", {}, ho.findings.map((f) => h("p", { class: `finding-detail sev-${f.severity}` }, `${f.kind}: ${f.detail}`)))]
+        : null,
+    ),
+    h("h4", {}, t("desk.open_tickets")),
+    tickets.length
+      ? h("ul", { class: "plain" }, tickets.map((k) => h("li", {}, `${k.id} · ${k.subject || k.title || ""} · ${k.status}`)))
+      : h("p", { class: "empty" }, t("desk.none")),
+    h("h4", {}, t("desk.earlier")),
+    customer.earlier_conversations.length
+      ? h(
+          "ul",
+          { class: "plain" },
+          customer.earlier_conversations.slice(0, 5).map((e) => h("li", {}, h("button", { class: "link", onclick: () => open(e.id) }, `${e.intent || e.id} · ${t(`status.${e.status}`)} · ${since(e.updated_at_ms)}`))),
+        )
+      : h("p", { class: "empty" }, t("desk.none")),
+  );
+  fill(layout.side, suggestionPanel, context);
+}
+
+function renderStatus() {
+  const nav = document.querySelector(".account");
+  if (!me || !nav || !state.agent) return;
+  let select = document.getElementById("my-status");
+  if (!select) {
+    select = h(
+      "select",
+      {
+        id: "my-status",
+        "aria-label": t("desk.my_status"),
+        onchange: async () => {
+          try {
+            state.agent = await api("me/status", { method: "PUT", body: { status: select.value } });
+            announce(t("desk.status_set", { status: t(`agent.${state.agent.status}`) }));
+            renderStatus();
+            await loadList();
+          } catch (error) {
+            showError(error);
+          }
+        },
+      },
+      ["online", "away", "offline"].map((s) => h("option", { value: s }, t(`agent.${s}`))),
+    );
+    nav.prepend(select);
+  }
+  select.value = state.agent.status;
+  select.className = `status-select agent-${state.agent.status}`;
+}
+
+function showError(error) {
+  announce(error.message || String(error), "error");
+}
+
+let listTimer = null;
+let viewTimer = null;
+function onEvent(kind, data) {
+  clearTimeout(listTimer);
+  listTimer = setTimeout(() => loadList().catch(showError), 60);
+  if (data.conversation_id && data.conversation_id === state.openId) {
+    clearTimeout(viewTimer);
+    viewTimer = setTimeout(() => loadConversation().catch(showError), 60);
+  }
+  if (kind === "agent.status" && me && data.agent === me) {
+    api("me")
+      .then((agent) => {
+        state.agent = agent;
+        renderStatus();
+      })
+      .catch(showError);
+  }
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.altKey && /^[1-9]$/.test(event.key)) {
+    const list = suggestions();
+    const chosen = list[Number(event.key) - 1];
+    if (chosen && state.view && canAct(state.view.conversation) && !state.view.no_assist_today) {
+      event.preventDefault();
+      insert(chosen);
+    }
+  }
+});
+
+async function start() {
+  const [agent, monitor] = await Promise.all([me ? api("me") : null, api("queues")]);
+  state.agent = agent;
+  state.settings = { queues: monitor.queues.map((q) => q.name).filter(Boolean) };
+  state.agents = monitor.agents;
+  renderStatus();
+  await loadList();
+  fill(layout.conversation, h("h2", { id: "conversation-title", tabindex: "-1" }, t("desk.pick")));
+  performance.mark("desk-ready");
+  document.documentElement.dataset.ready = "true";
+  follow("/v1/events", onEvent, {
+    onState: (s) => {
+      document.documentElement.dataset.stream = s;
+    },
+  });
+}
+
+start().catch(showError);
