@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -12,62 +12,9 @@ use serde_json::{Value, json};
 #[path = "support/receiver.rs"]
 mod receiver;
 
-const BIN: &str = env!("CARGO_BIN_EXE_switchyard");
-const DEMO_KEY: &str = "demo-key-for-cli-tests";
-const OPERATOR_KEY: &str = "operator-key-for-cli-tests";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `switchyard serve` on a free port and wait until it listens.
-fn serve(data: &Path) -> Server {
-    serve_with(data, &[])
-}
-
-fn serve_with(data: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .args(extra)
-        .env("SWITCHYARD_DEMO_KEY", DEMO_KEY)
-        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("starting switchyard serve");
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(url) = line.strip_prefix("switchyard listening on ") {
-            break url.trim().to_string();
-        }
-    };
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
+#[path = "support/server.rs"]
+mod server;
+use server::{BIN, DEMO_KEY, OPERATOR_KEY, Server, http, serve, serve_with};
 
 fn post(base: &str, path: &str, key: &str, body: &Value) -> (u16, Value) {
     let mut response = http()
