@@ -298,6 +298,32 @@ fn a_customer_in_the_chat_and_an_agent_at_the_desk_resolve_a_refund() {
     desk.click_css("[data-conversation^='web-']");
     desk.find("#resolve");
 
+    // A private note stays with the team: the desk shows it, the chat never.
+    desk.type_into(&desk.find("#reply-text"), "客户要求加急，已核对订单");
+    desk.click_css("#add-note");
+    desk.wait_until(
+        "the note in the history",
+        "document.querySelector('ol.history .entry.note')?.innerText.includes('已核对订单')",
+        WAIT,
+    );
+    chat.run("return 0;", json!([]));
+    std::thread::sleep(Duration::from_millis(500));
+    let customer_sees = chat.body_text();
+    assert!(!customer_sees.contains("已核对订单"), "{customer_sees}");
+
+    // Her status, from the header: online.
+    desk.run(
+        "const s = document.getElementById('my-status'); s.value = 'online'; s.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    desk.wait_until(
+        "the status set",
+        "document.getElementById('my-status').className.includes('agent-online')",
+        WAIT,
+    );
+    let (_, me) = call("GET", base, "/v1/me", &li_key, None);
+    assert_eq!(me["status"], "online", "{me}");
+
     // Resolved: the survey appears in the chat and the customer answers.
     desk.click_css("#resolve");
     chat.wait_until(
@@ -500,6 +526,65 @@ fn an_operator_canaries_a_classifier_reads_its_figures_and_rolls_back() {
             .unwrap_or_else(|| panic!("no {action} in the audit log: {audit}"));
         assert!(line.contains("operator (key "), "{line}");
     }
+
+    // A tenant's limits, and one version's, from the console.
+    console.click_css("#nav-limits");
+    let deadline = console.find("#limit-deadline_ms");
+    console.clear(&deadline);
+    console.type_into(&deadline, "250");
+    console.click_css("#limit-deadline_ms");
+    console.run(
+        "document.getElementById('limit-deadline_ms').form.requestSubmit();",
+        json!([]),
+    );
+    confirm(&console);
+    console.find("#limits-result .ok");
+    let (_, limits) = call("GET", base, "/v1/tenants/demo/limits", OPERATOR_KEY, None);
+    assert_eq!(limits["tenant"]["deadline_ms"], 250, "{limits}");
+    console.run(
+        "const s = document.getElementById('limits-version'); s.value = 'classify:' + arguments[0]; s.dispatchEvent(new Event('change'));",
+        json!([active]),
+    );
+    let fuel = console.find("#vlimit-fuel");
+    console.clear(&fuel);
+    console.type_into(&fuel, "5000000000");
+    console.run(
+        "document.getElementById('vlimit-fuel').form.requestSubmit();",
+        json!([]),
+    );
+    confirm(&console);
+    console.find("#version-limits-result .ok");
+    let (_, slot) = call(
+        "GET",
+        base,
+        "/v1/tenants/demo/slots/classify",
+        OPERATOR_KEY,
+        None,
+    );
+    let version = slot["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == active)
+        .unwrap();
+    assert_eq!(version["limits"]["fuel"], 5_000_000_000u64, "{version}");
+
+    // A new tenant, copied from the demo: its key shown once, and it works.
+    console.click_css("#nav-tenants");
+    for (id, value) in [
+        ("#new-tenant-id", "acme"),
+        ("#new-tenant-name", "Acme Shop"),
+    ] {
+        console.type_into(&console.find(id), value);
+    }
+    console.run(
+        "const s = document.getElementById('new-tenant-from'); s.value = 'demo'; s.form.requestSubmit();",
+        json!([]),
+    );
+    let key = console.text(&console.wait_for("#new-tenant-key", Duration::from_secs(60)));
+    let (status, _) = call("GET", base, "/v1/settings", &key, None);
+    assert_eq!(status, 200, "the shown key is the tenant's");
+    console.find("#tenant-table tr[data-tenant='acme']");
 }
 
 #[test]
@@ -526,6 +611,18 @@ fn a_tenant_admin_publishes_a_mined_draft_and_the_chat_answers_with_it() {
     // The admin's console opens on the live queue monitor.
     console.find("#queue-table tr[data-queue='after-sales']");
     console.find("#agent-load tr[data-agent='li.na'] meter");
+
+    // Onboarding an agent: a key from the console, shown once, opens the desk.
+    console.click_css("#nav-agents");
+    console.click_css("tr[data-agent='wang.lei'] button");
+    confirm(&console);
+    let wang_key = console.text(&console.find("#issued-key"));
+    let wang = driver.session("zh-CN");
+    sign_in(&wang, base, &wang_key);
+    assert!(wang.url().ends_with("/desk"));
+    let who = wang.text(&wang.find("header .who"));
+    assert!(who.contains("wang.lei"), "{who}");
+    drop(wang);
 
     console.click_css("#nav-knowledge");
     console.click_css("#mine");

@@ -381,6 +381,21 @@ const RENDER = {
       h("option", { value: "" }, t("console.tenants.empty")),
       ["demo", "pharmacy", "banking"].map((x) => h("option", { value: x }, t("console.tenants.from", { example: x }))),
     );
+    const rows = h("tbody", {});
+    const listTenants = () =>
+      fill(
+        rows,
+        state.tenants.map((x) =>
+          h(
+            "tr",
+            { dataset: { tenant: x.id } },
+            h("th", { scope: "row" }, x.id),
+            h("td", {}, x.name),
+            h("td", {}, new Date(x.created_at_ms).toISOString().slice(0, 10)),
+          ),
+        ),
+      );
+    listTenants();
     fill(
       body,
       h("h2", { tabindex: "-1" }, t("console.tenants")),
@@ -388,19 +403,7 @@ const RENDER = {
         "table",
         { id: "tenant-table" },
         h("thead", {}, h("tr", {}, [t("console.tenants.id"), t("console.tenants.name"), t("console.tenants.created")].map((x) => h("th", { scope: "col" }, x)))),
-        h(
-          "tbody",
-          {},
-          state.tenants.map((x) =>
-            h(
-              "tr",
-              { dataset: { tenant: x.id } },
-              h("th", { scope: "row" }, x.id),
-              h("td", {}, x.name),
-              h("td", {}, new Date(x.created_at_ms).toISOString().slice(0, 10)),
-            ),
-          ),
-        ),
+        rows,
       ),
       h(
         "form",
@@ -414,6 +417,7 @@ const RENDER = {
             try {
               const created = await api("tenants", { method: "POST", body: request });
               await pickTenant();
+              listTenants();
               fill(result, h("p", { class: "ok" }, t("console.tenants.created_key", { id: created.id })), h("code", { class: "key", id: "new-tenant-key" }, created.api_key));
             } catch (error) {
               fill(result, h("p", { class: "error", role: "alert" }, `${error.status} ${error.code}: ${error.message}`));

@@ -438,6 +438,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             println!("{label:<18}{}", key.shown());
         }
         println!("data directory:   {}", args.data.display());
+        println!("web pages:        http://{addr}/ (sign in with a key above), customer chat at http://{addr}/chat/demo");
         let policy = crate::server::ConnectionPolicy {
             max_connections: crate::server::ConnectionPolicy::affordable_connections(
                 args.max_connections.max(1),
