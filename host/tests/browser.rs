@@ -239,6 +239,20 @@ fn a_customer_in_the_chat_and_an_agent_at_the_desk_resolve_a_refund() {
     assert_eq!(desk.value("#reply-text"), suggested);
     let reply_box = desk.find("#reply-text");
     desk.type_into(&reply_box, "我已为您加急处理。");
+    // Regression (issue 18 review): a customer message arriving while the
+    // agent typed redrew the reply box and lost the draft.
+    chat.type_into(&chat.find("#chat-input"), "在吗？");
+    chat.click_css("#chat-send");
+    desk.wait_until(
+        "the customer's new message at the desk",
+        "document.querySelector('ol.history')?.innerText.includes('在吗？')",
+        WAIT,
+    );
+    assert_eq!(
+        desk.value("#reply-text"),
+        format!("{suggested}我已为您加急处理。"),
+        "the draft survived the redraw"
+    );
     desk.click_css("#send-reply");
     chat.wait_until(
         "the agent's reply in the chat",

@@ -10,7 +10,8 @@ const base = `/chat/${encodeURIComponent(tenant)}/api`;
 const storageKey = `switchyard.chat.${tenant}`;
 const state = { token: null, entries: new Map(), status: null, surveyOpen: false, surveyScore: null };
 
-const log = h("ol", { class: "chat-log", "aria-live": "polite", "aria-label": t("chat.messages") });
+// A log: screen readers read what is added, not the whole history again.
+const log = h("ol", { class: "chat-log", role: "log", "aria-label": t("chat.messages") });
 const banner = h("p", { class: "chat-banner", id: "chat-banner", role: "status" });
 const input = h("textarea", {
   id: "chat-input",
@@ -57,7 +58,9 @@ async function call(path, { method = "GET", body } = {}) {
   });
   const data = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = new Error(data?.error?.message || `${response.status}`);
+    // The customer reads their own language, not the API's English.
+    const key = { 401: "chat.error.session", 404: "chat.unavailable", 413: "chat.error.too_long", 422: "chat.error.invalid", 429: "chat.error.too_fast" }[response.status];
+    const error = new Error(key ? t(key) : t("chat.error.other"));
     error.status = response.status;
     throw error;
   }
@@ -92,34 +95,52 @@ function entryText(entry) {
       return t("chat.transferred");
     case "returned":
       return t("chat.returned");
+    case "resolved":
+      return t("chat.resolved");
     default:
       return entry.text;
   }
 }
 
+function bubble(entry) {
+  const system = entry.author === "system" || Boolean(entry.action);
+  const who =
+    entry.author === "customer"
+      ? t("chat.you")
+      : system
+        ? null
+        : entry.author === "agent"
+          ? entry.agent_name || t("chat.an_agent")
+          : t("chat.assistant");
+  return h(
+    "li",
+    { class: `bubble ${system ? "system" : entry.author}`, dataset: { id: entry.id, action: entry.action || "" } },
+    who ? h("span", { class: "who" }, who) : null,
+    h("p", { class: "text" }, entryText(entry)),
+    h("time", {}, clock(entry.at_ms)),
+  );
+}
+
+/** Bring the log in line with the entries: new ones are added, changed ones replaced, nothing else touched. */
 function render() {
   const items = [...state.entries.values()].sort((a, b) => a.at_ms - b.at_ms || a.id.localeCompare(b.id));
-  fill(
-    log,
-    items.map((entry) => {
-      const system = entry.author === "system";
-      const who =
-        entry.author === "customer"
-          ? t("chat.you")
-          : entry.author === "agent"
-            ? entry.agent_name || t("chat.an_agent")
-            : entry.author === "bot"
-              ? t("chat.assistant")
-              : null;
-      return h(
-        "li",
-        { class: `bubble ${entry.author}${system ? " system" : ""}`, dataset: { id: entry.id, action: entry.action || "" } },
-        who ? h("span", { class: "who" }, who) : null,
-        h("p", { class: "text" }, entryText(entry)),
-        h("time", {}, clock(entry.at_ms)),
-      );
-    }),
-  );
+  const wanted = new Set(items.map((e) => e.id));
+  for (const li of [...log.children]) if (!wanted.has(li.dataset.id)) li.remove();
+  let previous = null;
+  for (const entry of items) {
+    let li = log.querySelector(`li[data-id="${CSS.escape(entry.id)}"]`);
+    const text = entryText(entry);
+    if (li && li.querySelector(".text")?.textContent !== text) {
+      const fresh = bubble(entry);
+      li.replaceWith(fresh);
+      li = fresh;
+    } else if (!li) {
+      li = bubble(entry);
+    }
+    const at = previous ? previous.nextSibling : log.firstChild;
+    if (li !== at) log.insertBefore(li, at);
+    previous = li;
+  }
   log.lastElementChild?.scrollIntoView({ block: "end" });
   const agent = [...items].reverse().find((e) => e.author === "agent" || e.action === "claimed" || e.action === "assigned");
   if (state.status === "assigned" && agent) {

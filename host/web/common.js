@@ -174,14 +174,19 @@ export function clock(ms) {
   });
 }
 
+// Two live regions, made with the page so screen readers know them before
+// the first message: polite for news, assertive for errors.
+const regions = {
+  info: h("div", { id: "announce", class: "toast", role: "status", "aria-live": "polite" }),
+  error: h("div", { id: "announce-error", class: "toast", role: "alert", "aria-live": "assertive", dataset: { kind: "error" } }),
+};
+document.body.append(regions.info, regions.error);
+
 /** A message in the page's live region: read out by screen readers. */
 export function announce(text, kind = "info") {
-  let region = document.getElementById("announce");
-  if (!region) {
-    region = h("div", { id: "announce", class: "toast", role: "status", "aria-live": "polite" });
-    document.body.append(region);
-  }
-  region.dataset.kind = kind;
+  const region = kind === "error" ? regions.error : regions.info;
+  const other = kind === "error" ? regions.info : regions.error;
+  other.textContent = "";
   region.textContent = text;
   clearTimeout(announce.timer);
   announce.timer = setTimeout(() => {

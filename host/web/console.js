@@ -66,7 +66,14 @@ function renderNav() {
   );
 }
 
+let showGeneration = 0;
+/** Draw a section, unless the user has gone to another one meanwhile. */
+function paint(section, ...children) {
+  if (state.section === section) fill(body, ...children);
+}
+
 async function show(section) {
+  const generation = ++showGeneration;
   state.section = section;
   history.replaceState(null, "", `#${section}`);
   stopStream?.();
@@ -76,7 +83,7 @@ async function show(section) {
   try {
     await RENDER[section]();
   } catch (error) {
-    fill(body, h("p", { class: "error", role: "alert" }, error.message));
+    if (generation === showGeneration) fill(body, h("p", { class: "error", role: "alert" }, error.message));
   }
   body.querySelector("h2")?.focus();
 }
@@ -299,7 +306,7 @@ const RENDER = {
       );
     });
     const form = pushForm(slots);
-    fill(body, h("h2", { tabindex: "-1" }, t("console.plugins")), sections, form);
+    paint("plugins", h("h2", { tabindex: "-1" }, t("console.plugins")), sections, form);
     if (keepResult) fill(form.querySelector("#push-result"), ...keepResult.childNodes);
   },
 
@@ -310,7 +317,8 @@ const RENDER = {
     const days = stats.days;
     const escalation = days.map((d) => ({ x: d.day_ms, y: d.messages ? (100 * d.escalated) / d.messages : 0 }));
     const routes = [...new Set(days.flatMap((d) => Object.keys(d.routes)))].sort();
-    const fmtDay = (ms) => new Date(ms).toLocaleDateString(boot.lang === "zh" ? "zh-CN" : "en-GB", { month: "short", day: "numeric" });
+    // The buckets are UTC days and hours: labelled in UTC too.
+    const fmtDay = (ms) => new Date(ms).toLocaleDateString(boot.lang === "zh" ? "zh-CN" : "en-GB", { month: "short", day: "numeric", timeZone: "UTC" });
     const versionCharts = (stats.versions || []).map((v) =>
       lineChart({
         id: `plot-version-${v.slot}-${v.version_id}`,
@@ -322,9 +330,7 @@ const RENDER = {
         xFormat: fmtDay,
       }),
     );
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.traffic")),
+    paint("traffic", h("h2", { tabindex: "-1" }, t("console.traffic")),
       h("p", { class: "help" }, t("console.traffic_help", { days: 14 })),
       lineChart({ id: "plot-messages", title: t("console.plot.messages_per_hour"), series: [{ name: t("console.plot.messages"), points: hours }], xFormat: fmtDay }),
       lineChart({ id: "plot-escalation", title: t("console.plot.escalation_rate"), series: [{ name: t("console.plot.escalation"), points: escalation }], xFormat: fmtDay, yUnit: "%" }),
@@ -342,9 +348,7 @@ const RENDER = {
 
   async audit() {
     const events = await api(`${tenantPath()}/audit?limit=200`);
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.audit")),
+    paint("audit", h("h2", { tabindex: "-1" }, t("console.audit")),
       events.length
         ? h(
             "table",
@@ -357,7 +361,7 @@ const RENDER = {
                 h(
                   "tr",
                   { class: e.actor.kind === "breaker" ? "breaker" : "", dataset: { action: e.action } },
-                  h("td", {}, h("time", { datetime: new Date(e.at_ms).toISOString(), title: new Date(e.at_ms).toISOString() }, `${new Date(e.at_ms).toLocaleDateString()} ${clock(e.at_ms)}`)),
+                  h("td", {}, h("time", { datetime: new Date(e.at_ms).toISOString(), title: new Date(e.at_ms).toISOString() }, `${new Date(e.at_ms).toLocaleDateString(boot.lang === "zh" ? "zh-CN" : "en-GB")} ${clock(e.at_ms)}`)),
                   h("td", {}, e.slot || "–"),
                   h("td", {}, e.action),
                   h("td", { class: "who" }, e.actor.kind === "breaker" ? t("console.audit.breaker") : `${e.actor.kind}${e.actor.key ? ` (${t("console.audit.key")} ${e.actor.key})` : ""}`),
@@ -396,9 +400,7 @@ const RENDER = {
         ),
       );
     listTenants();
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.tenants")),
+    paint("tenants", h("h2", { tabindex: "-1" }, t("console.tenants")),
       h(
         "table",
         { id: "tenant-table" },
@@ -438,9 +440,7 @@ const RENDER = {
     const fields = Object.keys(report.defaults);
     const inputs = {};
     const result = h("div", { role: "status", id: "limits-result" });
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.limits")),
+    paint("limits", h("h2", { tabindex: "-1" }, t("console.limits")),
       h(
         "form",
         {
@@ -480,7 +480,7 @@ const RENDER = {
 
   async monitor() {
     const table = h("div", { id: "monitor" });
-    fill(body, h("h2", { tabindex: "-1" }, t("console.monitor")), h("p", { class: "help" }, t("console.monitor_help")), table);
+    paint("monitor", h("h2", { tabindex: "-1" }, t("console.monitor")), h("p", { class: "help" }, t("console.monitor_help")), table);
     let timer = null;
     const refresh = async () => {
       const m = await api("queues");
@@ -530,19 +530,17 @@ const RENDER = {
         ),
       );
     };
-    await refresh();
     stopStream = follow("/v1/events", () => {
       clearTimeout(timer);
       timer = setTimeout(() => refresh().catch(showError), 100);
     });
+    await refresh();
   },
 
   async agents() {
     const data = await api("agents?limit=500");
     const keyBox = h("div", { id: "key-result", role: "status" });
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.agents")),
+    paint("agents", h("h2", { tabindex: "-1" }, t("console.agents")),
       keyBox,
       h(
         "table",
@@ -606,9 +604,7 @@ const RENDER = {
       },
       t("console.mine"),
     );
-    fill(
-      body,
-      h("h2", { tabindex: "-1" }, t("console.knowledge")),
+    paint("knowledge", h("h2", { tabindex: "-1" }, t("console.knowledge")),
       h("p", { class: "help" }, t("console.knowledge_help")),
       h("div", { class: "row" }, mine),
       mined,

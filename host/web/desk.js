@@ -54,8 +54,13 @@ function myQueues() {
   return new Set(queues.length ? queues.filter((q) => skills.has(q)) : skills);
 }
 
+let listGeneration = 0;
 async function loadList() {
+  const generation = ++listGeneration;
+  const tab = state.tab;
   const data = await api(`conversations?${listQuery()}`);
+  // A slower answer for a tab the agent has left is dropped.
+  if (generation !== listGeneration || tab !== state.tab) return;
   let rows = data.conversations;
   if (state.tab === "queues") {
     const mine = myQueues();
@@ -65,7 +70,15 @@ async function loadList() {
   renderList();
 }
 
+/** Which control had focus, so a redraw can give it back. */
+function focusKey() {
+  const el = document.activeElement;
+  if (!el || !layout.list.contains(el)) return null;
+  return el.id ? `#${el.id}` : el.dataset.conversation ? `[data-conversation="${CSS.escape(el.dataset.conversation)}"]` : null;
+}
+
 function renderList() {
+  const focused = focusKey();
   const tabs = h(
     "div",
     { class: "tabs", role: "tablist", "aria-label": t("desk.lists") },
@@ -141,6 +154,7 @@ function renderList() {
       items.length ? h("ul", { class: "rows" }, items) : h("p", { class: "empty" }, t("desk.empty")),
     ),
   );
+  if (focused) layout.list.querySelector(focused)?.focus();
 }
 
 async function open(id) {
@@ -159,6 +173,9 @@ async function loadConversation() {
     api(`conversations/${encodeURIComponent(id)}/handoff`),
   ]);
   if (state.openId !== id) return;
+  // Past one page the view starts at the oldest entries; the handoff's
+  // history is the newest ones.
+  if (view.next) view.messages = handoff.history;
   state.view = view;
   state.handoff = handoff;
   renderConversation();
@@ -177,6 +194,12 @@ function findingSpans(message) {
   return spans;
 }
 
+/** A reason's name in the interface's language; its code when there is none. */
+function reasonName(code) {
+  const key = `reason.${code}`;
+  return t(key) === key ? code : t(key);
+}
+
 function decisionLine(message) {
   const d = message.decision || {};
   const chips = [];
@@ -190,7 +213,7 @@ function decisionLine(message) {
     );
   }
   for (const reason of d.escalation?.reasons || []) {
-    chips.push(h("span", { class: "chip reason", title: reason.detail }, t(`reason.${reason.code}`, {}) === `reason.${reason.code}` ? reason.code : t(`reason.${reason.code}`)));
+    chips.push(h("span", { class: "chip reason", title: reason.detail }, reasonName(reason.code)));
   }
   for (const f of d.findings || []) {
     chips.push(h("span", { class: `chip finding sev-${f.severity}`, title: f.detail }, `${f.kind}: ${f.code}`));
@@ -245,6 +268,16 @@ function canAct(c) {
 
 function renderConversation() {
   const { conversation: c, messages } = state.view;
+  // A redraw (a new message arrived) keeps what the agent is typing, where
+  // the cursor is, and the history's scroll unless it was at the bottom.
+  const oldText = document.getElementById("reply-text");
+  const draft = oldText && layout.conversation.dataset.id === c.id ? oldText.value : "";
+  const hadFocus = oldText && document.activeElement === oldText;
+  const selection = oldText ? [oldText.selectionStart, oldText.selectionEnd] : null;
+  const oldHistory = layout.conversation.querySelector("ol.history");
+  const atBottom = !oldHistory || oldHistory.scrollHeight - oldHistory.scrollTop - oldHistory.clientHeight < 40;
+  const oldScroll = oldHistory?.scrollTop ?? 0;
+  layout.conversation.dataset.id = c.id;
   const actions = [];
   if (me && c.assigned_agent !== me && ["bot", "waiting", "reopened"].includes(c.status)) {
     actions.push(h("button", { class: "primary", id: "claim", onclick: () => act("claim") }, t("desk.claim")));
@@ -280,7 +313,15 @@ function renderConversation() {
     history,
     box,
   );
-  history.lastElementChild?.scrollIntoView({ block: "end" });
+  if (atBottom) history.scrollTop = history.scrollHeight;
+  else history.scrollTop = oldScroll;
+  const text = document.getElementById("reply-text");
+  if (draft) text.value = draft;
+  else state.suggestion = null;
+  if (hadFocus) {
+    text.focus();
+    if (selection) text.setSelectionRange(selection[0], selection[1]);
+  }
 }
 
 function transferControl(c) {
@@ -305,7 +346,8 @@ function transferControl(c) {
           select.focus();
           return;
         }
-        const [kind, id] = select.value.split(":");
+        const at = select.value.indexOf(":");
+        const [kind, id] = [select.value.slice(0, at), select.value.slice(at + 1)];
         const note = document.getElementById("reply-text")?.value.trim();
         await act("transfer", { to: { [kind]: id }, ...(note ? { note } : {}) });
       },
@@ -336,15 +378,23 @@ function replyBox(c) {
     if (!value) return text.focus();
     const body = { text: value };
     if (state.suggestion) body.suggestion_id = state.suggestion.id;
-    await act("replies", body);
     text.value = "";
     state.suggestion = null;
+    if (!(await act("replies", body))) {
+      // Nothing is lost: the text (and its suggestion) go back in the box.
+      const box = document.getElementById("reply-text");
+      if (box) box.value = value;
+      if (body.suggestion_id) state.suggestion = { id: body.suggestion_id };
+    }
   };
   const note = async () => {
     const value = text.value.trim();
     if (!value) return text.focus();
-    await act("notes", { text: value });
     text.value = "";
+    if (!(await act("notes", { text: value }))) {
+      const box = document.getElementById("reply-text");
+      if (box) box.value = value;
+    }
   };
   return h(
     "form",
@@ -361,15 +411,18 @@ function replyBox(c) {
   );
 }
 
+/** Do an action on the open conversation; whether it was done. */
 async function act(action, body) {
   const id = state.openId;
   try {
     await api(`conversations/${encodeURIComponent(id)}/${action}`, { method: "POST", body: body ?? {} });
-    announce(t(`desk.done.${action}`));
-    await Promise.all([loadConversation(), loadList()]);
   } catch (error) {
     showError(error);
+    return false;
   }
+  announce(t(`desk.done.${action}`));
+  await Promise.all([loadConversation(), loadList()]).catch(showError);
+  return true;
 }
 
 /**
@@ -387,7 +440,7 @@ function suggestions() {
   if (topic && latest.decision?.intent?.name !== topic) {
     topical = [...customer].reverse().find((m) => m.decision?.intent?.name === topic) || null;
   }
-  const rank = (s, fromTopic) => (s.kind === "compliance" ? 0 : s.kind === "article" ? 3 : fromTopic ? 1 : 2);
+  const rank = (s, fromTopic) => (s.kind === "warning" ? -1 : s.kind === "compliance" ? 0 : s.kind === "article" ? 3 : fromTopic ? 1 : 2);
   const ranked = [
     ...(latest.decision?.suggestions || []).map((s) => [rank(s, !topical), s]),
     ...(topical?.decision?.suggestions || []).filter((s) => s.kind !== "compliance").map((s) => [rank(s, true), s]),
@@ -399,9 +452,14 @@ function suggestions() {
     .filter((s) => !seen.has(s.text) && seen.add(s.text));
 }
 
+/** The suggestions a key or a click may put in the reply box: warnings are read, not sent. */
+function insertable() {
+  return suggestions().filter((s) => s.kind !== "warning");
+}
+
 function insert(suggestion) {
   const text = document.getElementById("reply-text");
-  if (!text) return;
+  if (!text || suggestion.kind === "warning") return;
   text.value = suggestion.text;
   state.suggestion = suggestion;
   text.focus();
@@ -438,8 +496,9 @@ function renderSide() {
         : h(
             "ol",
             { class: "cards" },
-            list.map((s, i) =>
-              h(
+            list.map((s) => {
+              const i = insertable().indexOf(s);
+              return h(
                 "li",
                 { class: `card suggestion kind-${s.kind}${flagged && s.kind === "compliance" ? " flagged" : ""}`, dataset: { suggestion: s.id } },
                 h(
@@ -453,7 +512,7 @@ function renderSide() {
                 h(
                   "div",
                   { class: "row" },
-                  canAct(c)
+                  canAct(c) && i >= 0
                     ? h(
                         "button",
                         { class: "primary small", onclick: () => insert(s), "aria-keyshortcuts": i < 9 ? `Alt+${i + 1}` : false },
@@ -462,8 +521,8 @@ function renderSide() {
                     : null,
                   h("button", { class: "small", onclick: () => dismiss(s) }, t("desk.dismiss")),
                 ),
-              ),
-            ),
+              );
+            }),
           ),
   );
   const customer = ho.customer;
@@ -481,7 +540,7 @@ function renderSide() {
       h("dd", {}, `${customer.id} · ${t(`tier.${customer.tier}`)}`, customer.tags.length ? ` · ${customer.tags.join(", ")}` : ""),
       facts.map((f) => [h("dt", {}, t(`fact.${f.kind}`) === `fact.${f.kind}` ? f.kind : t(`fact.${f.kind}`)), h("dd", { class: "fact", dataset: { kind: f.kind } }, f.value)]),
       (ho.escalation_reasons || []).length
-        ? [h("dt", {}, t("desk.why")), h("dd", {}, ho.escalation_reasons.map((r) => h("span", { class: "chip reason", title: r.detail }, r.code)))]
+        ? [h("dt", {}, t("desk.why")), h("dd", {}, ho.escalation_reasons.map((r) => h("span", { class: "chip reason", title: r.detail }, reasonName(r.code))))]
         : null,
       (ho.findings || []).length
         ? [h("dt", {}, t("desk.findings")), h("dd", {}, ho.findings.map((f) => h("p", { class: `finding-detail sev-${f.severity}` }, `${f.kind}: ${f.detail}`)))]
@@ -556,9 +615,11 @@ function onEvent(kind, data) {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.altKey && /^[1-9]$/.test(event.key)) {
-    const list = suggestions();
-    const chosen = list[Number(event.key) - 1];
+  // By the key's place, not its character: Alt+1 types "¡" on a Mac.
+  const digit = /^Digit([1-9])$/.exec(event.code || "")?.[1] || (/^[1-9]$/.test(event.key) ? event.key : null);
+  if (event.altKey && digit) {
+    const list = insertable();
+    const chosen = list[Number(digit) - 1];
     if (chosen && state.view && canAct(state.view.conversation) && !state.view.no_assist_today) {
       event.preventDefault();
       insert(chosen);
@@ -577,8 +638,11 @@ async function start() {
   performance.mark("desk-ready");
   document.documentElement.dataset.ready = "true";
   follow("/v1/events", onEvent, {
-    onState: (s) => {
+    onState: (s, status) => {
       document.documentElement.dataset.stream = s;
+      // (Re)connected: what happened before the stream began, read again.
+      if (s === "live") onEvent("reconnected", { conversation_id: state.openId });
+      if (s === "refused" && status === 401) location.assign("/sign-in");
     },
   });
 }

@@ -462,6 +462,16 @@ fn the_chat_shows_a_customer_their_public_side_and_takes_their_rating() {
         None,
     );
     assert_eq!(view["survey_open"], true, "{view}");
+    // Regression (issue 18 review): the agent's "resolved" entry reached the
+    // customer with its text, "agent li.na resolved the conversation".
+    assert!(!view.to_string().contains("li.na"), "{view}");
+    let resolved = view["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "resolved")
+        .unwrap_or_else(|| panic!("no resolved entry: {view}"));
+    assert_eq!(resolved["text"], "", "the page words it");
     for bad in [
         json!({"score": 0}),
         json!({"score": 6}),
@@ -946,8 +956,7 @@ fn embedding_origins_are_checked_and_allowed_to_frame_the_chat() {
     );
     let (status, headers, script) = env.request_raw(
         Request::get("/chat/demo/embed.js")
-            .header(header::HOST, "chat.switchyard.example")
-            .header("X-Forwarded-Proto", "https")
+            .header(header::HOST, "evil.example")
             .body(Body::empty())
             .unwrap(),
     );
@@ -959,7 +968,11 @@ fn embedding_origins_are_checked_and_allowed_to_frame_the_chat() {
             .starts_with("text/javascript")
     );
     assert!(
-        script.contains("\"src\":\"https://chat.switchyard.example/chat/demo?lang=en\""),
+        script.contains("\"path\":\"/chat/demo?lang=en\""),
         "{script}"
+    );
+    assert!(
+        !script.contains("evil.example"),
+        "the snippet trusts no Host header: {script}"
     );
 }

@@ -392,12 +392,12 @@ fn sse_event(event: &Event, entry: Option<&Entry>, view: View) -> Option<SseEven
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    Some(
-        SseEvent::default()
-            .id(event.id.to_string())
-            .event(kind)
-            .data(data),
-    )
+    let sse = SseEvent::default().event(kind).data(data);
+    Some(match view {
+        View::Desk { .. } => sse.id(event.id.to_string()),
+        // Tenant-wide ids would tell a customer the tenant's traffic.
+        View::Customer => sse,
+    })
 }
 
 fn desk_data(event: &Event, entry: Option<&Entry>, hide_suggestions: bool) -> String {

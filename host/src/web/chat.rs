@@ -53,6 +53,7 @@ pub struct ChatEntry {
 
 /// System entries a customer is told about; the rest are the team's.
 const CUSTOMER_ACTIONS: &[&str] = &[
+    "resolved",
     "claimed",
     "assigned",
     "transferred",
@@ -80,8 +81,11 @@ fn chat_entry(entry: &Entry, names: &BTreeMap<String, String>) -> Option<ChatEnt
                 return None;
             }
             let action = post.action.as_deref();
-            if post.author == Author::System
-                && !action.is_some_and(|a| CUSTOMER_ACTIONS.contains(&a))
+            // A reply has no action; any entry with one is a record of what
+            // someone did, and only some of those are the customer's to see
+            // (an agent's "resolved" entry names the agent by id).
+            if action.is_some_and(|a| !CUSTOMER_ACTIONS.contains(&a))
+                || (post.author == Author::System && action.is_none())
             {
                 return None;
             }
@@ -93,7 +97,7 @@ fn chat_entry(entry: &Entry, names: &BTreeMap<String, String>) -> Option<ChatEnt
             // language, with the agent's name, never their id.
             let worded_by_page = matches!(
                 action,
-                Some("claimed" | "assigned" | "transferred" | "returned")
+                Some("claimed" | "assigned" | "transferred" | "returned" | "resolved")
             );
             Some(ChatEntry {
                 id: post.id.clone(),
@@ -264,19 +268,10 @@ async fn embed_script(
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
     );
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
+    // The page's address comes from the script's own URL in the browser
+    // (`document.currentScript.src`), never from the Host header.
     let config = serde_json::json!({
-        "src": format!("{scheme}://{host}/chat/{tenant}?lang={}", lang.code()),
+        "path": format!("/chat/{tenant}?lang={}", lang.code()),
         "label": i18n::text(lang, "chat.open"),
         "close": i18n::text(lang, "chat.close"),
         "title": i18n::text(lang, "chat"),
@@ -304,6 +299,11 @@ async fn new_visitor(
     Path(tenant): Path<String>,
 ) -> Result<Json<NewVisitor>, ApiError> {
     open_chat(&state, &tenant).await?;
+    // Tokens cost nothing to make, so their making is rate-limited per
+    // tenant (a visitor's own requests have their own limit).
+    state
+        .throttle
+        .admit(&crate::app::hash_key(&format!("visitor-mint:{tenant}")))?;
     let mut id = [0u8; 12];
     getrandom::fill(&mut id)
         .map_err(|e| ApiError::Internal(format!("no randomness for a visitor id: {e}")))?;
@@ -418,31 +418,19 @@ async fn send(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventsQuery {
-    after: Option<u64>,
-}
-
-async fn events(
-    State(state): State<AppState>,
-    visitor: Visitor,
-    headers: HeaderMap,
-    Query(query): Query<EventsQuery>,
-) -> Result<Response, ApiError> {
+async fn events(State(state): State<AppState>, visitor: Visitor) -> Result<Response, ApiError> {
     open_chat(&state, &visitor.tenant).await?;
-    let resume = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(query.after);
+    // Always from now: the page reads the conversation again whenever its
+    // stream (re)connects, so a resume point would only let a visitor make
+    // the server read the tenant's whole log (and ids would tell them the
+    // tenant's traffic; customer events carry none).
     let conversation = visitor.conversation_id();
     crate::api::events::open_stream(
         &state.app,
         visitor.tenant,
         crate::api::events::Interest::conversation(&conversation),
         crate::api::events::Audience::Customer,
-        resume,
+        None,
     )
     .await
     .map(IntoResponse::into_response)

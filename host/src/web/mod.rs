@@ -312,20 +312,36 @@ struct SignInForm {
     key: String,
 }
 
-/// Whether a form post comes from this server's own pages: browsers send
-/// `Origin` with every POST; a page of another site names its own.
+/// Whether a form post comes from this server's own pages. Browsers say
+/// where a request comes from in `Sec-Fetch-Site`; older ones only send
+/// `Origin`, compared with `Host` (a proxy that rewrites `Host` should pass
+/// the original, as most do with `proxy_set_header Host $host`).
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let value = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin";
+    }
+    let Some(origin) = value(header::ORIGIN) else {
         // Not a browser (curl, a test): no cookie of a victim to ride on.
         return true;
     };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let host = value(header::HOST).unwrap_or("");
     origin
         .split_once("://")
         .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host))
+}
+
+/// Whether the browser reached us over HTTPS: its `Origin` says so, or a
+/// proxy in front does (`X-Forwarded-Proto`). The session cookie is then
+/// `Secure`.
+fn over_https(headers: &HeaderMap) -> bool {
+    let starts_https = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("https"))
+    };
+    starts_https("origin") || starts_https("x-forwarded-proto")
 }
 
 async fn sign_in(
@@ -368,10 +384,7 @@ async fn sign_in(
         }
     };
     let (cookie, _) = state.sessions.issue(&hash, now_secs());
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let secure = over_https(&headers);
     let mut response = Redirect::to(home).into_response();
     if let Ok(value) = HeaderValue::from_str(&session::set_cookie(&cookie, secure)) {
         response.headers_mut().append(header::SET_COOKIE, value);
@@ -391,20 +404,25 @@ async fn sign_out(
     form: Result<Form<SignOutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    if let Some(cookie) = session::cookie(&headers, SESSION_COOKIE)
-        && let Some(session) = state.sessions.verify(cookie, now_secs())
-        && !session.csrf_matches(&csrf)
-    {
-        return crate::api::ApiError::Forbidden(
+    let session = session::cookie(&headers, SESSION_COOKIE)
+        .and_then(|cookie| state.sessions.verify(cookie, now_secs()));
+    let mut response = Redirect::to("/sign-in").into_response();
+    match session {
+        Some(session) if session.csrf_matches(&csrf) => {
+            if let Ok(value) = HeaderValue::from_str(&session::clear_cookie()) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            response
+        }
+        Some(_) => crate::api::ApiError::Forbidden(
             "missing or wrong CSRF token: sign out from the page's own button".into(),
         )
-        .into_response();
+        .into_response(),
+        // No session here (another site's form carries no Lax cookie):
+        // nothing to end, and no cookie is touched, so another site cannot
+        // sign anyone out.
+        None => response,
     }
-    let mut response = Redirect::to("/sign-in").into_response();
-    if let Ok(value) = HeaderValue::from_str(&session::clear_cookie()) {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
 }
 
 async fn desk_page(
@@ -511,5 +529,28 @@ mod tests {
         assert!(!same_origin(&headers));
         headers.insert(header::ORIGIN, "null".parse().unwrap());
         assert!(!same_origin(&headers));
+        // Where the browser says where a request comes from, that decides
+        // (a proxy may have rewritten Host).
+        headers.insert(header::ORIGIN, "https://desk.example".parse().unwrap());
+        headers.insert("sec-fetch-site", "same-origin".parse().unwrap());
+        assert!(same_origin(&headers));
+        headers.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(!same_origin(&headers));
+        headers.insert("sec-fetch-site", "same-site".parse().unwrap());
+        assert!(
+            !same_origin(&headers),
+            "a sibling subdomain is another site here"
+        );
+    }
+
+    #[test]
+    fn https_is_read_from_the_origin_or_the_proxy() {
+        let mut headers = HeaderMap::new();
+        assert!(!over_https(&headers));
+        headers.insert(header::ORIGIN, "https://desk.example".parse().unwrap());
+        assert!(over_https(&headers));
+        let mut proxied = HeaderMap::new();
+        proxied.insert("x-forwarded-proto", "HTTPS".parse().unwrap());
+        assert!(over_https(&proxied));
     }
 }

@@ -304,9 +304,23 @@ impl Session {
         self.command("POST", &format!("/element/{}/click", element.0), json!({}));
     }
 
+    /// Click what `css` finds; a live page may redraw it between the find
+    /// and the click (a stale element), so it is found again then.
     pub fn click_css(&self, css: &str) {
-        let element = self.find(css);
-        self.click(&element);
+        let started = Instant::now();
+        loop {
+            let element = self.find(css);
+            match self.try_command(&format!("/element/{}/click", element.0), json!({})) {
+                Ok(_) => return,
+                Err(e)
+                    if e["error"] == "stale element reference"
+                        && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => panic!("clicking {css:?}: {e}"),
+            }
+        }
     }
 
     /// Type into an element (WebDriver key codes work: `\u{E00A}` is Alt).
