@@ -480,8 +480,28 @@ fn an_operator_canaries_a_classifier_reads_its_figures_and_rolls_back() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("{staged}"));
 
-    // Canary at 50%, with a confirmation.
+    // First in shadow: the diff, counts and the differing message side by side.
     let row = format!("section.slot[data-slot='classify'] tr[data-version='{candidate}']");
+    console.click_css(&format!("{row} button[data-action='shadow']"));
+    confirm(&console);
+    console.wait_until(
+        "the shadow state",
+        &format!("document.querySelector(\"{row}\")?.dataset.state === 'shadow'"),
+        WAIT,
+    );
+    say(base, "shadowed", "where is my package?");
+    console.click_css(&format!("{row} button[data-action='diff']"));
+    let compared = console.text(&console.find("#diff dd[data-figure='console.diff.messages']"));
+    assert_eq!(compared, "1", "{compared}");
+    let differs = console.text(&console.find("#diff dd[data-figure='console.diff.intent']"));
+    assert!(differs.starts_with("1"), "{differs}");
+    let sides = console.text(&console.find("#diff table.diff-table tbody tr"));
+    assert!(
+        sides.contains("logistics") && sides.contains("refund"),
+        "{sides}"
+    );
+
+    // Canary at 50%, with a confirmation.
     let percent = console.find(&format!("{row} input[type=number]"));
     console.clear(&percent);
     console.type_into(&percent, "50");
@@ -712,8 +732,54 @@ fn sessions_stay_in_their_tenant_and_forged_writes_are_refused() {
     };
     let base = &server.base;
     let li_key = everyone_in_after_sales_away(base);
+
+    // By keyboard alone: the key field has focus, Enter signs in, the
+    // arrow keys move between the desk's lists.
+    let keyboard = driver.session("en-US");
+    keyboard.goto(&format!("{base}/sign-in"));
+    keyboard.wait_until(
+        "the key field focused",
+        "document.activeElement?.id === 'key'",
+        WAIT,
+    );
+    keyboard.type_into(&keyboard.find("#key"), &format!("{li_key}\u{E007}"));
+    keyboard.wait_until(
+        "the desk",
+        "document.documentElement.dataset.ready === 'true'",
+        WAIT,
+    );
+    keyboard.run("document.getElementById('tab-queues').focus();", json!([]));
+    keyboard.press(&["\u{E014}"]); // ArrowRight
+    keyboard.wait_until(
+        "the next list, focused and selected",
+        "document.activeElement?.id === 'tab-mine' && document.activeElement.getAttribute('aria-selected') === 'true'",
+        WAIT,
+    );
+    drop(keyboard);
+
+    // Her no-assist day: the desk shows no suggestions, and says why.
+    let (_, mut settings) = call("GET", base, "/v1/settings", DEMO_KEY, None);
+    let today = {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        day_of_month(secs / 86_400)
+    };
+    settings["no_assist_days"] = json!({"li.na": today});
+    let (status, body) = call("PUT", base, "/v1/settings", DEMO_KEY, Some(&settings));
+    assert_eq!(status, 200, "{body}");
+    say(base, "no-assist-1", "耳机有杂音，我要退款");
     let desk = driver.session("en-US");
     sign_in(&desk, base, &li_key);
+    desk.click_css("[data-conversation='no-assist-1']");
+    desk.find("#no-assist");
+    assert!(
+        desk.try_find("ol.cards li.suggestion").is_none(),
+        "suggestions shown on her no-assist day"
+    );
+    settings["no_assist_days"] = json!({});
+    call("PUT", base, "/v1/settings", DEMO_KEY, Some(&settings));
 
     let fetch = |session: &Session, method: &str, path: &str, csrf: bool| -> (u64, Value) {
         let result = session.run_async(
@@ -848,6 +914,18 @@ fn sessions_stay_in_their_tenant_and_forged_writes_are_refused() {
     assert!(admin.cookies().iter().all(|c| c["name"] != "sy_session"));
 }
 
+/// The day of the month (1-31, UTC) of a day counted from 1970-01-01
+/// (Howard Hinnant's civil-from-days).
+fn day_of_month(days: u64) -> u64 {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    (doy - (153 * mp + 2) / 5 + 1) as u64
+}
+
 /// axe-core, from npm (`.ci/run` installs it into target/browser-tools).
 fn axe_source() -> Option<String> {
     let path = std::env::var_os("SWITCHYARD_AXE_JS")
@@ -912,40 +990,31 @@ fn the_desk_the_console_and_the_chat_pass_an_accessibility_check() {
     );
 
     let mut report = Vec::new();
+    let mut check = |session: &Session, page: &str| {
+        report.extend(
+            axe_violations(session, &axe)
+                .into_iter()
+                .map(|v| format!("{page}: {v}")),
+        );
+    };
     let desk = driver.session("zh-CN");
     sign_in(&desk, base, &li_key);
     desk.click_css("[data-conversation='a11y-1']");
     desk.find("ol.cards, #no-assist, .suggestions .empty");
-    report.extend(
-        axe_violations(&desk, &axe)
-            .into_iter()
-            .map(|v| format!("desk: {v}")),
-    );
+    check(&desk, "desk");
 
     let console = driver.session("en-US");
     sign_in(&console, base, DEMO_KEY);
     console.find("#queue-table");
-    report.extend(
-        axe_violations(&console, &axe)
-            .into_iter()
-            .map(|v| format!("console (monitor): {v}")),
-    );
+    check(&console, "console (monitor)");
     console.click_css("#nav-traffic");
     console.find("#plot-messages");
-    report.extend(
-        axe_violations(&console, &axe)
-            .into_iter()
-            .map(|v| format!("console (traffic): {v}")),
-    );
+    check(&console, "console (traffic)");
 
     let operator = driver.session("en-US");
     sign_in(&operator, base, OPERATOR_KEY);
     operator.find("section.slot");
-    report.extend(
-        axe_violations(&operator, &axe)
-            .into_iter()
-            .map(|v| format!("console (plugins): {v}")),
-    );
+    check(&operator, "console (plugins)");
 
     let chat = driver.session("en-US");
     chat.goto(&format!("{base}/chat/demo"));
@@ -954,19 +1023,11 @@ fn the_desk_the_console_and_the_chat_pass_an_accessibility_check() {
         "document.documentElement.dataset.ready === 'true'",
         WAIT,
     );
-    report.extend(
-        axe_violations(&chat, &axe)
-            .into_iter()
-            .map(|v| format!("chat: {v}")),
-    );
+    check(&chat, "chat");
 
     let sign_in_page = driver.session("en-US");
     sign_in_page.goto(&format!("{base}/sign-in"));
-    report.extend(
-        axe_violations(&sign_in_page, &axe)
-            .into_iter()
-            .map(|v| format!("sign-in: {v}")),
-    );
+    check(&sign_in_page, "sign-in");
     assert!(
         report.is_empty(),
         "serious accessibility violations:\n{}",

@@ -143,12 +143,12 @@ function versionRow(slot, v) {
   });
   const buttons = [];
   if (v.state !== "active" && v.state !== "retired") {
-    if (v.state !== "shadow") buttons.push(h("button", { class: "small", onclick: () => run(t("console.shadow"), "shadow") }, t("console.shadow")));
+    if (v.state !== "shadow") buttons.push(h("button", { class: "small", dataset: { action: "shadow" }, onclick: () => run(t("console.shadow"), "shadow") }, t("console.shadow")));
     buttons.push(
       h("span", { class: "row" }, percent, h("button", { class: "small", dataset: { action: "canary" }, onclick: () => run(t("console.canary_at", { n: percent.value }), "canary", { percent: Number(percent.value) }) }, t("console.canary"))),
     );
     buttons.push(h("button", { class: "small primary", dataset: { action: "activate" }, onclick: () => run(t("console.activate"), "activate") }, t("console.activate")));
-    buttons.push(h("button", { class: "small", onclick: () => run(t("console.retire"), "retire") }, t("console.retire")));
+    buttons.push(h("button", { class: "small", dataset: { action: "retire" }, onclick: () => run(t("console.retire"), "retire") }, t("console.retire")));
   }
   if (v.state === "shadow" || v.state === "canary") {
     buttons.push(h("button", { class: "small", dataset: { action: "diff" }, onclick: () => showDiff(slot, v) }, t("console.diff")));
