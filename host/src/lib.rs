@@ -10,6 +10,7 @@ pub mod conversations;
 pub mod demo;
 pub mod durability;
 pub mod events;
+pub mod forecast;
 pub mod ids;
 mod imports;
 pub mod knowledge;

@@ -1770,3 +1770,153 @@ fn replaying_a_conversation_with_agent_turns_keeps_the_people_in_it() {
         "{stdout}"
     );
 }
+
+fn shared_contacts(file: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("SWITCHYARD_SHARED_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data"))
+        .join("contacts")
+        .join(file);
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: no {} (set SWITCHYARD_SHARED_DATA)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Issue 19's backtest on the two real bank series: from each midnight of
+/// the last four weeks, 48 hours ahead, the method against seasonal naive
+/// and the 4-week mean, by WAPE and by MAPE (hours with 5 contacts or more).
+#[test]
+fn the_forecast_beats_both_baselines_on_both_real_bank_series() {
+    for (file, mean4_accuracy) in [
+        ("anonymous_bank_israel_1999_hourly.csv", 0.835),
+        ("us_bank_weinberg_2003_hourly_open.csv", 0.944),
+    ] {
+        let Some(path) = shared_contacts(file) else {
+            continue;
+        };
+        let out = run_ok([
+            std::ffi::OsStr::new("forecast"),
+            std::ffi::OsStr::new("--backtest"),
+            std::ffi::OsStr::new("--json"),
+            path.as_os_str(),
+        ]);
+        let result: Value = serde_json::from_str(&out).unwrap();
+        let wape = |k: &str| result[k]["wape"].as_f64().unwrap();
+        let mape = |k: &str| result[k]["mape"].as_f64().unwrap();
+        // The baselines are the issue's, computed the issue's way.
+        assert!(
+            ((1.0 - wape("mean_of_four_weeks")) - mean4_accuracy).abs() < 0.0006,
+            "{file}: {result}"
+        );
+        for baseline in ["seasonal_naive", "mean_of_four_weeks"] {
+            assert!(
+                wape("method") < wape(baseline),
+                "{file}: WAPE against {baseline}: {result}"
+            );
+            assert!(
+                mape("method") < mape(baseline),
+                "{file}: MAPE against {baseline}: {result}"
+            );
+        }
+        println!(
+            "{file}: 1-WAPE {:.1}% (4-week mean {:.1}%, seasonal naive {:.1}%), 80% interval holds {:.1}%",
+            100.0 * (1.0 - wape("method")),
+            100.0 * (1.0 - wape("mean_of_four_weeks")),
+            100.0 * (1.0 - wape("seasonal_naive")),
+            100.0 * result["interval_coverage"].as_f64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn the_forecast_staffs_each_hour_and_refuses_a_bad_file_by_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // Twelve weeks of a weekly pattern with a quiet night and a busy noon.
+    let mut csv = String::from("hour,contacts\n");
+    for day in 0..84u32 {
+        for hour in 0..24u32 {
+            let contacts = if (9..18).contains(&hour) {
+                100 + 10 * (day % 7)
+            } else {
+                2
+            };
+            let date = date_after_new_year_2026(day);
+            csv.push_str(&format!("{date}T{hour:02}:00,{contacts}\n"));
+        }
+    }
+    let file = dir.path().join("volume.csv");
+    std::fs::write(&file, &csv).unwrap();
+    let out = run_ok([
+        std::ffi::OsStr::new("forecast"),
+        file.as_os_str(),
+        std::ffi::OsStr::new("--json"),
+        std::ffi::OsStr::new("--hours"),
+        std::ffi::OsStr::new("24"),
+    ]);
+    let hours: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(hours.len(), 24, "{out}");
+    for h in &hours {
+        let contacts = h["contacts"].as_f64().unwrap();
+        assert!(
+            h["low"].as_f64().unwrap() <= contacts && contacts <= h["high"].as_f64().unwrap(),
+            "{h}"
+        );
+    }
+    let noon = hours
+        .iter()
+        .find(|h| h["hour"].as_str().unwrap().ends_with("T12:00"))
+        .unwrap();
+    let night = hours
+        .iter()
+        .find(|h| h["hour"].as_str().unwrap().ends_with("T03:00"))
+        .unwrap();
+    assert!(
+        noon["agents"].as_u64().unwrap() > night["agents"].as_u64().unwrap(),
+        "{noon} {night}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "hour,contacts\n2026-01-01T00:00,3\n2026-01-01T01:00,many\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["forecast"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("\"many\""),
+        "{stderr}"
+    );
+    let output = Command::new(BIN)
+        .args(["forecast", "--backtest"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        !output.status.success(),
+        "84 days are too few for a backtest"
+    );
+    assert!(String::from_utf8_lossy(&output.stderr).contains("at least"));
+}
+
+/// `2026-01-01` plus `day` days, as `YYYY-MM-DD`.
+fn date_after_new_year_2026(day: u32) -> String {
+    const MONTHS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let (mut month, mut rest) = (0usize, day);
+    while rest >= MONTHS[month] {
+        rest -= MONTHS[month];
+        month += 1;
+    }
+    format!("2026-{:02}-{:02}", month + 1, rest + 1)
+}

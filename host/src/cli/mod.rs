@@ -3,6 +3,7 @@
 //! tenant's knowledge base on a running server), and the offline `intents`,
 //! `eval` and `pack` commands.
 
+mod forecast;
 mod intents;
 mod kb;
 mod languages;
@@ -72,6 +73,9 @@ enum Command {
     /// drafts, review, edit, publish, search.
     #[command(subcommand)]
     Kb(kb::KbCommand),
+    /// Hourly contact volume ahead with the agents it needs (Erlang C), or
+    /// `--backtest`: the method against two baselines on a CSV's last four weeks.
+    Forecast(forecast::ForecastArgs),
 }
 
 #[derive(Subcommand)]
@@ -212,6 +216,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Eval(args) => intents::eval_command(args),
         Command::Pack(command) => pack::run(command),
         Command::Kb(command) => kb::run(command),
+        Command::Forecast(args) => forecast::run(args),
     }
 }
 
