@@ -459,6 +459,8 @@ pub fn backtest(series: &Series) -> Result<Backtest, String> {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct HourForecast {
     pub hour: String,
+    /// The hour as milliseconds since the epoch, reading the hour as UTC.
+    pub hour_ms: i64,
     pub contacts: f64,
     pub low: f64,
     pub high: f64,
@@ -497,6 +499,7 @@ pub fn ahead(series: &Series, hours: i64, staffing: &Staffing) -> Vec<HourForeca
             let (lo, hi) = interval(contacts, low, high);
             HourForecast {
                 hour: format_hour(*t),
+                hour_ms: t * 3_600_000,
                 contacts,
                 low: lo,
                 high: hi,

@@ -382,6 +382,45 @@ pub fn report(app: &Switchyard, tenant: &str, days: u32, now_ms: u64) -> Result<
     })
 }
 
+/// What a forecast counts: conversations begun (all contacts), or
+/// conversations handed to one queue.
+pub enum Volume<'a> {
+    Contacts,
+    Queue(&'a str),
+}
+
+/// The tenant's hourly volume over the last `weeks` weeks up to the hour
+/// before `now_ms`, every hour present (a quiet hour is 0): the history a
+/// forecast reads. Hour indexes are UTC.
+pub fn hourly_series(
+    app: &Switchyard,
+    tenant: &str,
+    volume: &Volume,
+    weeks: u32,
+    now_ms: u64,
+) -> Result<crate::forecast::Series> {
+    app.tenant(tenant)?;
+    count_new(app, tenant)?;
+    let to_hour = now_ms / HOUR_MS;
+    let from_hour = to_hour.saturating_sub(u64::from(weeks) * 168);
+    let buckets = app.storage.traffic_range(tenant, from_hour, to_hour)?;
+    let mut points: BTreeMap<i64, f64> = (from_hour..to_hour).map(|h| (h as i64, 0.0)).collect();
+    let wanted = match volume {
+        Volume::Contacts => dimension_all(),
+        Volume::Queue(queue) => dimension_queue(queue),
+    };
+    for ((hour, dimension), counts) in buckets {
+        if dimension == wanted {
+            let n = match volume {
+                Volume::Contacts => counts.started,
+                Volume::Queue(_) => counts.handoffs,
+            };
+            *points.entry(hour as i64).or_default() += n as f64;
+        }
+    }
+    Ok(crate::forecast::Series { points })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -532,6 +532,9 @@ fn an_operator_canaries_a_classifier_reads_its_figures_and_rolls_back() {
     assert!(title.contains("fixture"), "{title}");
     console.find(&format!("#plot-version-classify-{active}"));
     console.find("#plot-messages svg path");
+    // The forecast with its staffing line, under the traffic.
+    console.find("#plot-forecast svg path");
+    console.find("#plot-staffing svg path");
     keep_screenshot(&console, "console.png");
 
     // Roll back, confirmed; the next message of a canary conversation is

@@ -343,6 +343,7 @@ const RENDER = {
       }),
       versionCharts.length ? h("h3", {}, t("console.plot.versions")) : null,
       versionCharts,
+      forecastPanel(fmtDay),
     );
   },
 
@@ -612,6 +613,61 @@ const RENDER = {
     );
   },
 };
+
+/** The next 48 hours' contacts with their 80% interval, and the agents each hour needs. */
+function forecastPanel(fmtDay) {
+  const charts = h("div", { id: "forecast-charts" });
+  const handle = h("input", { type: "number", min: "1", max: "86400", value: "180", id: "forecast-handle", class: "narrow" });
+  const level = h("input", { type: "number", min: "1", max: "99", value: "80", id: "forecast-level", class: "narrow" });
+  const within = h("input", { type: "number", min: "0", max: "3600", value: "30", id: "forecast-within", class: "narrow" });
+  const draw = async () => {
+    const query = `hours=48&handle_secs=${handle.value}&service_level=${Number(level.value) / 100}&within_secs=${within.value}`;
+    try {
+      const f = await api(operator ? `${tenantPath()}/forecast?${query}` : `forecast?${query}`);
+      const hourLabel = (ms) => `${fmtDay(ms)} ${new Date(ms).toISOString().slice(11, 13)}:00`;
+      fill(
+        charts,
+        lineChart({
+          id: "plot-forecast",
+          title: t("console.forecast.contacts"),
+          series: [
+            { name: t("console.forecast.expected"), points: f.hours.map((x) => ({ x: x.hour_ms, y: x.contacts })) },
+            { name: t("console.forecast.low"), points: f.hours.map((x) => ({ x: x.hour_ms, y: x.low })) },
+            { name: t("console.forecast.high"), points: f.hours.map((x) => ({ x: x.hour_ms, y: x.high })) },
+          ],
+          xFormat: hourLabel,
+        }),
+        lineChart({
+          id: "plot-staffing",
+          title: t("console.forecast.agents", { level: level.value, within: within.value, handle: handle.value }),
+          series: [{ name: t("console.forecast.agents_short"), points: f.hours.map((x) => ({ x: x.hour_ms, y: x.agents })) }],
+          xFormat: hourLabel,
+        }),
+      );
+    } catch (error) {
+      fill(charts, h("p", { class: "error", role: "alert" }, error.message));
+    }
+  };
+  draw();
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "forecast-title" },
+    h("h3", { id: "forecast-title" }, t("console.forecast")),
+    h("p", { class: "help" }, t("console.forecast_help")),
+    h(
+      "form",
+      { class: "row", onsubmit: (event) => (event.preventDefault(), draw()) },
+      h("label", { for: "forecast-handle" }, t("console.forecast.handle")),
+      handle,
+      h("label", { for: "forecast-level" }, t("console.forecast.level")),
+      level,
+      h("label", { for: "forecast-within" }, t("console.forecast.within")),
+      within,
+      h("button", { type: "submit" }, t("console.forecast.update")),
+    ),
+    charts,
+  );
+}
 
 /** One version's limits over the tenant's: pick the version, edit, save. */
 function versionLimits(slots, fields, tenantEffective) {

@@ -75,7 +75,9 @@ export function lineChart({ id, title, series, xFormat, yUnit = "" }) {
   const sx = (x) => PAD.left + (x1 === x0 ? plotW / 2 : ((x - x0) / (x1 - x0)) * plotW);
   const sy = (y) => PAD.top + plotH - (y / yMax) * plotH;
   const ticks = [];
-  const step = Math.max(1, Math.ceil((x1 - x0) / 86_400_000 / 7)) * 86_400_000;
+  const span = x1 - x0;
+  // Six-hour ticks over a few days, whole days (about seven of them) beyond.
+  const step = span <= 3 * 86_400_000 ? 6 * 3_600_000 : Math.max(1, Math.ceil(span / 86_400_000 / 7)) * 86_400_000;
   for (let x = x0; x <= x1; x += step) ticks.push([sx(x), xFormat(x)]);
   axes(root, yMax, yUnit, ticks);
   series.forEach((s, i) => {

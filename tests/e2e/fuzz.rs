@@ -126,6 +126,8 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
     ("GET", "/v1/queues", Caller::Tenant),
     ("GET", "/v1/stats?days={}", Caller::Tenant),
     ("GET", "/v1/tenants/{}/stats?days={}", Caller::Operator),
+    ("GET", "/v1/forecast?hours={}", Caller::Tenant),
+    ("GET", "/v1/tenants/{}/forecast?hours={}", Caller::Operator),
     // The chat's API: no visitor token here, so refused, never a 5xx.
     ("GET", "/chat/{}/api/conversation", Caller::Open),
     ("POST", "/chat/{}/api/messages", Caller::Open),

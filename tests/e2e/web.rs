@@ -976,3 +976,120 @@ fn embedding_origins_are_checked_and_allowed_to_frame_the_chat() {
         "the snippet trusts no Host header: {script}"
     );
 }
+
+#[test]
+fn the_forecast_reads_the_traffic_history_and_staffs_each_hour() {
+    use switchyard::traffic::{Counts, HOUR_MS};
+    let env = TestEnv::demo();
+    // Twelve weeks of history written as the counter would: a weekly
+    // pattern of conversations begun, busy at 10:00 UTC, quiet at night,
+    // and the after-sales queue's handoffs a tenth of them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let this_hour = now / HOUR_MS;
+    let contacts = |hour: u64| -> u64 {
+        if hour % 24 == 10 {
+            60 + (hour / 24 % 7) * 10
+        } else {
+            4
+        }
+    };
+    let mut deltas = std::collections::BTreeMap::new();
+    for hour in this_hour - 12 * 168..this_hour {
+        let n = contacts(hour);
+        deltas.insert(
+            (hour, String::new()),
+            Counts {
+                messages: n,
+                escalated: 0,
+                started: n,
+                handoffs: n / 10,
+            },
+        );
+        deltas.insert(
+            (hour, "q:after-sales".to_string()),
+            Counts {
+                messages: n / 10,
+                escalated: 0,
+                started: 0,
+                handoffs: n / 10,
+            },
+        );
+    }
+    let counted = env.app.storage.traffic_counted("demo").unwrap();
+    env.app
+        .storage
+        .add_traffic("demo", &deltas, counted)
+        .unwrap();
+
+    let (status, forecast) = env.get("/v1/forecast?hours=48", DEMO_KEY);
+    assert_eq!(status, StatusCode::OK, "{forecast}");
+    let hours = forecast["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 48);
+    assert_eq!(
+        hours[0]["hour_ms"].as_u64().unwrap(),
+        this_hour * HOUR_MS,
+        "from the current hour"
+    );
+    for h in hours {
+        let hour = h["hour_ms"].as_u64().unwrap() / HOUR_MS;
+        let expected = contacts(hour) as f64;
+        let got = h["contacts"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-6,
+            "{h}: a stable week is forecast exactly ({expected})"
+        );
+        assert!(h["low"].as_f64().unwrap() <= got && got <= h["high"].as_f64().unwrap());
+    }
+    let busy = hours
+        .iter()
+        .find(|h| h["hour_ms"].as_u64().unwrap() / HOUR_MS % 24 == 10)
+        .unwrap();
+    let quiet = hours
+        .iter()
+        .find(|h| h["hour_ms"].as_u64().unwrap() / HOUR_MS % 24 == 3)
+        .unwrap();
+    assert!(busy["agents"].as_u64().unwrap() > quiet["agents"].as_u64().unwrap());
+    // A longer handle time needs more agents for the same hour.
+    let (_, slower) = env.get("/v1/forecast?hours=48&handle_secs=600", DEMO_KEY);
+    let slower_busy = slower["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hour_ms"] == busy["hour_ms"])
+        .unwrap();
+    assert!(slower_busy["agents"].as_u64().unwrap() > busy["agents"].as_u64().unwrap());
+    // One queue's handoffs.
+    let (status, queue) = env.get("/v1/forecast?hours=24&queue=after-sales", DEMO_KEY);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(queue["volume"], "after-sales");
+    let busy_queue = queue["hours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hour_ms"].as_u64().unwrap() / HOUR_MS % 24 == 10)
+        .unwrap();
+    let hour = busy_queue["hour_ms"].as_u64().unwrap() / HOUR_MS;
+    assert!((busy_queue["contacts"].as_f64().unwrap() - (contacts(hour) / 10) as f64).abs() < 1e-6);
+    // The bounds, exactly; who may ask.
+    for (query, status) in [
+        ("hours=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("hours=1", StatusCode::OK),
+        ("hours=336", StatusCode::OK),
+        ("hours=337", StatusCode::UNPROCESSABLE_ENTITY),
+        ("service_level=1", StatusCode::UNPROCESSABLE_ENTITY),
+        ("handle_secs=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("queue=..", StatusCode::UNPROCESSABLE_ENTITY),
+        ("nonsense=1", StatusCode::BAD_REQUEST),
+    ] {
+        let (got, body) = env.get(&format!("/v1/forecast?{query}"), DEMO_KEY);
+        assert_eq!(got, status, "{query}: {body}");
+    }
+    let li = agent_key(&env, "li.na");
+    assert_eq!(env.get("/v1/forecast", &li).0, StatusCode::FORBIDDEN);
+    let (status, operator) = env.get("/v1/tenants/demo/forecast?hours=48", OPERATOR_KEY);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(operator["hours"], forecast["hours"]);
+}

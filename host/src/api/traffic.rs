@@ -14,6 +14,109 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/stats", get(own_stats))
         .route("/tenants/{tenant_id}/stats", get(tenant_stats))
+        .route("/forecast", get(own_forecast))
+        .route("/tenants/{tenant_id}/forecast", get(tenant_forecast))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForecastQuery {
+    /// Hours ahead, 1 to 336 (default 48).
+    hours: Option<i64>,
+    /// Conversations handed to this queue, instead of all conversations begun.
+    queue: Option<String>,
+    handle_secs: Option<f64>,
+    service_level: Option<f64>,
+    within_secs: Option<f64>,
+}
+
+/// The next hours' volume with intervals and staffing.
+#[derive(serde::Serialize)]
+struct ForecastAnswer {
+    /// What is forecast: `contacts` (conversations begun) or the queue's handoffs.
+    volume: String,
+    /// Weeks of history read (up to 12; counted from the event log).
+    history_weeks: u32,
+    handle_secs: f64,
+    service_level: f64,
+    within_secs: f64,
+    hours: Vec<crate::forecast::HourForecast>,
+}
+
+/// Weeks of hourly history a forecast reads.
+const FORECAST_WEEKS: u32 = 12;
+
+async fn forecast_for(
+    state: &AppState,
+    tenant: String,
+    query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ForecastAnswer>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let hours = query.hours.unwrap_or(48);
+    if !(1..=336).contains(&hours) {
+        return Err(ApiError::Unprocessable(format!(
+            "hours is {hours}; 1 to 336"
+        )));
+    }
+    let staffing = crate::forecast::Staffing {
+        handle_secs: query.handle_secs.unwrap_or(180.0),
+        service_level: query.service_level.unwrap_or(0.8),
+        within_secs: query.within_secs.unwrap_or(30.0),
+    };
+    let sensible = (1.0..=86_400.0).contains(&staffing.handle_secs)
+        && staffing.service_level > 0.0
+        && staffing.service_level < 1.0
+        && (0.0..=3_600.0).contains(&staffing.within_secs);
+    if !sensible {
+        return Err(ApiError::Unprocessable(
+            "handle_secs is 1 to 86400, service_level above 0 and below 1, within_secs 0 to 3600"
+                .into(),
+        ));
+    }
+    if let Some(queue) = &query.queue {
+        crate::app::check_id("queue", queue)?;
+    }
+    let app = state.app.clone();
+    blocking(move || {
+        let volume = match &query.queue {
+            Some(queue) => crate::traffic::Volume::Queue(queue),
+            None => crate::traffic::Volume::Contacts,
+        };
+        let series = crate::traffic::hourly_series(
+            &app,
+            &tenant,
+            &volume,
+            FORECAST_WEEKS,
+            crate::model::now_ms(),
+        )?;
+        Ok(Json(ForecastAnswer {
+            volume: query.queue.clone().unwrap_or_else(|| "contacts".into()),
+            history_weeks: FORECAST_WEEKS,
+            handle_secs: staffing.handle_secs,
+            service_level: staffing.service_level,
+            within_secs: staffing.within_secs,
+            hours: crate::forecast::ahead(&series, hours, &staffing),
+        }))
+    })
+    .await
+}
+
+async fn own_forecast(
+    State(state): State<AppState>,
+    TenantCaller(tenant, _): TenantCaller,
+    query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ForecastAnswer>, ApiError> {
+    forecast_for(&state, tenant, query).await
+}
+
+async fn tenant_forecast(
+    State(state): State<AppState>,
+    _: OperatorCaller,
+    ApiPath(tenant_id): ApiPath<String>,
+    query: Result<Query<ForecastQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ForecastAnswer>, ApiError> {
+    crate::app::check_id("tenant id", &tenant_id)?;
+    forecast_for(&state, tenant_id, query).await
 }
 
 #[derive(Deserialize)]
