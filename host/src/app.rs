@@ -1068,6 +1068,7 @@ impl Switchyard {
             customer: message.customer,
             received_at_ms: now,
             decision,
+            correction: None,
         };
         let stage = Instant::now();
         let record = self.commit_customer_message(

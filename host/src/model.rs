@@ -1061,6 +1061,22 @@ pub struct MessageRecord {
     pub customer: Customer,
     pub received_at_ms: u64,
     pub decision: Decision,
+    /// An agent's judgement that the intent was wrong, and the right one:
+    /// what "AI accuracy as agents judge it" counts. The decision is kept
+    /// as it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correction: Option<IntentCorrection>,
+}
+
+/// An agent's correction of a message's intent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntentCorrection {
+    pub intent: String,
+    /// The intent the classifier gave.
+    pub was: String,
+    /// The agent's id, or `admin` for the tenant's key.
+    pub by: String,
+    pub at_ms: u64,
 }
 
 /// Who wrote an entry of a conversation.
@@ -1199,6 +1215,9 @@ pub enum EventKind {
     /// An agent went online, away or offline.
     #[serde(rename = "agent.status")]
     AgentStatus,
+    /// An agent corrected a customer message's intent (`detail`: `from`, `to`, `by`).
+    #[serde(rename = "message.corrected")]
+    MessageCorrected,
 }
 
 /// One event of a tenant's stream. Ids grow in the order changes were

@@ -1004,6 +1004,22 @@ fn the_desk_the_console_and_the_chat_pass_an_accessibility_check() {
     sign_in(&desk, base, &li_key);
     desk.click_css("[data-conversation='a11y-1']");
     desk.find("ol.cards, #no-assist, .suggestions .empty");
+    // The agent says the intent was wrong, from the message itself.
+    desk.click_css("ol.history .entry.customer button[data-action='correct']");
+    let field = desk.find("ol.history .entry.customer .correction-form input");
+    desk.clear(&field);
+    desk.type_into(&field, "drug_interaction\u{E007}");
+    desk.wait_until(
+        "the correction shown on the message",
+        "document.querySelector('ol.history .chip.corrected')?.innerText.includes('drug_interaction')",
+        WAIT,
+    );
+    let (_, view) = call("GET", base, "/v1/conversations/a11y-1", DEMO_KEY, None);
+    assert_eq!(
+        view["messages"][0]["correction"]["intent"], "drug_interaction",
+        "{view}"
+    );
+    assert_eq!(view["messages"][0]["correction"]["by"], "li.na");
     check(&desk, "desk");
 
     let console = driver.session("en-US");

@@ -240,6 +240,7 @@ function entryView(entry) {
       h("div", { class: "who" }, t("author.customer"), h("time", {}, clock(entry.received_at_ms))),
       h("p", { class: "text" }, marked(entry.text, findingSpans(entry))),
       decisionLine(entry),
+      correctionControl(entry),
     );
   }
   const who =
@@ -259,6 +260,62 @@ function entryView(entry) {
       h("time", {}, clock(entry.at_ms)),
     ),
     h("p", { class: "text" }, entry.text),
+  );
+}
+
+/**
+ * "The intent is wrong": the agent names the right one (what the AI's
+ * accuracy as agents judge it counts). The classifier's own intent undoes it.
+ */
+function correctionControl(entry) {
+  const d = entry.decision || {};
+  const known = [...new Set([d.intent?.name, ...(d.alternatives || []).map((a) => a.name)].filter(Boolean))];
+  const listId = `intents-${entry.id}`;
+  const input = h("input", { id: `correct-${entry.id}`, list: listId, class: "narrow wide", autocomplete: "off", value: entry.correction?.intent || "" });
+  const form = h(
+    "form",
+    {
+      class: "row correction-form",
+      hidden: true,
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const intent = input.value.trim();
+        if (!intent) return input.focus();
+        try {
+          await api(`conversations/${encodeURIComponent(state.openId)}/messages/${encodeURIComponent(entry.id)}/intent`, { method: "PUT", body: { intent } });
+          announce(t("desk.corrected", { intent }));
+          await loadConversation();
+        } catch (error) {
+          showError(error);
+        }
+      },
+    },
+    h("label", { for: `correct-${entry.id}`, class: "visually-hidden" }, t("desk.right_intent")),
+    input,
+    h("datalist", { id: listId }, known.map((name) => h("option", { value: name }))),
+    h("button", { type: "submit", class: "small" }, t("desk.save_intent")),
+  );
+  return h(
+    "div",
+    { class: "correction" },
+    entry.correction
+      ? h("span", { class: "chip corrected", dataset: { corrected: entry.correction.intent } }, t("desk.corrected_chip", { intent: entry.correction.intent, by: entry.correction.by }))
+      : null,
+    h(
+      "button",
+      {
+        class: "link small",
+        "aria-expanded": "false",
+        dataset: { action: "correct" },
+        onclick: (event) => {
+          form.hidden = !form.hidden;
+          event.currentTarget.setAttribute("aria-expanded", String(!form.hidden));
+          if (!form.hidden) input.focus();
+        },
+      },
+      t("desk.wrong_intent"),
+    ),
+    form,
   );
 }
 

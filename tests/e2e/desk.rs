@@ -831,3 +831,118 @@ fn on_an_agents_no_assist_day_suggestions_are_compared_not_shown() {
         StatusCode::OK
     );
 }
+
+/// "AI accuracy as agents judge it" needs agents to say when an intent was
+/// wrong: the correction is kept beside the decision (which stays as the
+/// plugins made it), announced on the event stream, undone by naming the
+/// classifier's own intent, and out of reach of another tenant.
+#[test]
+fn an_agent_corrects_a_message_s_intent_and_the_decision_stays_as_made() {
+    let env = TestEnv::demo();
+    let r = env.send("fix-1", "我想问一下发票的事情", "c-fix", "standard");
+    let message_id = r["message_id"].as_str().unwrap().to_string();
+    let original = r["intent"]["name"].as_str().unwrap().to_string();
+    let (status, issued) = env.post("/v1/agents/li.na/key", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::CREATED);
+    let li = issued["key"].as_str().unwrap().to_string();
+    let path = format!("/v1/conversations/fix-1/messages/{message_id}/intent");
+    let corrected = if original == "refund" {
+        "invoice"
+    } else {
+        "refund"
+    };
+
+    let (status, record) = env.put(&path, &li, &json!({"intent": corrected}));
+    assert_eq!(status, StatusCode::OK, "{record}");
+    assert_eq!(record["correction"]["intent"], corrected);
+    assert_eq!(record["correction"]["was"], original.as_str());
+    assert_eq!(record["correction"]["by"], "li.na");
+    assert_eq!(
+        record["decision"]["intent"]["name"],
+        original.as_str(),
+        "the decision stays"
+    );
+    let stored = view(&env, "fix-1");
+    let message = stored["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == message_id.as_str())
+        .unwrap();
+    assert_eq!(message["correction"]["intent"], corrected, "{message}");
+
+    // Announced, from what it was to what it is, by whom.
+    let base = env.serve();
+    let stream = switchyard_e2e::SseClient::connect(&base, "/v1/events?after=0", DEMO_KEY, None);
+    let events = stream.take(50, std::time::Duration::from_secs(3));
+    let announced = events
+        .iter()
+        .find(|e| e.event == "message.corrected")
+        .unwrap_or_else(|| panic!("no message.corrected event"));
+    let data = &announced.data;
+    assert_eq!(
+        data["detail"],
+        json!({"from": original, "to": corrected, "by": "li.na"})
+    );
+    drop(stream);
+
+    // The classifier's own intent takes the correction away.
+    let (status, record) = env.put(&path, DEMO_KEY, &json!({"intent": original}));
+    assert_eq!(status, StatusCode::OK);
+    assert!(record.get("correction").is_none(), "{record}");
+
+    // Refusals, each storing nothing.
+    for (path, key, body, expected) in [
+        (
+            path.clone(),
+            DEMO_KEY.to_string(),
+            json!({"intent": "not an id!"}),
+            422,
+        ),
+        (
+            path.clone(),
+            DEMO_KEY.to_string(),
+            json!({"intent": "refund", "extra": 1}),
+            400,
+        ),
+        (
+            "/v1/conversations/fix-1/messages/m-999999/intent".to_string(),
+            DEMO_KEY.to_string(),
+            json!({"intent": "refund"}),
+            404,
+        ),
+        (
+            "/v1/conversations/nope/messages/m-1/intent".to_string(),
+            DEMO_KEY.to_string(),
+            json!({"intent": "refund"}),
+            404,
+        ),
+        (
+            path.clone(),
+            OPERATOR_KEY.to_string(),
+            json!({"intent": "refund"}),
+            403,
+        ),
+    ] {
+        let (status, body) = env.put(&path, &key, &body);
+        assert_eq!(status.as_u16(), expected, "{path}: {body}");
+    }
+    let other = env.create_tenant("other");
+    let (status, _) = env.put(&path, &other, &json!({"intent": "refund"}));
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "another tenant's key finds no such conversation"
+    );
+    let after = view(&env, "fix-1");
+    let message = after["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == message_id.as_str())
+        .unwrap();
+    assert!(
+        message.get("correction").is_none(),
+        "a refused correction changed it: {message}"
+    );
+}

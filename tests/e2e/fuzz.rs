@@ -40,6 +40,11 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
         Caller::Tenant,
     ),
     ("GET", "/v1/suggestion-outcomes", Caller::Tenant),
+    (
+        "PUT",
+        "/v1/conversations/{}/messages/{}/intent",
+        Caller::Tenant,
+    ),
     ("GET", "/v1/channel", Caller::Tenant),
     ("PUT", "/v1/channel", Caller::Tenant),
     ("DELETE", "/v1/channel", Caller::Tenant),

@@ -35,6 +35,10 @@ pub fn router() -> Router<AppState> {
             "/conversations/{conversation_id}/suggestions/{suggestion_id}/dismiss",
             post(dismiss),
         )
+        .route(
+            "/conversations/{conversation_id}/messages/{message_id}/intent",
+            axum::routing::put(correct_intent),
+        )
         .route("/suggestion-outcomes", get(list_outcomes))
         .route("/me", get(me))
         .route("/me/status", put(set_status))
@@ -375,4 +379,32 @@ async fn issue_agent_key(
     let agent = agent_id.clone();
     let key = blocking(move || app.issue_agent_key(&tenant, &agent_id, chosen.as_deref())).await?;
     Ok((StatusCode::CREATED, Json(IssuedKey { agent, key })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntentBody {
+    intent: String,
+}
+
+/// An agent (or the admin) says what a customer message was really about.
+async fn correct_intent(
+    State(state): State<AppState>,
+    caller: DeskCaller,
+    ApiPath((conversation_id, message_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<IntentBody>,
+) -> Result<Json<crate::model::MessageRecord>, ApiError> {
+    let _slot = state.throttle.run_slot(&caller.tenant).await;
+    let app = state.app.clone();
+    blocking(move || {
+        app.correct_intent(
+            &caller.tenant,
+            &conversation_id,
+            &message_id,
+            &body.intent,
+            &caller.actor,
+        )
+    })
+    .await
+    .map(Json)
 }

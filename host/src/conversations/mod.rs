@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod assignment;
+pub mod corrections;
 pub mod handoff;
 pub mod inbound;
 pub mod outbox;

@@ -433,6 +433,7 @@ impl Switchyard {
             customer: message.customer,
             received_at_ms: now,
             decision: Decision::survey_answer(score),
+            correction: None,
         };
         conversation.message_count += 1;
         let Answered {

@@ -1674,6 +1674,7 @@ mod tests {
                 "reply": null, "suggestions": [], "ticket": null, "trace": []
             }))
             .unwrap(),
+            correction: None,
         }
     }
 
