@@ -66,6 +66,7 @@ pub fn message_detail(
         "first": first,
         "classify_version": version(Slot::Classify),
         "route_version": version(Slot::Route),
+        "intent": decision.intent.name,
     })
 }
 
@@ -80,6 +81,10 @@ pub struct Counts {
     pub started: u64,
     /// Conversations handed from the bot to people (waiting or assigned).
     pub handoffs: u64,
+    /// Messages whose intent an agent corrected, less corrections undone
+    /// (counted in the hour of the correction, under the classifier's intent).
+    #[serde(default)]
+    pub corrected: i64,
 }
 
 impl Counts {
@@ -88,6 +93,7 @@ impl Counts {
         self.escalated += other.escalated;
         self.started += other.started;
         self.handoffs += other.handoffs;
+        self.corrected += other.corrected;
     }
 }
 
@@ -101,12 +107,20 @@ fn dimension_queue(queue: &str) -> String {
     format!("q:{queue}")
 }
 
+fn dimension_intent(intent: &str) -> String {
+    format!("i:{intent}")
+}
+
 fn dimension_version(slot: &str, id: u64) -> String {
     format!("v:{slot}:{id}")
 }
 
 /// Add one event to `deltas` (hour, dimension) -> counts.
 fn count(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>) {
+    if event.kind == EventKind::MessageCorrected {
+        count_correction(event, deltas);
+        return;
+    }
     if event.kind != EventKind::MessageCreated {
         return;
     }
@@ -125,6 +139,7 @@ fn count(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>) {
         escalated: flag("escalated"),
         started: flag("first"),
         handoffs: flag("handoff"),
+        corrected: 0,
     };
     deltas
         .entry((hour, dimension_all()))
@@ -137,6 +152,12 @@ fn count(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>) {
             .or_default()
             .add(&counts);
     }
+    if let Some(intent) = detail["intent"].as_str() {
+        deltas
+            .entry((hour, dimension_intent(intent)))
+            .or_default()
+            .add(&counts);
+    }
     for (slot, field) in [("classify", "classify_version"), ("route", "route_version")] {
         if let Some(id) = detail[field].as_u64() {
             deltas
@@ -144,6 +165,33 @@ fn count(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>) {
                 .or_default()
                 .add(&counts);
         }
+    }
+}
+
+/// A correction counts +1 when a message becomes corrected, -1 when the
+/// correction is taken away, under the intent the classifier gave it.
+fn count_correction(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>) {
+    let Some(detail) = &event.detail else {
+        return;
+    };
+    let (Some(was), Some(before), Some(after)) = (
+        detail["was"].as_str(),
+        detail["corrected_before"].as_bool(),
+        detail["corrected"].as_bool(),
+    ) else {
+        return;
+    };
+    let delta = i64::from(after) - i64::from(before);
+    if delta == 0 {
+        return;
+    }
+    let hour = event.at_ms / HOUR_MS;
+    let counts = Counts {
+        corrected: delta,
+        ..Counts::default()
+    };
+    for dimension in [dimension_all(), dimension_intent(was)] {
+        deltas.entry((hour, dimension)).or_default().add(&counts);
     }
 }
 
@@ -248,6 +296,20 @@ pub struct DayRow {
     pub routes: BTreeMap<String, u64>,
 }
 
+/// One intent over the period, for finding the bot's weak spots: how often
+/// its messages handed the conversation to a person, and how often agents
+/// said the intent was wrong.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntentRow {
+    pub intent: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Handoffs per message of the intent.
+    pub handoff_rate: f64,
+    /// Corrections per message of the intent.
+    pub correction_rate: f64,
+}
+
 /// What one plugin version decided, hour by hour.
 #[derive(Clone, Debug, Serialize)]
 pub struct VersionRow {
@@ -271,6 +333,10 @@ pub struct Report {
     /// Per version of a slot that more than one version decided in the
     /// period (a canary, or a change of versions).
     pub versions: Vec<VersionRow>,
+    /// Per intent (the classifier's), most handed to people first.
+    pub intents: Vec<IntentRow>,
+    /// The share of customer messages whose intent no agent corrected.
+    pub accuracy_as_agents_judge: Option<f64>,
     /// Events on disk not counted yet (the counter runs every few seconds).
     pub counted_up_to_event: u64,
 }
@@ -297,11 +363,17 @@ pub fn report(app: &Switchyard, tenant: &str, days: u32, now_ms: u64) -> Result<
     let mut totals = Counts::default();
     let mut per_version: BTreeMap<(String, u64), Vec<HourRow>> = BTreeMap::new();
     let mut queue_days: BTreeMap<(u64, String), u64> = BTreeMap::new();
+    let mut per_intent: BTreeMap<String, Counts> = BTreeMap::new();
     for ((hour, dimension), counts) in &buckets {
         let index = (hour - from_hour) as usize;
         if dimension.is_empty() {
             hours[index].counts.add(counts);
             totals.add(counts);
+        } else if let Some(intent) = dimension.strip_prefix("i:") {
+            per_intent
+                .entry(intent.to_string())
+                .or_default()
+                .add(counts);
         } else if let Some(queue) = dimension.strip_prefix("q:") {
             *queue_days
                 .entry((hour / 24, queue.to_string()))
@@ -371,7 +443,26 @@ pub fn report(app: &Switchyard, tenant: &str, days: u32, now_ms: u64) -> Result<
             }
         })
         .collect();
+    let rate = |part: f64, whole: u64| if whole > 0 { part / whole as f64 } else { 0.0 };
+    let mut intents: Vec<IntentRow> = per_intent
+        .into_iter()
+        .map(|(intent, counts)| IntentRow {
+            handoff_rate: rate(counts.handoffs as f64, counts.messages),
+            correction_rate: rate(counts.corrected.max(0) as f64, counts.messages),
+            intent,
+            counts,
+        })
+        .collect();
+    intents.sort_by(|a, b| {
+        b.handoff_rate
+            .total_cmp(&a.handoff_rate)
+            .then(b.counts.messages.cmp(&a.counts.messages))
+    });
+    let accuracy_as_agents_judge =
+        (totals.messages > 0).then(|| 1.0 - rate(totals.corrected.max(0) as f64, totals.messages));
     Ok(Report {
+        intents,
+        accuracy_as_agents_judge,
         from_ms: from_hour * HOUR_MS,
         to_ms: to_hour * HOUR_MS,
         totals,
@@ -452,7 +543,8 @@ mod tests {
                 messages: 1,
                 escalated: 1,
                 started: 1,
-                handoffs: 1
+                handoffs: 1,
+                corrected: 0,
             }
         );
         assert_eq!(deltas[&(2, "q:after-sales".to_string())].handoffs, 1);
@@ -463,6 +555,14 @@ mod tests {
     #[test]
     fn posts_and_other_events_count_nothing() {
         let mut deltas = BTreeMap::new();
+        // A correction whose state did not change counts nothing either.
+        let mut same = event(
+            3,
+            0,
+            serde_json::json!({"was": "refund", "corrected_before": true, "corrected": true}),
+        );
+        same.kind = EventKind::MessageCorrected;
+        count(&same, &mut deltas);
         let mut post = event(1, 0, serde_json::json!(null));
         post.detail = None;
         count(&post, &mut deltas);

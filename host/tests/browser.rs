@@ -532,9 +532,18 @@ fn an_operator_canaries_a_classifier_reads_its_figures_and_rolls_back() {
     assert!(title.contains("fixture"), "{title}");
     console.find(&format!("#plot-version-classify-{active}"));
     console.find("#plot-messages svg path");
-    // The forecast with its staffing line, under the traffic.
+    // The intents most handed to people, and the forecast with its
+    // staffing line, under the traffic.
+    console.find("#intent-table tbody tr");
+    let accuracy = console.text(&console.find("#accuracy"));
+    assert!(accuracy.contains("100.0%"), "{accuracy}");
     console.find("#plot-forecast svg path");
     console.find("#plot-staffing svg path");
+    // The README's picture: the two versions of the canary side by side.
+    console.run(
+        "document.querySelectorAll('.toast').forEach(t => t.textContent = ''); document.getElementById('plot-version-classify-' + arguments[0]).previousElementSibling.scrollIntoView();",
+        json!([active]),
+    );
     keep_screenshot(&console, "console.png");
 
     // Roll back, confirmed; the next message of a canary conversation is

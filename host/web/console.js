@@ -343,6 +343,7 @@ const RENDER = {
       }),
       versionCharts.length ? h("h3", {}, t("console.plot.versions")) : null,
       versionCharts,
+      intentTable(stats),
       forecastPanel(fmtDay),
     );
   },
@@ -613,6 +614,45 @@ const RENDER = {
     );
   },
 };
+
+/** Intents most often handed to people, and how often agents said the intent was wrong. */
+function intentTable(stats) {
+  const pct = (x) => `${(100 * x).toFixed(1)}%`;
+  const rows = (stats.intents || []).slice(0, 15);
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "intents-title" },
+    h("h3", { id: "intents-title" }, t("console.intents")),
+    h(
+      "p",
+      { class: "help", id: "accuracy" },
+      stats.accuracy_as_agents_judge === null || stats.accuracy_as_agents_judge === undefined
+        ? t("console.accuracy_none")
+        : t("console.accuracy", { pct: pct(stats.accuracy_as_agents_judge) }),
+    ),
+    rows.length
+      ? h(
+          "table",
+          { id: "intent-table" },
+          h("thead", {}, h("tr", {}, [t("console.intent"), t("console.plot.messages"), t("console.handed"), t("console.corrected")].map((x) => h("th", { scope: "col" }, x)))),
+          h(
+            "tbody",
+            {},
+            rows.map((r) =>
+              h(
+                "tr",
+                { dataset: { intent: r.intent } },
+                h("th", { scope: "row" }, r.intent),
+                h("td", {}, String(r.messages)),
+                h("td", {}, `${r.handoffs} (${pct(r.handoff_rate)})`),
+                h("td", {}, `${Math.max(0, r.corrected)} (${pct(r.correction_rate)})`),
+              ),
+            ),
+          ),
+        )
+      : h("p", { class: "empty" }, t("plot.no_data")),
+  );
+}
 
 /** The next 48 hours' contacts with their 80% interval, and the agents each hour needs. */
 function forecastPanel(fmtDay) {

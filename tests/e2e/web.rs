@@ -658,8 +658,21 @@ fn the_traffic_report_counts_messages_escalations_handoffs_and_versions() {
     ];
     let mut with_people = std::collections::HashSet::new();
     let mut started = std::collections::HashSet::new();
+    // Per intent: (messages, handoffs); and the first message, to correct.
+    let mut per_intent: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+    let mut first_message = None;
     for (conversation, text) in script {
         let r = env.send(conversation, text, conversation, "standard");
+        first_message.get_or_insert((
+            conversation,
+            r["message_id"].as_str().unwrap().to_string(),
+            r["intent"]["name"].as_str().unwrap().to_string(),
+        ));
+        let row = per_intent
+            .entry(r["intent"]["name"].as_str().unwrap().to_string())
+            .or_default();
+        row.0 += 1;
+        row.1 += u64::from(r["route"]["to"] != "bot" && !with_people.contains(conversation));
         expected.0 += 1;
         expected.1 += u64::from(r["escalation"]["escalate"] == true);
         expected.2 += u64::from(started.insert(conversation));
@@ -718,6 +731,56 @@ fn the_traffic_report_counts_messages_escalations_handoffs_and_versions() {
         "{today}"
     );
     assert_eq!(first["days"].as_array().unwrap().len(), 14);
+    // Per intent, most handed to people first.
+    let intents = first["intents"].as_array().unwrap();
+    assert_eq!(intents.len(), per_intent.len(), "{intents:?}");
+    for row in intents {
+        let (messages, handoffs) = per_intent[row["intent"].as_str().unwrap()];
+        assert_eq!(row["messages"].as_u64(), Some(messages), "{row}");
+        assert_eq!(row["handoffs"].as_u64(), Some(handoffs), "{row}");
+    }
+    let rates: Vec<f64> = intents
+        .iter()
+        .map(|r| r["handoff_rate"].as_f64().unwrap())
+        .collect();
+    assert!(rates.windows(2).all(|w| w[0] >= w[1]), "{rates:?}");
+    assert_eq!(first["accuracy_as_agents_judge"], 1.0);
+    // An agent corrects one message: accuracy falls by one message, and
+    // the correction counts under the classifier's intent; undone, it is back.
+    let (conversation, message_id, intent) = first_message.clone().unwrap();
+    let path = format!("/v1/conversations/{conversation}/messages/{message_id}/intent");
+    let right = if intent == "complaint" {
+        "refund"
+    } else {
+        "complaint"
+    };
+    assert_eq!(
+        env.put(&path, DEMO_KEY, &json!({"intent": right})).0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        env.put(&path, DEMO_KEY, &json!({"intent": "invoice"})).0,
+        StatusCode::OK,
+        "corrected again: still one"
+    );
+    let corrected = report(&env);
+    let accuracy = corrected["accuracy_as_agents_judge"].as_f64().unwrap();
+    assert!(
+        (accuracy - (1.0 - 1.0 / expected.0 as f64)).abs() < 1e-9,
+        "{accuracy}"
+    );
+    let row = corrected["intents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["intent"] == intent.as_str())
+        .unwrap();
+    assert_eq!(row["corrected"], 1, "{row}");
+    assert_eq!(
+        env.put(&path, DEMO_KEY, &json!({"intent": intent})).0,
+        StatusCode::OK
+    );
+    assert_eq!(report(&env)["accuracy_as_agents_judge"], 1.0);
     assert_eq!(
         first["versions"],
         json!([]),
@@ -1006,6 +1069,7 @@ fn the_forecast_reads_the_traffic_history_and_staffs_each_hour() {
                 escalated: 0,
                 started: n,
                 handoffs: n / 10,
+                corrected: 0,
             },
         );
         deltas.insert(
@@ -1015,6 +1079,7 @@ fn the_forecast_reads_the_traffic_history_and_staffs_each_hour() {
                 escalated: 0,
                 started: 0,
                 handoffs: n / 10,
+                corrected: 0,
             },
         );
     }

@@ -47,9 +47,12 @@ impl Switchyard {
         let event = Event::about(EventKind::MessageCorrected, &conversation, now)
             .with_message(&message.id)
             .with_detail(serde_json::json!({
-                "from": before.unwrap_or(was),
+                "from": before.clone().unwrap_or_else(|| was.clone()),
                 "to": intent,
                 "by": by,
+                "was": was,
+                "corrected_before": before.is_some(),
+                "corrected": message.correction.is_some(),
             }));
         self.storage.commit_durably(
             Commit {

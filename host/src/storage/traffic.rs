@@ -54,6 +54,7 @@ impl Storage {
             counts.escalated += delta.escalated;
             counts.started += delta.started;
             counts.handoffs += delta.handoffs;
+            counts.corrected += delta.corrected;
             batch.insert(k, encode(&counts));
         }
         batch.insert(marker_key(tenant), &counted_up_to.to_be_bytes());
