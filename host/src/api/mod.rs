@@ -96,14 +96,68 @@ fn api_router() -> Router<AppState> {
 async fn metrics(
     axum::extract::State(state): axum::extract::State<AppState>,
     _: auth::OperatorCaller,
-) -> impl IntoResponse {
-    (
+) -> Result<impl IntoResponse, ApiError> {
+    let app = state.app.clone();
+    // The live state of the desks, read from the store at scrape time (on
+    // a blocking thread, as every store read).
+    let live = blocking(move || queue_gauges(&app)).await?;
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        state.app.metrics.render(),
-    )
+        state.app.metrics.render() + &live,
+    ))
+}
+
+/// Waiting conversations per queue, the longest wait, and agents online,
+/// per tenant: what a team lead's alert watches.
+fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
+    use std::fmt::Write;
+    let now = crate::model::now_ms();
+    let mut waiting = String::from(
+        "# HELP switchyard_queue_waiting Conversations waiting in a queue for a person.\n# TYPE switchyard_queue_waiting gauge\n",
+    );
+    let mut longest = String::from(
+        "# HELP switchyard_queue_longest_wait_seconds How long the longest-waiting conversation of a queue has waited.\n# TYPE switchyard_queue_longest_wait_seconds gauge\n",
+    );
+    let mut online = String::from(
+        "# HELP switchyard_agents_online Agents online, by tenant.\n# TYPE switchyard_agents_online gauge\n",
+    );
+    let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    for tenant in app.storage.tenants()? {
+        let (queues, _) = app.storage.waiting_by_queue(&tenant.id, 20_000)?;
+        for (queue, w) in &queues {
+            let labels = format!(
+                "tenant=\"{}\",queue=\"{}\"",
+                label(&tenant.id),
+                label(queue)
+            );
+            let _ = writeln!(
+                waiting,
+                "switchyard_queue_waiting{{{labels}}} {}",
+                w.waiting
+            );
+            let secs = w
+                .longest_since_ms
+                .map_or(0.0, |since| now.saturating_sub(since) as f64 / 1000.0);
+            let _ = writeln!(
+                longest,
+                "switchyard_queue_longest_wait_seconds{{{labels}}} {secs}"
+            );
+        }
+        let agents = app.storage.agents(&tenant.id)?;
+        let count = agents
+            .iter()
+            .filter(|a| a.agent.status == crate::model::AgentStatus::Online)
+            .count();
+        let _ = writeln!(
+            online,
+            "switchyard_agents_online{{tenant=\"{}\"}} {count}",
+            label(&tenant.id)
+        );
+    }
+    Ok(waiting + &longest + &online)
 }
 
 /// A path no route takes. Under /v1 the prefix was right and the rest is
