@@ -48,8 +48,8 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The civil date of a day index.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+/// The civil date (year, month, day) of a day counted from 1970-01-01.
+pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -294,43 +294,56 @@ pub fn origins(series: &Series, first_back: i64) -> Vec<i64> {
         .collect()
 }
 
-/// Forecast from each origin 48 hours ahead (the hours present) and score.
-/// Also the ratios actual / forecast, for intervals.
-pub fn score(series: &Series, origins: &[i64], method: Method) -> (Accuracy, Vec<f64>) {
-    let (mut abs_error, mut actual_sum, mut ape, mut ape_n, mut n) = (0.0, 0.0, 0.0, 0, 0);
-    let mut ratios = Vec::new();
+/// (actual, forecast) of every hour present 48 hours ahead of each origin.
+pub fn pairs(series: &Series, origins: &[i64], method: Method) -> Vec<(f64, f64)> {
+    let mut out = Vec::new();
     for &origin in origins {
         let targets = series.hours_in(origin, origin + HORIZON_HOURS);
         let predicted = forecast(series, origin, &targets, method);
         for (t, p) in targets.iter().zip(predicted) {
-            let actual = series.get(*t).unwrap_or(0.0);
-            abs_error += (actual - p).abs();
-            actual_sum += actual;
-            n += 1;
-            if actual >= MAPE_FLOOR {
-                ape += (actual - p).abs() / actual;
-                ape_n += 1;
-            }
-            // Ratios from hours with some volume: a quiet hour's 0 / 0.3
-            // says nothing about a busy hour's spread.
-            if p >= MAPE_FLOOR {
-                ratios.push(actual / p);
-            }
+            out.push((series.get(*t).unwrap_or(0.0), p));
         }
     }
-    (
-        Accuracy {
-            wape: if actual_sum > 0.0 {
-                abs_error / actual_sum
-            } else {
-                0.0
-            },
-            mape: if ape_n > 0 { ape / ape_n as f64 } else { 0.0 },
-            hours: n,
-            mape_hours: ape_n,
+    out
+}
+
+/// WAPE and MAPE of (actual, forecast) pairs.
+pub fn accuracy(pairs: &[(f64, f64)]) -> Accuracy {
+    let (mut abs_error, mut actual_sum, mut ape, mut ape_n) = (0.0, 0.0, 0.0, 0);
+    for &(actual, p) in pairs {
+        abs_error += (actual - p).abs();
+        actual_sum += actual;
+        if actual >= MAPE_FLOOR {
+            ape += (actual - p).abs() / actual;
+            ape_n += 1;
+        }
+    }
+    Accuracy {
+        wape: if actual_sum > 0.0 {
+            abs_error / actual_sum
+        } else {
+            0.0
         },
-        ratios,
-    )
+        mape: if ape_n > 0 { ape / ape_n as f64 } else { 0.0 },
+        hours: pairs.len(),
+        mape_hours: ape_n,
+    }
+}
+
+/// The ratios actual / forecast the intervals are made of: from hours
+/// with some volume (a quiet hour's 0 / 0.3 says nothing about a busy
+/// hour's spread).
+fn ratios(pairs: &[(f64, f64)]) -> Vec<f64> {
+    pairs
+        .iter()
+        .filter(|(_, p)| *p >= MAPE_FLOOR)
+        .map(|(actual, p)| actual / p)
+        .collect()
+}
+
+/// Forecast from each origin 48 hours ahead (the hours present) and score.
+pub fn score(series: &Series, origins: &[i64], method: Method) -> Accuracy {
+    accuracy(&pairs(series, origins, method))
 }
 
 /// The model chosen on `validation` origins: first the profile's
@@ -348,9 +361,9 @@ pub fn choose(series: &Series, validation: &[i64]) -> Params {
                         recent_days,
                         blend: 1.0,
                     };
-                    let (accuracy, _) = score(series, validation, Method::Blend(p));
-                    if best.is_none_or(|(w, _)| accuracy.wape < w) {
-                        best = Some((accuracy.wape, p));
+                    let wape = score(series, validation, Method::Blend(p)).wape;
+                    if best.is_none_or(|(w, _)| wape < w) {
+                        best = Some((wape, p));
                     }
                 }
             }
@@ -425,32 +438,25 @@ pub fn backtest(series: &Series) -> Result<Backtest, String> {
     let validation = origins(series, 2 * ORIGINS);
     let test = origins(series, ORIGINS);
     let params = choose(series, &validation);
-    let (_, mut ratios) = score(series, &validation, Method::Blend(params));
-    let (low, high) = (quantile(&mut ratios, 0.1), quantile(&mut ratios, 0.9));
-    let (method, _) = score(series, &test, Method::Blend(params));
-    let mut inside = 0usize;
-    let mut total = 0usize;
-    for &origin in &test {
-        let targets = series.hours_in(origin, origin + HORIZON_HOURS);
-        for (t, p) in targets
-            .iter()
-            .zip(forecast(series, origin, &targets, Method::Blend(params)))
-        {
-            let actual = series.get(*t).unwrap_or(0.0);
+    let mut spread = ratios(&pairs(series, &validation, Method::Blend(params)));
+    let (low, high) = (quantile(&mut spread, 0.1), quantile(&mut spread, 0.9));
+    let tested = pairs(series, &test, Method::Blend(params));
+    let inside = tested
+        .iter()
+        .filter(|&&(actual, p)| {
             let (lo, hi) = interval(p, low, high);
-            total += 1;
-            inside += usize::from(actual >= lo.floor() && actual <= hi.ceil());
-        }
-    }
+            actual >= lo.floor() && actual <= hi.ceil()
+        })
+        .count();
     Ok(Backtest {
         params,
-        method,
-        seasonal_naive: score(series, &test, Method::SeasonalNaive).0,
-        mean_of_four_weeks: score(series, &test, Method::MeanOfFourWeeks).0,
-        interval_coverage: if total > 0 {
-            inside as f64 / total as f64
-        } else {
+        method: accuracy(&tested),
+        seasonal_naive: score(series, &test, Method::SeasonalNaive),
+        mean_of_four_weeks: score(series, &test, Method::MeanOfFourWeeks),
+        interval_coverage: if tested.is_empty() {
             0.0
+        } else {
+            inside as f64 / tested.len() as f64
         },
     })
 }
@@ -474,20 +480,16 @@ pub fn ahead(series: &Series, hours: i64, staffing: &Staffing) -> Vec<HourForeca
         return vec![];
     };
     let origin = last + 1;
-    let validation: Vec<i64> = {
-        let last_day = last.div_euclid(24);
-        (0..ORIGINS)
-            .map(|k| (last_day - ORIGINS + k) * 24)
-            .collect()
-    };
+    // The four weeks of daily origins before the last day.
+    let validation = origins(series, ORIGINS);
     let enough = (last - series.first_hour().unwrap_or(last)) / 24 >= ORIGINS + 28;
     let method = if enough {
         Method::Blend(choose(series, &validation))
     } else {
         Method::MeanOfFourWeeks
     };
-    let (_, mut ratios) = score(series, &validation, method);
-    let (low, high) = (quantile(&mut ratios, 0.1), quantile(&mut ratios, 0.9));
+    let mut spread = ratios(&pairs(series, &validation, method));
+    let (low, high) = (quantile(&mut spread, 0.1), quantile(&mut spread, 0.9));
     // An hour is open if it was a week before (or the week before that).
     let targets: Vec<i64> = (origin..origin + hours)
         .filter(|t| (1..=2).any(|k| series.get(t - k * HOURS_PER_WEEK).is_some()))

@@ -7,8 +7,9 @@
 //! customer message's `message.created` event carries what is counted
 //! ([`message_detail`]), and one counting thread reads each tenant's new
 //! events every few seconds and adds them to the `traffic` tree together
-//! with the id it counted up to, in one atomic batch. So a crash loses
-//! nothing and counts nothing twice, a database from before this module is
+//! with the id it counted up to, in one atomic batch. So a restart (tested)
+//! or a crash (argued: the batch is all or nothing) loses nothing and counts
+//! nothing twice, a database from before this module is
 //! counted on first start from its log (up to the log's retention), and a
 //! message costs the hot path one small JSON detail.
 

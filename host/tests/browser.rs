@@ -776,7 +776,7 @@ fn sessions_stay_in_their_tenant_and_forged_writes_are_refused() {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        day_of_month(secs / 86_400)
+        switchyard::forecast::civil_from_days((secs / 86_400) as i64).2
     };
     settings["no_assist_days"] = json!({"li.na": today});
     let (status, body) = call("PUT", base, "/v1/settings", DEMO_KEY, Some(&settings));
@@ -924,18 +924,6 @@ fn sessions_stay_in_their_tenant_and_forged_writes_are_refused() {
         WAIT,
     );
     assert!(admin.cookies().iter().all(|c| c["name"] != "sy_session"));
-}
-
-/// The day of the month (1-31, UTC) of a day counted from 1970-01-01
-/// (Howard Hinnant's civil-from-days).
-fn day_of_month(days: u64) -> u64 {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    (doy - (153 * mp + 2) / 5 + 1) as u64
 }
 
 /// axe-core, from npm (`.ci/run` installs it into target/browser-tools).

@@ -1846,7 +1846,9 @@ fn the_forecast_staffs_each_hour_and_refuses_a_bad_file_by_its_line() {
             } else {
                 2
             };
-            let date = date_after_new_year_2026(day);
+            let date = &switchyard::forecast::format_hour(
+                switchyard::forecast::parse_hour("2026-01-01T00:00").unwrap() + i64::from(day) * 24,
+            )[..10];
             csv.push_str(&format!("{date}T{hour:02}:00,{contacts}\n"));
         }
     }
@@ -1908,15 +1910,4 @@ fn the_forecast_staffs_each_hour_and_refuses_a_bad_file_by_its_line() {
         "84 days are too few for a backtest"
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least"));
-}
-
-/// `2026-01-01` plus `day` days, as `YYYY-MM-DD`.
-fn date_after_new_year_2026(day: u32) -> String {
-    const MONTHS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let (mut month, mut rest) = (0usize, day);
-    while rest >= MONTHS[month] {
-        rest -= MONTHS[month];
-        month += 1;
-    }
-    format!("2026-{:02}-{:02}", month + 1, rest + 1)
 }

@@ -1158,3 +1158,42 @@ fn the_forecast_reads_the_traffic_history_and_staffs_each_hour() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(operator["hours"], forecast["hours"]);
 }
+
+/// Visitor tokens cost nothing to make, so their making is rate-limited
+/// per tenant: a burst runs into 429 with a clear error and no token, and
+/// another tenant's chat still opens.
+#[test]
+fn minting_visitor_tokens_is_rate_limited_per_tenant() {
+    // The server's default rates (other tests run without limits).
+    let env = TestEnv::demo().with_throttle(switchyard::api::throttle::Throttle::with_defaults());
+    let mint = |tenant: &str| {
+        env.request_built(
+            Request::post(format!("/chat/{tenant}/api/visitor"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+    };
+    let mut refused = None;
+    for i in 0..2_000 {
+        let (status, body) = mint("demo");
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some((i, body));
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (after, body) = refused.expect("2,000 tokens in a burst were all minted");
+    // The default rate (burst 2,000, 1,000 a second) at 20 a token: a burst
+    // of 100, plus what refills while the loop runs.
+    assert!((100..200).contains(&after), "refused after {after}");
+    assert!(
+        body.get("token").is_none() && body["error"]["code"].is_string(),
+        "{body}"
+    );
+    // Another tenant's chat is not held back by the demo's burst.
+    let other = env.create_tenant("other");
+    let (_, mut settings) = env.get("/v1/settings", &other);
+    settings["web_chat"] = json!({"enabled": true});
+    assert_eq!(env.put("/v1/settings", &other, &settings).0, StatusCode::OK);
+    assert_eq!(mint("other").0, StatusCode::OK);
+}

@@ -19,73 +19,13 @@ pub fn router() -> Router<AppState> {
         .route("/queues", get(queues))
 }
 
-/// Waiting conversations read per monitor call at most: beyond that the
-/// counts are a floor (`truncated`).
-const MONITOR_SCAN: usize = 20_000;
-
-#[derive(Serialize)]
-struct QueueRow {
-    name: String,
-    #[serde(flatten)]
-    waiting: crate::model::QueueWaiting,
-    /// Agents online with a skill of the queue's name, and their free places.
-    agents_online: u32,
-    free_places: u32,
-}
-
-#[derive(Serialize)]
-struct QueueMonitor {
-    queues: Vec<QueueRow>,
-    agents: Vec<AgentWithLoad>,
-    /// More waited than were counted.
-    truncated: bool,
-    at_ms: u64,
-}
-
-/// The queue monitor: waiting per queue (the tenant's declared queues and
-/// any other that holds a conversation), the longest wait, and every
-/// agent's load against capacity and status. Desk keys may read it.
 async fn queues(
     State(state): State<AppState>,
     DeskCaller { tenant, .. }: DeskCaller,
-) -> Result<Json<QueueMonitor>, ApiError> {
+) -> Result<Json<crate::conversations::monitor::QueueMonitor>, ApiError> {
     let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
-    blocking(move || {
-        let settings = app.settings(&tenant)?;
-        let (mut waiting, truncated) = app.storage.waiting_by_queue(&tenant, MONITOR_SCAN)?;
-        let agents = app.storage.agents(&tenant)?;
-        let mut names: Vec<String> = settings.queues.clone();
-        for name in waiting.keys() {
-            if !names.contains(name) {
-                names.push(name.clone());
-            }
-        }
-        let queues = names
-            .into_iter()
-            .map(|name| {
-                let serving = agents.iter().filter(|a| {
-                    a.agent.status == crate::model::AgentStatus::Online
-                        && a.agent.skills.contains(&name)
-                });
-                QueueRow {
-                    agents_online: serving.clone().count() as u32,
-                    free_places: serving
-                        .map(|a| a.agent.capacity.saturating_sub(a.load))
-                        .sum(),
-                    waiting: waiting.remove(&name).unwrap_or_default(),
-                    name,
-                }
-            })
-            .collect();
-        Ok(Json(QueueMonitor {
-            queues,
-            agents,
-            truncated,
-            at_ms: crate::model::now_ms(),
-        }))
-    })
-    .await
+    blocking(move || app.queue_monitor(&tenant)).await.map(Json)
 }
 
 #[derive(Deserialize)]

@@ -126,19 +126,20 @@ fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
     );
     let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
     for tenant in app.storage.tenants()? {
-        let (queues, _) = app.storage.waiting_by_queue(&tenant.id, 20_000)?;
-        for (queue, w) in &queues {
+        let monitor = app.queue_monitor(&tenant.id)?;
+        for queue in &monitor.queues {
             let labels = format!(
                 "tenant=\"{}\",queue=\"{}\"",
                 label(&tenant.id),
-                label(queue)
+                label(&queue.name)
             );
             let _ = writeln!(
                 waiting,
                 "switchyard_queue_waiting{{{labels}}} {}",
-                w.waiting
+                queue.waiting.waiting
             );
-            let secs = w
+            let secs = queue
+                .waiting
                 .longest_since_ms
                 .map_or(0.0, |since| now.saturating_sub(since) as f64 / 1000.0);
             let _ = writeln!(
@@ -146,8 +147,8 @@ fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
                 "switchyard_queue_longest_wait_seconds{{{labels}}} {secs}"
             );
         }
-        let agents = app.storage.agents(&tenant.id)?;
-        let count = agents
+        let count = monitor
+            .agents
             .iter()
             .filter(|a| a.agent.status == crate::model::AgentStatus::Online)
             .count();

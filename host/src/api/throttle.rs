@@ -170,6 +170,13 @@ impl Throttle {
     /// Take one request from the bucket of `key_id` (a key's hash, never the
     /// key), or say how long to wait.
     pub fn admit(&self, key_id: &str) -> Result<(), ApiError> {
+        self.admit_costing(key_id, 1.0)
+    }
+
+    /// Admit a request that costs `cost` requests' worth of the key's rate
+    /// (something cheap to ask for and worth more than a read, such as a
+    /// chat visitor's token).
+    pub fn admit_costing(&self, key_id: &str, cost: f64) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if !buckets.contains_key(key_id) {
@@ -187,12 +194,12 @@ impl Throttle {
         let bucket = buckets.get_mut(key_id).expect("inserted above");
         let tokens = refill(bucket, now, self.policy);
         bucket.at = now;
-        if tokens >= 1.0 {
-            bucket.tokens = tokens - 1.0;
+        if tokens >= cost {
+            bucket.tokens = tokens - cost;
             Ok(())
         } else {
             bucket.tokens = tokens;
-            let wait = (1.0 - tokens) / self.policy.per_second;
+            let wait = (cost - tokens) / self.policy.per_second;
             Err(ApiError::TooManyRequests {
                 retry_after: Duration::from_secs_f64(wait).as_secs().max(1),
             })

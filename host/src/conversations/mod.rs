@@ -11,6 +11,7 @@ pub mod assignment;
 pub mod corrections;
 pub mod handoff;
 pub mod inbound;
+pub mod monitor;
 pub mod outbox;
 pub mod status;
 pub mod suggestions;

@@ -121,30 +121,24 @@ fn chat_entry(entry: &Entry, names: &BTreeMap<String, String>) -> Option<ChatEnt
 /// asks for the conversation again.
 pub fn customer_event(event: &Event, entry: Option<&Entry>) -> Option<String> {
     #[derive(Serialize)]
-    struct Data<'a> {
-        id: u64,
+    // No event id: ids count the whole tenant's events.
+    struct Data {
         kind: EventKind,
         #[serde(skip_serializing_if = "Option::is_none")]
         status: Option<crate::model::ConversationStatus>,
         #[serde(skip_serializing_if = "Option::is_none")]
         entry: Option<ChatEntry>,
-        #[serde(skip)]
-        _at: std::marker::PhantomData<&'a ()>,
     }
     let data = match event.kind {
         EventKind::MessageCreated => Data {
-            id: event.id,
             kind: event.kind,
             status: event.status,
             entry: Some(chat_entry(entry?, &BTreeMap::new())?),
-            _at: Default::default(),
         },
         EventKind::ConversationStatus => Data {
-            id: event.id,
             kind: event.kind,
             status: event.status,
             entry: None,
-            _at: Default::default(),
         },
         _ => return None,
     };
@@ -232,10 +226,7 @@ async fn chat_page(
         Ok(settings) => settings,
         Err(_) => {
             let mut response = page(
-                super::sign_in_html(lang, Some(i18n::text(lang, "chat.closed"))).replace(
-                    "<form method=\"post\" action=\"/sign-in\">",
-                    "<form hidden>",
-                ),
+                super::notice_html(lang, "chat", i18n::text(lang, "chat.closed")),
                 cookie,
                 "'none'",
             );
@@ -247,9 +238,16 @@ async fn chat_page(
         .chain(settings.embed_origins.iter().cloned())
         .collect::<Vec<_>>()
         .join(" ");
-    let html = super::shell(lang, "chat", i18n::text(lang, "chat"), None, "chat").replace(
-        "<main id=\"main\"",
-        &format!("<main data-tenant=\"{}\" id=\"main\"", escape(&tenant)),
+    let html = super::shell(
+        lang,
+        "chat",
+        i18n::text(lang, "chat"),
+        None,
+        "chat",
+        super::Main {
+            attributes: format!(" data-tenant=\"{}\"", escape(&tenant)),
+            html: None,
+        },
     );
     page(html, cookie, &ancestors)
 }
@@ -289,6 +287,10 @@ async fn embed_script(
     Ok(response)
 }
 
+/// What minting a visitor token costs against the tenant's minting rate,
+/// in requests.
+const MINT_COST: f64 = 20.0;
+
 #[derive(Serialize)]
 struct NewVisitor {
     token: String,
@@ -300,10 +302,13 @@ async fn new_visitor(
 ) -> Result<Json<NewVisitor>, ApiError> {
     open_chat(&state, &tenant).await?;
     // Tokens cost nothing to make, so their making is rate-limited per
-    // tenant (a visitor's own requests have their own limit).
-    state
-        .throttle
-        .admit(&crate::app::hash_key(&format!("visitor-mint:{tenant}")))?;
+    // tenant, each at the price of MINT_COST requests: with the default
+    // rate, a burst of 100 and 50 a second (a visitor's own requests have
+    // their own limit).
+    state.throttle.admit_costing(
+        &crate::app::hash_key(&format!("visitor-mint:{tenant}")),
+        MINT_COST,
+    )?;
     let mut id = [0u8; 12];
     getrandom::fill(&mut id)
         .map_err(|e| ApiError::Internal(format!("no randomness for a visitor id: {e}")))?;

@@ -168,6 +168,14 @@ struct Boot<'a> {
     strings: &'a serde_json::Map<String, serde_json::Value>,
 }
 
+/// What goes in a page's `<main>`: its attributes (escaped already) and
+/// content; none means the script draws it (a loading line until then).
+#[derive(Default)]
+struct Main {
+    attributes: String,
+    html: Option<String>,
+}
+
 /// A page shell: the header with the language switch and sign-out, the
 /// page's `<main>`, its data and its script module.
 fn shell(
@@ -176,6 +184,7 @@ fn shell(
     title: &str,
     who: Option<&SignedIn>,
     body_class: &str,
+    main: Main,
 ) -> String {
     let strings = i18n::strings(lang);
     let boot = Boot {
@@ -232,7 +241,7 @@ fn shell(
       {account}
     </nav>
   </header>
-  <main id="main" tabindex="-1"><p class="loading" role="status">{loading}</p></main>
+  <main id="main" tabindex="-1"{main_attributes}>{main_html}</main>
   <noscript><p class="error">{noscript}</p></noscript>
   <script type="application/json" id="boot">{boot_json}</script>
   <script type="module" src="/assets/{page_name}.js?v={version}"></script>
@@ -246,7 +255,10 @@ fn shell(
         account_label = t("account"),
         other_code = other.code(),
         other_name = escape(other.name()),
-        loading = t("loading"),
+        main_attributes = main.attributes,
+        main_html = main
+            .html
+            .unwrap_or_else(|| format!(r#"<p class="loading" role="status">{}</p>"#, t("loading"))),
         noscript = t("noscript"),
     )
 }
@@ -267,7 +279,6 @@ fn sign_in_html(lang: Lang, error: Option<&str>) -> String {
         ),
         None => String::new(),
     };
-    let mut html = shell(lang, "sign-in", i18n::text(lang, "sign_in"), None, "narrow");
     let form = format!(
         r#"<section class="card sign-in" aria-labelledby="sign-in-title">
     <h1 id="sign-in-title">{title}</h1>
@@ -290,9 +301,41 @@ fn sign_in_html(lang: Lang, error: Option<&str>) -> String {
             r#" aria-invalid="true" aria-describedby="sign-in-error""#
         },
     );
-    let loading = format!(r#"<p class="loading" role="status">{}</p>"#, t("loading"));
-    html = html.replacen(&loading, &form, 1);
-    html
+    shell(
+        lang,
+        "sign-in",
+        i18n::text(lang, "sign_in"),
+        None,
+        "narrow",
+        Main {
+            attributes: String::new(),
+            html: Some(form),
+        },
+    )
+}
+
+/// A page that only says something (a closed chat): the sign-in page's
+/// card, without the form.
+fn notice_html(lang: Lang, title_key: &str, message: &str) -> String {
+    let card = format!(
+        r#"<section class="card" aria-labelledby="notice-title">
+    <h1 id="notice-title">{}</h1>
+    <p class="error" role="alert">{}</p>
+  </section>"#,
+        escape(i18n::text(lang, title_key)),
+        escape(message)
+    );
+    shell(
+        lang,
+        "sign-in",
+        i18n::text(lang, title_key),
+        None,
+        "narrow",
+        Main {
+            attributes: String::new(),
+            html: Some(card),
+        },
+    )
 }
 
 async fn sign_in_page(
@@ -426,41 +469,62 @@ async fn sign_out(
 }
 
 async fn desk_page(
-    State(state): State<AppState>,
+    state: State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<LangQuery>,
+    query: Query<LangQuery>,
 ) -> Response {
-    let (lang, cookie) = language(&headers, &query);
-    match signed_in(&state, &headers).await {
-        Some(who) if who.tenant.is_some() => page(
-            shell(lang, "desk", i18n::text(lang, "desk"), Some(&who), "app"),
-            cookie,
-            "'none'",
-        ),
-        Some(_) => forbidden_page(lang, "desk.for_agents"),
-        None => Redirect::to("/sign-in").into_response(),
-    }
+    role_page(
+        state,
+        headers,
+        query,
+        "desk",
+        |who| who.tenant.is_some(),
+        "desk.for_agents",
+    )
+    .await
 }
 
 async fn console_page(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: Query<LangQuery>,
+) -> Response {
+    role_page(
+        state,
+        headers,
+        query,
+        "console",
+        |who| who.agent.is_none(),
+        "console.for_admins",
+    )
+    .await
+}
+
+/// A signed-in page for the roles `allowed` lets in; the sign-in page for
+/// nobody, and a 403 saying who it is for to anyone else.
+async fn role_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<LangQuery>,
+    page_name: &str,
+    allowed: fn(&SignedIn) -> bool,
+    refusal_key: &str,
 ) -> Response {
     let (lang, cookie) = language(&headers, &query);
     match signed_in(&state, &headers).await {
-        Some(who) if who.agent.is_none() => page(
+        Some(who) if allowed(&who) => page(
             shell(
                 lang,
-                "console",
-                i18n::text(lang, "console"),
+                page_name,
+                i18n::text(lang, page_name),
                 Some(&who),
                 "app",
+                Main::default(),
             ),
             cookie,
             "'none'",
         ),
-        Some(_) => forbidden_page(lang, "console.for_admins"),
+        Some(_) => forbidden_page(lang, refusal_key),
         None => Redirect::to("/sign-in").into_response(),
     }
 }
