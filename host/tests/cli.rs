@@ -1911,3 +1911,73 @@ fn the_forecast_staffs_each_hour_and_refuses_a_bad_file_by_its_line() {
     );
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least"));
 }
+
+#[test]
+fn report_prints_kpis_beside_targets_csv_groups_and_the_other_reports() {
+    let data = tempfile::tempdir().unwrap();
+    let server = serve(data.path());
+    say(&server, "rep-1", "where is my package?");
+    let handed = say(&server, "rep-2", "我要退款，订单号 2024113012345");
+    assert_ne!(handed["route"]["to"], "bot", "{handed}");
+    let report = |args: &[&str]| {
+        let mut all = vec!["report"];
+        all.extend_from_slice(args);
+        cli(&all, &server)
+    };
+    let table = report(&["kpis", "--tenant", "demo", "--days", "2"]);
+    // Two conversations, one handed over: 50.0%, against "<= 15.0%".
+    let transfer = table
+        .lines()
+        .find(|l| l.starts_with("transfer_rate"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        transfer.contains("50.0%") && transfer.contains("<= 15.0%") && transfer.ends_with("NO"),
+        "{table}"
+    );
+    let rows = table
+        .lines()
+        .filter(|l| l.starts_with("20") && !l.contains("(UTC)"));
+    assert_eq!(rows.count(), 2, "{table}");
+    let instant = table.lines().find(|l| l.starts_with("ai_instant")).unwrap();
+    assert!(
+        instant.contains("50.0%"),
+        "the handoff notice is no answer: {table}"
+    );
+    let csv = report(&["kpis", "--tenant", "demo", "--days", "1", "--csv"]);
+    assert!(csv.starts_with("start,conversations,messages,"), "{csv}");
+    assert!(csv.lines().nth(1).unwrap().contains("T00:00,2,2,"), "{csv}");
+    let by_intent = report(&["kpis", "--tenant", "demo", "--days", "1", "--by", "intent"]);
+    assert!(by_intent.contains("logistics"), "{by_intent}");
+    let json: Value =
+        serde_json::from_str(&report(&["kpis", "--tenant", "demo", "--json"])).unwrap();
+    assert_eq!(json["totals"]["conversations"], 2, "{json}");
+    let canary = report(&["canary", "--tenant", "demo"]);
+    assert!(canary.contains("no canary"), "{canary}");
+    let weak = report(&["weak-spots", "--tenant", "demo"]);
+    assert!(weak.contains("handed to a person most:"), "{weak}");
+    assert!(
+        weak.contains("rep-2"),
+        "the handed-over conversation is an example: {weak}"
+    );
+    let coaching = report(&["coaching", "li.na", "--tenant", "demo"]);
+    assert!(coaching.starts_with("li.na,"), "{coaching}");
+
+    // The server's reason, on stderr, and a failing exit.
+    let output = Command::new(BIN)
+        .args([
+            "report",
+            "kpis",
+            "--tenant",
+            "demo",
+            "--days",
+            "0",
+            "--server",
+            &server.base,
+        ])
+        .env("SWITCHYARD_OPERATOR_KEY", OPERATOR_KEY)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("days is 0"), "{stderr}");
+}

@@ -9,6 +9,7 @@ mod kb;
 mod languages;
 mod pack;
 mod plugin;
+mod report;
 mod tenant;
 
 /// For benchmarks that measure on the same data `eval` reads.
@@ -76,6 +77,10 @@ enum Command {
     /// Hourly contact volume ahead with the agents it needs (Erlang C), or
     /// `--backtest`: the method against two baselines on a CSV's last four weeks.
     Forecast(forecast::ForecastArgs),
+    /// A tenant's numbers from a running server: KPIs beside the targets
+    /// (table, CSV or JSON), canary by outcome, weak spots, coaching.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 #[derive(Subcommand)]
@@ -217,6 +222,7 @@ pub fn main() -> anyhow::Result<()> {
         Command::Pack(command) => pack::run(command),
         Command::Kb(command) => kb::run(command),
         Command::Forecast(args) => forecast::run(args),
+        Command::Report(command) => report::run(command),
     }
 }
 

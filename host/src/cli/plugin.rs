@@ -201,6 +201,19 @@ impl Client {
         read_json(response)
     }
 
+    /// A GET whose answer is text (a CSV), or the server's error message.
+    pub(super) fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", self.key))
+            .call()?;
+        if !response.status().is_success() {
+            return read_json(response).map(|v| v.to_string());
+        }
+        Ok(response.body_mut().read_to_string()?)
+    }
+
     pub(super) fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         let response = self
             .agent
