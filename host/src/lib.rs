@@ -15,6 +15,7 @@ pub mod ids;
 mod imports;
 pub mod knowledge;
 pub mod knowledge_cache;
+pub mod kpi;
 pub mod lifecycle;
 pub mod metrics;
 pub mod mining;

@@ -1218,6 +1218,10 @@ pub enum EventKind {
     /// An agent corrected a customer message's intent (`detail`: `from`, `to`, `by`).
     #[serde(rename = "message.corrected")]
     MessageCorrected,
+    /// A ticket's status changed (`detail`: `ticket`, `department`, `from`,
+    /// `to`, `created_at_ms`).
+    #[serde(rename = "ticket.status")]
+    TicketStatus,
 }
 
 /// One event of a tenant's stream. Ids grow in the order changes were

@@ -21,7 +21,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::app::{Result, Switchyard};
-use crate::model::{ConversationStatus, Decision, Event, EventKind, RouteTarget, Slot};
+use crate::model::{
+    Conversation, ConversationStatus, Decision, Event, EventKind, RouteTarget, Slot, Ticket,
+};
 
 pub const HOUR_MS: u64 = 3_600_000;
 pub const DAY_MS: u64 = 24 * HOUR_MS;
@@ -32,13 +34,25 @@ const PAGE: usize = 5_000;
 /// Longest period a report covers.
 pub const MAX_DAYS: u32 = 92;
 
-/// What a customer message's `message.created` event says for counting.
-pub fn message_detail(
-    decision: &Decision,
-    before: ConversationStatus,
-    after: ConversationStatus,
-    first: bool,
-) -> serde_json::Value {
+/// A customer message as it is committed: what its event says for counting.
+pub struct CustomerMessage<'a> {
+    pub tenant: &'a str,
+    /// The conversation after the message.
+    pub conversation: &'a Conversation,
+    pub decision: &'a Decision,
+    pub before: ConversationStatus,
+    /// The bot replied to it (whether or not it also handed over).
+    pub answered: bool,
+    /// The ticket it opened.
+    pub opened_ticket: Option<&'a Ticket>,
+}
+
+/// What a customer message's `message.created` event says for counting
+/// (here and in [`crate::kpi`]). The customer is named by a keyed digest
+/// ([`crate::kpi::customer_key`]), never by id: the log outlives a
+/// forgotten customer.
+pub fn message_detail(message: &CustomerMessage) -> serde_json::Value {
+    let decision = message.decision;
     let with_people = |s: ConversationStatus| {
         matches!(
             s,
@@ -60,14 +74,22 @@ pub fn message_detail(
             .find(|t| t.slot == slot && t.role.as_deref().is_none_or(|r| r != "shadow"))
             .and_then(|t| t.version_id)
     };
+    let conversation = message.conversation;
     serde_json::json!({
         "route": route,
         "escalated": decision.escalation.escalate,
-        "handoff": with_people(after) && !with_people(before),
-        "first": first,
+        "handoff": with_people(conversation.status) && !with_people(message.before),
+        "first": conversation.message_count <= 1,
         "classify_version": version(Slot::Classify),
         "route_version": version(Slot::Route),
         "intent": decision.intent.name,
+        "customer": crate::kpi::customer_key(message.tenant, &conversation.customer.id),
+        "channel": conversation.channel,
+        "bot_turn": !with_people(message.before),
+        // The bot answered it itself: a reply that hands over ("a colleague
+        // will take over") is no answer.
+        "answered": message.answered && decision.route.to == RouteTarget::Bot,
+        "ticket_department": message.opened_ticket.map(|t| &t.department),
     })
 }
 
@@ -213,14 +235,18 @@ pub fn count_new(app: &Switchyard, tenant: &str) -> Result<u64> {
         let events = app.storage.events_after(tenant, after, up_to, PAGE)?;
         let Some(last) = events.last().map(|e| e.id) else {
             // Trimmed away (older than the retention): nothing to count.
-            app.storage.add_traffic(tenant, &BTreeMap::new(), up_to)?;
+            app.storage
+                .add_traffic(tenant, &BTreeMap::new(), &Default::default(), up_to)?;
             break;
         };
         let mut deltas = BTreeMap::new();
+        let mut outcomes = crate::kpi::count::Counting::new(&app.storage, tenant);
         for event in &events {
             count(event, &mut deltas);
+            outcomes.event(event)?;
         }
-        app.storage.add_traffic(tenant, &deltas, last)?;
+        app.storage
+            .add_traffic(tenant, &deltas, &outcomes.changes, last)?;
         counted += events.len() as u64;
         after = last;
     }

@@ -133,6 +133,36 @@ const ENDPOINTS: &[(&str, &str, Caller)] = &[
     ("GET", "/v1/tenants/{}/stats?days={}", Caller::Operator),
     ("GET", "/v1/forecast?hours={}", Caller::Tenant),
     ("GET", "/v1/tenants/{}/forecast?hours={}", Caller::Operator),
+    ("GET", "/v1/reports/kpis?days={}&by={}", Caller::Tenant),
+    ("GET", "/v1/reports/kpis?from={}&to={}", Caller::Tenant),
+    (
+        "GET",
+        "/v1/tenants/{}/reports/kpis?group={}",
+        Caller::Operator,
+    ),
+    (
+        "GET",
+        "/v1/reports/canary?slot={}&candidate={}",
+        Caller::Tenant,
+    ),
+    (
+        "GET",
+        "/v1/tenants/{}/reports/canary?days={}",
+        Caller::Operator,
+    ),
+    ("GET", "/v1/reports/weak-spots?days={}", Caller::Tenant),
+    (
+        "GET",
+        "/v1/tenants/{}/reports/weak-spots?from={}",
+        Caller::Operator,
+    ),
+    ("GET", "/v1/reports/coaching/{}?days={}", Caller::Tenant),
+    (
+        "GET",
+        "/v1/tenants/{}/reports/coaching/{}",
+        Caller::Operator,
+    ),
+    ("GET", "/v1/me/coaching?days={}", Caller::Tenant),
     // The chat's API: no visitor token here, so refused, never a 5xx.
     ("GET", "/chat/{}/api/conversation", Caller::Open),
     ("POST", "/chat/{}/api/messages", Caller::Open),

@@ -46,7 +46,7 @@ fn decided_by(response: &Value) -> u64 {
     entry["version_id"].as_u64().unwrap()
 }
 
-fn stage_fixture(env: &TestEnv, config: &str) -> u64 {
+pub fn stage_fixture(env: &TestEnv, config: &str) -> u64 {
     // A candidate for the demo's "classifier" lane.
     let (status, body) = env.push_to_lane(
         "demo",

@@ -16,6 +16,7 @@
 //! - `personal_data`: personal data found whatever its checksum or layout, masked in everything plugins produce
 //! - `pharmacy`: the pharmacy tenant and its knowledge pack (demo graph; the real graph when `../shared/data` is there)
 //! - `observability`: `/healthz` and `/metrics`
+//! - `reports`: the KPIs of real conversations through the API (known answers), CSV, periods at their bounds, the canary compared by outcome, weak spots, coaching, tenants kept apart
 //! - `pagination`: every list in pages that join up, limits at their boundary, cursors
 //! - `security`: keys, tenant isolation (API and host imports), personal data, rate and plugin limits
 //! - `understanding`: the demo shop on its held-out evaluation set through the whole pipeline, against the targets; the knowledge-answer threshold
@@ -41,6 +42,7 @@ mod operator;
 mod pagination;
 mod personal_data;
 mod pharmacy;
+mod reports;
 mod security;
 mod understanding;
 mod web;

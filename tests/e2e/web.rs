@@ -1086,7 +1086,7 @@ fn the_forecast_reads_the_traffic_history_and_staffs_each_hour() {
     let counted = env.app.storage.traffic_counted("demo").unwrap();
     env.app
         .storage
-        .add_traffic("demo", &deltas, counted)
+        .add_traffic("demo", &deltas, &Default::default(), counted)
         .unwrap();
 
     let (status, forecast) = env.get("/v1/forecast?hours=48", DEMO_KEY);

@@ -15,6 +15,7 @@ pub mod low_priority;
 mod operator;
 mod outbox;
 mod page;
+mod reports;
 mod tenancy;
 pub mod throttle;
 mod tickets;
@@ -84,6 +85,7 @@ fn api_router() -> Router<AppState> {
         .merge(events::router())
         .merge(outbox::router())
         .merge(tickets::router())
+        .merge(reports::router())
         .merge(agents::router())
         .merge(knowledge::router())
         .merge(operator::router())
@@ -110,6 +112,9 @@ async fn metrics(
     ))
 }
 
+/// One figure of the KPIs, for a gauge.
+type KpiFigure = fn(&crate::kpi::Kpis) -> Option<f64>;
+
 /// Waiting conversations per queue, the longest wait, and agents online,
 /// per tenant: what a team lead's alert watches.
 fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
@@ -125,7 +130,50 @@ fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
         "# HELP switchyard_agents_online Agents online, by tenant.\n# TYPE switchyard_agents_online gauge\n",
     );
     let label = |v: &str| v.replace('\\', "\\\\").replace('"', "\\\"");
+    // The seed's live figures, of the conversations begun today (UTC).
+    let kpi_gauges: [(&str, &str, KpiFigure); 6] = [
+        (
+            "switchyard_kpi_conversations_today",
+            "Conversations begun today (UTC).",
+            |k| Some(k.conversations as f64),
+        ),
+        (
+            "switchyard_kpi_ai_instant_response_ratio",
+            "Customer messages the bot answered at once, of those it held today.",
+            |k| k.ai_instant_response_rate,
+        ),
+        (
+            "switchyard_kpi_transfer_ratio",
+            "Conversations begun today handed to a person.",
+            |k| k.transfer_rate,
+        ),
+        (
+            "switchyard_kpi_first_response_median_seconds",
+            "Median time from a handoff to a person's first reply, conversations begun today.",
+            |k| k.first_response_median_secs,
+        ),
+        (
+            "switchyard_kpi_csat_average",
+            "Average survey score, conversations begun today.",
+            |k| k.csat_average,
+        ),
+        (
+            "switchyard_kpi_ai_accuracy_ratio",
+            "Customer messages whose intent no agent corrected, conversations begun today.",
+            |k| k.ai_accuracy_as_agents_judge,
+        ),
+    ];
+    let mut kpi_lines: Vec<String> = kpi_gauges
+        .iter()
+        .map(|(name, help, _)| format!("# HELP {name} {help}\n# TYPE {name} gauge\n"))
+        .collect();
     for tenant in app.storage.tenants()? {
+        let today = crate::kpi::report::today(app, &tenant.id, now)?;
+        for ((name, _, figure), lines) in kpi_gauges.iter().zip(kpi_lines.iter_mut()) {
+            if let Some(value) = figure(&today) {
+                let _ = writeln!(lines, "{name}{{tenant=\"{}\"}} {value}", label(&tenant.id));
+            }
+        }
         let monitor = app.queue_monitor(&tenant.id)?;
         for queue in &monitor.queues {
             let labels = format!(
@@ -158,7 +206,7 @@ fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
             label(&tenant.id)
         );
     }
-    Ok(waiting + &longest + &online)
+    Ok(waiting + &longest + &online + &kpi_lines.concat())
 }
 
 /// A path no route takes. Under /v1 the prefix was right and the rest is

@@ -93,14 +93,7 @@ async fn update_ticket(
     crate::app::check_id("ticket id", &ticket_id)?;
     let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
-    let ticket = blocking(move || {
-        app.storage
-            .set_ticket_status(&tenant, &ticket_id, update.status)?
-            .ok_or_else(|| {
-                crate::app::Error::NotFound(format!("ticket {ticket_id:?} does not exist"))
-            })
-    })
-    .await?;
-    state.app.storage.flush().await?;
+    let ticket =
+        blocking(move || app.set_ticket_status(&tenant, &ticket_id, update.status)).await?;
     Ok(Json(ticket))
 }

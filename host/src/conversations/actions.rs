@@ -508,6 +508,13 @@ impl Switchyard {
             }
             posts.extend(more);
             outbox = deliveries;
+            // Counted by `crate::kpi`: the surveys sent are the response
+            // rate's denominator.
+            events[0].detail = Some(serde_json::json!({
+                "from_agent": released,
+                "by": actor.agent_id(),
+                "survey": conversation.survey.is_some(),
+            }));
         }
         let delivers = !outbox.is_empty();
         self.commit_change(Commit {

@@ -112,10 +112,17 @@ impl Switchyard {
                 Event::about(EventKind::MessageCreated, &conversation, now)
                     .with_message(&record.id)
                     .with_detail(crate::traffic::message_detail(
-                        &record.decision,
-                        status_before,
-                        conversation.status,
-                        conversation.message_count <= 1,
+                        &crate::traffic::CustomerMessage {
+                            tenant,
+                            conversation: &conversation,
+                            decision: &record.decision,
+                            before: status_before,
+                            answered: bot_reply.is_some(),
+                            opened_ticket: match &ticket_change {
+                                Some(TicketChange::Open(t)) => Some(t),
+                                _ => None,
+                            },
+                        },
                     )),
             ];
             if let Some(post) = &bot_reply {

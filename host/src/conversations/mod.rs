@@ -16,5 +16,6 @@ pub mod outbox;
 pub mod status;
 pub mod suggestions;
 pub mod survey;
+pub mod tickets;
 
 pub use actions::{DeskActor, TransferTo};

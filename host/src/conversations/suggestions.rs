@@ -228,6 +228,8 @@ pub(crate) fn outcome_event(
             "kind": outcome.kind,
             "edit_distance": outcome.edit_distance,
             "shown": outcome.shown,
+            "article_id": outcome.article_id,
+            "version_id": outcome.version_id,
         }));
     event.agent = Some(outcome.agent.clone());
     event

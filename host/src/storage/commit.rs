@@ -507,6 +507,9 @@ fn apply_one(
         for event in &commit.events {
             let mut event = event.clone();
             event.id = *next;
+            if let Some(post) = post_of(commit, &event) {
+                event.detail = Some(post_detail(post));
+            }
             *next += 1;
             tx.events
                 .insert(event_key(tenant, event.id), encode(&event))?;
@@ -514,6 +517,27 @@ fn apply_one(
         }
     }
     Ok(Ok(Applied { ticket, events }))
+}
+
+/// The post a `message.created` event without a detail announces.
+fn post_of<'a>(commit: &'a Commit, event: &Event) -> Option<&'a Post> {
+    if event.kind != EventKind::MessageCreated || event.detail.is_some() {
+        return None;
+    }
+    let id = event.message_id.as_deref()?;
+    commit.posts.iter().find(|p| p.id == id)
+}
+
+/// What a post's event says, for counting (`crate::kpi`: an agent's first
+/// public reply after a handoff is the first response): who wrote it, and
+/// whether the customer sees it.
+fn post_detail(post: &Post) -> serde_json::Value {
+    serde_json::json!({
+        "author": post.author,
+        "agent": post.agent_id,
+        "private": post.private,
+        "action": post.action,
+    })
 }
 
 /// Events sort by tenant, then by id.

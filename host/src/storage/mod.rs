@@ -15,6 +15,7 @@ use crate::ids::{FLOOR_META, TenantIds};
 use crate::model::*;
 
 mod commit;
+mod kpi;
 mod lists;
 mod outbox;
 mod traffic;

@@ -36,14 +36,17 @@ impl Storage {
         })
     }
 
-    /// Add counts to buckets and move the marker, atomically.
+    /// Add counts to buckets, the outcomes of `crate::kpi`, and move the
+    /// marker, atomically.
     pub fn add_traffic(
         &self,
         tenant: &str,
         deltas: &BTreeMap<(u64, String), Counts>,
+        outcomes: &crate::kpi::count::Changes,
         counted_up_to: u64,
     ) -> Result<()> {
         let mut batch = sled::Batch::default();
+        self.batch_kpi(tenant, outcomes, &mut batch)?;
         for ((hour, dimension), delta) in deltas {
             let k = bucket_key(tenant, *hour, dimension);
             let mut counts: Counts = match self.traffic.get(&k)? {
