@@ -223,30 +223,28 @@ fn count_correction(event: &Event, deltas: &mut BTreeMap<(u64, String), Counts>)
 static COUNTING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Count the tenant's events that are on disk and not counted yet.
-pub fn count_new(app: &Switchyard, tenant: &str) -> Result<u64> {
+pub fn count_new(storage: &crate::storage::Storage, tenant: &str) -> Result<u64> {
     let _one = COUNTING.lock().unwrap_or_else(|p| p.into_inner());
-    let mut after = app.storage.traffic_counted(tenant)?;
-    let up_to = match app.storage.event_hub().durable_up_to(tenant) {
+    let mut after = storage.traffic_counted(tenant)?;
+    let up_to = match storage.event_hub().durable_up_to(tenant) {
         Some(id) => id,
-        None => app.storage.last_event_id(tenant)?,
+        None => storage.last_event_id(tenant)?,
     };
     let mut counted = 0;
     while after < up_to {
-        let events = app.storage.events_after(tenant, after, up_to, PAGE)?;
+        let events = storage.events_after(tenant, after, up_to, PAGE)?;
         let Some(last) = events.last().map(|e| e.id) else {
             // Trimmed away (older than the retention): nothing to count.
-            app.storage
-                .add_traffic(tenant, &BTreeMap::new(), &Default::default(), up_to)?;
+            storage.add_traffic(tenant, &BTreeMap::new(), &Default::default(), up_to)?;
             break;
         };
         let mut deltas = BTreeMap::new();
-        let mut outcomes = crate::kpi::count::Counting::new(&app.storage, tenant);
+        let mut outcomes = crate::kpi::count::Counting::new(storage, tenant);
         for event in &events {
             count(event, &mut deltas);
             outcomes.event(event)?;
         }
-        app.storage
-            .add_traffic(tenant, &deltas, &outcomes.changes, last)?;
+        storage.add_traffic(tenant, &deltas, &outcomes.changes, last)?;
         counted += events.len() as u64;
         after = last;
     }
@@ -299,7 +297,7 @@ fn count_all(app: &Switchyard) {
         }
     };
     for tenant in tenants {
-        if let Err(e) = count_new(app, &tenant.id) {
+        if let Err(e) = count_new(&app.storage, &tenant.id) {
             tracing::error!(tenant = tenant.id, "traffic: counting events: {e}");
         }
     }
@@ -377,7 +375,7 @@ pub fn report(app: &Switchyard, tenant: &str, days: u32, now_ms: u64) -> Result<
     }
     app.tenant(tenant)?;
     // Up to the moment: what the counter has not reached yet, counted now.
-    count_new(app, tenant)?;
+    count_new(&app.storage, tenant)?;
     let to_hour = now_ms / HOUR_MS + 1;
     let from_hour = (now_ms / DAY_MS + 1 - u64::from(days)) * 24;
     let buckets = app.storage.traffic_range(tenant, from_hour, to_hour)?;
@@ -518,7 +516,7 @@ pub fn hourly_series(
     now_ms: u64,
 ) -> Result<crate::forecast::Series> {
     app.tenant(tenant)?;
-    count_new(app, tenant)?;
+    count_new(&app.storage, tenant)?;
     let to_hour = now_ms / HOUR_MS;
     let from_hour = to_hour.saturating_sub(u64::from(weeks) * 168);
     let buckets = app.storage.traffic_range(tenant, from_hour, to_hour)?;

@@ -546,6 +546,59 @@ fn an_operator_canaries_a_classifier_reads_its_figures_and_rolls_back() {
     );
     keep_screenshot(&console, "console.png");
 
+    // The numbers: each KPI beside its target, plotted by day, and the
+    // canary judged by outcome with its intervals and the API's verdict.
+    console.click_css("#nav-numbers");
+    let transfer = console.text(&console.find("#kpi-targets tr[data-kpi='transfer_rate']"));
+    assert!(transfer.contains("≤ 15.0%"), "{transfer}");
+    console.find("#plot-kpi-transfer_rate svg path");
+    console.find("#plot-kpi-ai_instant_response_rate svg path");
+    let comparison = console.find(".comparison[data-design='canary']");
+    let text = console.text(&comparison);
+    assert!(
+        text.contains("fixture") && text.contains("classifier"),
+        "{text}"
+    );
+    let verdict = console.text(
+        &console.find(".comparison[data-design='canary'] tr[data-kpi='transfer_rate'] td.verdict"),
+    );
+    let (_, canary) = call(
+        "GET",
+        base,
+        "/v1/tenants/demo/reports/canary?days=30",
+        OPERATOR_KEY,
+        None,
+    );
+    let figure = canary["comparisons"][0]["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kpi"] == "transfer_rate")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        verdict,
+        figure["verdict"].as_str().unwrap().replace('_', " "),
+        "{figure}"
+    );
+    let n = canary["comparisons"][0]["candidate"]["conversations"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        text.contains(&format!("{n} conversations")),
+        "{text} {canary}"
+    );
+    // The fixture calls everything a refund, and refunds go to people:
+    // this week's weak spot.
+    let weak = console.text(&console.find("#weak-spots-table tr[data-intent='refund']"));
+    assert!(weak.contains("handed over"), "{weak}");
+    console.find("#kpi-csv");
+    console.run(
+        "document.querySelectorAll('.toast').forEach(t => t.textContent = ''); document.getElementById('canary-title').scrollIntoView();",
+        json!([]),
+    );
+    keep_screenshot(&console, "numbers.png");
+
     // Roll back, confirmed; the next message of a canary conversation is
     // decided by the previous version again.
     console.click_css("#nav-plugins");
@@ -999,6 +1052,9 @@ fn the_desk_the_console_and_the_chat_pass_an_accessibility_check() {
     };
     let desk = driver.session("zh-CN");
     sign_in(&desk, base, &li_key);
+    // Before a conversation is open: the agent's own numbers.
+    desk.find("#my-coaching table.coaching-figures");
+    check(&desk, "desk (my numbers)");
     desk.click_css("[data-conversation='a11y-1']");
     desk.find("ol.cards, #no-assist, .suggestions .empty");
     // The agent says the intent was wrong, from the message itself.
@@ -1026,6 +1082,10 @@ fn the_desk_the_console_and_the_chat_pass_an_accessibility_check() {
     console.click_css("#nav-traffic");
     console.find("#plot-messages");
     check(&console, "console (traffic)");
+    console.click_css("#nav-numbers");
+    console.find("#kpi-targets");
+    console.find("#weak-spots-table, #weak-spots-table + *, .card .empty");
+    check(&console, "console (numbers)");
 
     let operator = driver.session("en-US");
     sign_in(&operator, base, OPERATOR_KEY);

@@ -1,10 +1,12 @@
 // The console. An operator manages tenants' plugins: versions and lanes,
 // push, shadow, canary, activate, rollback, the shadow diff, the audit log
-// with breaker events, limits and the traffic plots. A tenant admin runs
-// the team: the live queue monitor, agents and their keys, the knowledge
-// base with mined drafts, and the same plots for their tenant.
+// with breaker events, limits, the traffic plots and the numbers (KPIs,
+// canary by outcome, weak spots, coaching: numbers.js). A tenant admin
+// runs the team: the live queue monitor, agents and their keys, the
+// knowledge base with mined drafts, and the same plots for their tenant.
 import { api, boot, h, fill, t, follow, since, clock, announce, confirmDialog } from "./common.js";
 import { lineChart, stackedBars } from "./plot.js";
+import { numbersSection } from "./numbers.js";
 
 const main = document.getElementById("main");
 const operator = boot.role === "operator";
@@ -16,12 +18,14 @@ const SECTIONS = operator
       ["plugins", "console.plugins"],
       ["tenants", "console.tenants"],
       ["traffic", "console.traffic"],
+      ["numbers", "console.numbers"],
       ["audit", "console.audit"],
       ["limits", "console.limits"],
     ]
   : [
       ["monitor", "console.monitor"],
       ["traffic", "console.traffic"],
+      ["numbers", "console.numbers"],
       ["agents", "console.agents"],
       ["knowledge", "console.knowledge"],
     ];
@@ -346,6 +350,11 @@ const RENDER = {
       intentTable(stats),
       forecastPanel(fmtDay),
     );
+  },
+
+  async numbers() {
+    const parts = await numbersSection(operator ? `${tenantPath()}/` : "", { canMine: !operator });
+    paint("numbers", h("h2", { tabindex: "-1" }, t("console.numbers")), ...parts);
   },
 
   async audit() {

@@ -1,6 +1,7 @@
 // The agent desk: the live conversation list, the conversation with each
 // message's decision, the handoff context, suggestions and the reply box.
 import { api, boot, h, fill, t, follow, since, clock, announce, marked } from "./common.js";
+import { coachingView } from "./numbers.js";
 
 const me = boot.agent; // null for a tenant admin: reads, notes, transfers; no claims or replies
 const state = {
@@ -684,6 +685,20 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+/** Before a conversation is open: the agent's own numbers against the team's. */
+async function showCoaching() {
+  try {
+    const coaching = await api("me/coaching?days=30");
+    if (state.openId) return;
+    fill(
+      layout.side,
+      h("section", { class: "panel", id: "my-coaching", "aria-labelledby": "coaching-title" }, h("h3", { id: "coaching-title" }, t("desk.my_numbers")), coachingView(coaching)),
+    );
+  } catch (error) {
+    showError(error);
+  }
+}
+
 async function start() {
   const [agent, monitor] = await Promise.all([me ? api("me") : null, api("queues")]);
   state.agent = agent;
@@ -692,6 +707,7 @@ async function start() {
   renderStatus();
   await loadList();
   fill(layout.conversation, h("h2", { id: "conversation-title", tabindex: "-1" }, t("desk.pick")));
+  if (me) showCoaching();
   performance.mark("desk-ready");
   document.documentElement.dataset.ready = "true";
   follow("/v1/events", onEvent, {

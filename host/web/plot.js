@@ -62,7 +62,8 @@ function dataTable(caption, header, rows) {
 
 /** Lines over time: `series: [{name, points: [{x: ms, y}]}]`. */
 export function lineChart({ id, title, series, xFormat, yUnit = "" }) {
-  const all = series.flatMap((s) => s.points);
+  // A point with y null is a gap (nothing measured): no line through it.
+  const all = series.flatMap((s) => s.points).filter((p) => p.y !== null);
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const root = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img", "aria-labelledby": `${id}-title`, class: "plot" });
@@ -81,7 +82,18 @@ export function lineChart({ id, title, series, xFormat, yUnit = "" }) {
   for (let x = x0; x <= x1; x += step) ticks.push([sx(x), xFormat(x)]);
   axes(root, yMax, yUnit, ticks);
   series.forEach((s, i) => {
-    const d = s.points.map((p, j) => `${j ? "L" : "M"}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join("");
+    let pen = "M";
+    const d = s.points
+      .map((p) => {
+        if (p.y === null) {
+          pen = "M";
+          return "";
+        }
+        const step = `${pen}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`;
+        pen = "L";
+        return step;
+      })
+      .join("");
     root.append(svg("path", { d, fill: "none", stroke: COLOURS[i % COLOURS.length], "stroke-width": 2 }));
   });
   const rows = series[0].points.map((p, j) => [new Date(p.x).toISOString().slice(0, 13).replace("T", " ") + ":00", ...series.map((s) => formatY(s.points[j]?.y, yUnit))]);
@@ -96,7 +108,7 @@ export function lineChart({ id, title, series, xFormat, yUnit = "" }) {
 }
 
 function formatY(y, unit) {
-  if (y === undefined) return "–";
+  if (y === undefined || y === null) return "–";
   return `${Number.isInteger(y) ? y : y.toFixed(1)}${unit}`;
 }
 

@@ -23,8 +23,10 @@ use crate::model::{RolloutState, Slot};
 
 /// 95% two-sided.
 const Z: f64 = 1.959_964;
-/// Fewer observations than this on either side: no verdict.
-pub const MIN_SAMPLE: u64 = 30;
+/// Fewer observations than this on either side: no verdict (the interval
+/// is still shown). The intervals themselves carry the sample size; this
+/// floor only keeps a verdict off a handful of conversations.
+pub const MIN_SAMPLE: u64 = 10;
 
 /// A rate and its Wilson interval.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -351,6 +353,8 @@ mod tests {
 
     #[test]
     fn a_small_sample_is_not_a_difference() {
+        // 1 in 10 against 300 in 1,000: the interval of the difference
+        // holds 0, so no verdict however different the rates look.
         let candidate = Outcomes {
             started: 10,
             handed_off: 1,
@@ -362,6 +366,18 @@ mod tests {
             ..Outcomes::default()
         };
         let transfer = figures(&candidate, &baseline)
+            .into_iter()
+            .find(|f| f.kpi == "transfer_rate")
+            .unwrap();
+        assert_eq!(transfer.verdict, Verdict::NoClearDifference);
+        assert!(transfer.difference_low.unwrap() < 0.0 && transfer.difference_high.unwrap() > 0.0);
+        // Under the floor: no verdict at all.
+        let nine = Outcomes {
+            started: 9,
+            handed_off: 0,
+            ..Outcomes::default()
+        };
+        let transfer = figures(&nine, &baseline)
             .into_iter()
             .find(|f| f.kpi == "transfer_rate")
             .unwrap();

@@ -157,7 +157,7 @@ pub struct Read {
 /// Read a period's buckets (counting what is new first).
 pub fn read(app: &Switchyard, tenant: &str, period: Period) -> Result<Read> {
     app.tenant(tenant)?;
-    crate::traffic::count_new(app, tenant)?;
+    crate::traffic::count_new(&app.storage, tenant)?;
     // Group buckets sit at their day's first hour: a period starting
     // inside a day still reads that day's groups (hours of totals only
     // from the period).

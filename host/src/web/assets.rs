@@ -42,6 +42,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/plot.js"),
     ),
     (
+        "numbers.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/numbers.js"),
+    ),
+    (
         "chat.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/chat.js"),
