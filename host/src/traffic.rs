@@ -272,8 +272,9 @@ pub fn start(app: Arc<Switchyard>) -> Counter {
     let thread = std::thread::Builder::new()
         .name("traffic-counter".into())
         .spawn(move || {
+            let mut pruned = std::collections::HashMap::new();
             while !stopping.load(Ordering::Relaxed) {
-                count_all(&app);
+                count_all(&app, &mut pruned);
                 let mut waited = Duration::ZERO;
                 while waited < COUNT_EVERY && !stopping.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(100));
@@ -288,7 +289,26 @@ pub fn start(app: Arc<Switchyard>) -> Counter {
     }
 }
 
-fn count_all(app: &Switchyard) {
+/// How often the counter forgets old tracks (`Storage::kpi_prune`).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Forget the counter's old per-conversation state, a page at a time
+/// under its lock (a report waiting to count waits at most a page).
+fn prune(storage: &crate::storage::Storage, tenant: &str) -> Result<(u64, u64)> {
+    let now = crate::model::now_ms();
+    let (mut removed, mut after) = ((0, 0), None);
+    loop {
+        let _one = COUNTING.lock().unwrap_or_else(|p| p.into_inner());
+        let (tracks, contacts, next) = storage.kpi_prune_page(tenant, now, after.as_deref())?;
+        removed = (removed.0 + tracks, removed.1 + contacts);
+        match next {
+            Some(key) => after = Some(key),
+            None => return Ok(removed),
+        }
+    }
+}
+
+fn count_all(app: &Switchyard, pruned: &mut std::collections::HashMap<String, std::time::Instant>) {
     let tenants = match app.storage.tenants() {
         Ok(tenants) => tenants,
         Err(e) => {
@@ -299,6 +319,22 @@ fn count_all(app: &Switchyard) {
     for tenant in tenants {
         if let Err(e) = count_new(&app.storage, &tenant.id) {
             tracing::error!(tenant = tenant.id, "traffic: counting events: {e}");
+        }
+        let due = pruned
+            .get(&tenant.id)
+            .is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
+        if due {
+            pruned.insert(tenant.id.clone(), std::time::Instant::now());
+            match prune(&app.storage, &tenant.id) {
+                Ok((0, 0)) => {}
+                Ok((tracks, contacts)) => tracing::info!(
+                    tenant = tenant.id,
+                    tracks,
+                    contacts,
+                    "traffic: forgot old per-conversation state"
+                ),
+                Err(e) => tracing::error!(tenant = tenant.id, "traffic: pruning: {e}"),
+            }
         }
     }
 }

@@ -666,14 +666,18 @@ function intentTable(stats) {
 /** The next 48 hours' contacts with their 80% interval, and the agents each hour needs. */
 function forecastPanel(fmtDay) {
   const charts = h("div", { id: "forecast-charts" });
-  const handle = h("input", { type: "number", min: "1", max: "86400", value: "180", id: "forecast-handle", class: "narrow" });
+  // Empty: the server uses the measured handle time (or 180 s) and says which.
+  const handle = h("input", { type: "number", min: "1", max: "86400", value: "", placeholder: "180", id: "forecast-handle", class: "narrow" });
+  const handleNote = h("p", { class: "help", id: "forecast-handle-from" });
   const level = h("input", { type: "number", min: "1", max: "99", value: "80", id: "forecast-level", class: "narrow" });
   const within = h("input", { type: "number", min: "0", max: "3600", value: "30", id: "forecast-within", class: "narrow" });
   const draw = async () => {
-    const query = `hours=48&handle_secs=${handle.value}&service_level=${Number(level.value) / 100}&within_secs=${within.value}`;
+    const given = handle.value.trim() ? `&handle_secs=${handle.value}` : "";
+    const query = `hours=48${given}&service_level=${Number(level.value) / 100}&within_secs=${within.value}`;
     try {
       const f = await api(operator ? `${tenantPath()}/forecast?${query}` : `forecast?${query}`);
       const hourLabel = (ms) => `${fmtDay(ms)} ${new Date(ms).toISOString().slice(11, 13)}:00`;
+      fill(handleNote, t(`console.forecast.handle_${f.handle_secs_from}`, { secs: Math.round(f.handle_secs), n: f.handle_measured_from }));
       fill(
         charts,
         lineChart({
@@ -688,7 +692,7 @@ function forecastPanel(fmtDay) {
         }),
         lineChart({
           id: "plot-staffing",
-          title: t("console.forecast.agents", { level: level.value, within: within.value, handle: handle.value }),
+          title: t("console.forecast.agents", { level: level.value, within: within.value, handle: Math.round(f.handle_secs) }),
           series: [{ name: t("console.forecast.agents_short"), points: f.hours.map((x) => ({ x: x.hour_ms, y: x.agents })) }],
           xFormat: hourLabel,
         }),
@@ -714,6 +718,7 @@ function forecastPanel(fmtDay) {
       within,
       h("button", { type: "submit" }, t("console.forecast.update")),
     ),
+    handleNote,
     charts,
   );
 }

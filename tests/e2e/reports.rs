@@ -463,3 +463,61 @@ fn weak_spots_name_the_intents_handed_over_with_examples_and_coaching_compares_a
     let (status, _) = env.get("/v1/reports/coaching/li.na", &other);
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn the_forecast_staffs_with_the_measured_handle_time_from_twenty_resolutions() {
+    let env = TestEnv::demo();
+    everyone_away(&env);
+    let li = agent_key(&env, "li.na");
+    let forecast = |env: &TestEnv, query: &str| {
+        let (status, body) = env.get(&format!("/v1/forecast?hours=2{query}"), DEMO_KEY);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    };
+    let handle = |env: &TestEnv, n: usize| {
+        let conversation = format!("ht-{n}");
+        env.send(
+            &conversation,
+            "我要退款，订单号 2024113012345",
+            &format!("cust-ht-{n}"),
+            "standard",
+        );
+        let (status, body) = env.post(
+            &format!("/v1/conversations/{conversation}/claim"),
+            &li,
+            &json!({}),
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = env.post(
+            &format!("/v1/conversations/{conversation}/resolve"),
+            &li,
+            &json!({}),
+        );
+        assert_eq!(status, StatusCode::OK, "{body}");
+    };
+    for n in 0..19 {
+        handle(&env, n);
+    }
+    // 19 resolutions: not enough to measure; the default, and it says why.
+    let f = forecast(&env, "");
+    assert_eq!(f["handle_secs_from"], "default", "{f}");
+    assert_eq!(f["handle_measured_from"], 19, "{f}");
+    assert_eq!(f["handle_secs"], 180.0);
+    handle(&env, 19);
+    // 20: measured (claims resolved at once: the 1 s floor).
+    let f = forecast(&env, "");
+    assert_eq!(f["handle_secs_from"], "measured", "{f}");
+    assert_eq!(f["handle_measured_from"], 20, "{f}");
+    let secs = f["handle_secs"].as_f64().unwrap();
+    assert!((1.0..60.0).contains(&secs), "{f}");
+    // Per queue: the after-sales queue's own; a quiet queue has none.
+    let f = forecast(&env, "&queue=after-sales");
+    assert_eq!(f["handle_secs_from"], "measured", "{f}");
+    let f = forecast(&env, "&queue=vip");
+    assert_eq!(f["handle_secs_from"], "default", "{f}");
+    assert_eq!(f["handle_measured_from"], 0, "{f}");
+    // Given in the query: used as given.
+    let f = forecast(&env, "&handle_secs=240");
+    assert_eq!(f["handle_secs_from"], "given", "{f}");
+    assert_eq!(f["handle_secs"], 240.0);
+}

@@ -38,9 +38,44 @@ struct ForecastAnswer {
     /// Weeks of history read (up to 12; counted from the event log).
     history_weeks: u32,
     handle_secs: f64,
+    /// `given` (the query's), `measured` (the mean handling time of the
+    /// last 4 weeks' resolved conversations, of the queue when one is
+    /// named) or `default` (180 s: fewer than 20 measured).
+    handle_secs_from: &'static str,
+    /// Resolutions the measured handle time comes from.
+    handle_measured_from: u64,
     service_level: f64,
     within_secs: f64,
     hours: Vec<crate::forecast::HourForecast>,
+}
+
+/// Resolutions needed before the measured handle time is used.
+const MIN_HANDLED: u64 = 20;
+
+/// The mean handling time (assignment to resolution) of the last 4 weeks'
+/// conversations, of one queue or all, and how many it comes from.
+fn measured_handle_secs(
+    app: &crate::app::Switchyard,
+    tenant: &str,
+    queue: Option<&str>,
+) -> crate::app::Result<(Option<f64>, u64)> {
+    let period = crate::kpi::report::Period::last_days(28, crate::model::now_ms())?;
+    let read = crate::kpi::report::read(app, tenant, period)?;
+    let handling = match queue {
+        Some(queue) => read
+            .groups
+            .get(&crate::kpi::count::group_queue(queue))
+            .map(|o| o.handling.clone())
+            .unwrap_or_default(),
+        None => {
+            let mut all = crate::kpi::Durations::default();
+            for outcomes in read.hours.values() {
+                all.add(&outcomes.handling);
+            }
+            all
+        }
+    };
+    Ok((handling.mean_secs(), handling.n))
 }
 
 /// Weeks of hourly history a forecast reads.
@@ -58,7 +93,7 @@ async fn forecast_for(
             "hours is {hours}; 1 to 336"
         )));
     }
-    let staffing = crate::forecast::Staffing {
+    let mut staffing = crate::forecast::Staffing {
         handle_secs: query.handle_secs.unwrap_or(180.0),
         service_level: query.service_level.unwrap_or(0.8),
         within_secs: query.within_secs.unwrap_or(30.0),
@@ -82,6 +117,16 @@ async fn forecast_for(
             Some(queue) => crate::traffic::Volume::Queue(queue),
             None => crate::traffic::Volume::Contacts,
         };
+        let (measured, handle_measured_from) =
+            measured_handle_secs(&app, &tenant, query.queue.as_deref())?;
+        let handle_secs_from = match (query.handle_secs, measured) {
+            (Some(_), _) => "given",
+            (None, Some(secs)) if handle_measured_from >= MIN_HANDLED => {
+                staffing.handle_secs = secs.clamp(1.0, 86_400.0);
+                "measured"
+            }
+            _ => "default",
+        };
         let series = crate::traffic::hourly_series(
             &app,
             &tenant,
@@ -93,6 +138,8 @@ async fn forecast_for(
             volume: query.queue.clone().unwrap_or_else(|| "contacts".into()),
             history_weeks: FORECAST_WEEKS,
             handle_secs: staffing.handle_secs,
+            handle_secs_from,
+            handle_measured_from,
             service_level: staffing.service_level,
             within_secs: staffing.within_secs,
             hours: crate::forecast::ahead(&series, hours, &staffing),

@@ -18,11 +18,19 @@ use crate::traffic::{DAY_MS, HOUR_MS};
 /// one's end means the last one was not resolved at first contact.
 pub const REPEAT_WINDOW_MS: u64 = 7 * DAY_MS;
 
+/// A conversation nothing happened in for this long is forgotten by the
+/// counter (its track deleted): should it come back, it counts as a
+/// conversation begun before the log. Longer than the event log's default
+/// retention (30 days) and the repeat window.
+pub const TRACK_RETENTION_MS: u64 = 45 * DAY_MS;
+
 /// What the counter remembers of one conversation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Track {
     pub start_ms: u64,
+    /// Its latest event: what [`TRACK_RETENTION_MS`] counts from.
+    pub last_ms: u64,
     /// Counted from a log that began after the conversation did: its start
     /// and groups are unknown, so it counts under no group.
     pub partial: bool,
@@ -216,6 +224,20 @@ impl<'a> Counting<'a> {
             return Ok(());
         };
         let detail = event.detail.clone().unwrap_or(serde_json::Value::Null);
+        self.count(conversation, event, &detail)?;
+        if let Some(track) = self.changes.tracks.get_mut(conversation) {
+            track.last_ms = track.last_ms.max(event.at_ms);
+        }
+        Ok(())
+    }
+
+    fn count(
+        &mut self,
+        conversation: &str,
+        event: &Event,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let detail = detail.clone();
         match event.kind {
             EventKind::MessageCreated if detail.get("route").is_some() => {
                 self.customer_message(conversation, event, &detail)
@@ -937,6 +959,72 @@ mod tests {
             let given = storage.kpi_agent_intents("t").unwrap();
             assert_eq!(given[&("ann".to_string(), "card_arrival".to_string())], 1);
         }
+    }
+
+    #[test]
+    fn old_tracks_and_contacts_are_forgotten_at_their_exact_age() {
+        // The newest event: c3's correction. alice's last contact is c3's
+        // start, bert's c2's resolution.
+        let newest = T0 + 2 * DAY_MS + 5 * SEC;
+        let alice = T0 + 2 * DAY_MS;
+        let (storage, _) = count(&history(), 100);
+        // alice's contact exactly a window old is kept; bert's older one goes.
+        assert_eq!(
+            storage.kpi_prune("t", alice + REPEAT_WINDOW_MS).unwrap(),
+            (0, 1)
+        );
+        assert!(
+            storage
+                .kpi_last_contact("t", "alice", "card_arrival")
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            storage
+                .kpi_last_contact("t", "bert", "card_arrival")
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            storage
+                .kpi_prune("t", alice + REPEAT_WINDOW_MS + 1)
+                .unwrap(),
+            (0, 1)
+        );
+        // c3, quiet exactly the retention, is kept; c1 and c2 go.
+        assert_eq!(
+            storage.kpi_prune("t", newest + TRACK_RETENTION_MS).unwrap(),
+            (2, 0)
+        );
+        assert!(storage.kpi_track("t", "c3").unwrap().is_some());
+        assert_eq!(
+            storage
+                .kpi_prune("t", newest + TRACK_RETENTION_MS + 1)
+                .unwrap(),
+            (1, 0)
+        );
+        assert!(storage.kpi_track("t", "c3").unwrap().is_none());
+        // The counts stay.
+        let day = day_total(
+            &storage.kpi_range("t", 0, u64::MAX / HOUR_MS).unwrap(),
+            T0 / DAY_MS,
+        );
+        assert_eq!(day.started, 2);
+    }
+
+    #[test]
+    fn a_prune_goes_page_by_page_through_many_conversations() {
+        let events: Vec<Event> = (0..12_000)
+            .map(|n| customer(T0, &format!("p{n}"), &format!("who{n}"), true, true))
+            .collect();
+        let (storage, _) = count(&events, 5_000);
+        let now = T0 + TRACK_RETENTION_MS + 1;
+        let (_, _, next) = storage.kpi_prune_page("t", now, None).unwrap();
+        assert!(next.is_some(), "24,000 keys are more than a page");
+        // The first page was 5,000 tracks (they sort before the contacts);
+        // the rest, page by page from the start again: nothing left behind.
+        assert_eq!(storage.kpi_prune("t", now).unwrap(), (7_000, 12_000));
+        assert_eq!(storage.kpi_prune("t", now).unwrap(), (0, 0));
     }
 
     #[test]

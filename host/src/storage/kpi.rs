@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use super::{Result, Storage, decode, encode};
 use crate::kpi::Outcomes;
-use crate::kpi::count::{Changes, LastContact, Track};
+use crate::kpi::count::{Changes, LastContact, REPEAT_WINDOW_MS, TRACK_RETENTION_MS, Track};
 
 fn family(tenant: &str, tag: u8) -> Vec<u8> {
     let mut k = Vec::with_capacity(tenant.len() + 24);
@@ -190,5 +190,78 @@ impl Storage {
             }
         }
         Ok(out)
+    }
+}
+
+/// Keys a prune looks at per call: bounds how long it holds the
+/// counter's lock (a report waits for it).
+pub const PRUNE_PAGE: usize = 5_000;
+
+impl Storage {
+    /// Forget the tracks of conversations quiet for longer than
+    /// [`TRACK_RETENTION_MS`] and the last contacts older than the repeat
+    /// window, as of `now_ms`; returns how many of each. The counts stay.
+    pub fn kpi_prune(&self, tenant: &str, now_ms: u64) -> Result<(u64, u64)> {
+        let mut removed = (0, 0);
+        let mut after = None;
+        loop {
+            let (tracks, contacts, next) = self.kpi_prune_page(tenant, now_ms, after.as_deref())?;
+            removed.0 += tracks;
+            removed.1 += contacts;
+            match next {
+                Some(key) => after = Some(key),
+                None => return Ok(removed),
+            }
+        }
+    }
+
+    /// One page of [`Storage::kpi_prune`], from after the key `after`;
+    /// returns the key to go on after, or `None` when done. Call under the
+    /// counter's lock: tracks are read-modify-written.
+    pub fn kpi_prune_page(
+        &self,
+        tenant: &str,
+        now_ms: u64,
+        after: Option<&[u8]>,
+    ) -> Result<(u64, u64, Option<Vec<u8>>)> {
+        let tracks_before = now_ms.saturating_sub(TRACK_RETENTION_MS);
+        let contacts_before = now_ms.saturating_sub(REPEAT_WINDOW_MS);
+        let tag_at = tenant.len();
+        let start = match after {
+            Some(key) => std::ops::Bound::Excluded(key.to_vec()),
+            None => std::ops::Bound::Included(family(tenant, 3)),
+        };
+        let end = std::ops::Bound::Excluded(family(tenant, 5));
+        let mut batch = sled::Batch::default();
+        let (mut tracks, mut contacts, mut seen) = (0, 0, 0);
+        let mut last = None;
+        for item in self.traffic.range::<Vec<u8>, _>((start, end)) {
+            let (k, v) = item?;
+            let old = if k[tag_at] == 3 {
+                let track: Track = decode(&k, &v)?;
+                let old = track.last_ms.max(track.start_ms) < tracks_before;
+                tracks += u64::from(old);
+                old
+            } else {
+                let contact: LastContact = decode(&k, &v)?;
+                let old = contact.at_ms < contacts_before;
+                contacts += u64::from(old);
+                old
+            };
+            if old {
+                batch.remove(k.clone());
+            }
+            last = Some(k.to_vec());
+            seen += 1;
+            if seen == PRUNE_PAGE {
+                break;
+            }
+        }
+        self.traffic.apply_batch(batch)?;
+        Ok((
+            tracks,
+            contacts,
+            if seen == PRUNE_PAGE { last } else { None },
+        ))
     }
 }
