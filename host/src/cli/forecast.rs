@@ -62,6 +62,9 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<()> {
                     "method": {"wape": result.method.wape, "mape": result.method.mape,
                         "weeks": p.weeks, "trim": p.trim, "gamma": p.gamma,
                         "recent_days": p.recent_days, "blend": p.blend},
+                    "holt_winters": {"wape": result.holt_winters.wape, "mape": result.holt_winters.mape,
+                        "alpha": result.holt_winters_params.alpha, "delta": result.holt_winters_params.delta,
+                        "omega": result.holt_winters_params.omega, "phi": result.holt_winters_params.phi},
                     "seasonal_naive": {"wape": result.seasonal_naive.wape, "mape": result.seasonal_naive.mape},
                     "mean_of_four_weeks": {"wape": result.mean_of_four_weeks.wape, "mape": result.mean_of_four_weeks.mape},
                     "interval_coverage": result.interval_coverage,
@@ -79,6 +82,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<()> {
             p.blend
         );
         println!("{}", line("switchyard", &result.method));
+        println!("{}", line("holt-winters 24h+168h", &result.holt_winters));
         println!("{}", line("seasonal naive", &result.seasonal_naive));
         println!("{}", line("mean of 4 weeks", &result.mean_of_four_weeks));
         println!(
