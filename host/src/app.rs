@@ -243,6 +243,9 @@ pub struct Switchyard {
     keys: RwLock<KeyCache>,
     /// Set and notified when deliveries were queued (`conversations::outbox`).
     pub(crate) outbox_signal: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    /// The store's secret for customer digests (`customer_key`), read or
+    /// made on first use.
+    customer_secret: Mutex<Option<[u8; 32]>>,
 }
 
 /// Keys seen valid, by hash. Filled on a miss (on a blocking thread) and
@@ -297,7 +300,38 @@ impl Switchyard {
             article_locks: Default::default(),
             keys: RwLock::new(KeyCache::default()),
             outbox_signal: Default::default(),
+            customer_secret: Mutex::new(None),
         }
+    }
+
+    /// How the event log and the numbers name a customer of a tenant
+    /// ([`crate::kpi::customer_key`], under the store's secret).
+    pub(crate) fn customer_key(&self, tenant: &str, customer: &str) -> Result<String> {
+        const SECRET_META: &str = "kpi.customer_secret";
+        let mut held = self
+            .customer_secret
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let secret = match *held {
+            Some(secret) => secret,
+            None => {
+                let mut secret = [0u8; 32];
+                match self.storage.meta(SECRET_META)? {
+                    Some(hex_secret) => hex::decode_to_slice(hex_secret.trim(), &mut secret)
+                        .map_err(|e| Error::Internal(format!("{SECRET_META} is damaged: {e}")))?,
+                    None => {
+                        getrandom::fill(&mut secret).map_err(|e| {
+                            Error::Internal(format!("no randomness for {SECRET_META}: {e}"))
+                        })?;
+                        self.storage.put_meta(SECRET_META, &hex::encode(secret))?;
+                        self.storage.flush_blocking()?;
+                    }
+                }
+                *held = Some(secret);
+                secret
+            }
+        };
+        Ok(crate::kpi::customer_key(&secret, tenant, customer))
     }
 
     /// Whom a key acts for if the cache knows the key: `Some(None)` when it

@@ -36,7 +36,8 @@ pub const MAX_DAYS: u32 = 92;
 
 /// A customer message as it is committed: what its event says for counting.
 pub struct CustomerMessage<'a> {
-    pub tenant: &'a str,
+    /// The customer as the numbers name them ([`crate::kpi::customer_key`]).
+    pub customer_key: &'a str,
     /// The conversation after the message.
     pub conversation: &'a Conversation,
     pub decision: &'a Decision,
@@ -83,7 +84,7 @@ pub fn message_detail(message: &CustomerMessage) -> serde_json::Value {
         "classify_version": version(Slot::Classify),
         "route_version": version(Slot::Route),
         "intent": decision.intent.name,
-        "customer": crate::kpi::customer_key(message.tenant, &conversation.customer.id),
+        "customer": message.customer_key,
         "channel": conversation.channel,
         "bot_turn": !with_people(message.before),
         // The bot answered it itself: a reply that hands over ("a colleague

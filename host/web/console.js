@@ -677,7 +677,12 @@ function forecastPanel(fmtDay) {
     try {
       const f = await api(operator ? `${tenantPath()}/forecast?${query}` : `forecast?${query}`);
       const hourLabel = (ms) => `${fmtDay(ms)} ${new Date(ms).toISOString().slice(11, 13)}:00`;
-      fill(handleNote, t(`console.forecast.handle_${f.handle_secs_from}`, { secs: Math.round(f.handle_secs), n: f.handle_measured_from }));
+      fill(
+        handleNote,
+        t(`console.forecast.handle_${f.handle_secs_from}`, { secs: Math.round(f.handle_secs), n: f.handle_measured_from }),
+        " ",
+        t(`console.forecast.share_${f.staffed_share_from}`, { pct: (100 * f.staffed_share).toFixed(0) }),
+      );
       fill(
         charts,
         lineChart({

@@ -520,4 +520,52 @@ fn the_forecast_staffs_with_the_measured_handle_time_from_twenty_resolutions() {
     let f = forecast(&env, "&handle_secs=240");
     assert_eq!(f["handle_secs_from"], "given", "{f}");
     assert_eq!(f["handle_secs"], 240.0);
+
+    // Agents are for the conversations that reach people: all 20 so far...
+    let f = forecast(&env, "");
+    assert_eq!(f["staffed_share_from"], "measured", "{f}");
+    assert_eq!(f["staffed_share"], 1.0, "{f}");
+    // ...half, once as many stay with the bot.
+    for n in 0..20 {
+        let r = env.send(
+            &format!("bot-{n}"),
+            "where is my package?",
+            &format!("cust-bot-{n}"),
+            "standard",
+        );
+        assert_eq!(r["route"]["to"], "bot", "{r}");
+    }
+    let f = forecast(&env, "");
+    assert_eq!(f["staffed_share"], 0.5, "{f}");
+    // A queue's handoffs all reach people.
+    assert_eq!(
+        forecast(&env, "&queue=after-sales")["staffed_share_from"],
+        "queue"
+    );
+    // Two conversations an agent: half the places, rounded up.
+    let one = forecast(&env, "&handle_secs=600");
+    let two = forecast(&env, "&handle_secs=600&concurrency=2");
+    assert_eq!(two["concurrency"], 2);
+    let agents = |f: &Value| -> Vec<u64> {
+        f["hours"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["agents"].as_u64().unwrap())
+            .collect()
+    };
+    assert!(!agents(&one).is_empty());
+    assert_eq!(
+        agents(&two),
+        agents(&one)
+            .iter()
+            .map(|a| a.div_ceil(2))
+            .collect::<Vec<_>>()
+    );
+    for bad in ["concurrency=0", "concurrency=21"] {
+        let (status, body) = env.get(&format!("/v1/forecast?{bad}"), DEMO_KEY);
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (status, _) = env.get("/v1/forecast?concurrency=20", DEMO_KEY);
+    assert_eq!(status, StatusCode::OK);
 }

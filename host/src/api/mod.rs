@@ -168,9 +168,16 @@ fn queue_gauges(app: &Switchyard) -> crate::app::Result<String> {
         .map(|(name, help, _)| format!("# HELP {name} {help}\n# TYPE {name} gauge\n"))
         .collect();
     for tenant in app.storage.tenants()? {
-        let today = crate::kpi::report::today(app, &tenant.id, now)?;
+        // One tenant's unreadable buckets cost its gauges, not the scrape.
+        let today = match crate::kpi::report::today(app, &tenant.id, now) {
+            Ok(today) => Some(today),
+            Err(e) => {
+                tracing::error!(tenant = tenant.id, "metrics: reading today's KPIs: {e}");
+                None
+            }
+        };
         for ((name, _, figure), lines) in kpi_gauges.iter().zip(kpi_lines.iter_mut()) {
-            if let Some(value) = figure(&today) {
+            if let Some(value) = today.as_ref().and_then(figure) {
                 let _ = writeln!(lines, "{name}{{tenant=\"{}\"}} {value}", label(&tenant.id));
             }
         }

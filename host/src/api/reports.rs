@@ -101,6 +101,9 @@ async fn kpis(state: &AppState, tenant: String, q: KpiQuery) -> Result<Response,
             )));
         }
     };
+    // Reports count what is new first: they take a tenant slot, as reads
+    // of conversations do.
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let (grouping, by) = (q.group.unwrap_or_default(), q.by);
     let report =
@@ -183,6 +186,9 @@ async fn canary(
             ));
         }
     };
+    // Reports count what is new first: they take a tenant slot, as reads
+    // of conversations do.
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     let comparisons =
         blocking(move || crate::kpi::compare::compare(&app, &tenant, period, pick)).await?;
@@ -217,6 +223,9 @@ async fn weak_spots(
     q: PeriodQuery,
 ) -> Result<Json<crate::kpi::weak_spots::WeakSpots>, ApiError> {
     let period = q.period(7)?;
+    // Reports count what is new first: they take a tenant slot, as reads
+    // of conversations do.
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || crate::kpi::weak_spots::weak_spots(&app, &tenant, period))
         .await
@@ -248,6 +257,9 @@ async fn coaching(
     q: PeriodQuery,
 ) -> Result<Json<crate::kpi::coaching::Coaching>, ApiError> {
     let period = q.period(30)?;
+    // Reports count what is new first: they take a tenant slot, as reads
+    // of conversations do.
+    let _slot = state.throttle.run_slot(&tenant).await;
     let app = state.app.clone();
     blocking(move || crate::kpi::coaching::coaching(&app, &tenant, &agent, period))
         .await

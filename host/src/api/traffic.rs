@@ -28,6 +28,9 @@ struct ForecastQuery {
     handle_secs: Option<f64>,
     service_level: Option<f64>,
     within_secs: Option<f64>,
+    /// Conversations an agent holds at once (1 to 20, default 1): the
+    /// agents are the Erlang C places divided by it.
+    concurrency: Option<u32>,
 }
 
 /// The next hours' volume with intervals and staffing.
@@ -46,11 +49,43 @@ struct ForecastAnswer {
     handle_measured_from: u64,
     service_level: f64,
     within_secs: f64,
+    /// Of the forecast conversations, the share staffed for: those that
+    /// reach a person (the last 4 weeks' transfer rate, once 20
+    /// conversations began; 1 for a queue's handoffs, or before that).
+    staffed_share: f64,
+    /// `measured`, `queue` (a queue's handoffs all reach people) or
+    /// `default` (fewer than 20 conversations to measure it on).
+    staffed_share_from: &'static str,
+    concurrency: u32,
     hours: Vec<crate::forecast::HourForecast>,
 }
 
-/// Resolutions needed before the measured handle time is used.
+/// Resolutions needed before the measured handle time is used, and
+/// conversations before the measured share reaching people is.
 const MIN_HANDLED: u64 = 20;
+
+/// The share of the last 4 weeks' conversations handed to a person, and
+/// how many conversations began.
+fn measured_people_share(
+    app: &crate::app::Switchyard,
+    tenant: &str,
+) -> crate::app::Result<(f64, u64)> {
+    let period = crate::kpi::report::Period::last_days(28, crate::model::now_ms())?;
+    let read = crate::kpi::report::read(app, tenant, period)?;
+    let (mut started, mut handed) = (0, 0);
+    for outcomes in read.hours.values() {
+        started += outcomes.started;
+        handed += outcomes.handed_off;
+    }
+    Ok((
+        if started > 0 {
+            (handed as f64 / started as f64).min(1.0)
+        } else {
+            1.0
+        },
+        started,
+    ))
+}
 
 /// The mean handling time (assignment to resolution) of the last 4 weeks'
 /// conversations, of one queue or all, and how many it comes from.
@@ -108,6 +143,12 @@ async fn forecast_for(
                 .into(),
         ));
     }
+    let concurrency = query.concurrency.unwrap_or(1);
+    if !(1..=20).contains(&concurrency) {
+        return Err(ApiError::Unprocessable(format!(
+            "concurrency is {concurrency}; 1 to 20"
+        )));
+    }
     if let Some(queue) = &query.queue {
         crate::app::check_id("queue", queue)?;
     }
@@ -134,7 +175,24 @@ async fn forecast_for(
             FORECAST_WEEKS,
             crate::model::now_ms(),
         )?;
+        let (staffed_share, staffed_share_from) = match &query.queue {
+            Some(_) => (1.0, "queue"),
+            None => match measured_people_share(&app, &tenant)? {
+                (share, started) if started >= MIN_HANDLED => (share, "measured"),
+                _ => (1.0, "default"),
+            },
+        };
+        let mut hours = crate::forecast::ahead(&series, hours, &staffing);
+        for hour in &mut hours {
+            // Agents for the conversations that reach people, each agent
+            // holding `concurrency` of them.
+            let places = staffing.agents(hour.contacts * staffed_share);
+            hour.agents = places.div_ceil(concurrency);
+        }
         Ok(Json(ForecastAnswer {
+            staffed_share,
+            staffed_share_from,
+            concurrency,
             volume: query.queue.clone().unwrap_or_else(|| "contacts".into()),
             history_weeks: FORECAST_WEEKS,
             handle_secs: staffing.handle_secs,
@@ -142,7 +200,7 @@ async fn forecast_for(
             handle_measured_from,
             service_level: staffing.service_level,
             within_secs: staffing.within_secs,
-            hours: crate::forecast::ahead(&series, hours, &staffing),
+            hours,
         }))
     })
     .await

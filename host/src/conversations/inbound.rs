@@ -47,6 +47,7 @@ impl Switchyard {
         for (n, suggestion) in record.decision.suggestions.iter_mut().enumerate() {
             suggestion.id = format!("{}.{n}", record.id);
         }
+        let customer_key = self.customer_key(tenant, &conversation.customer.id)?;
         let bot_reply = match &record.decision.reply {
             Some(text) => Some(Post {
                 id: format!("p-{:x}", self.storage.next_id(tenant)?),
@@ -113,7 +114,7 @@ impl Switchyard {
                     .with_message(&record.id)
                     .with_detail(crate::traffic::message_detail(
                         &crate::traffic::CustomerMessage {
-                            tenant,
+                            customer_key: &customer_key,
                             conversation: &conversation,
                             decision: &record.decision,
                             before: status_before,

@@ -19,9 +19,12 @@ impl Switchyard {
             .storage
             .ticket(tenant, ticket_id)?
             .ok_or_else(missing)?;
-        // A customer message updates its ticket under its conversation's
-        // lock: the same lock keeps that update and this one from
-        // overwriting each other.
+        // Under the lock of the conversation it was last updated from, two
+        // status changes of the ticket read and write one after the other
+        // (the event says what the status was); the status itself is set
+        // inside the commit on the ticket as stored then, so a customer
+        // message updating the ticket from another conversation loses
+        // nothing.
         let conversation_id = peek
             .last_conversation_id
             .clone()
@@ -29,7 +32,7 @@ impl Switchyard {
         let _serial = self
             .conversation_locks
             .conversation(tenant, &conversation_id);
-        let mut ticket = self
+        let ticket = self
             .storage
             .ticket(tenant, ticket_id)?
             .ok_or_else(missing)?;
@@ -38,8 +41,6 @@ impl Switchyard {
             return Ok(ticket);
         }
         let now = now_ms();
-        ticket.status = status;
-        ticket.updated_at_ms = now;
         let event = Event {
             id: 0,
             at_ms: now,
@@ -57,12 +58,16 @@ impl Switchyard {
                 "created_at_ms": ticket.created_at_ms,
             })),
         };
-        self.commit_change(Commit {
+        let applied = self.commit_change(Commit {
             tenant: tenant.into(),
-            ticket: Some(TicketChange::Open(ticket.clone())),
+            ticket: Some(TicketChange::Status {
+                id: ticket.id.clone(),
+                status,
+                at_ms: now,
+            }),
             events: vec![event],
             ..Default::default()
         })?;
-        Ok(ticket)
+        Ok(applied.ticket.unwrap_or(ticket))
     }
 }

@@ -60,7 +60,28 @@ pub fn wilson(successes: u64, n: u64) -> Estimate {
     }
 }
 
-/// A mean of scores from their count, sum and sum of squares.
+/// The 97.5% quantile of Student's t with `df` degrees of freedom, by the
+/// Cornish-Fisher expansion around the normal one (Abramowitz & Stegun
+/// 26.7.5): within 0.01 of the tables from 3 degrees of freedom, and the
+/// normal quantile in the limit.
+pub fn t_975(df: f64) -> f64 {
+    if !df.is_finite() || df <= 0.0 {
+        return Z;
+    }
+    let z = Z;
+    let g1 = (z.powi(3) + z) / 4.0;
+    let g2 = (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / 96.0;
+    let g3 = (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z) / 384.0;
+    let g4 = (79.0 * z.powi(9) + 776.0 * z.powi(7) + 1482.0 * z.powi(5)
+        - 1920.0 * z.powi(3)
+        - 945.0 * z)
+        / 92_160.0;
+    z + g1 / df + g2 / df.powi(2) + g3 / df.powi(3) + g4 / df.powi(4)
+}
+
+/// A mean of scores from their count, sum and sum of squares, with its
+/// 95% t interval (none from a single score); the second value is the
+/// standard error.
 pub fn mean(n: u64, sum: u64, sum_sq: u64) -> (Estimate, f64) {
     if n == 0 {
         return (
@@ -81,12 +102,13 @@ pub fn mean(n: u64, sum: u64, sum_sq: u64) -> (Estimate, f64) {
         0.0
     };
     let se = (variance / n_f).sqrt();
+    let half = t_975(n_f - 1.0) * se;
     (
         Estimate {
             value: Some(m),
             n,
-            low: Some(m - Z * se),
-            high: Some(m + Z * se),
+            low: (n > 1).then_some(m - half),
+            high: (n > 1).then_some(m + half),
         },
         se,
     )
@@ -185,9 +207,17 @@ pub fn figures(candidate: &Outcomes, baseline: &Outcomes) -> Vec<Figure> {
         baseline.csat_sum,
         baseline.csat_sum_sq,
     );
+    // Welch: the t quantile at the Welch-Satterthwaite degrees of freedom.
     let csat_difference = match (c_csat.value, b_csat.value) {
-        (Some(c), Some(b)) => {
-            let half = Z * (c_se * c_se + b_se * b_se).sqrt();
+        (Some(c), Some(b)) if c_csat.n > 1 && b_csat.n > 1 => {
+            let (vc, vb) = (c_se * c_se, b_se * b_se);
+            let df = if vc + vb > 0.0 {
+                (vc + vb).powi(2)
+                    / (vc * vc / (c_csat.n as f64 - 1.0) + vb * vb / (b_csat.n as f64 - 1.0))
+            } else {
+                f64::INFINITY
+            };
+            let half = t_975(df) * (vc + vb).sqrt();
             Some((c - b, c - b - half, c - b + half))
         }
         _ => None,
@@ -284,13 +314,22 @@ pub fn compare(
                         if version.changed_at_ms >= period.from_hour * crate::traffic::HOUR_MS =>
                     {
                         // The predecessor: the lane's version in the
-                        // active set this activation replaced, if it
-                        // decided anything in the period.
-                        let before = rollout.history.last().and_then(|ids| {
-                            rollout.versions.iter().find(|v| {
-                                v.lane == version.lane && v.id != version.id && ids.contains(&v.id)
-                            })
-                        });
+                        // active set this activation replaced (the newest
+                        // set without this version: later changes of
+                        // other lanes keep it in theirs), if it decided
+                        // anything in the period.
+                        let before = rollout
+                            .history
+                            .iter()
+                            .rev()
+                            .find(|ids| !ids.contains(&version.id))
+                            .and_then(|ids| {
+                                rollout.versions.iter().find(|v| {
+                                    v.lane == version.lane
+                                        && v.id != version.id
+                                        && ids.contains(&v.id)
+                                })
+                            });
                         if let Some(before) = before
                             && outcomes_of(*slot, before.id).started > 0
                         {
@@ -402,11 +441,26 @@ mod tests {
     }
 
     #[test]
+    fn t_quantiles_match_the_tables() {
+        // Student's t, 97.5%: df 3 3.182, 10 2.228, 30 2.042, 100 1.984.
+        for (df, table) in [(3.0, 3.182), (10.0, 2.228), (30.0, 2.042), (100.0, 1.984)] {
+            assert!((t_975(df) - table).abs() < 0.01, "df {df}: {}", t_975(df));
+        }
+        assert!((t_975(f64::INFINITY) - 1.96).abs() < 0.001);
+    }
+
+    #[test]
     fn csat_mean_interval_from_sums() {
         // Scores 4, 5, 3, 4: mean 4, sample variance 2/3.
         let (e, se) = mean(4, 16, 16 + 25 + 9 + 16);
         assert_eq!(e.value, Some(4.0));
         assert!((se - (2.0f64 / 3.0 / 4.0).sqrt()).abs() < 1e-12);
         assert!(e.low.unwrap() < 4.0 && e.high.unwrap() > 4.0);
+        // t with 3 degrees of freedom, not the normal 1.96.
+        let half = e.high.unwrap() - 4.0;
+        assert!((half - 3.182 * se).abs() < 0.01, "{half}");
+        // One score: a value, no interval.
+        let (one, _) = mean(1, 5, 25);
+        assert_eq!((one.value, one.low, one.high), (Some(5.0), None, None));
     }
 }

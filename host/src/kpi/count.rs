@@ -53,6 +53,12 @@ pub struct Track {
     pub survey_answered: bool,
     /// The customer came back about the same intent within the window.
     pub repeat: bool,
+    /// Each suggestion's outcome as counted (a later one replaces it).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub suggestions: BTreeMap<String, String>,
+    /// Tickets whose closure is counted (each once).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub closed_tickets: Vec<String>,
 }
 
 /// The last conversation of a customer about an intent, for repeats.
@@ -269,7 +275,10 @@ impl<'a> Counting<'a> {
                 Ok(())
             }
             EventKind::Transferred => {
-                self.track_or_partial(conversation, event.at_ms)?;
+                let track = self.track_or_partial(conversation, event.at_ms)?;
+                if let Some(queue) = &event.queue {
+                    track.queue = Some(queue.clone());
+                }
                 let delta = Outcomes {
                     transfers: 1,
                     ..Outcomes::default()
@@ -324,10 +333,14 @@ impl<'a> Counting<'a> {
             }
         } else {
             let track = self.track_or_partial(conversation, event.at_ms)?;
-            if track.intent.is_none() && !track.partial {
+            if track.intent.is_none() && !track.partial && intent.is_some() {
                 // The first message had no intent: the first that has one
-                // names the conversation from here on.
-                track.intent = intent;
+                // names the conversation from here on, and makes it a
+                // contact about it.
+                track.intent = intent.clone();
+                if let (Some(customer), Some(intent)) = (track.customer.clone(), intent) {
+                    self.new_contact(conversation, &customer, &intent, event.at_ms)?;
+                }
             }
         }
         // Messages that reached people count without `bot_turn` in logs
@@ -403,7 +416,10 @@ impl<'a> Counting<'a> {
         detail: &serde_json::Value,
     ) -> Result<()> {
         let by_agent = detail["author"] == serde_json::json!(Author::Agent);
-        if !by_agent || detail["private"].as_bool().unwrap_or(false) {
+        // A note is for the team; an entry with an action (a transfer's
+        // notice) is the host's wording, not an answer.
+        let answer = !detail["private"].as_bool().unwrap_or(false) && detail["action"].is_null();
+        if !by_agent || !answer {
             return Ok(());
         }
         let Some(track) = self.track(conversation)? else {
@@ -446,22 +462,30 @@ impl<'a> Counting<'a> {
                 if let Some(queue) = &event.queue {
                     track.queue = Some(queue.clone());
                 }
+                let mut taken_back = false;
                 if !track.with_people {
                     track.with_people = true;
                     track.awaiting_since_ms = Some(at);
                     delta.handoffs = 1;
-                    if !track.handed_off {
+                    // A conversation begun before the log is no "begun"
+                    // for a rate: its handoff stays out of the rates.
+                    if !track.handed_off && !track.partial {
                         track.handed_off = true;
                         delta.handed_off = 1;
                         delta
                             .examples
                             .insert("handoff".into(), vec![conversation.to_string()]);
-                        if track.bot_resolved {
-                            // Resolved by the bot, then handed over: a handoff.
-                            track.bot_resolved = false;
-                            delta.bot_resolved = -1;
-                        }
+                        // Resolved by the bot, then handed over: a handoff.
+                        taken_back = std::mem::take(&mut track.bot_resolved);
                     }
+                }
+                if taken_back {
+                    // Taken back where it was counted (never under a queue).
+                    let undo = Outcomes {
+                        bot_resolved: -1,
+                        ..Outcomes::default()
+                    };
+                    self.add(conversation, undo, Also::default());
                 }
             }
             ConversationStatus::Resolved => {
@@ -469,7 +493,10 @@ impl<'a> Counting<'a> {
                 track.with_people = false;
                 track.awaiting_since_ms = None;
                 if detail["survey"].as_bool().unwrap_or(false) {
+                    // A new survey: its answer counts (a reopened
+                    // conversation is asked again).
                     delta.surveys_sent = 1;
+                    track.survey_answered = false;
                 }
                 let by = detail["by"].as_str();
                 if was_with_people
@@ -485,7 +512,7 @@ impl<'a> Counting<'a> {
                     if !track.partial {
                         delta.resolution.record(at.saturating_sub(track.start_ms));
                     }
-                    if !track.handed_off {
+                    if !track.handed_off && !track.partial {
                         track.bot_resolved = true;
                         delta.bot_resolved = 1;
                     }
@@ -499,7 +526,7 @@ impl<'a> Counting<'a> {
                         }
                     }
                 }
-                // A repeat is counted from the resolution on.
+                // A repeat is looked for from the resolution on.
                 if let (Some(customer), Some(intent)) =
                     (track.customer.clone(), track.intent.clone())
                 {
@@ -510,7 +537,9 @@ impl<'a> Counting<'a> {
                             .storage
                             .kpi_last_contact(self.tenant, &customer, &intent)?,
                     };
-                    if last.is_some_and(|l| l.conversation_id == conversation) {
+                    // Its own contact (or none left: pruned while it was
+                    // open) is dated from the resolution on.
+                    if last.is_none_or(|l| l.conversation_id == conversation) {
                         self.changes.last_contacts.insert(
                             key,
                             LastContact {
@@ -581,7 +610,22 @@ impl<'a> Counting<'a> {
             "dismissed" => delta.dismissed = 1,
             _ => return Ok(()),
         }
+        // Replies compared with a suggestion the agent was not shown (their
+        // no-assist day) say nothing of adoption.
+        if detail["shown"] == serde_json::json!(false) {
+            return Ok(());
+        }
         let track = self.track_or_partial(conversation, event.at_ms)?;
+        // What the agent first did with a suggestion counts; doing
+        // something else with it later (or the same again) does not.
+        if let Some(id) = detail["suggestion_id"].as_str() {
+            if track.suggestions.contains_key(id) {
+                return Ok(());
+            }
+            track
+                .suggestions
+                .insert(id.to_string(), outcome.to_string());
+        }
         let intent = track.intent.clone();
         let agent = event.agent.as_deref();
         if outcome != "dismissed"
@@ -652,7 +696,15 @@ impl<'a> Counting<'a> {
         let Some(created) = detail["created_at_ms"].as_u64() else {
             return Ok(());
         };
-        self.track_or_partial(conversation, created)?;
+        let track = self.track_or_partial(conversation, created)?;
+        // Each ticket's closure once: reopened and closed again, it was
+        // still closed when it first was.
+        if let Some(ticket) = detail["ticket"].as_str() {
+            if track.closed_tickets.iter().any(|t| t == ticket) {
+                return Ok(());
+            }
+            track.closed_tickets.push(ticket.to_string());
+        }
         let took = event.at_ms.saturating_sub(created);
         let mut delta = Outcomes {
             tickets_closed: 1,
@@ -771,6 +823,13 @@ mod tests {
                 "c1",
                 json!({"author": "agent", "agent": "ann", "private": true}),
             ),
+            // A transfer's notice is the host's wording: no first response.
+            event(
+                T0 + 97 * SEC,
+                EventKind::MessageCreated,
+                "c1",
+                json!({"author": "agent", "agent": "ann", "private": false, "action": "transferred"}),
+            ),
             event(
                 T0 + 100 * SEC,
                 EventKind::MessageCreated,
@@ -788,7 +847,30 @@ mod tests {
                     T0 + 120 * SEC,
                     EventKind::SuggestionOutcome,
                     "c1",
-                    json!({"outcome": "accepted", "article_id": "a-1", "version_id": 7}),
+                    json!({"outcome": "accepted", "article_id": "a-1", "version_id": 7,
+                        "suggestion_id": "m1.0", "shown": true}),
+                ),
+                "ann",
+            ),
+            // The same suggestion sent again, and a reply compared with a
+            // suggestion ann was not shown: neither counts.
+            with_agent(
+                event(
+                    T0 + 125 * SEC,
+                    EventKind::SuggestionOutcome,
+                    "c1",
+                    json!({"outcome": "edited", "article_id": "a-1", "version_id": 7,
+                        "suggestion_id": "m1.0", "shown": true}),
+                ),
+                "ann",
+            ),
+            with_agent(
+                event(
+                    T0 + 126 * SEC,
+                    EventKind::SuggestionOutcome,
+                    "c1",
+                    json!({"outcome": "accepted", "article_id": "a-3", "version_id": 7,
+                        "suggestion_id": "m1.2", "shown": false}),
                 ),
                 "ann",
             ),
@@ -837,7 +919,14 @@ mod tests {
                 T0 + 2 * 3600 * SEC,
                 EventKind::TicketStatus,
                 "c1",
-                json!({"department": "logistics", "from": "open", "to": "solved", "created_at_ms": T0}),
+                json!({"ticket": "t-1", "department": "logistics", "from": "open", "to": "solved", "created_at_ms": T0}),
+            ),
+            // Reopened and solved again: its closure counted once.
+            event(
+                T0 + 3 * 3600 * SEC,
+                EventKind::TicketStatus,
+                "c1",
+                json!({"ticket": "t-1", "department": "logistics", "from": "open", "to": "closed", "created_at_ms": T0}),
             ),
             customer(T0 + 30 * SEC, "c2", "bert", true, true),
             status(
@@ -1028,6 +1117,68 @@ mod tests {
     }
 
     #[test]
+    fn a_reopened_conversation_is_surveyed_again_and_both_answers_count() {
+        use ConversationStatus::*;
+        let events = vec![
+            customer(T0, "c1", "alice", true, true),
+            status(
+                T0 + 60 * SEC,
+                "c1",
+                Resolved,
+                "",
+                json!({"by": null, "survey": true}),
+            ),
+            event(
+                T0 + 70 * SEC,
+                EventKind::SurveyAnswered,
+                "c1",
+                json!({"score": 2}),
+            ),
+            status(T0 + 80 * SEC, "c1", Reopened, "", json!(null)),
+            status(
+                T0 + 90 * SEC,
+                "c1",
+                Resolved,
+                "",
+                json!({"by": null, "survey": true}),
+            ),
+            event(
+                T0 + 95 * SEC,
+                EventKind::SurveyAnswered,
+                "c1",
+                json!({"score": 4}),
+            ),
+        ];
+        let (_, buckets) = count(&events, 3);
+        let k = Kpis::of(&day_total(&buckets, T0 / DAY_MS));
+        assert_eq!(k.surveys_answered, 2);
+        assert_eq!(k.csat_response_rate, Some(1.0));
+        assert_eq!(k.csat_average, Some(3.0));
+        // Resolved twice, counted once.
+        assert_eq!(k.resolved, 1);
+    }
+
+    #[test]
+    fn an_intent_named_after_the_first_message_still_finds_a_repeat() {
+        use ConversationStatus::*;
+        let mut no_intent = customer(T0 + DAY_MS, "c2", "alice", true, true);
+        no_intent.detail.as_mut().unwrap()["intent"] = json!(null);
+        let events = vec![
+            customer(T0, "c1", "alice", true, true),
+            status(T0 + 60 * SEC, "c1", Resolved, "", json!({"by": null})),
+            no_intent,
+            customer(T0 + DAY_MS + 10 * SEC, "c2", "alice", false, true),
+        ];
+        let (_, buckets) = count(&events, 2);
+        let k = Kpis::of(&day_total(&buckets, T0 / DAY_MS));
+        assert_eq!(
+            k.first_contact_resolution,
+            Some(0.0),
+            "c1 was not resolved at first contact"
+        );
+    }
+
+    #[test]
     fn a_contact_after_seven_days_is_not_a_repeat() {
         use ConversationStatus::*;
         let events = vec![
@@ -1053,7 +1204,7 @@ mod tests {
     }
 
     #[test]
-    fn a_conversation_begun_before_the_log_counts_under_no_group() {
+    fn a_conversation_begun_before_the_log_counts_under_no_group_and_in_no_rate() {
         let events = vec![
             status(
                 T0,
@@ -1071,9 +1222,16 @@ mod tests {
         ];
         let (_, buckets) = count(&events, 10);
         let total = day_total(&buckets, T0 / DAY_MS);
+        // Its handoff and first response count; as it was not "begun",
+        // it is no handed-over conversation of a transfer rate.
         assert_eq!(
-            (total.started, total.handed_off, total.first_response.n),
-            (0, 1, 1)
+            (
+                total.started,
+                total.handoffs,
+                total.handed_off,
+                total.first_response.n
+            ),
+            (0, 1, 0, 1)
         );
         assert!(
             buckets

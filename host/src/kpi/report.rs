@@ -301,7 +301,7 @@ pub fn to_csv(report: &KpiReport) -> String {
 /// A CSV cell: quoted when it holds a comma, quote or line break, and
 /// with a leading `'` when a spreadsheet would read it as a formula.
 fn csv_cell(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_string()
@@ -347,6 +347,7 @@ mod tests {
         assert_eq!(csv_cell("refund"), "refund");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("=cmd()"), "'=cmd()");
+        assert_eq!(csv_cell("\t=cmd()"), "'\t=cmd()");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
     }
 }

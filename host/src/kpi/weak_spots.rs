@@ -22,6 +22,8 @@ use crate::app::{Result, Switchyard};
 pub const RANKED: usize = 10;
 /// Drafted clusters listed.
 pub const CLUSTERS: usize = 10;
+/// Survey answers an intent needs to be ranked by low CSAT.
+pub const MIN_SURVEYS: u64 = 5;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct WeakIntent {
@@ -128,8 +130,13 @@ pub fn weak_spots(app: &Switchyard, tenant: &str, period: Period) -> Result<Weak
     let by_transfer = rank(&rows, |o| transfer(o).low);
     let by_correction = rank(&rows, |o| correction(o).low);
     let by_repeat = rank(&rows, |o| repeat(o).low);
-    // Lowest CSAT first: rank by how far the upper bound sits below 5.
-    let by_low_csat = rank(&rows, |o| csat(o).high.map(|h| 5.0 - h.min(5.0)));
+    // Lowest CSAT first: rank by how far the upper bound sits below 5,
+    // from enough answers for the interval to mean something.
+    let by_low_csat = rank(&rows, |o| {
+        (o.surveys_answered >= MIN_SURVEYS)
+            .then(|| csat(o).high.map(|h| 5.0 - h.min(5.0)))
+            .flatten()
+    });
     let mut named: Vec<&String> = by_transfer
         .iter()
         .chain(&by_correction)

@@ -71,6 +71,13 @@ pub enum TicketChange {
         message_id: String,
         at_ms: u64,
     },
+    /// The team set its status: applied to the ticket as stored at commit,
+    /// so a fact a customer message added meanwhile stays.
+    Status {
+        id: String,
+        status: TicketStatus,
+        at_ms: u64,
+    },
 }
 
 /// Why a commit gave up on purpose (inside a batch: the others stand).
@@ -396,6 +403,18 @@ fn apply_one(
     let ticket = match &commit.ticket {
         None => None,
         Some(TicketChange::Open(ticket)) => Some(ticket.clone()),
+        Some(TicketChange::Status { id, status, at_ms }) => {
+            let Some(bytes) = tx.tickets.get(key(tenant, id))? else {
+                return Ok(Err(Abort::Corrupt(format!("ticket {id} vanished"))));
+            };
+            let mut ticket: Ticket = match serde_json::from_slice(&bytes) {
+                Ok(ticket) => ticket,
+                Err(e) => return Ok(Err(Abort::Corrupt(format!("ticket {id}: {e}")))),
+            };
+            ticket.status = *status;
+            ticket.updated_at_ms = *at_ms;
+            Some(ticket)
+        }
         Some(TicketChange::Update {
             id,
             facts,
