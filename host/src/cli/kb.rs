@@ -226,12 +226,7 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
 
 fn print_draft(d: &Value) {
     let size = d["mined"]["messages"].as_array().map_or(0, Vec::len);
-    let keywords: Vec<&str> = d["keywords"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+    let keywords: Vec<&str> = super::json_strings(&d["keywords"]);
     println!(
         "\n{}  {}  ({} messages; keywords: {})",
         d["id"].as_str().unwrap_or(""),

@@ -847,3 +847,13 @@ fn summary(r: &MessageRecord) -> String {
     }
     s
 }
+
+/// The strings of a JSON array (none when it is not one).
+pub(crate) fn json_strings(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_str)
+        .collect()
+}

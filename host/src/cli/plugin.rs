@@ -467,12 +467,7 @@ pub fn run(cmd: PluginCommand) -> anyhow::Result<()> {
                 )?,
                 None => client.get(&slot_path(&slot))?,
             };
-            let lanes: Vec<&str> = rollout["lanes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let lanes: Vec<&str> = super::json_strings(&rollout["lanes"]);
             println!(
                 "{}/{} lanes, in call order: {}",
                 slot.tenant,

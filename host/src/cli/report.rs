@@ -354,12 +354,7 @@ fn print_weak_spots(answer: &Value) {
             } else {
                 "rate"
             };
-            let examples: Vec<&str> = r["examples"][kind]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let examples: Vec<&str> = super::json_strings(&r["examples"][kind]);
             println!(
                 "  {name:<28} {:<34} e.g. {}",
                 estimate(kpi, &r[measure]),

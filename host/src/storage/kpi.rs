@@ -135,22 +135,11 @@ impl Storage {
         from_hour: u64,
         to_hour: u64,
     ) -> Result<BTreeMap<(u64, String), Outcomes>> {
-        let prefix_len = family(tenant, 2).len();
-        let mut out = BTreeMap::new();
-        for item in self
-            .traffic
-            .range(bucket_key(tenant, from_hour, "")..bucket_key(tenant, to_hour, ""))
-        {
-            let (k, v) = item?;
-            let hour = u64::from_be_bytes(
-                k[prefix_len..prefix_len + 8]
-                    .try_into()
-                    .expect("8-byte hour"),
-            );
-            let group = String::from_utf8_lossy(&k[prefix_len + 8..]).into_owned();
-            out.insert((hour, group), decode(&k, &v)?);
-        }
-        Ok(out)
+        super::traffic::hour_buckets(
+            &self.traffic,
+            family(tenant, 2).len(),
+            bucket_key(tenant, from_hour, "")..bucket_key(tenant, to_hour, ""),
+        )
     }
 
     /// Every agent's uses of articles, by (agent, intent, article).

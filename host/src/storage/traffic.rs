@@ -72,21 +72,32 @@ impl Storage {
         from_hour: u64,
         to_hour: u64,
     ) -> Result<BTreeMap<(u64, String), Counts>> {
-        let prefix_len = key(tenant, "").len();
-        let mut out = BTreeMap::new();
-        for item in self
-            .traffic
-            .range(bucket_key(tenant, from_hour, "")..bucket_key(tenant, to_hour, ""))
-        {
-            let (k, v) = item?;
-            let hour = u64::from_be_bytes(
-                k[prefix_len..prefix_len + 8]
-                    .try_into()
-                    .expect("8-byte hour"),
-            );
-            let dimension = String::from_utf8_lossy(&k[prefix_len + 8..]).into_owned();
-            out.insert((hour, dimension), decode(&k, &v)?);
-        }
-        Ok(out)
+        hour_buckets(
+            &self.traffic,
+            key(tenant, "").len(),
+            bucket_key(tenant, from_hour, "")..bucket_key(tenant, to_hour, ""),
+        )
     }
+}
+
+/// The buckets whose keys lie in `range`, by (hour, dimension): keys are a
+/// prefix of `prefix_len` bytes, the hour (8 bytes, big-endian), then the
+/// dimension (the traffic counts' and the outcome buckets' layout).
+pub(super) fn hour_buckets<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    prefix_len: usize,
+    range: std::ops::Range<Vec<u8>>,
+) -> Result<BTreeMap<(u64, String), T>> {
+    let mut out = BTreeMap::new();
+    for item in tree.range(range) {
+        let (k, v) = item?;
+        let hour = u64::from_be_bytes(
+            k[prefix_len..prefix_len + 8]
+                .try_into()
+                .expect("8-byte hour"),
+        );
+        let dimension = String::from_utf8_lossy(&k[prefix_len + 8..]).into_owned();
+        out.insert((hour, dimension), decode(&k, &v)?);
+    }
+    Ok(out)
 }
