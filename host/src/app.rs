@@ -245,7 +245,10 @@ pub struct Switchyard {
     pub(crate) outbox_signal: Arc<(Mutex<bool>, std::sync::Condvar)>,
     /// The store's secret for customer digests (`customer_key`), read or
     /// made on first use.
-    customer_secret: Mutex<Option<[u8; 32]>>,
+    customer_secret: std::sync::OnceLock<[u8; 32]>,
+    /// Held while the secret is read or made, so two first messages make
+    /// one secret.
+    customer_secret_init: Mutex<()>,
 }
 
 /// Keys seen valid, by hash. Filled on a miss (on a blocking thread) and
@@ -300,7 +303,8 @@ impl Switchyard {
             article_locks: Default::default(),
             keys: RwLock::new(KeyCache::default()),
             outbox_signal: Default::default(),
-            customer_secret: Mutex::new(None),
+            customer_secret: std::sync::OnceLock::new(),
+            customer_secret_init: Mutex::new(()),
         }
     }
 
@@ -308,27 +312,35 @@ impl Switchyard {
     /// ([`crate::kpi::customer_key`], under the store's secret).
     pub(crate) fn customer_key(&self, tenant: &str, customer: &str) -> Result<String> {
         const SECRET_META: &str = "kpi.customer_secret";
-        let mut held = self
-            .customer_secret
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let secret = match *held {
-            Some(secret) => secret,
+        let secret = match self.customer_secret.get() {
+            Some(secret) => *secret,
             None => {
-                let mut secret = [0u8; 32];
-                match self.storage.meta(SECRET_META)? {
-                    Some(hex_secret) => hex::decode_to_slice(hex_secret.trim(), &mut secret)
-                        .map_err(|e| Error::Internal(format!("{SECRET_META} is damaged: {e}")))?,
+                let _one = self
+                    .customer_secret_init
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                match self.customer_secret.get() {
+                    Some(secret) => *secret,
                     None => {
-                        getrandom::fill(&mut secret).map_err(|e| {
-                            Error::Internal(format!("no randomness for {SECRET_META}: {e}"))
-                        })?;
-                        self.storage.put_meta(SECRET_META, &hex::encode(secret))?;
-                        self.storage.flush_blocking()?;
+                        let mut secret = [0u8; 32];
+                        match self.storage.meta(SECRET_META)? {
+                            Some(hex_secret) => {
+                                hex::decode_to_slice(hex_secret.trim(), &mut secret).map_err(
+                                    |e| Error::Internal(format!("{SECRET_META} is damaged: {e}")),
+                                )?
+                            }
+                            None => {
+                                getrandom::fill(&mut secret).map_err(|e| {
+                                    Error::Internal(format!("no randomness for {SECRET_META}: {e}"))
+                                })?;
+                                self.storage.put_meta(SECRET_META, &hex::encode(secret))?;
+                                self.storage.flush_blocking()?;
+                            }
+                        }
+                        let _ = self.customer_secret.set(secret);
+                        secret
                     }
                 }
-                *held = Some(secret);
-                secret
             }
         };
         Ok(crate::kpi::customer_key(&secret, tenant, customer))

@@ -569,3 +569,26 @@ fn the_forecast_staffs_with_the_measured_handle_time_from_twenty_resolutions() {
     let (status, _) = env.get("/v1/forecast?concurrency=20", DEMO_KEY);
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The customer digest's secret is the store's: after a restart the same
+/// customer is the same customer, so their repeat contact is found.
+#[test]
+fn a_repeat_contact_is_found_across_a_restart() {
+    let env = TestEnv::demo();
+    let r = env.send("rs-1", "where is my package?", "cust-rs", "standard");
+    assert_eq!(r["route"]["to"], "bot", "{r}");
+    let (status, body) = env.post("/v1/conversations/rs-1/resolve", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let dir = env.shutdown();
+    let env = TestEnv::open(dir, switchyard::runtime::Limits::default());
+    env.send("rs-2", "where is my package?", "cust-rs", "standard");
+    let t = kpis(&env, "days=1")["totals"].clone();
+    assert_eq!(t["conversations"], 2, "{t}");
+    assert_eq!(t["first_contact_resolution"].as_f64(), Some(0.0), "{t}");
+    // Another customer's contact is no repeat of theirs.
+    env.send("rs-3", "where is my package?", "cust-other", "standard");
+    let (status, _) = env.post("/v1/conversations/rs-3/resolve", DEMO_KEY, &json!({}));
+    assert_eq!(status, StatusCode::OK);
+    let t = kpis(&env, "days=1")["totals"].clone();
+    assert_eq!(t["first_contact_resolution"].as_f64(), Some(0.5), "{t}");
+}
