@@ -290,7 +290,7 @@ pub fn start(app: Arc<Switchyard>) -> Counter {
     }
 }
 
-/// How often the counter forgets old tracks (`Storage::kpi_prune`).
+/// How often the counter forgets old tracks ([`prune`]).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Forget the counter's old per-conversation state, a page at a time
@@ -298,8 +298,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// the lock then (std's mutex is not fair: re-taken at once, a waiter
 /// could starve for the whole prune; measured, a first report waited
 /// 2.7 s behind the prune of a million messages' tracks).
-fn prune(storage: &crate::storage::Storage, tenant: &str) -> Result<(u64, u64)> {
-    let now = crate::model::now_ms();
+/// Returns how many tracks and last contacts it forgot, as of `now`.
+pub fn prune(storage: &crate::storage::Storage, tenant: &str, now: u64) -> Result<(u64, u64)> {
     let (mut removed, mut after) = ((0, 0), None);
     loop {
         let page = {
@@ -336,7 +336,7 @@ fn count_all(app: &Switchyard, pruned: &mut std::collections::HashMap<String, st
             .is_none_or(|at| at.elapsed() >= PRUNE_EVERY);
         if due {
             pruned.insert(tenant.id.clone(), std::time::Instant::now());
-            match prune(&app.storage, &tenant.id) {
+            match prune(&app.storage, &tenant.id, crate::model::now_ms()) {
                 Ok((0, 0)) => {}
                 Ok((tracks, contacts)) => tracing::info!(
                     tenant = tenant.id,

@@ -64,53 +64,46 @@ struct ForecastAnswer {
 /// conversations before the measured share reaching people is.
 const MIN_HANDLED: u64 = 20;
 
-/// The share of the last 4 weeks' conversations handed to a person, and
-/// how many conversations began.
-fn measured_people_share(
-    app: &crate::app::Switchyard,
-    tenant: &str,
-) -> crate::app::Result<(f64, u64)> {
-    let period = crate::kpi::report::Period::last_days(28, crate::model::now_ms())?;
-    let read = crate::kpi::report::read(app, tenant, period)?;
-    let (mut started, mut handed) = (0, 0);
-    for outcomes in read.hours.values() {
-        started += outcomes.started;
-        handed += outcomes.handed_off;
-    }
-    Ok((
-        if started > 0 {
-            (handed as f64 / started as f64).min(1.0)
-        } else {
-            1.0
-        },
-        started,
-    ))
+/// What the last 4 weeks' conversations measured for staffing, read once:
+/// the mean handling time (assignment to resolution) of one queue or all
+/// and how many resolutions it comes from, and the share of conversations
+/// handed to a person with how many began.
+struct Measured {
+    handle_secs: Option<f64>,
+    handled: u64,
+    people_share: f64,
+    started: u64,
 }
 
-/// The mean handling time (assignment to resolution) of the last 4 weeks'
-/// conversations, of one queue or all, and how many it comes from.
-fn measured_handle_secs(
+fn measured(
     app: &crate::app::Switchyard,
     tenant: &str,
     queue: Option<&str>,
-) -> crate::app::Result<(Option<f64>, u64)> {
+) -> crate::app::Result<Measured> {
     let period = crate::kpi::report::Period::last_days(28, crate::model::now_ms())?;
     let read = crate::kpi::report::read(app, tenant, period)?;
+    let mut all = crate::kpi::Outcomes::default();
+    for outcomes in read.hours.values() {
+        all.add(outcomes);
+    }
     let handling = match queue {
         Some(queue) => read
             .groups
             .get(&crate::kpi::count::group_queue(queue))
             .map(|o| o.handling.clone())
             .unwrap_or_default(),
-        None => {
-            let mut all = crate::kpi::Durations::default();
-            for outcomes in read.hours.values() {
-                all.add(&outcomes.handling);
-            }
-            all
-        }
+        None => all.handling.clone(),
     };
-    Ok((handling.mean_secs(), handling.n))
+    Ok(Measured {
+        handle_secs: handling.mean_secs(),
+        handled: handling.n,
+        people_share: if all.started > 0 {
+            (all.handed_off as f64 / all.started as f64).min(1.0)
+        } else {
+            1.0
+        },
+        started: all.started,
+    })
 }
 
 /// Weeks of hourly history a forecast reads.
@@ -132,6 +125,7 @@ async fn forecast_for(
         handle_secs: query.handle_secs.unwrap_or(180.0),
         service_level: query.service_level.unwrap_or(0.8),
         within_secs: query.within_secs.unwrap_or(30.0),
+        ..crate::forecast::Staffing::default()
     };
     let sensible = (1.0..=86_400.0).contains(&staffing.handle_secs)
         && staffing.service_level > 0.0
@@ -158,9 +152,9 @@ async fn forecast_for(
             Some(queue) => crate::traffic::Volume::Queue(queue),
             None => crate::traffic::Volume::Contacts,
         };
-        let (measured, handle_measured_from) =
-            measured_handle_secs(&app, &tenant, query.queue.as_deref())?;
-        let handle_secs_from = match (query.handle_secs, measured) {
+        let measured = measured(&app, &tenant, query.queue.as_deref())?;
+        let handle_measured_from = measured.handled;
+        let handle_secs_from = match (query.handle_secs, measured.handle_secs) {
             (Some(_), _) => "given",
             (None, Some(secs)) if handle_measured_from >= MIN_HANDLED => {
                 staffing.handle_secs = secs.clamp(1.0, 86_400.0);
@@ -175,20 +169,16 @@ async fn forecast_for(
             FORECAST_WEEKS,
             crate::model::now_ms(),
         )?;
+        // Agents for the conversations that reach people, each agent
+        // holding `concurrency` of them.
         let (staffed_share, staffed_share_from) = match &query.queue {
             Some(_) => (1.0, "queue"),
-            None => match measured_people_share(&app, &tenant)? {
-                (share, started) if started >= MIN_HANDLED => (share, "measured"),
-                _ => (1.0, "default"),
-            },
+            None if measured.started >= MIN_HANDLED => (measured.people_share, "measured"),
+            None => (1.0, "default"),
         };
-        let mut hours = crate::forecast::ahead(&series, hours, &staffing);
-        for hour in &mut hours {
-            // Agents for the conversations that reach people, each agent
-            // holding `concurrency` of them.
-            let places = staffing.agents(hour.contacts * staffed_share);
-            hour.agents = places.div_ceil(concurrency);
-        }
+        staffing.share = staffed_share;
+        staffing.concurrency = concurrency;
+        let hours = crate::forecast::ahead(&series, hours, &staffing);
         Ok(Json(ForecastAnswer {
             staffed_share,
             staffed_share_from,

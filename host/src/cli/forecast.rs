@@ -104,6 +104,7 @@ pub fn run(args: ForecastArgs) -> anyhow::Result<()> {
         handle_secs: args.handle_secs,
         service_level: args.service_level,
         within_secs: args.within_secs,
+        ..Staffing::default()
     };
     let hours = forecast::ahead(&series, args.hours, &staffing);
     if hours.is_empty() && !args.json {

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::plugin::Client;
+use crate::model::percent_encode;
 
 #[derive(Args, Clone)]
 pub struct TenantServerArgs {
@@ -156,7 +157,7 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
         KbCommand::Show { id, server } => {
             let article = server
                 .client()?
-                .get(&format!("/v1/knowledge/articles/{}", encode(&id)))?;
+                .get(&format!("/v1/knowledge/articles/{}", percent_encode(&id)))?;
             println!("{}", serde_json::to_string_pretty(&article)?);
         }
         KbCommand::Put { file, server } => {
@@ -167,9 +168,10 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
             let id = article["id"]
                 .as_str()
                 .with_context(|| format!("{} has no \"id\"", file.display()))?;
-            let stored = server
-                .client()?
-                .put(&format!("/v1/knowledge/articles/{}", encode(id)), &article)?;
+            let stored = server.client()?.put(
+                &format!("/v1/knowledge/articles/{}", percent_encode(id)),
+                &article,
+            )?;
             println!(
                 "stored {} ({})",
                 stored["id"].as_str().unwrap_or(id),
@@ -182,14 +184,14 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
         }
         KbCommand::Publish { id, server } => {
             server.client()?.post(
-                &format!("/v1/knowledge/articles/{}/publish", encode(&id)),
+                &format!("/v1/knowledge/articles/{}/publish", percent_encode(&id)),
                 &json!({}),
             )?;
             println!("published {id}");
         }
         KbCommand::Unpublish { id, server } => {
             server.client()?.post(
-                &format!("/v1/knowledge/articles/{}/unpublish", encode(&id)),
+                &format!("/v1/knowledge/articles/{}/unpublish", percent_encode(&id)),
                 &json!({}),
             )?;
             println!("unpublished {id}");
@@ -197,7 +199,7 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
         KbCommand::Delete { id, server } => {
             server
                 .client()?
-                .delete(&format!("/v1/knowledge/articles/{}", encode(&id)))?;
+                .delete(&format!("/v1/knowledge/articles/{}", percent_encode(&id)))?;
             println!("deleted {id}");
         }
         KbCommand::Search {
@@ -207,7 +209,7 @@ pub fn run(command: KbCommand) -> anyhow::Result<()> {
         } => {
             let hits = server.client()?.get(&format!(
                 "/v1/knowledge/search?q={}&limit={limit}",
-                encode(&query)
+                percent_encode(&query)
             ))?;
             for h in hits.as_array().into_iter().flatten() {
                 println!(
@@ -237,17 +239,4 @@ fn print_draft(d: &Value) {
     for e in d["examples"].as_array().into_iter().flatten() {
         println!("    - {}", e.as_str().unwrap_or(""));
     }
-}
-
-/// Percent-encode a path segment or query value.
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

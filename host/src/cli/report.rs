@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::plugin::{Client, ServerArgs};
+use crate::model::percent_encode;
 
 #[derive(Args, Clone)]
 pub struct PeriodArgs {
@@ -86,20 +87,9 @@ fn path(tenant: &str, what: &str, query: &[(String, String)]) -> String {
         p.push(if n == 0 { '?' } else { '&' });
         p.push_str(k);
         p.push('=');
-        p.push_str(&encode(v));
+        p.push_str(&percent_encode(v));
     }
     p
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 pub fn run(command: ReportCommand) -> anyhow::Result<()> {
@@ -151,7 +141,7 @@ pub fn run(command: ReportCommand) -> anyhow::Result<()> {
                 bail!("name the agent");
             }
             let client = Client::new(&period.server)?;
-            let what = format!("coaching/{}", encode(&agent));
+            let what = format!("coaching/{}", percent_encode(&agent));
             let answer = client.get(&path(&period.tenant, &what, &period.query()))?;
             if period.json {
                 println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -5,7 +5,7 @@
 //! reply); one pass of the counter reads the tracks it touches once and
 //! writes them back with the counts, in the same atomic batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -53,9 +53,9 @@ pub struct Track {
     pub survey_answered: bool,
     /// The customer came back about the same intent within the window.
     pub repeat: bool,
-    /// Each suggestion's outcome as counted (a later one replaces it).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub suggestions: BTreeMap<String, String>,
+    /// The suggestions whose outcome is counted (the first one only).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub suggestions: BTreeSet<String>,
     /// Tickets whose closure is counted (each once).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub closed_tickets: Vec<String>,
@@ -229,8 +229,8 @@ impl<'a> Counting<'a> {
         let Some(conversation) = event.conversation_id.as_deref() else {
             return Ok(());
         };
-        let detail = event.detail.clone().unwrap_or(serde_json::Value::Null);
-        self.count(conversation, event, &detail)?;
+        let detail = event.detail.as_ref().unwrap_or(&serde_json::Value::Null);
+        self.count(conversation, event, detail)?;
         if let Some(track) = self.changes.tracks.get_mut(conversation) {
             track.last_ms = track.last_ms.max(event.at_ms);
         }
@@ -243,13 +243,12 @@ impl<'a> Counting<'a> {
         event: &Event,
         detail: &serde_json::Value,
     ) -> Result<()> {
-        let detail = detail.clone();
         match event.kind {
             EventKind::MessageCreated if detail.get("route").is_some() => {
-                self.customer_message(conversation, event, &detail)
+                self.customer_message(conversation, event, detail)
             }
-            EventKind::MessageCreated => self.post(conversation, event, &detail),
-            EventKind::ConversationStatus => self.status(conversation, event, &detail),
+            EventKind::MessageCreated => self.post(conversation, event, detail),
+            EventKind::ConversationStatus => self.status(conversation, event, detail),
             EventKind::Assigned => {
                 let at = event.at_ms;
                 let track = self.track_or_partial(conversation, at)?;
@@ -291,10 +290,10 @@ impl<'a> Counting<'a> {
                 self.add(conversation, delta, also);
                 Ok(())
             }
-            EventKind::SurveyAnswered => self.survey(conversation, event, &detail),
-            EventKind::SuggestionOutcome => self.suggestion(conversation, event, &detail),
-            EventKind::MessageCorrected => self.correction(conversation, event, &detail),
-            EventKind::TicketStatus => self.ticket(conversation, event, &detail),
+            EventKind::SurveyAnswered => self.survey(conversation, event, detail),
+            EventKind::SuggestionOutcome => self.suggestion(conversation, event, detail),
+            EventKind::MessageCorrected => self.correction(conversation, event, detail),
+            EventKind::TicketStatus => self.ticket(conversation, event, detail),
             EventKind::AgentStatus => Ok(()),
         }
     }
@@ -618,13 +617,10 @@ impl<'a> Counting<'a> {
         let track = self.track_or_partial(conversation, event.at_ms)?;
         // What the agent first did with a suggestion counts; doing
         // something else with it later (or the same again) does not.
-        if let Some(id) = detail["suggestion_id"].as_str() {
-            if track.suggestions.contains_key(id) {
-                return Ok(());
-            }
-            track
-                .suggestions
-                .insert(id.to_string(), outcome.to_string());
+        if let Some(id) = detail["suggestion_id"].as_str()
+            && !track.suggestions.insert(id.to_string())
+        {
+            return Ok(());
         }
         let intent = track.intent.clone();
         let agent = event.agent.as_deref();
@@ -1059,7 +1055,7 @@ mod tests {
         let (storage, _) = count(&history(), 100);
         // alice's contact exactly a window old is kept; bert's older one goes.
         assert_eq!(
-            storage.kpi_prune("t", alice + REPEAT_WINDOW_MS).unwrap(),
+            crate::traffic::prune(&storage, "t", alice + REPEAT_WINDOW_MS).unwrap(),
             (0, 1)
         );
         assert!(
@@ -1075,21 +1071,17 @@ mod tests {
                 .is_none()
         );
         assert_eq!(
-            storage
-                .kpi_prune("t", alice + REPEAT_WINDOW_MS + 1)
-                .unwrap(),
+            crate::traffic::prune(&storage, "t", alice + REPEAT_WINDOW_MS + 1).unwrap(),
             (0, 1)
         );
         // c3, quiet exactly the retention, is kept; c1 and c2 go.
         assert_eq!(
-            storage.kpi_prune("t", newest + TRACK_RETENTION_MS).unwrap(),
+            crate::traffic::prune(&storage, "t", newest + TRACK_RETENTION_MS).unwrap(),
             (2, 0)
         );
         assert!(storage.kpi_track("t", "c3").unwrap().is_some());
         assert_eq!(
-            storage
-                .kpi_prune("t", newest + TRACK_RETENTION_MS + 1)
-                .unwrap(),
+            crate::traffic::prune(&storage, "t", newest + TRACK_RETENTION_MS + 1).unwrap(),
             (1, 0)
         );
         assert!(storage.kpi_track("t", "c3").unwrap().is_none());
@@ -1112,8 +1104,11 @@ mod tests {
         assert!(next.is_some(), "24,000 keys are more than a page");
         // The first page was 5,000 tracks (they sort before the contacts);
         // the rest, page by page from the start again: nothing left behind.
-        assert_eq!(storage.kpi_prune("t", now).unwrap(), (7_000, 12_000));
-        assert_eq!(storage.kpi_prune("t", now).unwrap(), (0, 0));
+        assert_eq!(
+            crate::traffic::prune(&storage, "t", now).unwrap(),
+            (7_000, 12_000)
+        );
+        assert_eq!(crate::traffic::prune(&storage, "t", now).unwrap(), (0, 0));
     }
 
     #[test]

@@ -53,15 +53,6 @@ impl Period {
             to_hour: (last + 1) * 24,
         })
     }
-
-    /// The same length just before (for "what changed").
-    pub fn before(&self) -> Period {
-        let length = self.to_hour - self.from_hour;
-        Period {
-            from_hour: self.from_hour.saturating_sub(length),
-            to_hour: self.from_hour,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -82,24 +82,15 @@ pub struct WeakSpots {
 fn links(intent: Option<&str>) -> Links {
     Links {
         knowledge: match intent {
-            Some(intent) => format!("/v1/knowledge/search?q={}", url_word(intent)),
+            Some(intent) => format!(
+                "/v1/knowledge/search?q={}",
+                crate::model::percent_encode(intent)
+            ),
             None => "/v1/knowledge/drafts".into(),
         },
         mine: "/v1/knowledge/mine".into(),
         console: "/console#knowledge".into(),
     }
-}
-
-/// An intent name as a query value (they are ids: letters, digits and
-/// `_-.:`, but nothing is assumed).
-fn url_word(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            b' ' => "+".into(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn rank(rows: &[(String, Outcomes)], key: impl Fn(&Outcomes) -> Option<f64>) -> Vec<String> {
@@ -229,7 +220,13 @@ mod tests {
 
     #[test]
     fn intent_names_are_escaped_in_links() {
-        assert_eq!(url_word("card lost&x"), "card+lost%26x");
-        assert_eq!(url_word("退款"), "%E9%80%80%E6%AC%BE");
+        assert_eq!(
+            links(Some("card lost&x")).knowledge,
+            "/v1/knowledge/search?q=card%20lost%26x"
+        );
+        assert_eq!(
+            links(Some("退款")).knowledge,
+            "/v1/knowledge/search?q=%E9%80%80%E6%AC%BE"
+        );
     }
 }

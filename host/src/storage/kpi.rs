@@ -187,26 +187,12 @@ impl Storage {
 pub const PRUNE_PAGE: usize = 5_000;
 
 impl Storage {
-    /// Forget the tracks of conversations quiet for longer than
+    /// One page of forgetting (`traffic::prune` goes through them): the
+    /// tracks of conversations quiet for longer than
     /// [`TRACK_RETENTION_MS`] and the last contacts older than the repeat
-    /// window, as of `now_ms`; returns how many of each. The counts stay.
-    pub fn kpi_prune(&self, tenant: &str, now_ms: u64) -> Result<(u64, u64)> {
-        let mut removed = (0, 0);
-        let mut after = None;
-        loop {
-            let (tracks, contacts, next) = self.kpi_prune_page(tenant, now_ms, after.as_deref())?;
-            removed.0 += tracks;
-            removed.1 += contacts;
-            match next {
-                Some(key) => after = Some(key),
-                None => return Ok(removed),
-            }
-        }
-    }
-
-    /// One page of [`Storage::kpi_prune`], from after the key `after`;
-    /// returns the key to go on after, or `None` when done. Call under the
-    /// counter's lock: tracks are read-modify-written.
+    /// window, as of `now_ms`, from after the key `after`; returns how many
+    /// of each and the key to go on after, or `None` when done. The counts
+    /// stay. Call under the counter's lock: tracks are read-modify-written.
     pub fn kpi_prune_page(
         &self,
         tenant: &str,

@@ -1292,28 +1292,6 @@ impl Storage {
         self.commit.commit_blocking(commit, intent)
     }
 
-    /// Set a ticket's status as one read-modify-write.
-    pub fn set_ticket_status(
-        &self,
-        tenant: &str,
-        id: &str,
-        status: TicketStatus,
-    ) -> Result<Option<Ticket>> {
-        let mut updated = None;
-        // Returning None would delete the key: an unreadable ticket is written back as it was.
-        self.tickets.fetch_and_update(key(tenant, id), |old| {
-            let old = old?;
-            let Ok(mut ticket) = serde_json::from_slice::<Ticket>(old) else {
-                return Some(old.to_vec());
-            };
-            ticket.status = status;
-            ticket.updated_at_ms = now_ms();
-            updated = Some(ticket.clone());
-            Some(encode(&ticket))
-        })?;
-        Ok(updated)
-    }
-
     /// Delete everything kept about one customer of a tenant: their
     /// conversations, messages and tickets, and store the audit event `audit`
     /// makes of what was deleted, in one transaction (after a crash both
@@ -2000,9 +1978,18 @@ mod tests {
             ..ticket("t-1", "c")
         };
         storage.put_ticket("t", &ticket).unwrap();
-        // An agent marks it pending after the message read it, before it commits.
+        // An agent marks it pending after the message read it, before it
+        // commits (a status change commits on the ticket as stored, too).
         storage
-            .set_ticket_status("t", "t-1", TicketStatus::Pending)
+            .commit_message(&Commit {
+                tenant: "t".into(),
+                ticket: Some(TicketChange::Status {
+                    id: "t-1".into(),
+                    status: TicketStatus::Pending,
+                    at_ms: 1,
+                }),
+                ..Default::default()
+            })
             .unwrap();
         let stored = storage
             .commit_message(&Commit {
